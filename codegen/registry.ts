@@ -1,0 +1,19 @@
+/**
+ * The backends `gratc compile --target` knows. Each target folder exports one Backend; add it here.
+ */
+import type { Target } from '../compiler/ir.js';
+import type { Backend } from './backend.js';
+
+const backends = new Map<Target, Backend>();
+
+export function registerBackend(b: Backend): void {
+  backends.set(b.target, b);
+}
+
+export function backendFor(target: Target): Backend | undefined {
+  return backends.get(target);
+}
+
+export function knownBackends(): Backend[] {
+  return [...backends.values()];
+}

@@ -1,0 +1,254 @@
+/**
+ * The checker: AST + bindings → a concrete, validated PatternIR, or diagnostics. Every rule
+ * about what a pattern may say lives here (or in check_region.ts), so everything downstream
+ * trusts the IR. Diagnostics are collected, never thrown.
+ */
+import type { DimAssign, Ident, IntLit, PatternFile, SizeLit, Statement, WordStmt } from '../dsl/ast.js';
+import { error, hasErrors, warning, type Diagnostic } from '../dsl/diagnostics.js';
+import { parse } from '../dsl/parse.js';
+import type { CheckOptions, CheckResult } from './index.js';
+import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, Target, TextPlace, TextRegion } from './ir.js';
+import { TARGETS } from './ir.js';
+import { imageRegion, MAX_LITERAL, textRegion, type RegionContext } from './check_region.js';
+import { didYouMean } from './nearest.js';
+import { SCHEDULE_KEYS } from './schedule.js';
+
+/** Token indices are 32-bit in every backend. */
+export const MAX_TOKENS = 2 ** 31 - 1;
+/** Bounds per-group tables (stats, ONNX index tensors) so absurd group counts are rejected up front. */
+export const MAX_GROUPS = 2 ** 22;
+export const MAX_HEAD_DIM = 1024;
+
+export function checkSource(text: string, options: CheckOptions = {}): CheckResult {
+  const { file, diagnostics } = parse(text);
+  const diags: Diagnostic[] = [...diagnostics];
+  const ir = checkFile(file, text, options, diags);
+  return { ir: hasErrors(diags) ? null : ir, diagnostics: diags };
+}
+
+function keyOf(s: Statement): string {
+  if (s.kind === 'attends') return `attends ${s.who.name}`;
+  if (s.kind === 'schedule') return `schedule ${s.target.name}`;
+  return s.kind;
+}
+
+function describe(key: string): string {
+  return key.startsWith('attends ') ? `'${key.slice(8)} attends'` : `'${key}'`;
+}
+
+function oneOf<T extends string>(word: Ident, allowed: readonly T[], what: string, diags: Diagnostic[]): T | null {
+  if ((allowed as readonly string[]).includes(word.name)) return word.name as T;
+  diags.push(error('E0206', `unknown ${what} '${word.name}'`, word.span, didYouMean(word.name, allowed)));
+  return null;
+}
+
+function smallInt(lit: IntLit, what: string, min: number, diags: Diagnostic[], max = MAX_LITERAL): number | null {
+  if (!Number.isSafeInteger(lit.value) || lit.value > max) {
+    diags.push(error('E0205', `${what} ${lit.text} is too large`, lit.span, { hint: `at most ${max.toLocaleString('en-US')}` }));
+    return null;
+  }
+  if (lit.value < min) {
+    diags.push(error('E0203', `${what} must be at least ${min}, got ${lit.text}`, lit.span));
+    return null;
+  }
+  return lit.value;
+}
+
+function sanitizeName(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
+  return s.length > 0 ? s.slice(0, 64) : 'pattern';
+}
+
+function checkFile(file: PatternFile, source: string, options: CheckOptions, diags: Diagnostic[]): PatternIR | null {
+  // one statement of each kind (attends per who, schedule per target)
+  const byKey = new Map<string, Statement>();
+  for (const s of file.statements) {
+    const key = keyOf(s);
+    if (s.kind === 'attends' && s.who.name !== 'image' && s.who.name !== 'text') {
+      diags.push(error('E0206', `unknown query kind '${s.who.name}'`, s.who.span, didYouMean(s.who.name, ['image', 'text'])));
+      continue;
+    }
+    const first = byKey.get(key);
+    if (first) {
+      diags.push(error('E0101', `duplicate ${describe(key)} statement`, s.span, { notes: [{ message: 'first given here', span: first.span }], hint: 'each setting may be given once' }));
+      continue;
+    }
+    byKey.set(key, s);
+  }
+  const get = <K extends Statement['kind']>(key: string) => byKey.get(key) as Extract<Statement, { kind: K }> | undefined;
+  // After a syntax error the "missing" statement is usually the broken line itself: stay quiet.
+  const syntaxBroken = hasErrors(diags);
+  const missing = (what: string, example: string) => {
+    if (!syntaxBroken) diags.push(error('E0102', `missing '${what}' statement`, null, { hint: `add e.g. '${example}'` }));
+  };
+
+  const name = get<'pattern'>('pattern')?.name.name ?? sanitizeName(options.defaultName ?? 'pattern');
+
+  // ---- layout ----
+  const gridS = get<'grid'>('grid'), groupS = get<'group'>('group');
+  if (!gridS) missing('grid', 'grid h=64 w=64');
+  if (!groupS) missing('group', 'group h=16 w=16');
+  const dims = gridS && groupS ? layout(gridS.dims, groupS.dims, groupS.span, options, diags) : null;
+
+  // word settings with defaults; the default's empty span is never reported (defaults are valid)
+  const word = (key: string, dflt: string): Ident => (byKey.get(key) as WordStmt | undefined)?.value ?? { name: dflt, span: { start: 0, end: 0 } };
+  const order = oneOf<Order>(word('order', 'raster'), ['raster', 'grouped'], 'order', diags);
+  const border = oneOf<Border>(word('border', 'clip'), ['clip', 'shift'], 'border', diags);
+  const dtype = oneOf<Dtype>(word('dtype', 'bf16'), ['bf16', 'fp16', 'fp32'], 'dtype', diags);
+
+  // ---- text ----
+  const textS = get<'text'>('text');
+  let text: { count: number; place: TextPlace } | null = null;
+  let textOk = true;
+  if (textS) {
+    const place = oneOf<TextPlace>(textS.place, ['before', 'after'], 'text place', diags);
+    const count = bindSize(textS.count, options.text, 'text count', 0, diags, () =>
+      diags.push(error('E0302', 'the text count is left as ?, and no value was given', textS.count.span, { hint: 'pass --text N' })));
+    if (place && count !== null) text = { count, place }; else textOk = false;
+  } else if (options.text !== undefined && options.text !== 0) {
+    diags.push(error('E0304', `--text ${options.text} was given, but the pattern has no text segment`, null, { hint: "add 'text ? before' (or after) to the pattern" }));
+  }
+
+  if (dims && text) {
+    const img = dims.reduce((n, d) => n * d.size, 1);
+    if (img + text.count > MAX_TOKENS) {
+      diags.push(error('E0205', `${(img + text.count).toLocaleString('en-US')} tokens overflow 32-bit token indices`, textS!.span, { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
+    }
+  }
+
+  // ---- regions ----
+  const ctxBase = { border: border ?? 'clip', hasText: textS !== undefined, source, diags };
+  const imageS = get<'attends'>('attends image');
+  const textQ = get<'attends'>('attends text');
+  let image: ImageRegion | null = null;
+  let textQueries: TextRegion | null = null;
+  if (!imageS) missing('image attends', 'image attends neighbors(1) + text');
+  if (gridS) {
+    const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name) };
+    if (imageS) image = imageRegion(ctx, imageS.region);
+    if (textQ) {
+      if (!textS) diags.push(error('E0405', "'text attends' is given, but the pattern has no text segment", textQ.who.span, { hint: "add a 'text N before' statement, or remove this one" }));
+      else textQueries = textRegion(ctx, textQ.region);
+    } else if (textS) textQueries = { grid: true, text: true };
+  }
+
+  // ---- numerics ----
+  const hdS = get<'head_dim'>('head_dim');
+  let headDim: number | null = null;
+  if (!hdS) missing('head_dim', 'head_dim 128');
+  else headDim = smallInt(hdS.value, 'head_dim', 1, diags, MAX_HEAD_DIM);
+  const scaleS = get<'scale'>('scale');
+  let scale: number | null = headDim ? 1 / Math.sqrt(headDim) : null;
+  if (scaleS) {
+    if (!Number.isFinite(scaleS.value.value) || scaleS.value.value <= 0) {
+      diags.push(error('E0602', `scale must be a positive finite number, got ${scaleS.value.text}`, scaleS.value.span));
+      scale = null;
+    } else scale = scaleS.value.value;
+  }
+
+  // ---- schedule ----
+  const schedule: Partial<Record<Target, Record<string, ScheduleValue>>> = {};
+  for (const s of file.statements) {
+    if (s.kind !== 'schedule' || byKey.get(keyOf(s)) !== s) continue;
+    const target = oneOf<Target>(s.target, TARGETS, 'target', diags);
+    if (!target) continue;
+    const out: Record<string, ScheduleValue> = {};
+    for (const kv of s.settings) {
+      if (!SCHEDULE_KEYS[target].includes(kv.key.name)) {
+        diags.push(error('E0702', `unknown ${target} schedule setting '${kv.key.name}'`, kv.key.span, didYouMean(kv.key.name, SCHEDULE_KEYS[target])));
+        continue;
+      }
+      if (kv.key.name in out) {
+        diags.push(error('E0101', `'${kv.key.name}' is given twice`, kv.span));
+        continue;
+      }
+      if ('kind' in kv.value) {
+        const v = smallInt(kv.value, kv.key.name, 1, diags, 1 << 16);
+        if (v !== null) out[kv.key.name] = v;
+      } else {
+        diags.push(error('E0703', `'${kv.key.name}' takes a positive integer`, kv.value.span));
+      }
+    }
+    schedule[target] = out;
+  }
+
+  if (!dims || !order || !border || !dtype || !image || !textOk || headDim === null || scale === null) return null;
+  if (text && !textQueries) return null;
+  return { name, dims, order, text, image, textQueries: text ? textQueries : null, headDim, dtype, scale, schedule };
+}
+
+/** A size from the file, or `?` bound from outside. Reports conflicts between the two. */
+function bindSize(lit: SizeLit, bound: number | undefined, what: string, min: number, diags: Diagnostic[], unbound: () => void): number | null {
+  if (lit.kind === 'unbound') {
+    if (bound === undefined) { unbound(); return null; }
+    if (!Number.isSafeInteger(bound) || bound < min || bound > MAX_TOKENS) {
+      diags.push(error('E0303', `${what} ${bound} is out of range`, lit.span, { hint: `between ${min} and ${MAX_TOKENS.toLocaleString('en-US')}` }));
+      return null;
+    }
+    return bound;
+  }
+  const v = smallInt(lit, what, min, diags, MAX_TOKENS);
+  if (v === null) return null;
+  if (bound !== undefined && bound !== v) {
+    diags.push(error('E0304', `${what} is fixed to ${v} in the pattern, but ${bound} was given`, lit.span, { hint: 'leave it as ? in the pattern to bind it from outside' }));
+    return null;
+  }
+  return v;
+}
+
+function layout(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<IntLit>[], groupSpan: { start: number; end: number }, options: CheckOptions, diags: Diagnostic[]): Dim[] | null {
+  let ok = true;
+  if (grid.length < 1 || grid.length > 3) {
+    diags.push(error('E0201', `a grid has 1 to 3 dims, got ${grid.length}`, grid.length ? grid[grid.length - 1].span : null));
+    return null;
+  }
+  const names = new Map<string, DimAssign<SizeLit>>();
+  for (const d of grid) {
+    const prev = names.get(d.dim.name);
+    if (prev) { diags.push(error('E0202', `dim '${d.dim.name}' appears twice in the grid`, d.dim.span, { notes: [{ message: 'first here', span: prev.dim.span }] })); ok = false; }
+    names.set(d.dim.name, d);
+  }
+  const bound = options.grid;
+  if (bound && bound.length !== grid.length) {
+    diags.push(error('E0303', `--grid gives ${bound.length} size${bound.length === 1 ? '' : 's'}, but the grid has ${grid.length} dims (${grid.map((d) => d.dim.name).join(', ')})`, null,
+      { hint: `e.g. --grid ${grid.map(() => '64').join('x')}` }));
+    return null;
+  }
+  const gridNames = grid.map((d) => d.dim.name);
+  const groupNames = group.map((d) => d.dim.name);
+  if (gridNames.join(',') !== groupNames.join(',')) {
+    diags.push(error('E0204', `group dims (${groupNames.join(', ') || 'none'}) must match the grid's, in order (${gridNames.join(', ')})`, groupSpan,
+      { hint: `e.g. group ${gridNames.map((n) => `${n}=16`).join(' ')}` }));
+    return null;
+  }
+  const unboundNames: string[] = [];
+  const dims: Dim[] = [];
+  grid.forEach((d, i) => {
+    const size = bindSize(d.value, bound?.[i], `grid size ${d.dim.name}`, 1, diags, () => unboundNames.push(d.dim.name));
+    const g = smallInt(group[i].value, `group size ${d.dim.name}`, 1, diags, MAX_TOKENS);
+    if (size === null || g === null) { ok = false; return; }
+    if (g > size) {
+      diags.push(warning('W0201', `group ${d.dim.name}=${g} is larger than the grid (${d.dim.name}=${size}): the dim has one group of ${size}`, group[i].value.span));
+    }
+    dims.push({ name: d.dim.name, size, group: g, groups: Math.ceil(size / g) });
+  });
+  if (unboundNames.length > 0) {
+    const first = grid.find((d) => unboundNames.includes(d.dim.name))!;
+    diags.push(error('E0301', `grid size${unboundNames.length > 1 ? 's' : ''} ${unboundNames.join(', ')} ${unboundNames.length > 1 ? 'are' : 'is'} left as ?, and no value was given`, first.value.span,
+      { hint: `pass --grid ${grid.map((d) => (d.value.kind === 'int' ? d.value.text : '64')).join('x')}` }));
+    return null;
+  }
+  if (!ok) return null;
+  const tokens = dims.reduce((n, d) => n * d.size, 1);
+  if (tokens > MAX_TOKENS) {
+    diags.push(error('E0205', `the grid has ${tokens.toLocaleString('en-US')} tokens, which overflows 32-bit token indices`, grid[grid.length - 1].span.end > grid[0].span.start ? { start: grid[0].span.start, end: grid[grid.length - 1].span.end } : null,
+      { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
+    return null;
+  }
+  const groups = dims.reduce((n, d) => n * d.groups, 1);
+  if (groups > MAX_GROUPS) {
+    diags.push(error('E0207', `${groups.toLocaleString('en-US')} query groups is more than gratc supports (${MAX_GROUPS.toLocaleString('en-US')})`, groupSpan, { hint: 'use larger groups' }));
+    return null;
+  }
+  return dims;
+}

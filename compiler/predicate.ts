@@ -1,0 +1,133 @@
+/**
+ * Predicates over group coordinates: evaluation (a closure tree, no string eval) and the
+ * interval analysis that bounds the key-group window each predicate can touch.
+ * Arithmetic is on integers: `/` and `%` floor; a zero divisor gives 0 (kernels emit the same).
+ */
+import type { AxisRange, PExpr } from './ir.js';
+
+/** Coordinates seen by a predicate: query group, key group, group counts; one entry per dim. */
+export interface Coords {
+  q: ArrayLike<number>;
+  k: ArrayLike<number>;
+  n: ArrayLike<number>;
+}
+
+type IntFn = (c: Coords) => number;
+
+const floorDiv = (a: number, b: number): number => (b === 0 ? 0 : Math.floor(a / b));
+const floorMod = (a: number, b: number): number => (b === 0 ? 0 : a - b * Math.floor(a / b));
+
+/** Compile to a closure; booleans are 0/1 so one function type serves both kinds. */
+export function compileExpr(e: PExpr): IntFn {
+  switch (e.op) {
+    case 'int': { const v = e.value; return () => v; }
+    case 'var': {
+      const i = e.axis;
+      switch (e.ref) {
+        case 'q': return (c) => c.q[i];
+        case 'k': return (c) => c.k[i];
+        case 'd': return (c) => c.k[i] - c.q[i];
+        case 'n': return (c) => c.n[i];
+      }
+    }
+    // falls through (unreachable: the switch above is exhaustive)
+    case 'neg': { const a = compileExpr((e as { a: PExpr }).a); return (c) => -a(c); }
+    case 'not': { const a = compileExpr(e.a); return (c) => (a(c) ? 0 : 1); }
+    case 'abs': { const a = compileExpr(e.a); return (c) => Math.abs(a(c)); }
+  }
+  const a = compileExpr(e.a), b = compileExpr(e.b);
+  switch (e.op) {
+    case '+': return (c) => a(c) + b(c);
+    case '-': return (c) => a(c) - b(c);
+    case '*': return (c) => a(c) * b(c);
+    case '/': return (c) => floorDiv(a(c), b(c));
+    case '%': return (c) => floorMod(a(c), b(c));
+    case 'min': return (c) => Math.min(a(c), b(c));
+    case 'max': return (c) => Math.max(a(c), b(c));
+    case '==': return (c) => +(a(c) === b(c));
+    case '!=': return (c) => +(a(c) !== b(c));
+    case '<': return (c) => +(a(c) < b(c));
+    case '<=': return (c) => +(a(c) <= b(c));
+    case '>': return (c) => +(a(c) > b(c));
+    case '>=': return (c) => +(a(c) >= b(c));
+    case '&&': return (c) => +(a(c) !== 0 && b(c) !== 0);
+    case '||': return (c) => +(a(c) !== 0 || b(c) !== 0);
+  }
+}
+
+export const compilePredicate = (e: PExpr): ((c: Coords) => boolean) => {
+  const f = compileExpr(e);
+  return (c) => f(c) !== 0;
+};
+
+// ---- interval analysis: which d_i = k_i - q_i can satisfy the predicate ----
+
+type Iv = readonly [number, number]; // inclusive; lo > hi = empty
+const ALL: Iv = [-Infinity, Infinity];
+const meet = (a: Iv, b: Iv): Iv => [Math.max(a[0], b[0]), Math.min(a[1], b[1])];
+const hull = (a: Iv, b: Iv): Iv => (a[0] > a[1] ? b : b[0] > b[1] ? a : [Math.min(a[0], b[0]), Math.max(a[1], b[1])]);
+
+/** For a comparison `x op c` (x a delta, c a constant), the set of x satisfying it. */
+function solve(op: string, c: number, absOf: boolean): Iv {
+  // |x| op c  →  bound on |x|, then mirror
+  let iv: Iv;
+  switch (op) {
+    case '==': iv = [c, c]; break;
+    case '<': iv = [-Infinity, c - 1]; break;
+    case '<=': iv = [-Infinity, c]; break;
+    case '>': iv = [c + 1, Infinity]; break;
+    case '>=': iv = [c, Infinity]; break;
+    default: return ALL; // != leaves a hole: no interval bound
+  }
+  if (!absOf) return iv;
+  // |x| in [lo, hi] ∩ [0, ∞) → x in [-hi, hi] (holes inside are over-approximated away)
+  const hi = iv[1];
+  if (hi < 0 || iv[0] > hi) return [1, 0];
+  return [-hi, hi];
+}
+
+const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' };
+
+/** `d_axis` or `|d_axis|` / `abs(d_axis)`, or `k_axis - q_axis`. */
+function deltaAtom(e: PExpr): { axis: number; abs: boolean } | null {
+  if (e.op === 'var' && e.ref === 'd') return { axis: e.axis, abs: false };
+  if (e.op === 'abs') { const inner = deltaAtom(e.a); return inner && !inner.abs ? { axis: inner.axis, abs: true } : null; }
+  if (e.op === '-' && e.a.op === 'var' && e.a.ref === 'k' && e.b.op === 'var' && e.b.ref === 'q' && e.a.axis === e.b.axis) return { axis: e.a.axis, abs: false };
+  return null;
+}
+
+function bound(e: PExpr, dims: number): Iv[] {
+  const all = (): Iv[] => Array.from({ length: dims }, () => ALL);
+  switch (e.op) {
+    case '&&': { const a = bound(e.a, dims), b = bound(e.b, dims); return a.map((x, i) => meet(x, b[i])); }
+    case '||': {
+      const a = bound(e.a, dims), b = bound(e.b, dims);
+      // if either side is unsatisfiable on some axis, it contributes nothing anywhere
+      const aEmpty = a.some((x) => x[0] > x[1]), bEmpty = b.some((x) => x[0] > x[1]);
+      if (aEmpty) return b;
+      if (bEmpty) return a;
+      return a.map((x, i) => hull(x, b[i]));
+    }
+    case '==': case '<': case '<=': case '>': case '>=': {
+      const out = all();
+      const l = deltaAtom(e.a), r = deltaAtom(e.b);
+      if (l && e.b.op === 'int') out[l.axis] = solve(e.op, e.b.value, l.abs);
+      else if (r && e.a.op === 'int') out[r.axis] = solve(flip[e.op], e.a.value, r.abs);
+      return out;
+    }
+    case 'int': return e.value === 0 ? all().map(() => [1, 0] as Iv) : all();
+    default: return all();
+  }
+}
+
+/** Per-axis delta window outside of which the predicate is false for sure. */
+export function deltaBounds(e: PExpr, dims: number): AxisRange[] {
+  return bound(e, dims).map((iv): AxisRange => {
+    if (iv[0] > iv[1]) return { kind: 'offset', lo: 1, hi: 0 }; // empty
+    if (iv[0] === -Infinity || iv[1] === Infinity) {
+      if (iv[0] === -Infinity && iv[1] === Infinity) return { kind: 'all' };
+    }
+    // half-open bounds: clamp by the grid at enumeration time
+    return { kind: 'offset', lo: Math.max(iv[0], -(2 ** 31)), hi: Math.min(iv[1], 2 ** 31 - 1) };
+  });
+}
