@@ -1,0 +1,172 @@
+/**
+ * The reference interpreter of the IR: THE definition every backend is tested against.
+ * Both functions are built from the closed form in `keys.ts` (query runs × key runs per image
+ * query group, plus the text rows), never from a second description of the pattern, so a
+ * backend that agrees with them agrees with the compiler's own reading of the IR.
+ *
+ * Semantics (must stay in sync with docs/language.md and every backend):
+ * - image query group g sees its key groups (KeyGroupEnumerator) and, when `image.text`,
+ *   the first `valid` text tokens;
+ * - every text query row (padded rows included) sees the whole grid when `textQueries.grid`
+ *   and the first `valid` text tokens when `textQueries.text`;
+ * - text keys at positions >= valid are seen by nobody; a row that sees no key outputs 0.
+ */
+import type { PatternIR } from './ir.js';
+import { groupCount, textOffset, totalTokens } from './ir.js';
+import { KeyGroupEnumerator, groupCoords, groupSize, gridRun, queryRuns, runsOfGroups, textKeyRun, type Run } from './keys.js';
+
+/** Largest N for which `denseMask` builds its N×N matrix (N² bytes: 400 MB at the limit). */
+export const DENSE_MASK_MAX_TOKENS = 20_000;
+
+/** The run-time valid text length: defaults to the text count, clamped to [0, count]. */
+export function resolveValid(ir: PatternIR, valid?: number): number {
+  const count = ir.text?.count ?? 0;
+  if (valid === undefined) return count;
+  if (!Number.isInteger(valid)) throw new RangeError(`valid must be an integer, got ${valid}`);
+  return Math.max(0, Math.min(valid, count));
+}
+
+/** Key runs of image query group g (its key groups, then the valid text run if the image sees text). */
+function imageKeyRuns(ir: PatternIR, keys: KeyGroupEnumerator, g: number, valid: number): Run[] {
+  const runs = runsOfGroups(ir, keys.keyGroups(g));
+  const text = ir.image.text ? textKeyRun(ir, valid) : null;
+  if (text) runs.push(text);
+  return runs;
+}
+
+/** Key runs shared by every text query row. */
+function textQueryKeyRuns(ir: PatternIR, valid: number): Run[] {
+  const runs: Run[] = [];
+  if (!ir.textQueries) return runs;
+  if (ir.textQueries.grid) runs.push(gridRun(ir));
+  const text = ir.textQueries.text ? textKeyRun(ir, valid) : null;
+  if (text) runs.push(text);
+  return runs;
+}
+
+/**
+ * The dense N×N mask (row = query token, column = key token, memory order), 1 = visible.
+ * For tests and small sizes only: throws a RangeError above DENSE_MASK_MAX_TOKENS tokens.
+ */
+export function denseMask(ir: PatternIR, valid?: number): Uint8Array {
+  const N = totalTokens(ir);
+  if (N > DENSE_MASK_MAX_TOKENS) {
+    throw new RangeError(`denseMask: ${N} tokens is too many for a dense ${N}×${N} mask (limit ${DENSE_MASK_MAX_TOKENS}); use keyCountsPerQueryGroup or the run-based functions`);
+  }
+  const v = resolveValid(ir, valid);
+  const mask = new Uint8Array(N * N);
+  const fillRows = (rows: readonly Run[], cols: readonly Run[]): void => {
+    for (const r of rows) {
+      for (let t = r.start; t < r.start + r.length; t++) {
+        for (const c of cols) mask.fill(1, t * N + c.start, t * N + c.start + c.length);
+      }
+    }
+  };
+  const keys = new KeyGroupEnumerator(ir);
+  for (let g = 0, G = groupCount(ir); g < G; g++) fillRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, v));
+  if (ir.text) fillRows([{ start: textOffset(ir), length: ir.text.count }], textQueryKeyRuns(ir, v));
+  return mask;
+}
+
+/** Visible key tokens (text included) of every image query group, indexed by group. */
+export function keyCountsPerQueryGroup(ir: PatternIR, valid?: number): Int32Array {
+  const v = resolveValid(ir, valid);
+  const G = groupCount(ir), sizes = groupSizes(ir), keys = new KeyGroupEnumerator(ir);
+  const textKeys = ir.image.text ? v : 0;
+  const out = new Int32Array(G);
+  for (let g = 0; g < G; g++) {
+    const kg = keys.keyGroups(g);
+    let n = textKeys;
+    for (let i = 0; i < kg.length; i++) n += sizes[kg[i]];
+    out[g] = n;
+  }
+  return out;
+}
+
+/** Token count of every group, indexed by group. */
+export function groupSizes(ir: PatternIR): Int32Array {
+  const G = groupCount(ir), out = new Int32Array(G);
+  for (let g = 0; g < G; g++) out[g] = groupSize(ir, groupCoords(ir, g));
+  return out;
+}
+
+export type Layout = 'bhnd' | 'bnhd';
+
+export interface ReferenceOptions {
+  /** Valid text length (default: the text count; clamped to [0, count]). */
+  readonly valid?: number;
+  readonly batch: number;
+  readonly heads: number;
+  /** bhnd: [batch, heads, tokens, headDim]; bnhd: [batch, tokens, heads, headDim]. Output uses the same. */
+  readonly layout: Layout;
+}
+
+type Floats = Float64Array | Float32Array;
+
+/**
+ * Float64 attention softmax(scale · q kᵀ + mask) v with the mask implied by the IR.
+ * O(visible pairs · D): keys are gathered per query group from its runs, never from an N×N mask.
+ * Numerically stable (row max subtracted); a row with no visible key outputs exactly 0.
+ */
+export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Floats, opts: ReferenceOptions): Float64Array {
+  const { batch: B, heads: H, layout } = opts;
+  const N = totalTokens(ir), D = ir.headDim, scale = ir.scale;
+  for (const [name, x] of [['batch', B], ['heads', H]] as const) {
+    if (!Number.isInteger(x) || x < 1) throw new RangeError(`referenceAttention: ${name} must be a positive integer, got ${x}`);
+  }
+  if (layout !== 'bhnd' && layout !== 'bnhd') throw new RangeError(`referenceAttention: unknown layout ${String(layout)}`);
+  const size = B * H * N * D;
+  for (const [name, x] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (x.length !== size) throw new RangeError(`referenceAttention: ${name} has ${x.length} elements, expected ${size} (batch ${B} × heads ${H} × tokens ${N} × head_dim ${D})`);
+  }
+  const valid = resolveValid(ir, opts.valid);
+  // element offset of token n of (b, h): base(b, h) + n * stride
+  const stride = layout === 'bhnd' ? D : H * D;
+  const base = (b: number, h: number): number => (layout === 'bhnd' ? (b * H + h) * N * D : (b * N * H + h) * D);
+  const out = new Float64Array(size);
+  let scores = new Float64Array(0);
+  const acc = new Float64Array(D);
+
+  const attendRows = (rows: readonly Run[], cols: readonly Run[]): void => {
+    let nk = 0;
+    for (const c of cols) nk += c.length;
+    if (nk === 0) return; // no visible key: the rows stay exactly 0
+    const keyIdx = new Int32Array(nk);
+    let j = 0;
+    for (const c of cols) for (let t = c.start; t < c.start + c.length; t++) keyIdx[j++] = t;
+    if (scores.length < nk) scores = new Float64Array(nk);
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const o = base(b, h);
+        for (const r of rows) {
+          for (let t = r.start; t < r.start + r.length; t++) {
+            const qo = o + t * stride;
+            let max = -Infinity;
+            for (let j = 0; j < nk; j++) {
+              const ko = o + keyIdx[j] * stride;
+              let s = 0;
+              for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
+              s *= scale;
+              scores[j] = s;
+              if (s > max) max = s;
+            }
+            let sum = 0;
+            acc.fill(0);
+            for (let j = 0; j < nk; j++) {
+              const p = Math.exp(scores[j] - max);
+              sum += p;
+              const vo = o + keyIdx[j] * stride;
+              for (let d = 0; d < D; d++) acc[d] += p * v[vo + d];
+            }
+            for (let d = 0; d < D; d++) out[qo + d] = acc[d] / sum;
+          }
+        }
+      }
+    }
+  };
+
+  const keys = new KeyGroupEnumerator(ir);
+  for (let g = 0, G = groupCount(ir); g < G; g++) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
+  if (ir.text) attendRows([{ start: textOffset(ir), length: ir.text.count }], textQueryKeyRuns(ir, valid));
+  return out;
+}

@@ -1,0 +1,76 @@
+/**
+ * Pattern statistics (what `gratc inspect` prints): sizes, keys per query group, density and
+ * FLOPs. Computed per query group (group size × visible key tokens), never per token pair, so
+ * a Flux 8192² pattern (262k tokens, 1024 groups) takes milliseconds. Counts follow
+ * `reference.ts` exactly (text query rows include padded ones); tests check them against
+ * brute-force counts on the dense mask.
+ */
+import type { PatternIR } from './ir.js';
+import { groupCount, imageTokens, totalTokens } from './ir.js';
+import { KeyGroupEnumerator } from './keys.js';
+import { groupSizes, resolveValid } from './reference.js';
+
+export interface MinMeanMax {
+  readonly min: number;
+  readonly mean: number; // unweighted mean over image query groups
+  readonly max: number;
+}
+
+export interface PatternStats {
+  readonly tokens: number;
+  readonly imageTokens: number;
+  readonly textTokens: number; // the text count (padding included)
+  readonly valid: number; // valid text length the counts below use
+  readonly queryGroups: number;
+  readonly groupShape: readonly number[]; // tokens per group along each dim (edge groups may be smaller)
+  readonly gridGroups: readonly number[]; // groups along each dim
+  /** Visible key tokens per image query group, valid text keys included. */
+  readonly keysPerQueryGroup: MinMeanMax;
+  /** Visible key groups per image query group (text not counted). */
+  readonly keyGroupsPerQueryGroup: MinMeanMax;
+  /** Visible (query, key) token pairs over the whole sequence, text rows included. */
+  readonly visiblePairs: number;
+  readonly density: number; // visiblePairs / tokens²
+  readonly flopsPerHead: number; // 4 · headDim · visiblePairs (QKᵀ and PV, 2 FLOPs per multiply-add)
+  readonly fullFlopsPerHead: number; // 4 · headDim · tokens²
+  readonly speedupBound: number; // 1 / density (Infinity when nothing is visible)
+}
+
+/** Integers up to 2^53 are exact in a double; visible pairs at Flux 8192² are ~7e10. */
+export function patternStats(ir: PatternIR, valid?: number): PatternStats {
+  const v = resolveValid(ir, valid);
+  const N = totalTokens(ir), M = imageTokens(ir), G = groupCount(ir), D = ir.headDim;
+  const sizes = groupSizes(ir), keys = new KeyGroupEnumerator(ir);
+  const textKeys = ir.image.text ? v : 0;
+  let pairs = 0;
+  let kMin = Infinity, kMax = -Infinity, kSum = 0;
+  let gMin = Infinity, gMax = -Infinity, gSum = 0;
+  for (let g = 0; g < G; g++) {
+    const kg = keys.keyGroups(g);
+    let n = textKeys;
+    for (let i = 0; i < kg.length; i++) n += sizes[kg[i]];
+    pairs += sizes[g] * n;
+    kSum += n; if (n < kMin) kMin = n; if (n > kMax) kMax = n;
+    gSum += kg.length; if (kg.length < gMin) gMin = kg.length; if (kg.length > gMax) gMax = kg.length;
+  }
+  if (ir.text && ir.textQueries) {
+    pairs += ir.text.count * ((ir.textQueries.grid ? M : 0) + (ir.textQueries.text ? v : 0));
+  }
+  const density = pairs / (N * N);
+  return {
+    tokens: N,
+    imageTokens: M,
+    textTokens: ir.text?.count ?? 0,
+    valid: v,
+    queryGroups: G,
+    groupShape: ir.dims.map((d) => d.group),
+    gridGroups: ir.dims.map((d) => d.groups),
+    keysPerQueryGroup: { min: kMin, mean: kSum / G, max: kMax },
+    keyGroupsPerQueryGroup: { min: gMin, mean: gSum / G, max: gMax },
+    visiblePairs: pairs,
+    density,
+    flopsPerHead: 4 * D * pairs,
+    fullFlopsPerHead: 4 * D * N * N,
+    speedupBound: pairs === 0 ? Infinity : (N * N) / pairs,
+  };
+}
