@@ -96,3 +96,22 @@ describe('checker diagnostics (golden)', () => {
     expect(checkMessages(BASE, { grid: [4] })[0]).toMatch(/error\[E0303\]: --grid gives 1 size, but the grid has 2 dims/);
   });
 });
+
+describe('bundled examples', () => {
+  const bindings: Record<string, number[] | undefined> = {
+    flux_grat_b: [64, 64], flux_grat_x: [64, 64], hunyuan_grat_b: [32, 48, 80], hunyuan_grat_x: [32, 48, 80],
+    sliding_window_1d: [4096], video_causal_anchor: undefined,
+  };
+  it.each(Object.entries(bindings))('%s checks clean', async (name, grid) => {
+    const { readFileSync } = await import('node:fs');
+    const r = checkSource(readFileSync(`examples/${name}.grat`, 'utf8'), { grid });
+    expect(r.diagnostics).toEqual([]);
+    expect(r.ir!.name).toBe(name);
+  });
+
+  it('a line ending in + continues the region', () => {
+    const { ir } = checkSource('grid h=8 w=8\ngroup h=2 w=2\ntext 3 after\nimage attends neighbors(1) +\n   # a comment line is skipped too\n  text\nhead_dim 8\n');
+    expect(ir!.image.text).toBe(true);
+    expect(ir!.image.terms).toHaveLength(1);
+  });
+});
