@@ -202,3 +202,59 @@ export function textKeyRun(ir: PatternIR, valid: number): Run | null {
 
 /** The whole grid as one run. */
 export const gridRun = (ir: PatternIR): Run => ({ start: imageOffset(ir), length: imageTokens(ir) });
+
+/** Tokens covered by group interval [a, b] along a dim (edge groups are smaller). */
+const tokensAlong = (d: Dim, a: number, b: number): number => (a > b ? 0 : Math.min((b + 1) * d.group, d.size) - a * d.group);
+
+/** Inclusion–exclusion is exact for unions of boxes; past this many terms enumeration is cheaper. */
+const MAX_CLOSED_FORM_TERMS = 8;
+
+/**
+ * Key groups and key tokens (text excluded) of image query group g, without enumerating them
+ * when every term is a box: a box's token count factorises per dim even on ragged grids, and
+ * boxes intersect to boxes, so the union is counted by inclusion–exclusion over term subsets.
+ * Predicate terms fall back to enumeration.
+ */
+export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerator, sizes?: ArrayLike<number>): { groups: number; tokens: number } {
+  const terms = ir.image.terms;
+  if (terms.length <= MAX_CLOSED_FORM_TERMS && terms.every((t) => t.kind === 'box')) {
+    const q = groupCoords(ir, g), D = ir.dims.length;
+    const ivs = terms.map((t) => (t as { axes: readonly AxisRange[]; border: Border }).axes.map((a, i) => axisInterval(a, q[i], ir.dims[i].groups, (t as { border: Border }).border)));
+    let groups = 0, tokens = 0;
+    for (let s = 1; s < 1 << terms.length; s++) {
+      let lo = new Array<number>(D).fill(-Infinity), hi = new Array<number>(D).fill(Infinity), bits = 0;
+      for (let t = 0; t < terms.length; t++) {
+        if (!(s & (1 << t))) continue;
+        bits++;
+        lo = lo.map((x, i) => Math.max(x, ivs[t][i][0]));
+        hi = hi.map((x, i) => Math.min(x, ivs[t][i][1]));
+      }
+      let ng = 1, nt = 1;
+      for (let i = 0; i < D; i++) { ng *= Math.max(0, hi[i] - lo[i] + 1); nt *= tokensAlong(ir.dims[i], lo[i], hi[i]); }
+      const sign = bits % 2 === 1 ? 1 : -1;
+      groups += sign * ng;
+      tokens += sign * nt;
+    }
+    return { groups, tokens };
+  }
+  const kg = enumerator.keyGroups(g);
+  let tokens = 0;
+  for (let i = 0; i < kg.length; i++) tokens += sizes ? sizes[kg[i]] : groupSize(ir, groupCoords(ir, kg[i]));
+  return { groups: kg.length, tokens };
+}
+
+/**
+ * Upper bound on the key groups visited to count every query group's keys (what `countKeys`
+ * costs over the grid). Callers that sweep the grid refuse patterns far beyond interactive use.
+ */
+export function sweepCost(ir: PatternIR): number {
+  const G = groupCount(ir);
+  const closed = ir.image.terms.length <= MAX_CLOSED_FORM_TERMS && ir.image.terms.every((t) => t.kind === 'box');
+  if (closed) return G * (1 << ir.image.terms.length);
+  let perGroup = 0;
+  for (const t of ir.image.terms) {
+    const axes = t.kind === 'box' ? t.axes : t.bounds;
+    perGroup += axes.reduce((n, a, i) => n * (a.kind === 'all' ? ir.dims[i].groups : Math.max(0, Math.min(a.hi - a.lo + 1, ir.dims[i].groups))), 1);
+  }
+  return G * perGroup;
+}

@@ -7,7 +7,7 @@
  */
 import type { PatternIR } from './ir.js';
 import { groupCount, imageTokens, totalTokens } from './ir.js';
-import { KeyGroupEnumerator } from './keys.js';
+import { countKeys, KeyGroupEnumerator } from './keys.js';
 import { groupSizes, resolveValid } from './reference.js';
 
 export interface MinMeanMax {
@@ -46,12 +46,11 @@ export function patternStats(ir: PatternIR, valid?: number): PatternStats {
   let kMin = Infinity, kMax = -Infinity, kSum = 0;
   let gMin = Infinity, gMax = -Infinity, gSum = 0;
   for (let g = 0; g < G; g++) {
-    const kg = keys.keyGroups(g);
-    let n = textKeys;
-    for (let i = 0; i < kg.length; i++) n += sizes[kg[i]];
+    const c = countKeys(ir, g, keys, sizes);
+    const n = textKeys + c.tokens;
     pairs += sizes[g] * n;
     kSum += n; if (n < kMin) kMin = n; if (n > kMax) kMax = n;
-    gSum += kg.length; if (kg.length < gMin) gMin = kg.length; if (kg.length > gMax) gMax = kg.length;
+    gSum += c.groups; if (c.groups < gMin) gMin = c.groups; if (c.groups > gMax) gMax = c.groups;
   }
   if (ir.text && ir.textQueries) {
     pairs += ir.text.count * ((ir.textQueries.grid ? M : 0) + (ir.textQueries.text ? v : 0));
