@@ -1,0 +1,166 @@
+/**
+ * `gratc compile FILE --target T --out DIR`: runs a backend and writes its files plus
+ * `DIR/manifest.json`. Only files whose bytes changed are rewritten, so downstream builds can
+ * cache on modification times; the manifest has no timestamps, so it is deterministic too.
+ */
+import { createHash } from 'node:crypto';
+import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
+import { Option, type Command } from 'commander';
+import { TARGETS, type PatternIR, type Target } from '../../compiler/ir.js';
+import { patternStats, type PatternStats } from '../../compiler/stats.js';
+import type { EmittedFile } from '../../codegen/backend.js';
+// codegen/all.js (which loads every backend) is imported by run.ts before a compile runs
+import { backendFor, knownBackends } from '../../codegen/registry.js';
+import { EXIT, usageError } from '../exit.js';
+import { makeDir, writeIfChanged } from '../fsutil.js';
+import { version, type CommandContext } from '../io.js';
+import { countOf, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, type SizeFlags } from '../load.js';
+
+interface CompileFlags extends SizeFlags {
+  target: Target;
+  out: string;
+  json?: boolean;
+}
+
+export const MANIFEST = 'manifest.json';
+
+export interface ManifestFile { path: string; role: string; bytes: number; sha256: string }
+
+export interface Manifest {
+  gratc: string;
+  pattern: string;
+  target: Target;
+  grid: number[];
+  group: number[];
+  text: { count: number; place: string } | null;
+  order: string;
+  headDim: number;
+  dtype: string;
+  files: ManifestFile[];
+  info: Readonly<Record<string, unknown>>;
+  stats: PatternStats;
+}
+
+export interface CompileJson {
+  pattern: string;
+  target: Target;
+  out: string;
+  files: (ManifestFile & { status: 'written' | 'unchanged' })[];
+  manifest: { path: string; status: 'written' | 'unchanged' };
+}
+
+/**
+ * Checks an emitted path and returns it normalized ('/'-separated): relative, no '..', no
+ * empty or '.' segments, no backslashes, not the manifest. A bad path is a backend bug.
+ */
+export function safeRelativePath(p: string, outDir: string): string {
+  const bad = (why: string): never => { throw usageError(`the backend emitted '${p}', which ${why}; nothing was written`); };
+  if (p.length === 0) bad('is empty');
+  if (p.includes('\\') || p.includes('\0')) bad('has a backslash or NUL');
+  if (isAbsolute(p) || p.startsWith('/')) bad('is absolute');
+  const segs = p.split('/');
+  if (segs.some((s) => s === '..')) bad('escapes the output folder');
+  const norm = segs.filter((s) => s !== '' && s !== '.').join('/');
+  if (norm === '') bad('names no file');
+  if (norm === MANIFEST) bad(`collides with ${MANIFEST}`);
+  const full = resolve(outDir, norm), rel = relative(outDir, full);
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || !full.startsWith(outDir + sep)) bad('escapes the output folder');
+  return norm;
+}
+
+const bytesOf = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c);
+const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+export function buildManifest(ir: PatternIR, target: Target, files: readonly { path: string; role: string; data: Uint8Array }[], info: Readonly<Record<string, unknown>>): Manifest {
+  return {
+    gratc: version(),
+    pattern: ir.name,
+    target,
+    grid: ir.dims.map((d) => d.size),
+    group: ir.dims.map((d) => d.group),
+    text: ir.text ? { count: ir.text.count, place: ir.text.place } : null,
+    order: ir.order,
+    headDim: ir.headDim,
+    dtype: ir.dtype,
+    files: files.map((f) => ({ path: f.path, role: f.role, bytes: f.data.length, sha256: sha256(f.data) })),
+    info,
+    stats: patternStats(ir),
+  };
+}
+
+export function registerCompile(program: Command, ctx: CommandContext): void {
+  program
+    .command('compile')
+    .description('generate code for a pattern (CUDA, WGSL or ONNX) into a folder, with a manifest')
+    .argument('<file>', 'the .grat file')
+    .addOption(new Option('--target <target>', 'code generation target').choices([...TARGETS]).makeOptionMandatory())
+    .requiredOption('--out <dir>', 'output folder (created if missing)')
+    .addOption(gridOption())
+    .addOption(textOption())
+    .option('--json', 'print what was written as JSON on stdout')
+    .addHelpText('after', () => `
+Targets available in this build: ${knownBackends().map((b) => b.target).sort().join(', ') || '(none)'}.
+A target known to the language but not built in fails with exit status 2.
+
+Writes the backend's files under DIR (paths that would leave DIR are refused)
+and DIR/${MANIFEST}:
+  {gratc, pattern, target, grid [sizes], group [sizes], text {count, place} | null,
+   order, headDim, dtype, files [{path, role, bytes, sha256}], info (backend
+   facts), stats (as in inspect --json)}
+Files whose contents did not change are not rewritten.
+
+--json prints {pattern, target, out, files [{path, role, bytes, sha256,
+status: written | unchanged}], manifest {path, status}}.
+
+Examples:
+  $ gratc compile examples/flux_grat_b.grat --target cuda --out build/flux
+  $ gratc compile video.grat --grid 8x48x80 --text 256 --target wgsl --out web/gen --json`)
+    .action(async (path: string, flags: CompileFlags) => {
+      const { io } = ctx;
+      const backend = backendFor(flags.target);
+      if (!backend) {
+        const have = knownBackends().map((b) => b.target).sort();
+        throw usageError(`target '${flags.target}' is not available in this build (available: ${have.join(', ') || 'none'})`);
+      }
+      const loaded = await loadPattern(io, path, flags);
+      const ir = loaded.ir;
+      let diags = loaded.diagnostics;
+      if (ir === null) {
+        printDiagnostics(io, diags, loaded.file);
+        printSummary(io, countOf(diags));
+        ctx.exit(EXIT.diagnostics);
+        return;
+      }
+      const result = backend.emit(ir);
+      diags = [...diags, ...result.diagnostics];
+      printDiagnostics(io, diags, loaded.file);
+      printSummary(io, countOf(diags));
+      if (countOf(result.diagnostics).errors > 0) { ctx.exit(EXIT.diagnostics); return; }
+
+      const outDir = resolve(io.cwd, flags.out);
+      // validate every path before writing anything
+      const seen = new Set<string>();
+      const files = result.files.map((f: EmittedFile) => {
+        const rel = safeRelativePath(f.path, outDir);
+        if (seen.has(rel)) throw usageError(`the backend emitted '${rel}' twice; nothing was written`);
+        seen.add(rel);
+        return { path: rel, role: f.role, data: bytesOf(f.contents) };
+      });
+      const manifest = buildManifest(ir, flags.target, files, result.info);
+      await makeDir(outDir, flags.out);
+      const shown = (rel: string): string => `${flags.out.replace(/[/\\]+$/, '')}/${rel}`;
+      const report: CompileJson = { pattern: ir.name, target: flags.target, out: flags.out, files: [], manifest: { path: shown(MANIFEST), status: 'unchanged' } };
+      for (const [i, f] of files.entries()) {
+        const full = resolve(outDir, f.path);
+        await makeDir(dirname(full), shown(dirname(f.path)));
+        const wrote = await writeIfChanged(full, f.data, shown(f.path));
+        report.files.push({ ...manifest.files[i], status: wrote ? 'written' : 'unchanged' });
+      }
+      const mBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
+      report.manifest.status = (await writeIfChanged(resolve(outDir, MANIFEST), mBytes, shown(MANIFEST))) ? 'written' : 'unchanged';
+
+      if (flags.json) { printJson(io, report); return; }
+      for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${shown(f.path)} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
+      io.out(`${report.manifest.status === 'written' ? 'wrote    ' : 'unchanged'} ${report.manifest.path}\n`);
+    });
+}

@@ -1,0 +1,258 @@
+/**
+ * `gratc inspect FILE`: what a pattern is and what it costs (sizes, keys per query group,
+ * density, FLOPs), as text or JSON, optionally drawn as PNG/SVG (picture.ts).
+ */
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { groupCount, type PatternIR } from '../../compiler/ir.js';
+import { groupCoords, groupSize, KeyGroupEnumerator } from '../../compiler/keys.js';
+import { patternStats, type PatternStats } from '../../compiler/stats.js';
+import { EXIT, inputError, usageError } from '../exit.js';
+import { sweepCost } from '../../compiler/keys.js';
+
+/** Key groups a sweep may visit (~a few seconds of work). */
+const SWEEP_LIMIT = 3e8;
+import { writeAtomic } from '../fsutil.js';
+import { version, type CommandContext } from '../io.js';
+import {
+  countOf, gridOption, loadPattern, parseCoords, parseCount, printDiagnostics, printJson, printSummary, textOption,
+  type SizeFlags,
+} from '../load.js';
+import { buildPicture, renderPng, renderSvg } from '../picture.js';
+
+interface InspectFlags extends SizeFlags {
+  valid?: number;
+  json?: boolean;
+  png?: string;
+  svg?: string;
+  query?: number;
+  queryAt?: number[];
+}
+
+export interface QueryJson {
+  group: number;
+  coords: number[];
+  tokens: number;
+  keyGroups: number[];
+  keyTokens: number;
+}
+
+export interface InspectJson {
+  gratc: string;
+  path: string;
+  pattern: string;
+  grid: number[];
+  dims: { name: string; size: number; group: number; groups: number; lastGroup: number; ragged: boolean }[];
+  groupShape: number[];
+  gridGroups: number[];
+  ragged: boolean;
+  order: string;
+  text: { count: number; place: string; valid: number } | null;
+  image: { terms: { kind: string; origin: string }[]; text: boolean };
+  textQueries: { grid: boolean; text: boolean } | null;
+  headDim: number;
+  dtype: string;
+  scale: number;
+  stats: PatternStats;
+  query: QueryJson;
+  pictures: { png: string | null; svg: string | null };
+}
+
+/** The image query group the flags name (default: the middle one). */
+export function chooseQuery(ir: PatternIR, flags: { query?: number; queryAt?: number[] }): number {
+  const G = groupCount(ir);
+  if (flags.query !== undefined) {
+    if (flags.query >= G) throw usageError(`--query ${flags.query} is out of range: the pattern has ${G} query groups (0 to ${G - 1})`);
+    return flags.query;
+  }
+  if (flags.queryAt !== undefined) {
+    const p = flags.queryAt;
+    if (p.length !== ir.dims.length) {
+      throw usageError(`--query-at takes ${ir.dims.length} coordinate${ir.dims.length === 1 ? '' : 's'} (${ir.dims.map((d) => d.name).join(',')}), got ${p.length}`);
+    }
+    let g = 0;
+    ir.dims.forEach((d, i) => {
+      if (p[i] >= d.size) throw usageError(`--query-at: ${d.name}=${p[i]} is outside the grid (0 to ${d.size - 1})`);
+      g = g * d.groups + Math.floor(p[i] / d.group);
+    });
+    return g;
+  }
+  // the middle group of the grid (middle coordinate along every dim)
+  return ir.dims.reduce((g, d) => g * d.groups + Math.floor((d.groups - 1) / 2), 0);
+}
+
+export function inspectJson(ir: PatternIR, path: string, stats: PatternStats, query: number): InspectJson {
+  const keys = new KeyGroupEnumerator(ir);
+  const kg = Array.from(keys.keyGroups(query));
+  const c = groupCoords(ir, query);
+  const keyTokens = kg.reduce((n, k) => n + groupSize(ir, groupCoords(ir, k)), 0) + (ir.image.text ? stats.valid : 0);
+  const dims = ir.dims.map((d) => ({
+    name: d.name, size: d.size, group: d.group, groups: d.groups,
+    lastGroup: d.size - (d.groups - 1) * d.group, ragged: d.size % d.group !== 0,
+  }));
+  return {
+    gratc: version(),
+    path,
+    pattern: ir.name,
+    grid: ir.dims.map((d) => d.size),
+    dims,
+    groupShape: ir.dims.map((d) => d.group),
+    gridGroups: ir.dims.map((d) => d.groups),
+    ragged: dims.some((d) => d.ragged),
+    order: ir.order,
+    text: ir.text ? { count: ir.text.count, place: ir.text.place, valid: stats.valid } : null,
+    image: { terms: ir.image.terms.map((t) => ({ kind: t.kind, origin: t.origin })), text: ir.image.text },
+    textQueries: ir.textQueries ? { grid: ir.textQueries.grid, text: ir.textQueries.text } : null,
+    headDim: ir.headDim,
+    dtype: ir.dtype,
+    scale: ir.scale,
+    stats,
+    query: { group: query, coords: c, tokens: groupSize(ir, c), keyGroups: kg, keyTokens },
+    pictures: { png: null, svg: null },
+  };
+}
+
+// ---- text ----
+
+const int = (n: number): string => n.toLocaleString('en-US');
+const num = (n: number): string => (Number.isInteger(n) ? int(n) : n.toLocaleString('en-US', { maximumFractionDigits: 2 }));
+
+/** 5.66e9 → "5.66 GFLOP". */
+export function flops(n: number): string {
+  const units = ['', 'k', 'M', 'G', 'T', 'P', 'E'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${n.toPrecision(3).replace(/\.?0+$/, '')} ${units[i]}FLOP`;
+}
+
+const percent = (x: number): string => {
+  const p = x * 100;
+  return `${p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toPrecision(2)}%`;
+};
+
+export function inspectText(j: InspectJson): string {
+  const s = j.stats;
+  const rows: [string, string][] = [];
+  const dims = (f: (d: InspectJson['dims'][number]) => number): string => j.dims.map((d) => `${d.name}=${f(d)}`).join(' ');
+  rows.push(['pattern', j.pattern]);
+  rows.push(['grid', `${dims((d) => d.size)} (${int(s.imageTokens)} tokens, ${j.dims.length}-D)`]);
+  rows.push(['group', `${dims((d) => d.group)} → ${j.dims.length > 1 ? `${j.gridGroups.join('×')} = ` : ''}${int(s.queryGroups)} query groups`]);
+  for (const d of j.dims.filter((x) => x.ragged)) {
+    rows.push(['', `ragged: ${d.name}=${d.size} is not a multiple of ${d.group}; the last group along ${d.name} is ${d.lastGroup} wide`]);
+  }
+  rows.push(['order', j.order]);
+  rows.push(['text', j.text ? `${int(j.text.count)} tokens ${j.text.place} the grid (valid ${int(j.text.valid)})` : 'none']);
+  // one source term may lower to several IR terms (crisscross: one box per dim): show it once
+  const sources: { origin: string; kinds: string[] }[] = [];
+  for (const t of j.image.terms) {
+    const last = sources[sources.length - 1];
+    if (last && last.origin === t.origin) last.kinds.push(t.kind);
+    else sources.push({ origin: t.origin, kinds: [t.kind] });
+  }
+  const region = [...sources.map((t) => t.origin), ...(j.image.text ? ['text'] : [])].join(' + ');
+  rows.push(['image attends', region || '(nothing)']);
+  for (const t of sources) {
+    const what = t.kinds.every((k) => k === 'box') ? `${t.kinds.length === 1 ? 'a box' : `${t.kinds.length} boxes`} of groups` : `${t.kinds.length === 1 ? 'a predicate' : `${t.kinds.length} predicates`} over group coordinates`;
+    rows.push(['', `${t.origin}: ${what}`]);
+  }
+  if (j.textQueries) {
+    const tq = j.textQueries.grid && j.textQueries.text ? 'all' : [j.textQueries.grid ? 'grid' : '', j.textQueries.text ? 'text' : ''].filter(Boolean).join(' + ') || '(nothing)';
+    rows.push(['text attends', tq]);
+  }
+  rows.push(['numerics', `head_dim ${j.headDim}, ${j.dtype}, scale ${+j.scale.toPrecision(6)}`]);
+  rows.push(['tokens', `${int(s.tokens)} (${int(s.imageTokens)} image + ${int(s.textTokens)} text)`]);
+  rows.push(['query groups', int(s.queryGroups)]);
+  const mmm = (m: { min: number; mean: number; max: number }): string => `min ${num(m.min)}, mean ${num(m.mean)}, max ${num(m.max)}`;
+  rows.push(['keys/group', `${mmm(s.keysPerQueryGroup)} tokens per query group`]);
+  rows.push(['key groups', `${mmm(s.keyGroupsPerQueryGroup)} per query group`]);
+  rows.push(['density', `${percent(s.density)} (${int(s.visiblePairs)} of ${int(s.tokens * s.tokens)} query-key pairs)`]);
+  rows.push(['FLOPs/head', `${flops(s.flopsPerHead)} vs ${flops(s.fullFlopsPerHead)} for full attention`]);
+  rows.push(['speedup ≤', Number.isFinite(s.speedupBound) ? `${num(s.speedupBound)}× (upper bound: 1 / density)` : '∞ (nothing is visible)']);
+  const q = j.query;
+  const qc = j.dims.map((d, i) => `${d.name}=${q.coords[i]}`).join(' ');
+  rows.push(['query group', `${q.group} (${qc}, ${int(q.tokens)} tokens): ${q.keyGroups.length} key groups, ${int(q.keyTokens)} key tokens`]);
+  const w = Math.max(...rows.map(([k]) => k.length)) + 2;
+  return rows.map(([k, v]) => `${k.padEnd(w)}${v}`.trimEnd()).join('\n') + '\n';
+}
+
+export function registerInspect(program: Command, ctx: CommandContext): void {
+  program
+    .command('inspect')
+    .description('summarize a pattern: sizes, keys per query group, density, FLOPs; optionally draw it')
+    .argument('<file>', 'the .grat file')
+    .addOption(gridOption())
+    .addOption(textOption())
+    .addOption(new Option('--valid <n>', 'valid text length for the counts (default: the whole text segment)').argParser(parseCount))
+    .option('--json', 'print the summary as one JSON object on stdout')
+    .option('--png <out.png>', 'draw the mask and the chosen query group as a PNG')
+    .option('--svg <out.svg>', 'draw the mask and the chosen query group as an SVG (with title and legend)')
+    .addOption(new Option('--query <g>', 'image query group to show, by index in group raster order (default: the middle one)').argParser(parseCount).conflicts('queryAt'))
+    .addOption(new Option('--query-at <coords>', 'show the query group holding this grid position (token coordinates, outermost first, e.g. 10,20)').argParser(parseCoords))
+    .addHelpText('after', `
+The picture: left, the mask at group resolution (rows: query groups, columns:
+key groups, in group raster order, plus one band for the text segment); right,
+the chosen query group (red) and its key groups (blue) on the group grid (3-D:
+one small grid per outer coordinate). Very large group counts are downsampled
+(a cell is visible if any group pair in it is). Files are written atomically.
+
+--json prints one object with these keys (stable):
+  gratc, path, pattern, grid [sizes], dims [{name, size, group, groups,
+  lastGroup, ragged}], groupShape, gridGroups, ragged, order,
+  text {count, place, valid} | null, image {terms [{kind, origin}], text},
+  textQueries {grid, text} | null, headDim, dtype, scale,
+  stats {tokens, imageTokens, textTokens, valid, queryGroups, groupShape,
+    gridGroups, keysPerQueryGroup {min, mean, max}, keyGroupsPerQueryGroup
+    {min, mean, max}, visiblePairs, density, flopsPerHead, fullFlopsPerHead,
+    speedupBound (null when nothing is visible)},
+  query {group, coords, tokens, keyGroups [indices], keyTokens},
+  pictures {png, svg} (paths written, or null)
+FLOPs count QKᵀ and PV (4 · head_dim per visible pair), per head.
+
+Examples:
+  $ gratc inspect examples/flux_grat_b.grat
+  $ gratc inspect --grid 128x128 --text 512 --valid 77 flux.grat
+  $ gratc inspect video.grat --grid 8x48x80 --query-at 3,20,40 --svg video.svg
+  $ gratc inspect flux.grat --json | jq .stats.density`)
+    .action(async (path: string, flags: InspectFlags) => {
+      const { io } = ctx;
+      const loaded = await loadPattern(io, path, flags);
+      printDiagnostics(io, loaded.diagnostics, loaded.file);
+      printSummary(io, countOf(loaded.diagnostics));
+      const ir = loaded.ir;
+      if (ir === null) { ctx.exit(EXIT.diagnostics); return; }
+
+      if (flags.valid !== undefined) {
+        if (!ir.text) throw usageError('--valid was given, but the pattern has no text segment');
+        if (flags.valid > ir.text.count) throw usageError(`--valid ${flags.valid} is more than the text segment's ${ir.text.count} tokens`);
+      }
+      const query = chooseQuery(ir, flags);
+      // Counting predicates costs what they scan; refuse what would not finish interactively.
+      const cost = sweepCost(ir);
+      if (cost > SWEEP_LIMIT) {
+        throw inputError(`counting this pattern's keys would visit about ${cost.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups or narrower where() bounds`);
+      }
+      const stats = patternStats(ir, flags.valid);
+      const drawn = stats.keyGroupsPerQueryGroup.mean * stats.queryGroups;
+      if ((flags.png !== undefined || flags.svg !== undefined) && drawn > SWEEP_LIMIT) {
+        throw inputError(`drawing this pattern would visit ${drawn.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups`);
+      }
+      const j = inspectJson(ir, path, stats, query);
+
+      const written: string[] = [];
+      if (flags.png !== undefined || flags.svg !== undefined) {
+        const pic = buildPicture(ir, { query, valid: stats.valid });
+        if (flags.png !== undefined) {
+          await writeAtomic(resolve(io.cwd, flags.png), renderPng(pic), flags.png);
+          j.pictures.png = flags.png;
+          written.push(`wrote ${flags.png} (${pic.width}×${pic.height} PNG)`);
+        }
+        if (flags.svg !== undefined) {
+          await writeAtomic(resolve(io.cwd, flags.svg), renderSvg(pic), flags.svg);
+          j.pictures.svg = flags.svg;
+          written.push(`wrote ${flags.svg} (${pic.width}×${pic.height} SVG)`);
+        }
+      }
+      if (flags.json) printJson(io, j);
+      else io.out(inspectText(j) + written.map((w) => `${w}\n`).join(''));
+    });
+}

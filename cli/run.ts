@@ -1,0 +1,63 @@
+/**
+ * The gratc program: commander setup, one module per command, and the one place errors become
+ * exit codes. `runCli` never throws and never prints a stack trace; tests call it in-process.
+ */
+import { Command, CommanderError } from 'commander';
+import { registerCheck } from './commands/check.js';
+import { registerCompile } from './commands/compile.js';
+import { registerInspect } from './commands/inspect.js';
+import { CliError, EXIT, oneLine } from './exit.js';
+import { version, type CommandContext, type Io } from './io.js';
+
+export function buildProgram(ctx: CommandContext): Command {
+  const program = new Command('gratc');
+  // settings before .command() so every subcommand inherits them
+  program
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => ctx.io.out(s),
+      writeErr: (s) => ctx.io.err(s),
+      outputError: (s, write) => write(`gratc: ${s}`),
+    })
+    .showHelpAfterError('(add --help for usage)')
+    .description('Compile structured sparse (GRAT-style) attention patterns written in .grat files.')
+    .version(version(), '-V, --version', 'print the gratc version')
+    .helpOption('-h, --help', 'show help')
+    .helpCommand('help [command]', 'show help for a command')
+    .addHelpText('after', `
+Exit status: 0 ok, 1 errors in an input file, 2 usage error (bad flags, missing
+or unreadable file, bad --grid value, unavailable target).
+Colour: diagnostics are coloured only when stderr is a terminal and NO_COLOR is unset.
+
+Examples:
+  $ gratc check examples/flux_grat_b.grat
+  $ gratc inspect --grid 128x128 --png mask.png flux.grat
+  $ gratc compile flux.grat --target cuda --out build/flux`);
+  registerCheck(program, ctx);
+  registerInspect(program, ctx);
+  registerCompile(program, ctx);
+  return program;
+}
+
+/** Runs gratc with the given arguments (without `node` and the script path); returns the exit code. */
+export async function runCli(args: readonly string[], io: Io): Promise<number> {
+  let code: number = EXIT.ok;
+  const ctx: CommandContext = { io, exit: (c) => { code = Math.max(code, c); } };
+  try {
+    // backends register themselves on import; load them only when compile (or its help) may run
+    if (args.includes('compile')) await import('../codegen/all.js');
+    await buildProgram(ctx).parseAsync([...args], { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and version exit 0; every other commander error is a usage error (already printed)
+      return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
+    }
+    if (e instanceof CliError) {
+      io.err(`gratc: error: ${e.message}\n`);
+      return Math.max(code, e.exitCode);
+    }
+    io.err(`gratc: error: internal error: ${oneLine(e)}\n`);
+    return EXIT.usage;
+  }
+}
