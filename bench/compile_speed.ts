@@ -7,14 +7,13 @@
  * FlexAttention needs seconds to build its block mask for the same pattern (shared/GRAT.md).
  * Usage: npx tsx bench/compile_speed.ts [--json] [--out bench/results/compile_speed.json]
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { checkSource } from '../compiler/check.js';
 import { groupCount } from '../compiler/ir.js';
 import { KeyGroupEnumerator, runsOfGroups } from '../compiler/keys.js';
 import { knownBackends } from '../codegen/all.js';
+import { examplePath } from '../runtime/paths.js';
 
 interface Case { readonly example: string; readonly grid: number[] }
 const CASES: Case[] = [
@@ -24,12 +23,6 @@ const CASES: Case[] = [
   { example: 'hunyuan_grat_x', grid: [32, 48, 80] },
 ];
 
-/** The repository root, from the source tree or from dist/. */
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return dir;
-}
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -42,11 +35,11 @@ function timeIt(fn: () => void, reps: number): number {
 
 // The very first check in a process also pays the parser's one-time grammar analysis.
 const coldStart = performance.now();
-checkSource(readFileSync(join(repoRoot(), 'examples', 'flux_grat_b.grat'), 'utf8'), { grid: [512, 512] });
+checkSource(readFileSync(examplePath('flux_grat_b.grat'), 'utf8'), { grid: [512, 512] });
 const coldCheckMs = +(performance.now() - coldStart).toFixed(2);
 
 const rows = CASES.map(({ example, grid }) => {
-  const src = readFileSync(join(repoRoot(), 'examples', `${example}.grat`), 'utf8');
+  const src = readFileSync(examplePath(`${example}.grat`), 'utf8');
   const check = () => { const r = checkSource(src, { grid }); if (!r.ir) throw new Error(`${example}: ${r.diagnostics.map((d) => d.message).join('; ')}`); return r.ir; };
   const ir = check();
   let runs = 0;

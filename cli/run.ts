@@ -5,7 +5,10 @@
 import { Command, CommanderError } from 'commander';
 import { registerCheck } from './commands/check.js';
 import { registerCompile } from './commands/compile.js';
+import { registerDemo } from './commands/demo.js';
 import { registerInspect } from './commands/inspect.js';
+import { registerPatch } from './commands/patch.js';
+import { registerRun } from './commands/run.js';
 import { CliError, EXIT, oneLine } from './exit.js';
 import { version, type CommandContext, type Io } from './io.js';
 
@@ -32,10 +35,15 @@ Colour: diagnostics are coloured only when stderr is a terminal and NO_COLOR is 
 Examples:
   $ gratc check examples/flux_grat_b.grat
   $ gratc inspect --grid 128x128 --png mask.png flux.grat
-  $ gratc compile flux.grat --target cuda --out build/flux`);
+  $ gratc compile flux.grat --target cuda --out build/flux
+  $ gratc patch model.onnx --pattern examples/flux_grat_b.grat --grid 64x64 --out model.grat.onnx
+  $ gratc demo`);
   registerCheck(program, ctx);
   registerInspect(program, ctx);
   registerCompile(program, ctx);
+  registerPatch(program, ctx);
+  registerRun(program, ctx);
+  registerDemo(program, ctx);
   return program;
 }
 

@@ -2,4 +2,5 @@
  * Loads every backend so `registry.ts` knows them. One import line per target folder
  * (each target's index.ts calls registerBackend); keep the lines sorted.
  */
+import './onnx/index.js';
 export { backendFor, knownBackends } from './registry.js';

@@ -1,0 +1,92 @@
+/**
+ * `gratc demo`: the main job on the embedded default model (runtime/onnx/demo.ts): patch it with
+ * an example pattern, run original, patched and dense-masked reference, and print the max
+ * difference, the density and the speedup, with a progress display on a terminal.
+ */
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import { DEFAULT_CONFIG, DEFAULT_PATTERN } from '../../runtime/onnx/default/model.js';
+import { runDemo, STAGES, STAGE_TEXT, type DemoResult } from '../../runtime/onnx/demo.js';
+import { formatRows, PatternError } from '../../runtime/onnx/patch.js';
+import { EPS, type Ep } from '../../runtime/onnx/run.js';
+import { EXIT, inputError } from '../exit.js';
+import { makeDir } from '../fsutil.js';
+import type { CommandContext } from '../io.js';
+import { defaultNameFor, parseCount, parseGrid, printJson, readSource } from '../load.js';
+import { onnxStep } from './patch.js';
+
+interface DemoFlags {
+  pattern?: string;
+  grid?: number[];
+  text?: number;
+  ep: Ep;
+  repeat: number;
+  threads?: number;
+  reference: boolean;
+  save?: string;
+  json?: boolean;
+  progress: boolean;
+}
+
+export function registerDemo(program: Command, ctx: CommandContext): void {
+  program
+    .command('demo')
+    .description('patch the embedded DiT-like model with a pattern, run it, and report error, density and speedup')
+    .option('--pattern <file>', 'the .grat pattern (default: GRAT-B, 8x8 groups, 3x3 neighbours + text)')
+    .addOption(new Option('--grid <HxW>', `the model's image grid (default ${DEFAULT_CONFIG.grid.join('x')})`).argParser(parseGrid))
+    .addOption(new Option('--text <n>', `the model's text tokens (default ${DEFAULT_CONFIG.text})`).argParser(parseCount))
+    .addOption(new Option('--ep <ep>', 'execution provider').choices([...EPS]).default('cpu'))
+    .addOption(new Option('--repeat <n>', 'timed runs of each model (median)').argParser(parseCount).default(3))
+    .addOption(new Option('--threads <n>', 'intra-op threads (default: all cores)').argParser(parseCount))
+    .option('--no-reference', 'skip the O(N²) dense-masked reference (large grids)')
+    .option('--save <dir>', 'also write default.onnx and default.grat.onnx there')
+    .option('--no-progress', 'no progress display')
+    .option('--json', 'print the result as JSON')
+    .addHelpText('after', `
+The default model: ${DEFAULT_CONFIG.layers} DiT blocks, ${DEFAULT_CONFIG.channels} channels, ${DEFAULT_CONFIG.heads} heads, joint attention over
+${DEFAULT_CONFIG.text} text tokens before a ${DEFAULT_CONFIG.grid.join('x')} grid; weights from seed ${DEFAULT_CONFIG.seed}. The default pattern:
+${DEFAULT_PATTERN.trim().split('\n').map((l) => `  ${l}`).join('\n')}
+
+Exit status: 0 ok, 1 the patched model differs from the reference by more
+than 1e-4 or the pattern does not fit, 2 usage.
+
+Examples:
+  $ gratc demo
+  $ gratc demo --pattern examples/flux_grat_x.grat --json`)
+    .action(async (flags: DemoFlags) => {
+      const { io } = ctx;
+      const src = flags.pattern ? (await readSource(io, flags.pattern)).text : undefined;
+      const grid = flags.grid ?? [...DEFAULT_CONFIG.grid];
+      if (grid.length !== 2) throw inputError('--grid: the default model has a 2-D grid (HxW)');
+      const show = flags.progress && !flags.json && process.stderr.isTTY === true;
+      const bar = show ? new SingleBar({ format: ' {bar} {percentage}% | {stage}', hideCursor: true, clearOnComplete: true, stream: process.stderr }) : null;
+      bar?.start(STAGES.length, 0, { stage: 'starting' });
+      if (flags.save) await makeDir(resolve(io.cwd, flags.save), flags.save);
+      let r: DemoResult;
+      try {
+        r = await onnxStep(() => runDemo({
+          pattern: src, patternName: flags.pattern ? defaultNameFor(flags.pattern) : undefined, ep: flags.ep, repeat: Math.max(1, flags.repeat),
+          threads: flags.threads, noReference: !flags.reference, saveDir: flags.save ? resolve(io.cwd, flags.save) : undefined,
+          model: { grid: [grid[0], grid[1]], text: flags.text ?? DEFAULT_CONFIG.text },
+        }, (s) => bar?.update(STAGES.indexOf(s), { stage: STAGE_TEXT[s] })));
+      } catch (e) {
+        if (e instanceof PatternError) throw inputError(e.message);
+        if (e instanceof Error && /patched no attention/.test(e.message)) throw inputError(e.message);
+        throw e;
+      } finally {
+        bar?.stop();
+      }
+      if (flags.json) printJson(io, r);
+      else {
+        io.out(`${formatRows(r.rows)}\n\n`);
+        io.out(`model      default DiT: ${r.model.layers} blocks, ${r.model.heads} heads, ${r.model.text} text + ${r.model.grid.join('x')} image = ${r.tokens} tokens\n`);
+        io.out(`pattern    ${r.pattern}: density ${r.density.toFixed(4)} (at most ${r.speedupBound.toFixed(2)}x less attention work)\n`);
+        io.out(r.maxDiff === null ? 'max diff   (reference skipped)\n'
+          : `max diff   ${r.maxDiff.toExponential(2)} vs the dense-masked reference (tolerance ${r.tolerance.toExponential(0)}) ${r.ok ? 'ok' : 'TOO LARGE'}\n`);
+        io.out(`time       original ${r.ms.original.toFixed(1)} ms, patched ${r.ms.patched.toFixed(1)} ms (${r.ep}, median of ${Math.max(1, flags.repeat)})\n`);
+        io.out(`speedup    ${r.speedup.toFixed(2)}x\n`);
+      }
+      if (!r.ok) ctx.exit(EXIT.diagnostics);
+    });
+}

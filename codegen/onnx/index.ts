@@ -1,0 +1,73 @@
+/**
+ * The `onnx` backend: a standalone ONNX model holding the pattern's attention as a model-local
+ * function (lower.ts) and a graph that calls it:
+ *
+ *   inputs  q, k, v: [batch, heads, N, head_dim]   (+ text_valid: int64 scalar, when the pattern has text)
+ *   output  y:       [batch, heads, N, head_dim]
+ *
+ * `gratc patch` (runtime/onnx/patch.ts) puts the same function into an existing model instead.
+ */
+import { create, toBinary } from '@bufbuild/protobuf';
+import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
+import { error } from '../../dsl/diagnostics.js';
+import type { PatternIR } from '../../compiler/ir.js';
+import { totalTokens } from '../../compiler/ir.js';
+import type { Backend, EmitResult } from '../backend.js';
+import { registerBackend } from '../registry.js';
+import { DT, node, valueInfo } from '../../runtime/onnx/tensor.js';
+import { GRAT_DOMAIN, lowerPattern, type Lowered } from './lower.js';
+
+/** Default-domain opset of emitted models (every op the lowering uses exists since 13). */
+export const EMIT_OPSET = 17;
+export const IR_VERSION = 8n;
+
+const ELEM: Record<PatternIR['dtype'], number> = { fp32: DT.FLOAT, fp16: DT.FLOAT16, bf16: DT.BFLOAT16 };
+
+export function standaloneModel(ir: PatternIR, opts: { elemType?: number } = {}): { model: ModelProto; lowered: Lowered } {
+  const elemType = opts.elemType ?? ELEM[ir.dtype];
+  const lowered = lowerPattern(ir, { elemType, textValid: ir.text !== null, opset: EMIT_OPSET });
+  const dims = ['batch', 'heads', totalTokens(ir), ir.headDim];
+  const inputs = [valueInfo('q', elemType, dims), valueInfo('k', elemType, dims), valueInfo('v', elemType, dims)];
+  if (ir.text) inputs.push(valueInfo('text_valid', DT.INT64, []));
+  const graph = create(GraphProtoSchema, {
+    name: `gratc_${ir.name}`,
+    node: [node(lowered.name, lowered.inputs.slice(), ['y'], {}, { name: 'attention', domain: GRAT_DOMAIN })],
+    input: inputs,
+    output: [valueInfo('y', elemType, dims)],
+  });
+  const model = create(ModelProtoSchema, {
+    irVersion: IR_VERSION,
+    producerName: 'gratc',
+    graph,
+    functions: [lowered.fn],
+    opsetImport: [
+      create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(EMIT_OPSET) }),
+      create(OperatorSetIdProtoSchema, { domain: GRAT_DOMAIN, version: 1n }),
+    ],
+  });
+  return { model, lowered };
+}
+
+export const onnxBackend: Backend = {
+  target: 'onnx',
+  description: 'ONNX model: the pattern as standard ops in an ai.grat model-local function (runs on onnxruntime CPU/WebGPU)',
+  emit(ir: PatternIR): EmitResult {
+    try {
+      const { model, lowered } = standaloneModel(ir);
+      return {
+        files: [{ path: `${ir.name}.onnx`, contents: toBinary(ModelProtoSchema, model), role: 'model' }],
+        diagnostics: [],
+        info: {
+          function: `${GRAT_DOMAIN}::${lowered.name}`,
+          inputs: lowered.inputs,
+          buckets: lowered.buckets,
+          computedPairsPerHead: lowered.computedPairs,
+        },
+      };
+    } catch (e) {
+      return { files: [], diagnostics: [error('E0901', `onnx backend: ${(e as Error).message}`, null)], info: {} };
+    }
+  },
+};
+
+registerBackend(onnxBackend);

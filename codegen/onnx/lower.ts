@@ -1,0 +1,282 @@
+/**
+ * Lowers a pattern to standard ONNX ops inside one model-local FunctionProto (domain `ai.grat`),
+ * so a patched graph stays readable and a runtime with a native kernel can take the function over.
+ *
+ *   y = ai.grat.<name>(q, k, v [, key_bias] [, text_valid])      q, k, v, y: [B, H, N, D]
+ *
+ * Image query groups are batched in buckets of equal (padded) size. Per bucket:
+ *   Gather each group's query tokens and key/value tokens with constant index tensors
+ *   → batched MatMul → + bias (padded slots, padded text) → Softmax → MatMul → flatten.
+ * Text queries attend their keys densely. One final Gather with the inverse index puts every
+ * row back in the model's token order (a gather, not a scatter: every token is one row).
+ *
+ * Index tensors come from `compiler/keys.ts` (the closed form the reference uses), so this
+ * file decides only the batching. Semantics: see compiler/reference.ts.
+ */
+import { create } from '@bufbuild/protobuf';
+import { FunctionProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type FunctionProto, type NodeProto } from 'onnx-buf';
+import { createHash } from 'node:crypto';
+import type { PatternIR } from '../../compiler/ir.js';
+import { groupCount, imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
+import { KeyGroupEnumerator, queryRuns, runsOfGroups, textKeyRun, type Run } from '../../compiler/keys.js';
+import { DT, node, tensorF32, tensorI64, type AttrValue } from '../../runtime/onnx/tensor.js';
+
+export const GRAT_DOMAIN = 'ai.grat';
+
+/** Added to the scores of slots nobody may see: finite, so a row with no visible key stays finite. */
+const NEG = -1e30;
+
+export interface LowerOptions {
+  /** Element type of q, k, v and y (fp16/bf16 are computed in fp32 inside the function). */
+  readonly elemType: number;
+  /** Multiplies q kᵀ (the model's own scale; the pattern's `scale` by default). */
+  readonly scale?: number;
+  /** Adds a 4th input `key_bias` [b|1, h|1, 1, N]: an additive per-key bias (a key-padding mask). */
+  readonly keyBias?: boolean;
+  /** Adds an input `text_valid` (int64 scalar): text keys at positions >= it are padding. */
+  readonly textValid?: boolean;
+  /** Version of the default ONNX domain the function imports (the model's). */
+  readonly opset: number;
+  /** Most buckets of image query groups (each is one batched MatMul chain); default 6. */
+  readonly maxBuckets?: number;
+}
+
+export interface Bucket {
+  readonly groups: number;
+  readonly queryLen: number; // padded query rows per group
+  readonly keyLen: number; // padded key slots per group
+}
+
+export interface Lowered {
+  readonly fn: FunctionProto;
+  readonly domain: string;
+  readonly name: string;
+  readonly inputs: readonly string[];
+  readonly buckets: readonly Bucket[];
+  /** Score entries computed (per batch·head): Σ groups·queryLen·keyLen + text rows; padding included. */
+  readonly computedPairs: number;
+}
+
+interface GroupPlan { g: number; q: number[]; k: number[]; textFrom: number }
+
+const tokensOf = (runs: readonly Run[]): number[] => {
+  const out: number[] = [];
+  for (const r of runs) for (let t = r.start; t < r.start + r.length; t++) out.push(t);
+  return out;
+};
+
+/** Merges sorted distinct key lengths into at most `max` buckets, adding the least padding. */
+function bucketize(plans: GroupPlan[], max: number): GroupPlan[][] {
+  const byLen = new Map<number, GroupPlan[]>();
+  for (const p of plans) byLen.set(p.k.length, [...(byLen.get(p.k.length) ?? []), p]);
+  let buckets = [...byLen.entries()].sort((a, b) => a[0] - b[0]).map(([, ps]) => ps);
+  const cost = (ps: GroupPlan[]): number => ps.length * Math.max(...ps.map((p) => p.q.length)) * Math.max(...ps.map((p) => p.k.length));
+  while (buckets.length > max) {
+    let best = 0, bestAdd = Infinity;
+    for (let i = 0; i + 1 < buckets.length; i++) {
+      const add = cost([...buckets[i], ...buckets[i + 1]]) - cost(buckets[i]) - cost(buckets[i + 1]);
+      if (add < bestAdd) { bestAdd = add; best = i; }
+    }
+    buckets = [...buckets.slice(0, best), [...buckets[best], ...buckets[best + 1]], ...buckets.slice(best + 2)];
+  }
+  return buckets;
+}
+
+/** Bump when the emitted body changes, so a function name always identifies one body. */
+export const LOWERING_VERSION = 2;
+
+/** A function name that is a pure function of the pattern, the options and the lowering version. */
+export function functionName(ir: PatternIR, opts: LowerOptions): string {
+  const spec = JSON.stringify({ v: LOWERING_VERSION, ir, o: { ...opts, scale: opts.scale ?? ir.scale } });
+  return `${ir.name}_${createHash('sha256').update(spec).digest('hex').slice(0, 10)}`;
+}
+
+export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
+  const N = totalTokens(ir), M = imageTokens(ir), D = ir.headDim, T = ir.text?.count ?? 0;
+  const scale = opts.scale ?? ir.scale;
+  const nodes: NodeProto[] = [];
+  let uid = 0;
+  const fresh = (base: string): string => `${base}_${uid++}`;
+  const op = (type: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outName?: string): string => {
+    const out = outName ?? fresh(type.toLowerCase());
+    nodes.push(node(type, inputs, [out], attrs));
+    return out;
+  };
+  const constant = (name: string, t: ReturnType<typeof tensorF32>): string => {
+    nodes.push(node('Constant', [], [name], { value: t }));
+    return name;
+  };
+  const i64 = (name: string, dims: number[], data: ArrayLike<number>): string => constant(name, tensorI64(name, dims, data));
+  const f32 = (name: string, dims: number[], data: ArrayLike<number>): string => constant(name, tensorF32(name, dims, Float32Array.from(data)));
+
+  const lowp = opts.elemType !== DT.FLOAT;
+  const inputs = ['q', 'k', 'v', ...(opts.keyBias ? ['key_bias'] : []), ...(opts.textValid && ir.text ? ['text_valid'] : [])];
+  const asF32 = (x: string): string => (lowp ? op('Cast', [x], { to: DT.FLOAT }) : x);
+  const q0 = asF32('q'), k = asF32('k'), v = asF32('v');
+  const kb = opts.keyBias ? asF32('key_bias') : null;
+  const valid = opts.textValid && ir.text ? 'text_valid' : null;
+  // the scale multiplies each MatMul's scores: onnxruntime fuses MatMul + scalar Mul (+ the
+  // key Transpose) into one FusedMatMul, so this costs nothing, unlike scaling q up front
+  const q = q0;
+  const scaleName = scale === 1 ? null : f32('scale', [], [scale]);
+  const scaled = (s: string): string => (scaleName ? op('Mul', [s, scaleName]) : s);
+  const neg = f32('neg', [], [NEG]);
+
+  // ---- plan: every image query group's query tokens and key tokens (text last) ----
+  const keys = new KeyGroupEnumerator(ir);
+  const text = ir.image.text ? textKeyRun(ir, T) : null;
+  const plans: GroupPlan[] = [];
+  const empty: number[] = []; // image query tokens that see no key at all (zero rows)
+  for (let g = 0, G = groupCount(ir); g < G; g++) {
+    const qTok = tokensOf(queryRuns(ir, g));
+    const kTok = tokensOf(runsOfGroups(ir, keys.keyGroups(g)));
+    const textFrom = kTok.length;
+    if (text) kTok.push(...tokensOf([text]));
+    if (kTok.length === 0) empty.push(...qTok);
+    else plans.push({ g, q: qTok, k: kTok, textFrom });
+  }
+  const buckets = bucketize(plans, opts.maxBuckets ?? 6);
+
+  const parts: string[] = []; // [B,H,rows,D] pieces, concatenated in order
+  const rowOf = new Int32Array(N).fill(-1); // token -> row of the concatenation
+  let rows = 0;
+  let computed = 0;
+  const bucketInfo: Bucket[] = [];
+
+  buckets.forEach((ps, b) => {
+    const Gb = ps.length, Qb = Math.max(...ps.map((p) => p.q.length)), Kb = Math.max(...ps.map((p) => p.k.length));
+    bucketInfo.push({ groups: Gb, queryLen: Qb, keyLen: Kb });
+    computed += Gb * Qb * Kb;
+    const qidx = new Int32Array(Gb * Qb), kidx = new Int32Array(Gb * Kb);
+    const bias = new Float32Array(Gb * Kb), tpos = new Int32Array(Gb * Kb).fill(-1);
+    let padded = false, textSlots = false, noImageKeys = false;
+    ps.forEach((p, i) => {
+      for (let j = 0; j < Qb; j++) {
+        const t = p.q[Math.min(j, p.q.length - 1)]; // padded rows repeat a real row; never read back
+        qidx[i * Qb + j] = t;
+        if (j < p.q.length) rowOf[t] = rows + i * Qb + j;
+      }
+      for (let j = 0; j < Kb; j++) {
+        if (j < p.k.length) {
+          kidx[i * Kb + j] = p.k[j];
+          if (j >= p.textFrom) { tpos[i * Kb + j] = p.k[j] - textOffset(ir); textSlots = true; }
+        } else { bias[i * Kb + j] = NEG; padded = true; }
+      }
+      if (p.textFrom === 0) noImageKeys = true;
+    });
+    rows += Gb * Qb;
+    const qi = i64(`qidx${b}`, [Gb, Qb], qidx), ki = i64(`kidx${b}`, [Gb, Kb], kidx);
+    const Qg = op('Gather', [q, qi], { axis: 2 }); // [B,H,Gb,Qb,D]
+    const Kg = op('Gather', [k, ki], { axis: 2 }); // [B,H,Gb,Kb,D]
+    const Vg = op('Gather', [v, ki], { axis: 2 });
+    let S = scaled(op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })])); // [B,H,Gb,Qb,Kb]
+    let biasName: string | null = padded ? f32(`kbias${b}`, [Gb, 1, Kb], bias) : null;
+    let keep: string | null = null;
+    if (valid && textSlots) {
+      const visible = op('Less', [i64(`ktext${b}`, [Gb, 1, Kb], tpos), valid]);
+      biasName = op('Where', [visible, biasName ?? f32(`zero${b}`, [], [0]), neg]);
+      // a group whose only keys are text keys sees nothing when valid = 0: its rows must be 0
+      if (noImageKeys) keep = op('Where', [visible, f32(`kreal${b}`, [Gb, 1, Kb], bias.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${b}`, [], [0])]);
+    }
+    if (biasName) S = op('Add', [S, biasName]);
+    if (kb) S = op('Add', [S, op('Transpose', [op('Gather', [kb, ki], { axis: 3 })], { perm: [0, 1, 3, 2, 4] })]);
+    let P = op('Softmax', [S], { axis: -1 });
+    if (keep) P = op('Mul', [P, keep]);
+    const O = op('MatMul', [P, Vg]); // [B,H,Gb,Qb,D]
+    parts.push(op('Reshape', [O, i64(`oshape${b}`, [4], [0, 0, -1, D])]));
+  });
+
+  // ---- text queries: every text row sees the same keys, densely ----
+  if (ir.text && T > 0 && ir.textQueries) {
+    const tq = ir.textQueries, tOff = textOffset(ir), iOff = imageOffset(ir);
+    const slice = (x: string, start: number, len: number, axis: number): string =>
+      op('Slice', [x, i64(fresh('s'), [1], [start]), i64(fresh('e'), [1], [start + len]), i64(fresh('a'), [1], [axis])]);
+    // keys in memory order: all N tokens, or only the grid, or only the text
+    const sel: [number, number] | null = tq.grid && tq.text ? null : tq.grid ? [iOff, M] : [tOff, T];
+    const kSel = sel ? slice(k, sel[0], sel[1], 2) : k, vSel = sel ? slice(v, sel[0], sel[1], 2) : v;
+    const L = sel ? sel[1] : N;
+    computed += T * L;
+    const Qt = slice(q, tOff, T, 2);
+    let S = scaled(op('MatMul', [Qt, op('Transpose', [kSel], { perm: [0, 1, 3, 2] })])); // [B,H,T,L]
+    let keep: string | null = null;
+    if (valid && tq.text) {
+      const tpos = new Int32Array(L).fill(-1);
+      for (let j = 0; j < L; j++) { const t = (sel ? sel[0] : 0) + j; if (t >= tOff && t < tOff + T) tpos[j] = t - tOff; }
+      const visible = op('Less', [i64('ttext', [L], tpos), valid]);
+      S = op('Add', [S, op('Where', [visible, f32('tzero', [], [0]), neg])]);
+      // text rows that see only text keys see nothing when valid = 0: their rows must be 0
+      if (!tq.grid) keep = op('Where', [visible, f32('tone', [], [1]), f32('tzero_', [], [0])]);
+    }
+    if (kb) S = op('Add', [S, sel ? slice(kb, sel[0], sel[1], 3) : kb]);
+    let P = op('Softmax', [S], { axis: -1 });
+    if (keep) P = op('Mul', [P, keep]);
+    const O = op('MatMul', [P, vSel]);
+    for (let j = 0; j < T; j++) rowOf[tOff + j] = rows + j;
+    rows += T;
+    parts.push(O);
+  } else if (ir.text && T > 0) {
+    empty.push(...Array.from({ length: T }, (_, j) => textOffset(ir) + j));
+  }
+
+  // ---- rows that see nothing: one zero row ----
+  if (empty.length > 0) {
+    parts.push(op('Mul', [op('Slice', [q, i64('z_s', [1], [0]), i64('z_e', [1], [1]), i64('z_a', [1], [2])]), f32('zeroes', [], [0])]));
+    for (const t of empty) rowOf[t] = rows;
+    rows += 1;
+  }
+  for (let t = 0; t < N; t++) if (rowOf[t] < 0) throw new Error(`internal: token ${t} has no output row`);
+
+  const cat = parts.length === 1 ? parts[0] : op('Concat', parts, { axis: 2 });
+  const y = op('Gather', [cat, i64('inverse', [N], rowOf)], { axis: 2 }, lowp ? undefined : 'y');
+  if (lowp) op('Cast', [y], { to: opts.elemType }, 'y');
+
+  const name = functionName(ir, opts);
+  const fn = create(FunctionProtoSchema, {
+    name, domain: GRAT_DOMAIN, input: inputs, output: ['y'], node: nodes,
+    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opts.opset) })],
+    docString: `gratc: structured sparse attention '${ir.name}' over ${ir.dims.map((d) => `${d.name}=${d.size}`).join(' ')} `
+      + `(groups ${ir.dims.map((d) => d.group).join('x')})${ir.text ? `, ${T} text tokens ${ir.text.place}` : ''}; `
+      + `q,k,v,y: [batch, heads, ${N}, ${D}]; scale ${scale}`,
+    metadataProps: Object.entries({ pattern: ir.name, tokens: String(N), head_dim: String(D), scale: String(scale) })
+      .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
+  });
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed };
+}
+
+/**
+ * The dense-masked equivalent of `lowerPattern` (same inputs and output): softmax(scale·q kᵀ +
+ * M) v with M the N×N mask of `compiler/reference.ts` (0 visible, NEG hidden) and rows that see
+ * no key zeroed. O(N²): the reference a patched model is checked against, never the fast path.
+ * The text validity is fixed at the full count (no text_valid input).
+ */
+export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: PatternIR) => Uint8Array): Lowered {
+  const N = totalTokens(ir);
+  const scale = opts.scale ?? ir.scale;
+  const mask = denseMask(ir);
+  const bias = new Float32Array(N * N), keep = new Float32Array(N);
+  for (let r = 0; r < N; r++) {
+    let any = 0;
+    for (let c = 0; c < N; c++) { if (mask[r * N + c]) any = 1; else bias[r * N + c] = NEG; }
+    keep[r] = any;
+  }
+  const lowp = opts.elemType !== DT.FLOAT;
+  const nodes: NodeProto[] = [];
+  const inputs = ['q', 'k', 'v', ...(opts.keyBias ? ['key_bias'] : [])];
+  const c = (name: string, t: ReturnType<typeof tensorF32>): string => { nodes.push(node('Constant', [], [name], { value: t })); return name; };
+  const op = (type: string, ins: string[], out: string, attrs: Record<string, AttrValue> = {}): string => { nodes.push(node(type, ins, [out], attrs)); return out; };
+  const cast = (x: string): string => (lowp ? op('Cast', [x], `${x}_f32`, { to: DT.FLOAT }) : x);
+  const q = op('Mul', [cast('q'), c('scale', tensorF32('scale', [], [scale]))], 'qs');
+  let S = op('MatMul', [q, op('Transpose', [cast('k')], 'kt', { perm: [0, 1, 3, 2] })], 's');
+  S = op('Add', [S, c('mask', tensorF32('mask', [N, N], bias))], 'sm');
+  if (opts.keyBias) S = op('Add', [S, cast('key_bias')], 'skb');
+  const P = op('Mul', [op('Softmax', [S], 'p', { axis: -1 }), c('keep', tensorF32('keep', [N, 1], keep))], 'pk');
+  op('MatMul', [P, cast('v')], lowp ? 'y32' : 'y');
+  if (lowp) op('Cast', ['y32'], 'y', { to: opts.elemType });
+  const name = `${functionName(ir, opts)}_dense`;
+  const fn = create(FunctionProtoSchema, {
+    name, domain: GRAT_DOMAIN, input: inputs, output: ['y'], node: nodes,
+    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opts.opset) })],
+    docString: `gratc: dense-masked reference of '${ir.name}' (N=${N})`,
+  });
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: [], computedPairs: N * N };
+}

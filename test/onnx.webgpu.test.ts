@@ -1,0 +1,32 @@
+/**
+ * A patched model on onnxruntime's WebGPU execution provider. In CI this runs on a software
+ * Vulkan driver (lavapipe: Debian's mesa-vulkan-drivers 25.x from bookworm-backports, with
+ * libvulkan1). Set GRATC_SKIP_WEBGPU=1 to skip on machines without any Vulkan driver.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
+import { loadModel } from '../runtime/onnx/model.js';
+import { parseNpy } from '../runtime/onnx/npy.js';
+import { patchModel } from '../runtime/onnx/patch.js';
+import { maxAbsDiff, runModel } from '../runtime/onnx/run.js';
+
+const F = join(import.meta.dirname, 'fixtures/onnx');
+const skip = process.env.GRATC_SKIP_WEBGPU === '1';
+
+describe.skipIf(skip)('WebGPU execution provider', () => {
+  it('runs a patched PyTorch export and matches the CPU provider', async () => {
+    const { model } = await loadModel(join(F, 'dyn18_fused_sdpa.onnx'));
+    const patched = patchModel(model, {
+      source: 'pattern t\ngrid h=8 w=8\ngroup h=4 w=4\ntext 8 before\nimage attends neighbors(0) + text\nhead_dim 16\ndtype fp32\n',
+    });
+    expect(patched.patched).toBe(1);
+    const bytes = toBinary(ModelProtoSchema, patched.model);
+    const inputs = { x: parseNpy(readFileSync(join(F, 'x.npy')), 'x.npy') };
+    const gpu = await runModel(bytes, inputs, { ep: 'webgpu' });
+    const cpu = await runModel(bytes, inputs, { ep: 'cpu' });
+    expect(maxAbsDiff(gpu.y, cpu.y)).toBeLessThan(1e-4);
+  }, 120_000);
+});
