@@ -1,0 +1,145 @@
+/**
+ * Writes everything the device run needs (the device machine has no Node) under .gen/cuda/:
+ *   check/<case>/   kernels for correctness checks + their dense masks from compiler/reference.ts
+ *                   (packed bits, one per valid text length): the definition, not the kernel's C
+ *   bench/<case>/   kernels at the benchmark shapes (Flux 1024²..8192², HunyuanVideo 720p-like)
+ *   manifest.json   what bench/cuda/run.py reads
+ * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants]   (--variants: tiling variants at 4096²)
+ */
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { PatternIR } from '../../compiler/ir.js';
+import { totalTokens } from '../../compiler/ir.js';
+import { denseMask, DENSE_MASK_MAX_TOKENS } from '../../compiler/reference.js';
+import { patternStats } from '../../compiler/stats.js';
+import { kernelName, planKernel } from '../../codegen/cuda/spec.js';
+import { emitCase, loadPattern } from './emit.js';
+
+const ROOT = '.gen/cuda';
+
+/** The same pattern on another grid (groups recomputed); the IR is otherwise size-free. */
+export function withGrid(ir: PatternIR, sizes: readonly number[]): PatternIR {
+  return { ...ir, dims: ir.dims.map((d, i) => ({ ...d, size: sizes[i], groups: Math.ceil(sizes[i] / d.group) })) };
+}
+export const withOrder = (ir: PatternIR, order: 'raster' | 'grouped'): PatternIR => ({ ...ir, order });
+export const withTiling = (ir: PatternIR, t: Record<string, number>): PatternIR => ({ ...ir, schedule: { ...ir.schedule, cuda: { ...(ir.schedule.cuda ?? {}), ...t } } });
+export const withHeadDim = (ir: PatternIR, headDim: number): PatternIR => ({ ...ir, headDim, scale: 1 / Math.sqrt(headDim) });
+
+function packBits(m: Uint8Array): Buffer {
+  const out = Buffer.alloc(Math.ceil(m.length / 8));
+  for (let i = 0; i < m.length; i++) if (m[i]) out[i >> 3] |= 0x80 >> (i & 7); // numpy packbits order
+  return out;
+}
+
+interface CheckCase { name: string; ir: PatternIR }
+interface BenchCase { name: string; ir: PatternIR; shape: string; pattern: string; order: string; variant: string }
+
+function tryLoad(file: string, grid?: number[], text?: number): PatternIR | null {
+  try { return loadPattern(file, grid, text); } catch (e) { console.error(`skip ${file}: ${(e as Error).message}`); return null; }
+}
+
+function checkCases(): CheckCase[] {
+  const cases: CheckCase[] = [];
+  const add = (name: string, ir: PatternIR | null): void => { if (ir) cases.push({ name, ir }); };
+  const fb = tryLoad('examples/flux_grat_b.grat', [20, 36]);
+  const fx = tryLoad('examples/flux_grat_x.grat', [20, 36]);
+  const hb = tryLoad('examples/hunyuan_grat_b.grat', [6, 20, 12]);
+  const hx = tryLoad('examples/hunyuan_grat_x.grat', [8, 16, 16]);
+  const sw = tryLoad('examples/sliding_window_1d.grat', [1000]);
+  add('flux_b_20x36_raster', fb);
+  add('flux_b_20x36_grouped', fb && withOrder(fb, 'grouped'));
+  add('flux_b_32x32_raster_w8', fb && withTiling(withGrid(fb, [32, 32]), { warps: 8, block_k: 64 }));
+  add('flux_b_20x36_bq64', fb && withTiling(fb, { block_q: 64, warps: 4, block_k: 64 }));
+  add('flux_x_20x36_raster', fx);
+  add('flux_x_48x16_grouped_s3', fx && withTiling(withOrder(withGrid(fx, [48, 16]), 'grouped'), { stages: 3 }));
+  add('flux_x_20x36_d64', fx && withHeadDim(fx, 64));
+  add('hunyuan_b_6x20x12_raster', hb);
+  add('hunyuan_b_6x20x12_grouped', hb && withOrder(hb, 'grouped'));
+  add('hunyuan_x_8x16x16_raster', hx);
+  add('sliding_1d_1000', sw);
+  // text queries that see only the valid text: with valid = 0 their rows see no key and must be 0
+  add('flux_b_20x36_textonly', fb && { ...fb, textQueries: { grid: false, text: true } });
+  // every other example at a small (ragged where possible) size
+  for (const f of readdirSync('examples').filter((f) => f.endsWith('.grat')).sort()) {
+    if (/^(flux_grat_[bx]|hunyuan_grat_[bx]|sliding_window_1d)\.grat$/.test(f)) continue;
+    let ir = tryLoad(join('examples', f), undefined, undefined);
+    if (!ir) {
+      const dims = 3; // a `?` grid: bind something small and ragged
+      ir = tryLoad(join('examples', f), [5, 20, 24].slice(3 - dims), 40) ?? tryLoad(join('examples', f), [20, 24], 40) ?? tryLoad(join('examples', f), [300], 40);
+    }
+    if (!ir) continue;
+    if (totalTokens(ir) > 3000) ir = withGrid(ir, ir.dims.map((d) => Math.min(d.size, d.group * 2 + Math.ceil(d.group / 2) + 1)));
+    add(f.replace('.grat', ''), ir);
+  }
+  return cases;
+}
+
+function benchCases(quick: boolean, tilingVariants: boolean): BenchCase[] {
+  const cases: BenchCase[] = [];
+  const fb = loadPattern('examples/flux_grat_b.grat', [64, 64]);
+  const fx = loadPattern('examples/flux_grat_x.grat', [64, 64]);
+  const sides = quick ? [64, 256] : [64, 128, 256, 512];
+  for (const side of sides) {
+    for (const [pattern, base] of [['grat_b', fb], ['grat_x', fx]] as const) {
+      const ir = withGrid(base, [side, side]);
+      const shape = `flux_${side * 16}`;
+      cases.push({ name: `${shape}_${pattern}_grouped`, ir: withOrder(ir, 'grouped'), shape, pattern, order: 'grouped', variant: 'default' });
+      if (side >= 256) cases.push({ name: `${shape}_${pattern}_raster`, ir, shape, pattern, order: 'raster', variant: 'default' });
+    }
+  }
+  // tiling variants at 4096² (the defaults in codegen/cuda/spec.ts were chosen from these)
+  const variants: Record<string, Record<string, number>> = {
+    w8_bk64: { block_q: 128, warps: 8, block_k: 64, stages: 2 },
+    w4_bk32_s3: { block_q: 128, warps: 4, block_k: 32, stages: 3 },
+    bq64_bk64: { block_q: 64, warps: 4, block_k: 64, stages: 2 },
+    w8_bk32_s3: { block_q: 128, warps: 8, block_k: 32, stages: 3 },
+  };
+  for (const [v, t] of tilingVariants ? Object.entries(variants) : []) {
+    for (const [pattern, base] of [['grat_b', fb], ['grat_x', fx]] as const) {
+      cases.push({ name: `flux_4096_${pattern}_grouped_${v}`, ir: withTiling(withOrder(withGrid(base, [256, 256]), 'grouped'), t), shape: 'flux_4096', pattern, order: 'grouped', variant: v });
+    }
+  }
+  const hb = loadPattern('examples/hunyuan_grat_b.grat', [32, 48, 80]);
+  const hx = loadPattern('examples/hunyuan_grat_x.grat', [32, 48, 80]);
+  for (const [pattern, ir] of [['grat_b', hb], ['grat_x', hx]] as const) {
+    cases.push({ name: `hunyuan_720p_${pattern}_grouped`, ir: withOrder(ir, 'grouped'), shape: 'hunyuan_720p', pattern, order: 'grouped', variant: 'default' });
+    cases.push({ name: `hunyuan_720p_${pattern}_raster`, ir, shape: 'hunyuan_720p', pattern, order: 'raster', variant: 'default' });
+  }
+  return cases;
+}
+
+function main(): void {
+  const quick = process.argv.includes('--quick');
+  rmSync(ROOT, { recursive: true, force: true });
+  const manifest: Record<string, unknown>[] = [];
+  for (const c of checkCases()) {
+    if (!planKernel(c.ir).spec) { console.error(`skip ${c.name}: ${planKernel(c.ir).diagnostics.map((d) => d.message).join('; ')}`); continue; }
+    const dir = emitCase(join(ROOT, 'check'), c.name, c.ir);
+    const N = totalTokens(c.ir);
+    if (N > DENSE_MASK_MAX_TOKENS) throw new Error(`${c.name}: ${N} tokens is too many for a dense mask`);
+    const count = c.ir.text?.count ?? 0;
+    const valids = [...new Set([0, Math.min(77, count), count])].filter((v) => v <= count);
+    for (const v of valids) writeFileSync(join(dir, `mask_v${v}.bin`), packBits(denseMask(c.ir, v)));
+    const plan = planKernel(c.ir).spec!;
+    manifest.push({ kind: 'check', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, tiling: plan.tiling });
+    console.log(`check ${c.name}: N=${N}`);
+  }
+  for (const c of benchCases(quick, process.argv.includes('--variants'))) {
+    const dir = emitCase(join(ROOT, 'bench'), c.name, c.ir);
+    const plan = planKernel(c.ir).spec!;
+    const st = patternStats(c.ir);
+    manifest.push({
+      kind: 'bench', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: totalTokens(c.ir), headDim: c.ir.headDim, scale: c.ir.scale,
+      grid: c.ir.dims.map((d) => d.size), group: c.ir.dims.map((d) => d.group), text: c.ir.text?.count ?? 0, textPlace: c.ir.text?.place ?? null,
+      shape: c.shape, pattern: c.pattern, order: c.order, variant: c.variant, tiling: plan.tiling,
+      density: st.density, flopsPerHead: st.flopsPerHead, fullFlopsPerHead: st.fullFlopsPerHead,
+    });
+    console.log(`bench ${c.name}: N=${totalTokens(c.ir)} density=${st.density.toFixed(4)}`);
+  }
+  // the plug example (examples/cuda_plug_transformer.py) reads its loader from here
+  emitCase(join(ROOT, 'example'), 'cuda_dit_b', loadPattern('examples/cuda_dit_b.grat'));
+  mkdirSync(ROOT, { recursive: true });
+  writeFileSync(join(ROOT, 'manifest.json'), JSON.stringify(manifest, null, 1));
+}
+
+if (process.argv[1] && process.argv[1].endsWith('cases.js')) main();

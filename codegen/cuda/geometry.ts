@@ -1,0 +1,183 @@
+/**
+ * The pattern's closed form (compiler/keys.ts) printed as CUDA device functions with every size
+ * a literal. The kernel template calls exactly these five; they must stay in sync with keys.ts:
+ *   decode_group   query group index → coordinates            (groupCoords)
+ *   group_segment  coordinates → the group's tokens as a Seg  (groupedStart / raster rows)
+ *   seg_token      Seg + local index → sequence index         (tokenIndex)
+ *   term_window    term t's key-group box for query q         (axisInterval; predicate bounds)
+ *   term_visible   key group k counts for term t: the term accepts it (predicate) and no earlier
+ *                  term does ("first-term ownership", so a union of overlapping terms visits
+ *                  each key group once)
+ * Only numbers and generated identifiers reach the text.
+ */
+import type { AxisRange, PExpr } from '../../compiler/ir.js';
+import type { KernelSpec, SpecTerm } from './spec.js';
+
+const int = (n: number): string => {
+  if (!Number.isSafeInteger(n)) throw new RangeError(`not an integer: ${n}`);
+  return n < 0 ? `(${n})` : String(n);
+};
+
+/** A predicate as a C int expression (0/1 for booleans), mirroring compiler/predicate.ts. */
+export function predicateC(e: PExpr, ngroups: readonly number[]): string {
+  const r = (x: PExpr): string => predicateC(x, ngroups);
+  switch (e.op) {
+    case 'int': return int(e.value);
+    case 'var':
+      switch (e.ref) {
+        case 'q': return `q[${e.axis}]`;
+        case 'k': return `k[${e.axis}]`;
+        case 'd': return `(k[${e.axis}] - q[${e.axis}])`;
+        case 'n': return int(ngroups[e.axis]);
+      }
+      break;
+    case 'neg': return `(-${r(e.a)})`;
+    case 'not': return `(int)(${r(e.a)} == 0)`;
+    case 'abs': return `abs(${r(e.a)})`;
+    case '+': case '-': case '*': return `(${r(e.a)} ${e.op} ${r(e.b)})`;
+    case '/': return `floor_div(${r(e.a)}, ${r(e.b)})`;
+    case '%': return `floor_mod(${r(e.a)}, ${r(e.b)})`;
+    case 'min': case 'max': return `${e.op}(${r(e.a)}, ${r(e.b)})`;
+    case '==': case '!=': case '<': case '<=': case '>': case '>=': return `(int)(${r(e.a)} ${e.op} ${r(e.b)})`;
+    case '&&': return `(int)(${r(e.a)} != 0 && ${r(e.b)} != 0)`;
+    case '||': return `(int)(${r(e.a)} != 0 || ${r(e.b)} != 0)`;
+  }
+  throw new Error(`unknown predicate op ${(e as { op: string }).op}`);
+}
+
+/** `lo[a] = ...; hi[a] = ...;` for one axis (axisInterval with the border, q a variable). */
+function axisWindowC(r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string {
+  if (r.kind === 'all') return `lo[${a}] = 0; hi[${a}] = ${n - 1};`;
+  if (r.lo > r.hi) return `lo[${a}] = 1; hi[${a}] = 0;`;
+  if (border === 'shift') {
+    const width = r.hi - r.lo + 1;
+    if (width >= n) return `lo[${a}] = 0; hi[${a}] = ${n - 1};`;
+    return `lo[${a}] = min(max(q[${a}] + ${int(r.lo)}, 0), ${n - width}); hi[${a}] = lo[${a}] + ${width - 1};`;
+  }
+  return `lo[${a}] = max(q[${a}] + ${int(r.lo)}, 0); hi[${a}] = min(q[${a}] + ${int(r.hi)}, ${n - 1});`;
+}
+
+/** A C boolean: does term t's box/bounds contain k (and its predicate hold)? */
+function termContainsC(t: SpecTerm, ngroups: readonly number[]): string {
+  const axes = t.kind === 'box' ? t.axes : t.bounds;
+  const border = t.kind === 'box' ? t.border : 'clip';
+  const parts: string[] = [];
+  axes.forEach((r, a) => {
+    const n = ngroups[a];
+    if (r.kind === 'all') return;
+    if (r.lo > r.hi) { parts.push('false'); return; }
+    if (border === 'shift') {
+      const width = r.hi - r.lo + 1;
+      if (width >= n) return;
+      parts.push(`(unsigned)(k[${a}] - min(max(q[${a}] + ${int(r.lo)}, 0), ${n - width})) < ${width}u`);
+      return;
+    }
+    // clip: q+lo <= k <= q+hi (k is always inside the grid)
+    parts.push(`(k[${a}] - q[${a}] >= ${int(r.lo)} && k[${a}] - q[${a}] <= ${int(r.hi)})`);
+  });
+  if (t.kind === 'predicate') parts.push(`${predicateC(t.expr, ngroups)} != 0`);
+  return parts.length ? parts.join(' && ') : 'true';
+}
+
+export interface GeometryC {
+  readonly code: string;
+}
+
+/** Emits the five geometry functions for a spec (see the file comment). */
+export function geometryC(spec: KernelSpec): string {
+  const D = spec.dims.length;
+  const n = spec.dims.map((d) => d.groups);
+  const size = spec.dims.map((d) => d.size);
+  const grp = spec.dims.map((d) => d.group);
+  const imageOffset = spec.text?.place === 'before' ? spec.text.count : 0;
+  const L: string[] = [];
+  const emit = (s = ''): void => { L.push(s); };
+
+  emit('__device__ __forceinline__ void decode_group(int g, int (&c)[NDIM]) {');
+  for (let a = D - 1; a >= 1; a--) emit(`  c[${a}] = g % ${n[a]}; g /= ${n[a]};`);
+  emit('  c[0] = g;');
+  emit('}');
+  emit();
+
+  // Tokens of group c along axis a (edge groups are smaller).
+  const lenAlong = (a: number): string => size[a] % grp[a] === 0 ? `${grp[a]}` : `min(${grp[a]}, ${size[a]} - c[${a}] * ${grp[a]})`;
+  emit('/** The tokens of image group c: where it starts, how many, and its row shape (raster order). */');
+  emit('__device__ __forceinline__ Seg group_segment(const int (&c)[NDIM]) {');
+  emit('  Seg s;');
+  for (let a = 0; a < D; a++) emit(`  const int len${a} = ${lenAlong(a)};`);
+  emit(`  s.len = ${Array.from({ length: D }, (_, a) => `len${a}`).join(' * ')};`);
+  if (spec.order === 'grouped') {
+    // groupedStart: tokens of the groups before c, in closed form
+    const terms: string[] = [];
+    for (let a = 0; a < D; a++) {
+      const f = [`min(c[${a}] * ${grp[a]}, ${size[a]})`];
+      for (let j = 0; j < a; j++) f.push(`len${j}`);
+      for (let j = a + 1; j < D; j++) f.push(String(size[j]));
+      terms.push(f.join(' * '));
+    }
+    emit(`  s.base = ${imageOffset} + ${terms.join(' + ')};`);
+    emit('  s.lw = s.len; s.lh = 1; s.contiguous = true;');
+  } else {
+    // raster: the group's first token; rows of lw tokens, lh rows per plane
+    let lin = `c[0] * ${grp[0]}`;
+    for (let a = 1; a < D; a++) lin = `(${lin}) * ${size[a]} + c[${a}] * ${grp[a]}`;
+    emit(`  s.base = ${imageOffset} + ${lin};`);
+    emit(`  s.lw = len${D - 1}; s.lh = ${D >= 2 ? `len${D - 2}` : '1'};`);
+    emit(`  s.contiguous = ${D === 1 ? 'true' : 'false'};`);
+  }
+  emit('  return s;');
+  emit('}');
+  emit();
+
+  emit('/** Sequence index of the local-th token of a segment (row-major inside a raster group). */');
+  emit('__device__ __forceinline__ int seg_token(const Seg& s, int local) {');
+  if (spec.order === 'grouped' || D === 1) {
+    emit('  return s.base + local;');
+  } else if (D === 2) {
+    const gw = Math.min(grp[1], size[1]);
+    emit('  if (s.contiguous) return s.base + local;');
+    emit('  int y, x;');
+    emit(`  if (s.lw == ${gw}) { y = local / ${gw}; x = local - y * ${gw}; }  // full-width groups: divide by a constant`);
+    emit('  else { y = local / s.lw; x = local - y * s.lw; }');
+    emit(`  return s.base + y * ${size[1]} + x;`);
+  } else {
+    const gw = Math.min(grp[2], size[2]), gh = Math.min(grp[1], size[1]);
+    emit('  if (s.contiguous) return s.base + local;');
+    emit('  int r, x, t, y;');
+    emit(`  if (s.lw == ${gw} && s.lh == ${gh}) { r = local / ${gw}; x = local - r * ${gw}; t = r / ${gh}; y = r - t * ${gh}; }`);
+    emit('  else { r = local / s.lw; x = local - r * s.lw; t = r / s.lh; y = r - t * s.lh; }');
+    emit(`  return s.base + (t * ${size[1]} + y) * ${size[2]} + x;`);
+  }
+  emit('}');
+  emit();
+
+  emit('/** Term t\'s window of key groups for query group q; false when empty. */');
+  emit('__device__ __forceinline__ bool term_window(int t, const int (&q)[NDIM], int (&lo)[NDIM], int (&hi)[NDIM]) {');
+  emit('  switch (t) {');
+  spec.terms.forEach((t, i) => {
+    const axes = t.kind === 'box' ? t.axes : t.bounds;
+    const border = t.kind === 'box' ? t.border : 'clip';
+    emit(`  case ${i}:`);
+    axes.forEach((r, a) => emit(`    ${axisWindowC(r, a, n[a], border)}`));
+    emit('    break;');
+  });
+  emit('  default: return false;');
+  emit('  }');
+  emit(`  return ${Array.from({ length: D }, (_, a) => `lo[${a}] <= hi[${a}]`).join(' && ')};`);
+  emit('}');
+  emit();
+
+  emit('/** Key group k (inside term t\'s window) is visited by term t: its predicate holds and no earlier term has k. */');
+  emit('__device__ __forceinline__ bool term_visible(int t, const int (&q)[NDIM], const int (&k)[NDIM]) {');
+  emit('  switch (t) {');
+  spec.terms.forEach((t, i) => {
+    const conds: string[] = [];
+    if (t.kind === 'predicate') conds.push(`(${predicateC(t.expr, n)} != 0)`);
+    for (let j = 0; j < i; j++) conds.push(`!(${termContainsC(spec.terms[j], n)})`);
+    emit(`  case ${i}: return ${conds.length ? conds.join('\n      && ') : 'true'};`);
+  });
+  emit('  default: return false;');
+  emit('  }');
+  emit('}');
+  return L.join('\n');
+}

@@ -1,0 +1,152 @@
+/**
+ * The CUDA backend's planning and emitted text (no compiler needed): spec hashing is a pure
+ * function of the specialization, unsupported head_dim / schedules are diagnostics, and the
+ * emitted kernel, header and loader have the expected shape. test/cuda.nvcc.test.ts compiles them.
+ */
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../compiler/index.js';
+import type { PatternIR } from '../compiler/ir.js';
+import { backendFor } from '../codegen/all.js';
+import { canonicalSpec, emitCuda, kernelName, planKernel, specFacts, specHash } from '../codegen/cuda/index.js';
+import { predicateC } from '../codegen/cuda/geometry.js';
+
+const FLUX_B = `pattern flux_b
+grid h=? w=?
+group h=16 w=16
+order raster
+text 512 before
+image attends neighbors(1) + text
+text attends all
+head_dim 128
+dtype bf16
+`;
+
+function ir(src: string, grid?: number[], text?: number): PatternIR {
+  const r = checkSource(src, { grid, text });
+  if (!r.ir) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
+  return r.ir;
+}
+
+const fileOf = (r: ReturnType<typeof emitCuda>, role: string): string => {
+  const f = r.files.find((x) => x.role === role);
+  if (!f || typeof f.contents !== 'string') throw new Error(`no ${role} file`);
+  return f.contents;
+};
+
+describe('cuda spec', () => {
+  it('hash and kernel name are pure functions of the specialization', () => {
+    const a = planKernel(ir(FLUX_B, [64, 64])).spec!;
+    const b = planKernel(ir(FLUX_B, [64, 64])).spec!;
+    expect(canonicalSpec(a)).toBe(canonicalSpec(b));
+    expect(specHash(a)).toBe(specHash(b));
+    expect(kernelName(a)).toMatch(/^grat_flux_b_[0-9a-f]{12}$/);
+    // a different grid, order or schedule is a different kernel
+    const names = new Set([
+      kernelName(a),
+      kernelName(planKernel(ir(FLUX_B, [64, 48])).spec!),
+      kernelName(planKernel(ir(FLUX_B.replace('order raster', 'order grouped'), [64, 64])).spec!),
+      kernelName(planKernel(ir(`${FLUX_B}schedule cuda block_k=32\n`, [64, 64])).spec!),
+    ]);
+    expect(names.size).toBe(4);
+  });
+
+  it('emits byte-identical files for the same input', () => {
+    const x = emitCuda(ir(FLUX_B, [40, 24]));
+    const y = emitCuda(ir(FLUX_B, [40, 24]));
+    expect(x.files.map((f) => f.contents)).toEqual(y.files.map((f) => f.contents));
+  });
+
+  it('rejects an unsupported head_dim with a diagnostic naming what is supported', () => {
+    const r = emitCuda(ir(FLUX_B.replace('head_dim 128', 'head_dim 96'), [32, 32]));
+    expect(r.files).toEqual([]);
+    const d = r.diagnostics.find((x) => x.code === 'C0101');
+    expect(d?.severity).toBe('error');
+    expect(d?.message).toContain('head_dim 64 and 128');
+    expect(d?.message).toContain('96');
+  });
+
+  it('rejects schedule hints it cannot honour', () => {
+    const r = emitCuda(ir(`${FLUX_B}schedule cuda block_q=128 warps=2\n`, [32, 32]));
+    expect(r.files).toEqual([]);
+    expect(r.diagnostics.map((d) => d.code)).toContain('C0103');
+    const r2 = emitCuda(ir(`${FLUX_B}schedule cuda block_k=48\n`, [32, 32]));
+    expect(r2.diagnostics.map((d) => d.code)).toContain('C0102');
+  });
+
+  it('warns on fp32 and still emits (the library takes bf16 and fp16)', () => {
+    const r = emitCuda(ir(FLUX_B.replace('dtype bf16', 'dtype fp32'), [32, 32]));
+    expect(r.files.length).toBe(3);
+    expect(r.diagnostics.find((d) => d.code === 'C0104')?.severity).toBe('warning');
+  });
+
+  it('plans the launch: text tiles first, then tiles of every query group', () => {
+    const spec = planKernel(ir(FLUX_B, [20, 36])).spec!; // ragged: 2 x 3 groups, edge groups smaller
+    const f = specFacts(spec);
+    expect(f.tokens).toBe(720 + 512);
+    expect(f.queryGroups).toBe(6);
+    expect(f.tilesPerGroup).toBe(2);
+    expect(f.textTiles).toBe(4);
+    expect(f.gridTiles).toBe(4 + 12);
+  });
+});
+
+describe('cuda emitted code', () => {
+  const r = emitCuda(ir(FLUX_B, [20, 36]));
+  const cu = fileOf(r, 'kernel'), h = fileOf(r, 'host'), py = fileOf(r, 'loader');
+  const name = r.info.kernel as string;
+
+  it('is registered as the cuda backend', () => {
+    expect(backendFor('cuda')?.emit).toBe(emitCuda);
+  });
+
+  it('names three files after the kernel', () => {
+    expect(r.files.map((f) => f.path)).toEqual([`${name}.cu`, `${name}.h`, 'grat_flux_b.py']);
+    for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left
+  });
+
+  it('kernel: tensor cores, ldmatrix, cp.async pipeline, pattern constants', () => {
+    for (const s of ['mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32', 'mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32',
+      'ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16', 'cp.async.cg.shared.global', 'cp.async.wait_group', 'ex2.approx.ftz.f32',
+      'constexpr int D = 128;', 'constexpr int TOKENS = 1232;', 'constexpr int TEXT_OFFSET = 0;', 'constexpr int IMAGE_OFFSET = 512;',
+      'constexpr bool IMAGE_SEES_TEXT = true;', `int ${name}_forward(`]) {
+      expect(cu).toContain(s);
+    }
+    // raster order: full-width groups divide by a constant, ragged ones at run time
+    expect(cu).toContain('if (s.lw == 16)');
+    // ragged grid: edge group lengths are computed, not assumed
+    expect(cu).toContain('min(16, 20 - c[0] * 16)');
+    // neighbors(1) with clip borders
+    expect(cu).toContain('lo[0] = max(q[0] + (-1), 0); hi[0] = min(q[0] + 1, 1);');
+    // no mask tensor in the API: q, k, v, o, lse and sizes only
+    expect(cu).toMatch(/_forward\(int dtype, const void\* q, const void\* k, const void\* v, void\* o, float\* lse,\s+const long long\* strides, int batch, int heads, int text_valid, float scale, void\* stream\)/);
+  });
+
+  it('crisscross: later terms skip key groups an earlier term owns', () => {
+    const x = fileOf(emitCuda(ir(FLUX_B.replace('neighbors(1)', 'crisscross'), [64, 64])), 'kernel');
+    expect(x).toMatch(/case 1: return !\(/);
+  });
+
+  it('grouped order: groups are contiguous runs from the closed-form start', () => {
+    const g = fileOf(emitCuda(ir(FLUX_B.replace('order raster', 'order grouped'), [20, 36])), 'kernel');
+    expect(g).toContain('s.contiguous = true;');
+    expect(g).toMatch(/s\.base = 512 \+ min\(c\[0\] \* 16, 20\) \* 36 \+ min\(c\[1\] \* 16, 36\) \* len0;/);
+  });
+
+  it('header and loader agree with the kernel', () => {
+    expect(h).toContain(`int ${name}_forward(int dtype,`);
+    expect(h).toContain(`#define ${name.toUpperCase()}_TOKENS 1232`);
+    expect(py).toContain(`KERNEL = "${name}"`);
+    expect(py).toContain('TOKENS = 1232');
+    expect(py).toContain('GRID = (20, 36,)');
+    expect(py).toContain('torch.utils.cpp_extension');
+    expect(py).toContain('def attention(q, k, v, text_valid=None, layout="bhnd"');
+    expect(py).toContain('def plug(module, text_valid=None)');
+  });
+});
+
+describe('predicates in C', () => {
+  it('prints floor division, modulo and deltas like compiler/predicate.ts', () => {
+    const e = { op: '&&', a: { op: '==', a: { op: '%', a: { op: 'var', ref: 'd', axis: 0 }, b: { op: 'int', value: 2 } }, b: { op: 'int', value: 0 } }, b: { op: '<=', a: { op: 'abs', a: { op: 'var', ref: 'd', axis: 1 } }, b: { op: 'var', ref: 'n', axis: 1 } } } as const;
+    expect(predicateC(e, [4, 7])).toBe('(int)((int)(floor_mod((k[0] - q[0]), 2) == 0) != 0 && (int)(abs((k[1] - q[1])) <= 7) != 0)');
+  });
+});
