@@ -9,6 +9,7 @@ import { registerDemo } from './commands/demo.js';
 import { registerInspect } from './commands/inspect.js';
 import { registerPatch } from './commands/patch.js';
 import { registerRun } from './commands/run.js';
+import { register as registerVerify } from './commands/verify.js';
 import { CliError, EXIT, oneLine } from './exit.js';
 import { version, type CommandContext, type Io } from './io.js';
 
@@ -44,6 +45,7 @@ Examples:
   registerPatch(program, ctx);
   registerRun(program, ctx);
   registerDemo(program, ctx);
+  registerVerify(program, ctx);
   return program;
 }
 

@@ -4,4 +4,5 @@
  */
 import './cuda/index.js';
 import './onnx/index.js';
+import './wgsl/index.js';
 export { backendFor, knownBackends } from './registry.js';

@@ -3,6 +3,7 @@
 #   - nvcc is expected on the machine (CUDA kernels are compiled, not run, in tests)
 #   - a software Vulkan driver for WebGPU (lavapipe, Mesa 25 from bookworm-backports:
 #     Debian 12's own Mesa 22 gives Dawn no adapter)
+#   - Debian's Chromium, for the WebGPU example page test (driven by playwright-core)
 # The backports mirror is derived from the machine's existing Debian apt source, so no
 # registry host is written here. Idempotent; a no-op when everything is present.
 set -euo pipefail
@@ -33,5 +34,10 @@ if ! have_lavapipe; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t bookworm-backports mesa-vulkan-drivers libvulkan1 >/dev/null
 fi
 have_lavapipe || { echo "system-deps: lavapipe (mesa-vulkan-drivers >= 25) did not install" >&2; exit 1; }
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+[ -x /usr/bin/chromium ] || { echo "system-deps: chromium did not install" >&2; exit 1; }
 command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "system-deps: nvcc not found" >&2; exit 1; }
-echo "system-deps: ok (lavapipe $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), nvcc present)"
+echo "system-deps: ok (lavapipe $(dpkg-query -W -f='${Version}' mesa-vulkan-drivers), $(/usr/bin/chromium --version 2>/dev/null | head -1), nvcc present)"

@@ -1,0 +1,194 @@
+/**
+ * The pattern's closed form (compiler/keys.ts) printed as WGSL functions with every size a
+ * literal. The kernel template calls exactly these; they must stay in sync with keys.ts:
+ *   decode_group   query group index → coordinates            (groupCoords)
+ *   group_segment  coordinates → the group's tokens as a Seg  (groupedStart / raster rows)
+ *   seg_token      Seg + local index → sequence index         (tokenIndex)
+ *   term_window    term t's key-group box for query q         (axisInterval; predicate bounds)
+ *   term_visible   key group k counts for term t: the term accepts it (predicate) and no earlier
+ *                  term contains it ("first-term ownership": overlapping terms visit each key
+ *                  group once)
+ *   odometer_step  the next key group of a window, last axis fastest
+ * Only numbers and generated identifiers reach the text.
+ */
+import type { AxisRange, PExpr } from '../../compiler/ir.js';
+import type { SpecTerm, WgslSpec } from './spec.js';
+
+/** An i32 literal (parenthesized when negative). */
+export const int = (n: number): string => {
+  if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 31 - 1) throw new RangeError(`not a 32-bit integer: ${n}`);
+  return n < 0 ? `(${n})` : `${n}`;
+};
+
+/** A predicate as a WGSL i32 expression (0/1 for booleans), mirroring compiler/predicate.ts. */
+export function predicateWgsl(e: PExpr, ngroups: readonly number[]): string {
+  const r = (x: PExpr): string => predicateWgsl(x, ngroups);
+  const b = (x: PExpr): string => `(${r(x)} != 0)`;
+  switch (e.op) {
+    case 'int': return int(e.value);
+    case 'var':
+      switch (e.ref) {
+        case 'q': return `q[${e.axis}]`;
+        case 'k': return `k[${e.axis}]`;
+        case 'd': return `(k[${e.axis}] - q[${e.axis}])`;
+        case 'n': return int(ngroups[e.axis]);
+      }
+      break;
+    case 'neg': return `(-${r(e.a)})`;
+    case 'not': return `i32(${r(e.a)} == 0)`;
+    case 'abs': return `abs(${r(e.a)})`;
+    case '+': case '-': case '*': return `(${r(e.a)} ${e.op} ${r(e.b)})`;
+    case '/': return `floor_div(${r(e.a)}, ${r(e.b)})`;
+    case '%': return `floor_mod(${r(e.a)}, ${r(e.b)})`;
+    case 'min': case 'max': return `${e.op}(${r(e.a)}, ${r(e.b)})`;
+    case '==': case '!=': case '<': case '<=': case '>': case '>=': return `i32(${r(e.a)} ${e.op} ${r(e.b)})`;
+    case '&&': return `i32(${b(e.a)} && ${b(e.b)})`;
+    case '||': return `i32(${b(e.a)} || ${b(e.b)})`;
+  }
+  throw new Error(`unknown predicate op ${(e as { op: string }).op}`);
+}
+
+/** `w.lo[a] = ...; w.hi[a] = ...;` for one axis (axisInterval with the border). */
+function axisWindow(r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string {
+  if (r.kind === 'all') return `w.lo[${a}] = 0; w.hi[${a}] = ${int(n - 1)};`;
+  if (r.lo > r.hi) return `w.lo[${a}] = 1; w.hi[${a}] = 0;`;
+  if (border === 'shift') {
+    const width = r.hi - r.lo + 1;
+    if (width >= n) return `w.lo[${a}] = 0; w.hi[${a}] = ${int(n - 1)};`;
+    return `w.lo[${a}] = min(max(q[${a}] + ${int(r.lo)}, 0), ${int(n - width)}); w.hi[${a}] = w.lo[${a}] + ${int(width - 1)};`;
+  }
+  return `w.lo[${a}] = max(q[${a}] + ${int(r.lo)}, 0); w.hi[${a}] = min(q[${a}] + ${int(r.hi)}, ${int(n - 1)});`;
+}
+
+/** A WGSL bool: does term t's box (or predicate window and predicate) contain key group k? */
+function termContains(t: SpecTerm, ngroups: readonly number[]): string {
+  const axes = t.kind === 'box' ? t.axes : t.bounds;
+  const border = t.kind === 'box' ? t.border : 'clip';
+  const parts: string[] = [];
+  axes.forEach((r, a) => {
+    const n = ngroups[a];
+    if (r.kind === 'all') return;
+    if (r.lo > r.hi) { parts.push('false'); return; }
+    if (border === 'shift') {
+      const width = r.hi - r.lo + 1;
+      if (width >= n) return;
+      parts.push(`(u32(k[${a}] - min(max(q[${a}] + ${int(r.lo)}, 0), ${int(n - width)})) < ${width}u)`);
+      return;
+    }
+    parts.push(`(k[${a}] - q[${a}] >= ${int(r.lo)} && k[${a}] - q[${a}] <= ${int(r.hi)})`);
+  });
+  if (t.kind === 'predicate') parts.push(`(${predicateWgsl(t.expr, ngroups)} != 0)`);
+  return parts.length ? parts.join(' && ') : 'true';
+}
+
+/** Emits the geometry functions of a spec (see the file comment). */
+export function geometryWgsl(spec: WgslSpec): string {
+  const D = spec.dims.length;
+  const n = spec.dims.map((d) => d.groups);
+  const size = spec.dims.map((d) => d.size);
+  const grp = spec.dims.map((d) => d.group);
+  const imageOffset = spec.text?.place === 'before' ? spec.text.count : 0;
+  const L: string[] = [];
+  const emit = (s = ''): void => { L.push(s); };
+
+  emit('/** Group coordinates (outermost first) of query group g. */');
+  emit('fn decode_group(g0: i32) -> Coords {');
+  emit('  var c: Coords;');
+  emit('  var g = g0;');
+  for (let a = D - 1; a >= 0; a--) {
+    if (a === 0) emit('  c[0] = g;');
+    else { emit(`  c[${a}] = g % ${int(n[a])};`); emit(`  g = g / ${int(n[a])};`); }
+  }
+  emit('  return c;');
+  emit('}');
+  emit();
+
+  const lenAlong = (a: number): string => (size[a] % grp[a] === 0 ? int(grp[a]) : `min(${int(grp[a])}, ${int(size[a])} - c[${a}] * ${int(grp[a])})`);
+  emit('/** The tokens of image group c: first token, count and row shape (raster order). */');
+  emit('fn group_segment(c: Coords) -> Seg {');
+  emit('  var s: Seg;');
+  for (let a = 0; a < D; a++) emit(`  let len${a} = ${lenAlong(a)};`);
+  emit(`  s.len = ${Array.from({ length: D }, (_, a) => `len${a}`).join(' * ')};`);
+  if (spec.order === 'grouped') {
+    const terms: string[] = [];
+    for (let a = 0; a < D; a++) {
+      const f = [`min(c[${a}] * ${int(grp[a])}, ${int(size[a])})`];
+      for (let j = 0; j < a; j++) f.push(`len${j}`);
+      for (let j = a + 1; j < D; j++) f.push(int(size[j]));
+      terms.push(f.join(' * '));
+    }
+    emit(`  s.base = ${int(imageOffset)} + ${terms.join(' + ')};`);
+    emit('  s.lw = s.len; s.lh = 1; s.contiguous = true;');
+  } else {
+    let lin = `c[0] * ${int(grp[0])}`;
+    for (let a = 1; a < D; a++) lin = `(${lin}) * ${int(size[a])} + c[${a}] * ${int(grp[a])}`;
+    emit(`  s.base = ${int(imageOffset)} + ${lin};`);
+    emit(`  s.lw = len${D - 1}; s.lh = ${D >= 2 ? `len${D - 2}` : '1'};`);
+    emit(`  s.contiguous = ${D === 1 ? 'true' : 'false'};`);
+  }
+  emit('  return s;');
+  emit('}');
+  emit();
+
+  emit('/** Sequence index of the local-th token of a segment (row-major inside a raster group). */');
+  emit('fn seg_token(s: Seg, local: i32) -> i32 {');
+  if (spec.order === 'grouped' || D === 1) {
+    emit('  return s.base + local;');
+  } else if (D === 2) {
+    emit('  if (s.contiguous) { return s.base + local; }');
+    emit('  let y = local / s.lw;');
+    emit('  let x = local - y * s.lw;');
+    emit(`  return s.base + y * ${int(size[1])} + x;`);
+  } else {
+    emit('  if (s.contiguous) { return s.base + local; }');
+    emit('  let r = local / s.lw;');
+    emit('  let x = local - r * s.lw;');
+    emit('  let t = r / s.lh;');
+    emit('  let y = r - t * s.lh;');
+    emit(`  return s.base + (t * ${int(size[1])} + y) * ${int(size[2])} + x;`);
+  }
+  emit('}');
+  emit();
+
+  emit('/** Term t\'s window of key groups for query group q (ok = false when empty). */');
+  emit('fn term_window(t: i32, q: Coords) -> Window {');
+  emit('  var w: Window;');
+  emit('  switch (t) {');
+  spec.terms.forEach((t, i) => {
+    const axes = t.kind === 'box' ? t.axes : t.bounds;
+    const border = t.kind === 'box' ? t.border : 'clip';
+    emit(`    case ${i}: {`);
+    axes.forEach((r, a) => emit(`      ${axisWindow(r, a, n[a], border)}`));
+    emit('    }');
+  });
+  emit('    default: { return w; }');
+  emit('  }');
+  emit(`  w.ok = ${Array.from({ length: D }, (_, a) => `w.lo[${a}] <= w.hi[${a}]`).join(' && ')};`);
+  emit('  return w;');
+  emit('}');
+  emit();
+
+  emit('/** Key group k (inside term t\'s window) is visited by term t: its predicate holds and no earlier term has k. */');
+  emit('fn term_visible(t: i32, q: Coords, k: Coords) -> bool {');
+  emit('  switch (t) {');
+  spec.terms.forEach((t, i) => {
+    const conds: string[] = [];
+    if (t.kind === 'predicate') conds.push(`(${predicateWgsl(t.expr, n)} != 0)`);
+    for (let j = 0; j < i; j++) conds.push(`!(${termContains(spec.terms[j], n)})`);
+    emit(`    case ${i}: { return ${conds.length ? conds.join('\n        && ') : 'true'}; }`);
+  });
+  emit('    default: { return false; }');
+  emit('  }');
+  emit('}');
+  emit();
+
+  emit('/** The next key group of the cursor\'s window, last axis fastest; false past its end. */');
+  emit('fn odometer_step(c: ptr<function, Cursor>) -> bool {');
+  for (let a = D - 1; a >= 0; a--) {
+    emit(`  if ((*c).k[${a}] < (*c).hi[${a}]) { (*c).k[${a}] += 1; return true; }`);
+    emit(`  (*c).k[${a}] = (*c).lo[${a}];`);
+  }
+  emit('  return false;');
+  emit('}');
+  return L.join('\n');
+}

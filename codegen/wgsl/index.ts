@@ -1,0 +1,47 @@
+/**
+ * The WGSL backend: PatternIR → WgslSpec (spec.ts) → one compute shader per variant
+ * (templates/attention.wgsl.hbs; f32/f16 × subgroup or workgroup-memory row reductions), a typed
+ * TypeScript module (module.ts, ts-morph) and a copy of the WebGPU runtime it imports.
+ *   <kernel>.<variant>.wgsl     the shaders (role 'kernel')
+ *   <pattern>.ts                 constants, shapes, kernel source, create<Pattern>(device) (role 'types')
+ *   gratc_webgpu_runtime.ts      runtime/webgpu/index.ts (role 'runtime')
+ */
+import type { Backend, EmitResult, EmittedFile } from '../backend.js';
+import type { PatternIR } from '../../compiler/ir.js';
+import { registerBackend } from '../registry.js';
+import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
+import { compileWgsl } from './source.js';
+import { canonicalJson, specFacts, specHash } from './spec.js';
+
+export { planWgsl, kernelName, specFacts, allVariants, variantOf, type WgslSpec, type WgslVariant } from './spec.js';
+export { renderVariant } from './render.js';
+export { compileWgsl, kernelSource } from './source.js';
+
+export function emitWgsl(ir: PatternIR): EmitResult {
+  const { spec, source, diagnostics } = compileWgsl(ir);
+  if (!spec || !source) return { files: [], diagnostics, info: {} };
+  const f = specFacts(spec);
+  const files: EmittedFile[] = source.variants.map((v) => ({ path: `${source.kernel}.${v.id}.wgsl`, contents: v.code, role: 'kernel' }));
+  files.push({ path: `${spec.pattern}.ts`, contents: typedModule({ spec, source, dtype: ir.dtype }), role: 'types' });
+  files.push({ path: `${RUNTIME_FILE}.ts`, contents: runtimeSource(), role: 'runtime' });
+  return {
+    files,
+    diagnostics,
+    info: {
+      kernel: source.kernel,
+      specHash: specHash(spec),
+      spec: JSON.parse(canonicalJson(spec)) as unknown,
+      module: `${spec.pattern}.ts`,
+      variants: source.variants.map(({ code: _code, ...v }) => v),
+      dispatch: { workgroups: f.gridTiles, perDimension: 'x (then y) = tiles, z = batch * heads', threads: source.variants[0].threads },
+    },
+  };
+}
+
+export const wgslBackend: Backend = {
+  target: 'wgsl',
+  description: 'WGSL compute shaders for WebGPU (f32/f16, subgroups or workgroup memory) with a typed TypeScript module',
+  emit: emitWgsl,
+};
+
+registerBackend(wgslBackend);

@@ -1,0 +1,119 @@
+/**
+ * The typed TypeScript module of a compiled pattern, built with ts-morph: the pattern's
+ * constants, the shapes q/k/v/out accept (literal token count and head_dim in tuple types), the
+ * kernel source (every variant's WGSL) and `create<Pattern>(device)`. It imports the runtime
+ * from a file emitted next to it (RUNTIME_FILE, a copy of runtime/webgpu/index.ts), so the
+ * output folder is self-contained: it type-checks and runs in a bundler, in Node or as plain
+ * ES modules in a browser after `tsc`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { IndentationText, Project, QuoteKind, StructureKind, VariableDeclarationKind } from 'ts-morph';
+import type { GratKernelSource } from '../../runtime/webgpu/index.js';
+import type { WgslSpec } from './spec.js';
+
+/** File stem of the runtime copy emitted next to each typed module. */
+export const RUNTIME_FILE = 'gratc_webgpu_runtime';
+
+/** The runtime's source text (runtime/webgpu/index.ts), found from the source tree or dist/. */
+export function runtimeSource(): string {
+  const candidates = [new URL('../../runtime/webgpu/index.ts', import.meta.url), new URL('../../../runtime/webgpu/index.ts', import.meta.url)];
+  for (const c of candidates) {
+    const p = fileURLToPath(c);
+    if (existsSync(p)) return readFileSync(p, 'utf8');
+  }
+  throw new Error('runtime/webgpu/index.ts not found');
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `flux_grat_b` → `FluxGratB` (an identifier). */
+export function pascalName(pattern: string): string {
+  const p = pattern.split(/[^A-Za-z0-9]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join('');
+  const name = /^[A-Za-z_]/.test(p) ? p : `P${p}`;
+  if (!IDENT.test(name)) throw new Error(`not an identifier: ${name}`);
+  return name;
+}
+
+/** `flux_grat_b` → `FLUX_GRAT_B`. */
+export const constName = (pattern: string): string => pascalName(pattern).replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+
+export interface ModuleInput {
+  readonly spec: WgslSpec;
+  readonly source: GratKernelSource;
+  readonly dtype: string;
+  /** Module specifier of the runtime (default `./gratc_webgpu_runtime.js`). */
+  readonly runtimeImport?: string;
+}
+
+/** The module's text (deterministic). */
+export function typedModule(input: ModuleInput): string {
+  const { spec, source } = input;
+  const P = pascalName(spec.pattern), C = constName(spec.pattern);
+  const N = source.tokens, D = source.headDim;
+  const project = new Project({
+    useInMemoryFileSystem: true,
+    manipulationSettings: { indentationText: IndentationText.TwoSpaces, quoteKind: QuoteKind.Single },
+  });
+  const file = project.createSourceFile(`${spec.pattern}.ts`, '');
+  file.addImportDeclaration({
+    moduleSpecifier: input.runtimeImport ?? `./${RUNTIME_FILE}.js`,
+    namedImports: ['createGratAttention'].map((name) => ({ name })),
+  });
+  file.addImportDeclaration({
+    isTypeOnly: true,
+    moduleSpecifier: input.runtimeImport ?? `./${RUNTIME_FILE}.js`,
+    namedImports: ['GratAttention', 'GratCreateOptions', 'GratKernelSource', 'GratRunArgs', 'GratTensor', 'Layout', 'ShapeOf'].map((name) => ({ name })),
+  });
+  const lit = (v: unknown): string => JSON.stringify(v);
+  const info = {
+    pattern: spec.pattern,
+    kernel: source.kernel,
+    grid: spec.dims.map((d) => d.size),
+    group: spec.dims.map((d) => d.group),
+    order: spec.order,
+    text: spec.text,
+    tokens: N,
+    headDim: D,
+    scale: spec.scale,
+    dtype: input.dtype,
+  };
+  file.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['The pattern\'s sizes: grid and group shape (outermost first), token order, text segment, tokens, head_dim.'],
+    declarations: [{ name: C, initializer: `${lit(info)} as const` }],
+  });
+  file.addTypeAliases([
+    { isExported: true, name: `${P}Tokens`, type: String(N), docs: ['Sequence length: grid tokens + text tokens.'] },
+    { isExported: true, name: `${P}HeadDim`, type: String(D) },
+    { isExported: true, name: `${P}Shape`, typeParameters: [{ name: 'L', constraint: 'Layout', default: 'Layout' }], type: `ShapeOf<L, ${N}, ${D}>`, docs: ['The shape q, k, v and out have: [B, H, N, D] (bhnd) or [B, N, H, D] (bnhd).'] },
+    { isExported: true, name: `${P}Tensor`, typeParameters: [{ name: 'L', constraint: 'Layout', default: 'Layout' }], type: `GratTensor<${N}, ${D}, L>`, docs: ['A GPU buffer typed with this pattern\'s shape.'] },
+    { isExported: true, name: `${P}RunArgs`, typeParameters: [{ name: 'L', constraint: 'Layout', default: 'Layout' }], type: `GratRunArgs<${N}, ${D}, L>` },
+    { isExported: true, name: `${P}Attention`, type: `GratAttention<${N}, ${D}>` },
+  ]);
+  const variants = source.variants.map((v) => `    ${lit(v)}`).join(',\n');
+  file.addVariableStatement({
+    isExported: true,
+    declarationKind: VariableDeclarationKind.Const,
+    docs: ['The compiled kernel: every variant\'s WGSL (f32/f16 × subgroup reductions or workgroup memory).'],
+    declarations: [{
+      name: `${P.charAt(0).toLowerCase()}${P.slice(1)}Source`,
+      type: `GratKernelSource<${N}, ${D}>`,
+      initializer: `{\n  kernel: ${lit(source.kernel)},\n  pattern: ${lit(source.pattern)},\n  tokens: ${N},\n  headDim: ${D},\n  textCount: ${source.textCount},\n  gridTiles: ${source.gridTiles},\n  scale: ${lit(source.scale)},\n  preferred: ${lit(source.preferred)},\n  variants: [\n${variants},\n  ],\n}`,
+    }],
+  });
+  file.addFunction({
+    kind: StructureKind.Function,
+    isExported: true,
+    name: `create${P}`,
+    docs: [`Builds (once per device) the pipeline of ${spec.pattern} and returns its typed attention object.`],
+    parameters: [{ name: 'device', type: 'GPUDevice' }, { name: 'options', type: 'GratCreateOptions', hasQuestionToken: true }],
+    returnType: `Promise<${P}Attention>`,
+    statements: [`return createGratAttention(device, ${P.charAt(0).toLowerCase()}${P.slice(1)}Source, options);`],
+  });
+  // the triple-slash reference must be the file's first line (ts-morph puts imports first)
+  const header = `/// <reference types="@webgpu/types" />\n/**\n * ${spec.pattern}: gratc WGSL kernels (${source.kernel}) and their typed entry point.\n`
+    + ' * Generated by gratc from the pattern\'s IR; do not edit (regenerate instead).\n */\n';
+  return header + file.getFullText();
+}

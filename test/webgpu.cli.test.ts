@@ -1,0 +1,69 @@
+/**
+ * `gratc verify`, in-process: the program is built as cli/run.ts builds it, plus the verify
+ * command (registered here until cli/run.ts does), and errors become exit codes as runCli does.
+ */
+import { CommanderError } from 'commander';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { register } from '../cli/commands/verify.js';
+import { CliError, EXIT } from '../cli/exit.js';
+import { memoryIo } from '../cli/io.js';
+import { buildProgram } from '../cli/run.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+async function gratc(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const io = memoryIo(ROOT);
+  let code = 0;
+  const ctx = { io, exit: (c: number) => { code = Math.max(code, c); } };
+  const program = buildProgram(ctx);
+  if (!program.commands.some((c) => c.name() === 'verify')) register(program, ctx);
+  try {
+    await program.parseAsync(args, { from: 'user' });
+  } catch (e) {
+    if (e instanceof CommanderError) code = e.code === 'commander.helpDisplayed' ? 0 : EXIT.usage;
+    else if (e instanceof CliError) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, e.exitCode); } else throw e;
+  }
+  return { code, stdout: io.stdout, stderr: io.stderr };
+}
+
+describe('gratc verify', () => {
+  it('runs the WGSL kernel and prints the max error per precision and layout', async () => {
+    const r = await gratc('verify', 'examples/sliding_window_1d.grat', '--grid', '200', '--heads', '2');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sliding_window_1d: 200 tokens, batch 1, heads 2 on /);
+    expect(r.stdout.match(/max \|error\| .* ok$/gm)).toHaveLength(4);
+  });
+
+  it('prints JSON, and exits 1 when an error is above the tolerance', async () => {
+    const r = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '16x20', '--valid', '5', '--layout', 'bnhd', '--precision', 'f16', '--tolerance', '1e-9', '--json');
+    expect(r.code).toBe(1);
+    const j = JSON.parse(r.stdout) as { ok: boolean; tokens: number; runs: { valid: number; ok: boolean; maxAbsError: number }[] };
+    expect(j).toMatchObject({ ok: false, tokens: 832 });
+    expect(j.runs).toHaveLength(1);
+    expect(j.runs[0]).toMatchObject({ valid: 5, ok: false });
+    expect(j.runs[0].maxAbsError).toBeLessThan(4e-3);
+  });
+
+  it('verifies the ONNX model through onnxruntime', async () => {
+    const r = await gratc('verify', 'examples/sliding_window_1d.grat', '--grid', '160', '--backend', 'onnx', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, runs: [{ backend: 'onnx', ok: true }] });
+  });
+
+  it('exits 2 on usage errors and 1 on errors in the file, with one-line messages', async () => {
+    expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--layout', 'nhwc')).code).toBe(2);
+    expect((await gratc('verify', 'examples/nope.grat')).code).toBe(2);
+    const big = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '256x256');
+    expect(big.code).toBe(2);
+    expect(big.stderr).toMatch(/^gratc: error: 66048 tokens is too many/);
+    expect((await gratc('verify', 'examples/flux_grat_b.grat')).code).toBe(1); // ? grid unbound
+  });
+
+  it('has help with an example', async () => {
+    const r = await gratc('verify', '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('$ gratc verify examples/flux_grat_b.grat');
+  });
+});

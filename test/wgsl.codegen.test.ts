@@ -1,0 +1,187 @@
+/**
+ * The WGSL backend: emitted files and names, Tint validation of every variant (Dawn's null
+ * backend: no GPU needed) and the generated typed module's types (checked by the TypeScript
+ * compiler through ts-morph, with vitest's expectTypeOf and @ts-expect-error lines).
+ */
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Project } from 'ts-morph';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkSource } from '../compiler/check.js';
+import type { PatternIR } from '../compiler/ir.js';
+import { backendFor } from '../codegen/all.js';
+import { compileWgsl, emitWgsl } from '../codegen/wgsl/index.js';
+import { predicateWgsl } from '../codegen/wgsl/geometry.js';
+import { validateWgsl } from '../runtime/webgpu/node.js';
+
+const ROOT = join(import.meta.dirname, '..');
+
+function example(name: string, grid?: number[]): PatternIR {
+  const { ir, diagnostics } = checkSource(readFileSync(join(ROOT, 'examples', `${name}.grat`), 'utf8'), { grid, defaultName: name });
+  if (!ir) throw new Error(`${name}: ${diagnostics.map((d) => d.message).join('; ')}`);
+  return ir;
+}
+
+function pattern(text: string): PatternIR {
+  const { ir, diagnostics } = checkSource(text, { defaultName: 'p' });
+  if (!ir) throw new Error(diagnostics.map((d) => d.message).join('; '));
+  return ir;
+}
+
+/** Patterns that reach every branch of the geometry printer. */
+const SYNTHETIC: Record<string, string> = {
+  predicates: `pattern preds
+grid h=13 w=21
+group h=4 w=8
+text 9 after
+image attends where(dh % 2 == 0 && |dh| <= 2 && dw / 2 == 0) + where(kh == 0 || min(kw, qw) > max(1, nw - 3)) + neighbors(1)
+text attends text
+head_dim 64
+dtype fp32`,
+  shift3d: `pattern shift3d
+grid t=5 h=7 w=9
+group t=2 h=3 w=4
+order grouped
+border shift
+image attends neighbors(t=1, h=2, w=1)
+head_dim 128
+dtype fp16`,
+  lines: `pattern lines
+grid t=4 h=6 w=10
+group t=2 h=2 w=4
+image attends crisscross(lines) + text
+text 5 before
+text attends grid
+head_dim 64`,
+};
+
+const EXAMPLES: [string, number[] | undefined][] = [
+  ['flux_grat_b', [64, 64]],
+  ['flux_grat_x', [40, 72]],
+  ['hunyuan_grat_b', [8, 24, 40]],
+  ['hunyuan_grat_x', [8, 24, 40]],
+  ['sliding_window_1d', [1000]],
+  ['video_causal_anchor', undefined],
+];
+
+describe('wgsl backend: emitted files', () => {
+  it('is registered for --target wgsl', () => {
+    expect(backendFor('wgsl')?.target).toBe('wgsl');
+  });
+
+  it('emits six shaders, the typed module and the runtime, deterministically', () => {
+    const ir = example('flux_grat_b', [64, 64]);
+    const a = emitWgsl(ir), b = emitWgsl(ir);
+    expect(a.diagnostics).toEqual([]);
+    const kernel = a.info.kernel as string;
+    expect(kernel).toMatch(/^grat_flux_grat_b_[0-9a-f]{12}$/);
+    expect(a.files.map((f) => f.path).sort()).toEqual([
+      ...['f16-sg16', 'f16-sg8', 'f16-shared', 'f32-sg16', 'f32-sg8', 'f32-shared'].map((v) => `${kernel}.${v}.wgsl`),
+      'flux_grat_b.ts',
+      'gratc_webgpu_runtime.ts',
+    ].sort());
+    expect(b.files).toEqual(a.files);
+    // the name is a function of the specialization: another grid, another kernel
+    expect(emitWgsl(example('flux_grat_b', [64, 80])).info.kernel).not.toBe(kernel);
+  });
+
+  it('refuses head dims it has no kernel for, with a hint', () => {
+    const r = emitWgsl(pattern('grid n=64\ngroup n=16\nimage attends neighbors(1)\nhead_dim 96'));
+    expect(r.files).toEqual([]);
+    expect(r.diagnostics[0]).toMatchObject({ severity: 'error', code: 'W0101' });
+    expect(r.diagnostics[0].hint).toMatch(/pad/);
+  });
+
+  it('prints predicates with floor division/modulo and 0/1 booleans', () => {
+    const ir = pattern(SYNTHETIC.predicates);
+    const t = ir.image.terms[0];
+    if (t.kind !== 'predicate') throw new Error('expected a predicate');
+    expect(predicateWgsl(t.expr, [4, 3])).toBe(
+      'i32((i32((i32(floor_mod((k[0] - q[0]), 2) == 0) != 0) && (i32(abs((k[0] - q[0])) <= 2) != 0)) != 0) && (i32(floor_div((k[1] - q[1]), 2) == 0) != 0))',
+    );
+  });
+
+  it('puts only the values it validated into the shader text', () => {
+    const { source } = compileWgsl(example('sliding_window_1d', [1000]));
+    const code = source!.variants.find((v) => v.id === 'f32-shared')!.code;
+    expect(code).not.toMatch(/\{\{|\}\}|undefined|NaN|\[object/);
+    expect(code).toContain('const TILES_PER_GROUP: u32 = 2u;');
+  });
+});
+
+describe('wgsl backend: Tint accepts every variant (Dawn null backend)', () => {
+  const cases: [string, PatternIR][] = [
+    ...EXAMPLES.map(([n, g]): [string, PatternIR] => [n, example(n, g)]),
+    ...Object.entries(SYNTHETIC).map(([n, t]): [string, PatternIR] => [n, pattern(t)]),
+  ];
+  it.each(cases)('%s', async (_name, ir) => {
+    const { source, diagnostics } = compileWgsl(ir);
+    expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    for (const v of source!.variants) {
+      const errors = (await validateWgsl(v.code)).filter((m) => m.type === 'error');
+      expect(errors, `${v.id}`).toEqual([]);
+    }
+  });
+
+  it('reports Tint\'s messages for broken WGSL', async () => {
+    const msgs = await validateWgsl('@compute @workgroup_size(1) fn main() { let x: i32 = 1.5; }');
+    expect(msgs.some((m) => m.type === 'error' && m.line === 1)).toBe(true);
+  });
+});
+
+describe('wgsl backend: the generated module\'s types', () => {
+  // inside node_modules so that `vitest` and `@webgpu/types` resolve from the generated files
+  const dir = join(ROOT, 'node_modules', '.cache', `gratc-wgsl-types-${process.pid}`);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('type-checks, and carries the pattern\'s sizes in its types', () => {
+    mkdirSync(dir, { recursive: true });
+    for (const f of emitWgsl(example('flux_grat_b', [64, 64])).files) {
+      if (f.path.endsWith('.ts')) writeFileSync(join(dir, f.path), f.contents);
+    }
+    writeFileSync(join(dir, 'use.ts'), `/// <reference types="@webgpu/types" />
+import { expectTypeOf } from 'vitest';
+import type { GratTensor } from './gratc_webgpu_runtime.js';
+import { createFluxGratB, FLUX_GRAT_B, fluxGratBSource, type FluxGratBAttention, type FluxGratBShape, type FluxGratBTensor } from './flux_grat_b.js';
+
+expectTypeOf(FLUX_GRAT_B.tokens).toEqualTypeOf<4608>();
+expectTypeOf(FLUX_GRAT_B.headDim).toEqualTypeOf<128>();
+expectTypeOf(FLUX_GRAT_B.text.place).toEqualTypeOf<'before'>();
+expectTypeOf(FLUX_GRAT_B.grid).toEqualTypeOf<readonly [64, 64]>();
+expectTypeOf(fluxGratBSource.tokens).toEqualTypeOf<4608>();
+expectTypeOf<FluxGratBShape<'bhnd'>>().toEqualTypeOf<readonly [batch: number, heads: number, tokens: 4608, headDim: 128]>();
+expectTypeOf<FluxGratBShape<'bnhd'>>().toEqualTypeOf<readonly [batch: number, tokens: 4608, heads: number, headDim: 128]>();
+expectTypeOf(createFluxGratB).parameter(0).toEqualTypeOf<GPUDevice>();
+expectTypeOf(createFluxGratB).returns.resolves.toEqualTypeOf<FluxGratBAttention>();
+
+export async function use(device: GPUDevice): Promise<Float32Array> {
+  const attn = await createFluxGratB(device, { precision: 'f32' });
+  const q = attn.createTensor('bnhd', 1, 24);
+  expectTypeOf(q).toEqualTypeOf<FluxGratBTensor<'bnhd'>>();
+  expectTypeOf(q.shape[1]).toEqualTypeOf<4608>();
+  const out = attn.createTensor('bnhd', 1, 24);
+  attn.run({ q, k: q, v: q, out, valid: 77 });
+  const other = attn.createTensor('bhnd', 1, 24);
+  // @ts-expect-error q and out have different layouts
+  attn.run({ q, k: q, v: q, out: other });
+  const alien = null as unknown as GratTensor<4096, 128, 'bnhd'>;
+  // @ts-expect-error a tensor of another token count is refused
+  attn.run({ q: alien, k: q, v: q, out });
+  // @ts-expect-error no such layout
+  attn.createTensor('nbhd', 1, 24);
+  // @ts-expect-error no such precision
+  await createFluxGratB(device, { precision: 'bf16' });
+  return attn.read(out);
+}
+`);
+    const project = new Project({
+      compilerOptions: { strict: true, target: 9 /* ES2022 */, module: 199 /* NodeNext */, moduleResolution: 99 /* NodeNext */, skipLibCheck: true, noEmit: true, types: [] },
+    });
+    project.addSourceFilesAtPaths(join(dir, '*.ts'));
+    const diags = project.getPreEmitDiagnostics().map((d) => {
+      const msg = d.getMessageText();
+      return `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()}: ${typeof msg === 'string' ? msg : msg.getMessageText()}`;
+    });
+    expect(diags).toEqual([]);
+  });
+});
