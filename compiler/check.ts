@@ -23,7 +23,10 @@ export function checkSource(text: string, options: CheckOptions = {}): CheckResu
   const { file, diagnostics } = parse(text);
   const diags: Diagnostic[] = [...diagnostics];
   const ir = checkFile(file, text, options, diags);
-  return { ir: hasErrors(diags) ? null : ir, diagnostics: diags };
+  // in source order, as a reader goes through the file; diagnostics about the whole file last
+  const at = (d: Diagnostic) => d.span?.start ?? Infinity;
+  const sorted = diags.map((d, i) => ({ d, i })).sort((a, b) => at(a.d) - at(b.d) || a.i - b.i).map((x) => x.d);
+  return { ir: hasErrors(diags) ? null : ir, diagnostics: sorted };
 }
 
 function keyOf(s: Statement): string {

@@ -215,3 +215,14 @@ describe('inspect --png / --svg', () => {
     expect(escapeXml(`a<b & "c" 'd'>`)).toBe('a&lt;b &amp; &quot;c&quot; &apos;d&apos;&gt;');
   });
 });
+
+describe('flops formatting', () => {
+  it('keeps significant zeros', async () => {
+    const { flops } = await import('../cli/commands/inspect.js');
+    expect(flops(4.995e11)).toBe('500 GFLOP');
+    expect(flops(5.5e9)).toBe('5.5 GFLOP');
+    expect(flops(2.94e12)).toBe('2.94 TFLOP');
+    expect(flops(1e3)).toBe('1 kFLOP');
+    expect(flops(120)).toBe('120 FLOP');
+  });
+});

@@ -122,7 +122,8 @@ export function flops(n: number): string {
   const units = ['', 'k', 'M', 'G', 'T', 'P', 'E'];
   let i = 0;
   while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
-  return `${n.toPrecision(3).replace(/\.?0+$/, '')} ${units[i]}FLOP`;
+  // trim zeros only after a decimal point: 500 stays 500, 5.50 becomes 5.5
+  return `${n.toPrecision(3).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')} ${units[i]}FLOP`;
 }
 
 const percent = (x: number): string => {
