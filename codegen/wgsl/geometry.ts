@@ -12,55 +12,18 @@
  * Only numbers and generated identifiers reach the text.
  */
 import type { AxisRange, PExpr } from '../../compiler/ir.js';
+import { int, printAxisWindow, printPredicate, WGSL_DIALECT } from '../clike.js';
 import type { SpecTerm, WgslSpec } from './spec.js';
 
-/** An i32 literal (parenthesized when negative). */
-export const int = (n: number): string => {
-  if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 31 - 1) throw new RangeError(`not a 32-bit integer: ${n}`);
-  return n < 0 ? `(${n})` : `${n}`;
-};
+export { int };
 
-/** A predicate as a WGSL i32 expression (0/1 for booleans), mirroring compiler/predicate.ts. */
-export function predicateWgsl(e: PExpr, ngroups: readonly number[]): string {
-  const r = (x: PExpr): string => predicateWgsl(x, ngroups);
-  const b = (x: PExpr): string => `(${r(x)} != 0)`;
-  switch (e.op) {
-    case 'int': return int(e.value);
-    case 'var':
-      switch (e.ref) {
-        case 'q': return `q[${e.axis}]`;
-        case 'k': return `k[${e.axis}]`;
-        case 'd': return `(k[${e.axis}] - q[${e.axis}])`;
-        case 'n': return int(ngroups[e.axis]);
-      }
-      break;
-    case 'neg': return `(-${r(e.a)})`;
-    case 'not': return `i32(${r(e.a)} == 0)`;
-    case 'abs': return `abs(${r(e.a)})`;
-    case '+': case '-': case '*': return `(${r(e.a)} ${e.op} ${r(e.b)})`;
-    case '/': return `floor_div(${r(e.a)}, ${r(e.b)})`;
-    case '%': return `floor_mod(${r(e.a)}, ${r(e.b)})`;
-    case 'min': case 'max': return `${e.op}(${r(e.a)}, ${r(e.b)})`;
-    case '==': case '!=': case '<': case '<=': case '>': case '>=': return `i32(${r(e.a)} ${e.op} ${r(e.b)})`;
-    case '&&': return `i32(${b(e.a)} && ${b(e.b)})`;
-    case '||': return `i32(${b(e.a)} || ${b(e.b)})`;
-  }
-  throw new Error(`unknown predicate op ${(e as { op: string }).op}`);
-}
+/** A predicate as a WGSL i32 expression (0/1 for booleans); see codegen/clike.ts. */
+export const predicateWgsl = (e: PExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups, WGSL_DIALECT);
 
 /** `w.lo[a] = ...; w.hi[a] = ...;` for one axis (axisInterval with the border). */
-function axisWindow(r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string {
-  if (r.kind === 'all') return `w.lo[${a}] = 0; w.hi[${a}] = ${int(n - 1)};`;
-  if (r.lo > r.hi) return `w.lo[${a}] = 1; w.hi[${a}] = 0;`;
-  if (border === 'shift') {
-    const width = r.hi - r.lo + 1;
-    if (width >= n) return `w.lo[${a}] = 0; w.hi[${a}] = ${int(n - 1)};`;
-    return `w.lo[${a}] = min(max(q[${a}] + ${int(r.lo)}, 0), ${int(n - width)}); w.hi[${a}] = w.lo[${a}] + ${int(width - 1)};`;
-  }
-  return `w.lo[${a}] = max(q[${a}] + ${int(r.lo)}, 0); w.hi[${a}] = min(q[${a}] + ${int(r.hi)}, ${int(n - 1)});`;
-}
+const axisWindow = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
+  printAxisWindow(r, a, n, border, `w.lo[${a}]`, `w.hi[${a}]`);
 
-/** A WGSL bool: does term t's box (or predicate window and predicate) contain key group k? */
 function termContains(t: SpecTerm, ngroups: readonly number[]): string {
   const axes = t.kind === 'box' ? t.axes : t.bounds;
   const border = t.kind === 'box' ? t.border : 'clip';

@@ -12,9 +12,9 @@
  * subgroupShuffleXor (variants 'sg16', 'sg8': the device's subgroups must hold at least LANES
  * invocations) or through workgroup memory ('shared', any device).
  */
-import { createHash } from 'node:crypto';
 import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
-import type { AxisRange, Border, ImageTerm, Order, PatternIR, PExpr, TextPlace } from '../../compiler/ir.js';
+import type { PatternIR } from '../../compiler/ir.js';
+import { canonicalJson, exprFitsI32, planGeometry, specHashOf, type PlanGeometry, type PlanTerm } from '../../compiler/plan.js';
 import { imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
 
 export const SUPPORTED_HEAD_DIMS = [64, 128] as const;
@@ -38,21 +38,11 @@ export interface SpecDim {
 }
 
 /** An image term with every bound finite and small (|offset| <= groups along its axis). */
-export type SpecTerm =
-  | { readonly kind: 'box'; readonly axes: readonly AxisRange[]; readonly border: Border }
-  | { readonly kind: 'predicate'; readonly bounds: readonly AxisRange[]; readonly expr: PExpr };
+export type SpecTerm = PlanTerm;
 
-export interface WgslSpec {
-  readonly pattern: string; // identifier-safe
-  readonly dims: readonly SpecDim[];
-  readonly order: Order;
-  readonly text: { readonly count: number; readonly place: TextPlace } | null;
-  readonly terms: readonly SpecTerm[];
-  readonly imageSeesText: boolean;
-  readonly textQueries: { readonly grid: boolean; readonly text: boolean } | null;
-  readonly headDim: number;
-  readonly scale: number;
-  /** The precision the pattern's dtype asks for (bf16 runs as f16: WGSL has no bf16). */
+/** The target-independent plan (compiler/plan.ts) plus the precision the pattern's dtype asks for. */
+export interface WgslSpec extends PlanGeometry {
+  /** bf16 runs as f16: WGSL has no bf16. */
   readonly preferred: Precision;
 }
 
@@ -90,34 +80,6 @@ export interface PlanResult {
   readonly diagnostics: readonly Diagnostic[];
 }
 
-const sanitize = (name: string): string => {
-  const s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
-  return s.length > 0 ? s.slice(0, 48) : 'pattern';
-};
-
-/** A delta beyond ±groups selects nothing more, so clamp: emitted i32 arithmetic never overflows. */
-function finiteRange(r: AxisRange, groups: number): AxisRange {
-  if (r.kind === 'all') return r;
-  if (r.lo > r.hi) return { kind: 'offset', lo: 1, hi: 0 };
-  const lo = Math.max(r.lo, -groups), hi = Math.min(r.hi, groups);
-  return lo > hi ? { kind: 'offset', lo: 1, hi: 0 } : { kind: 'offset', lo, hi };
-}
-
-function specTerm(t: ImageTerm, ir: PatternIR): SpecTerm {
-  const g = ir.dims.map((d) => d.groups);
-  if (t.kind === 'box') return { kind: 'box', axes: t.axes.map((a, i) => finiteRange(a, g[i])), border: t.border };
-  return { kind: 'predicate', bounds: t.bounds.map((a, i) => finiteRange(a, g[i])), expr: t.expr };
-}
-
-function exprFitsI32(e: PExpr): boolean {
-  switch (e.op) {
-    case 'int': return Number.isSafeInteger(e.value) && Math.abs(e.value) <= 2 ** 31 - 1;
-    case 'var': return true;
-    case 'neg': case 'not': case 'abs': return exprFitsI32(e.a);
-    default: return exprFitsI32(e.a) && exprFitsI32(e.b);
-  }
-}
-
 /** Plans the kernel; returns diagnostics (never throws) for what the WGSL backend cannot build. */
 export function planWgsl(ir: PatternIR): PlanResult {
   const diags: Diagnostic[] = [];
@@ -134,36 +96,13 @@ export function planWgsl(ir: PatternIR): PlanResult {
   for (const key of Object.keys(hints)) diags.push(warning('W0104', `schedule wgsl ${key}=${String(hints[key])} is ignored: the WGSL backend sizes its tiles from the device limits`, null));
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
   return {
-    spec: {
-      pattern: sanitize(ir.name),
-      dims: ir.dims.map((d) => ({ size: d.size, group: d.group, groups: d.groups })),
-      order: ir.order,
-      text: ir.text ? { count: ir.text.count, place: ir.text.place } : null,
-      terms: ir.image.terms.map((t) => specTerm(t, ir)),
-      imageSeesText: ir.image.text && ir.text !== null,
-      textQueries: ir.textQueries ? { grid: ir.textQueries.grid, text: ir.textQueries.text } : null,
-      headDim: ir.headDim,
-      scale: ir.scale,
-      preferred: ir.dtype === 'fp32' ? 'f32' : 'f16',
-    },
+    spec: { ...planGeometry(ir), preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' },
     diagnostics: diags,
   };
 }
 
-/** JSON with sorted keys: byte-stable. */
-export function canonicalJson(v: unknown): string {
-  const sortKeys = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(sortKeys);
-    if (x !== null && typeof x === 'object') {
-      const o = x as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, sortKeys(o[k])]));
-    }
-    return x;
-  };
-  return JSON.stringify(sortKeys(v));
-}
-
-export const specHash = (spec: WgslSpec): string => createHash('sha256').update(canonicalJson(spec)).digest('hex').slice(0, 16);
+export { canonicalJson };
+export const specHash = (spec: WgslSpec): string => specHashOf(spec);
 
 /** `grat_<pattern>_<hash12>`: an identifier, a file stem and the pipeline-cache key. */
 export const kernelName = (spec: WgslSpec): string => `grat_${spec.pattern}_${specHash(spec).slice(0, 12)}`;
