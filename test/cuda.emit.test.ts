@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { backendFor } from '../codegen/all.js';
-import { canonicalSpec, emitCuda, kernelName, planKernel, specFacts, specHash } from '../codegen/cuda/index.js';
+import { canonicalSpec, emitCuda, kernelName, planKernel, planSm90, specFacts, specHash } from '../codegen/cuda/index.js';
 import { predicateC } from '../codegen/cuda/geometry.js';
 
 const FLUX_B = `pattern flux_b
@@ -75,7 +75,7 @@ describe('cuda spec', () => {
 
   it('warns on fp32 and still emits (the library takes bf16 and fp16)', () => {
     const r = emitCuda(ir(FLUX_B.replace('dtype bf16', 'dtype fp32'), [32, 32]));
-    expect(r.files.length).toBe(3);
+    expect(r.files.length).toBe(5); // sm_80 kernel, header, loader; sm_90a kernel and header
     expect(r.diagnostics.find((d) => d.code === 'C0104')?.severity).toBe('warning');
   });
 
@@ -99,8 +99,8 @@ describe('cuda emitted code', () => {
     expect(backendFor('cuda')?.emit).toBe(emitCuda);
   });
 
-  it('names three files after the kernel', () => {
-    expect(r.files.map((f) => f.path)).toEqual([`${name}.cu`, `${name}.h`, 'grat_flux_b.py']);
+  it('names its files after the kernel (sm_80, loader, then the sm_90a kernel)', () => {
+    expect(r.files.map((f) => f.path)).toEqual([`${name}.cu`, `${name}.h`, 'grat_flux_b.py', `${name}_sm90a.cu`, `${name}_sm90a.h`]);
     for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left
   });
 
@@ -141,6 +141,47 @@ describe('cuda emitted code', () => {
     expect(py).toContain('torch.utils.cpp_extension');
     expect(py).toContain('def attention(q, k, v, text_valid=None, layout="bhnd"');
     expect(py).toContain('def plug(module, text_valid=None)');
+  });
+});
+
+describe('cuda sm_90a kernel', () => {
+  const r = emitCuda(ir(FLUX_B, [20, 36]));
+  const name = r.info.kernel as string;
+  const cu90 = r.files.find((f) => f.path === `${name}_sm90a.cu`)!.contents as string;
+  const cu80 = fileOf(r, 'kernel');
+  const py = fileOf(r, 'loader');
+
+  it('wgmma from swizzled smem, TMA boxes, warp specialization, the same geometry as sm_80', () => {
+    for (const s of ['wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16', 'wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16',
+      'cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes', 'cp.async.bulk.tensor.4d',
+      'mbarrier.try_wait.parity', 'setmaxnreg.dec.sync.aligned.u32', 'setmaxnreg.inc.sync.aligned.u32', 'fence.proxy.async.shared::cta',
+      'CU_TENSOR_MAP_SWIZZLE_128B', 'constexpr bool RASTER_TMA = true;', 'constexpr int BOX_W = 16, BOX_H = 8, BOX_T = 1;',
+      `int ${name}_sm90a_forward(`, '__CUDA_ARCH_FEAT_SM90_ALL']) {
+      expect(cu90).toContain(s);
+    }
+    // the geometry functions are printed once and shared verbatim by both kernels
+    const geom = (cu: string): string => cu.slice(cu.indexOf('// ---- the pattern\'s geometry'), cu.indexOf('// ---- key-tile cursor'));
+    expect(geom(cu90).length).toBeGreaterThan(200);
+    expect(geom(cu90)).toBe(geom(cu80));
+    expect(cu90).not.toMatch(/\{\{|\}\}\}/);
+  });
+
+  it('plans a fixed tiling and says when raster tiles cannot be TMA boxes', () => {
+    expect(r.info.sm90a).toMatchObject({ kernel: `${name}_sm90a`, blockQ: 128, blockK: 128, stages: 3 });
+    expect(planSm90(planKernel(ir(FLUX_B, [20, 36])).spec!).rasterBox).toEqual({ w: 16, h: 8, t: 1 });
+    // groups of 12 wide: 128 keys are not whole rows, so raster tiles are gathered by cp.async
+    const odd = planSm90(planKernel(ir(FLUX_B.replace('group h=16 w=16', 'group h=16 w=12'), [32, 36])).spec!);
+    expect(odd.supported).toBe(true);
+    expect(odd.rasterBox).toBeNull();
+    // grouped order: contiguous runs are boxes of the [heads, tokens, d] map, no image map
+    expect(planSm90(planKernel(ir(FLUX_B.replace('order raster', 'order grouped'), [20, 36])).spec!).rasterBox).toBeNull();
+  });
+
+  it('the loader picks sm_90a on compute capability 9.0 and builds it for compute_90a', () => {
+    expect(py).toContain('SM90A = True');
+    expect(py).toContain('torch.cuda.get_device_capability(device) == (9, 0)');
+    expect(py).toContain('-gencode=arch=compute_90a,code=sm_90a');
+    expect(py).toContain('GRAT_CUDA_ARCH');
   });
 });
 

@@ -5,6 +5,9 @@ attention) and FlexAttention with the identical block mask, all in one process o
 Inputs: .gen/cuda/ written by `node dist/bench/cuda/cases.js` (this machine has no Node).
     PYTHONUNBUFFERED=1 OUT=/tmp/out python3 bench/cuda/run.py [build] [check] [bench]
 Writes $OUT/cuda_bench.json (card, date, versions, every number) and prints tables last.
+On a compute-capability-9.0 card (H100/H200) every phase runs both kernels of a case, the portable
+sm_80 one and the Hopper sm_90a one (`arch` in each row); ARCHS=sm90a (or sm80) restricts that.
+SELECT=a,b keeps the cases whose names contain a or b (CHECKS=all keeps every check case too).
 """
 import concurrent.futures as cf
 import datetime
@@ -29,7 +32,7 @@ PHASES = set(sys.argv[1:]) or {"build", "check", "bench"}
 MANIFEST = json.load(open(os.path.join(ROOT, "manifest.json")))
 SELECT = os.environ.get("SELECT")  # substring filter on case names
 if SELECT:
-    MANIFEST = [c for c in MANIFEST if any(s in c["name"] for s in SELECT.split(","))]
+    MANIFEST = [c for c in MANIFEST if (c["kind"] == "check" and os.environ.get("CHECKS") == "all") or any(s in c["name"] for s in SELECT.split(","))]
 dev = "cuda"
 results = {"card": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "versions": {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
@@ -46,6 +49,16 @@ def save():
     json.dump(results, open(os.path.join(OUT, os.environ.get("RESULTS", "cuda_bench.json")), "w"), indent=1)
 
 
+CAP = torch.cuda.get_device_capability()
+ARCHS_ENV = os.environ.get("ARCHS")  # e.g. "sm90a" to run only the Hopper kernel
+
+
+def archs_of(m):
+    """Kernels to build/check/time on this card: sm80 always, sm90a on a 9.0 card when emitted."""
+    a = ["sm80"] + (["sm90a"] if getattr(m, "SM90A", False) and CAP == (9, 0) else [])
+    return [x for x in a if not ARCHS_ENV or x in ARCHS_ENV.split(",")]
+
+
 def module_of(c):
     """Imports a case's generated loader under a unique name (many share a module name)."""
     path = os.path.join(c["dir"], c["module"] + ".py")
@@ -59,7 +72,9 @@ def module_of(c):
 def build_all(cases):
     def one(c):
         t0 = time.time()
-        code = f"import importlib.util as u; s = u.spec_from_file_location('m', {os.path.join(c['dir'], c['module'] + '.py')!r}); m = u.module_from_spec(s); s.loader.exec_module(m); m.load_library(verbose=True)"
+        code = (f"import importlib.util as u, os; s = u.spec_from_file_location('m', {os.path.join(c['dir'], c['module'] + '.py')!r}); m = u.module_from_spec(s); s.loader.exec_module(m); "
+                f"cap = __import__('torch').cuda.get_device_capability(); archs = ['sm80'] + (['sm90a'] if getattr(m, 'SM90A', False) and cap == (9, 0) else []); "
+                f"env = os.environ.get('ARCHS'); [m.load_library(verbose=True, arch=a) for a in archs if not env or a in env.split(',')]")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, MAX_JOBS="1"))
         log = r.stdout + r.stderr
         spills = [l.strip() for l in log.splitlines() if "spill" in l.lower() or "lmem" in l.lower() or "stack frame" in l.lower()]
@@ -80,6 +95,11 @@ def rel(a, b):
 
 def check_case(c):
     m = module_of(c)
+    for arch in archs_of(m):
+        check_case_arch(c, m, arch)
+
+
+def check_case_arch(c, m, arch):
     N, D, scale = c["tokens"], c["headDim"], c["scale"]
     B, H = 2, 3
     for valid in c["valids"]:
@@ -101,7 +121,7 @@ def check_case(c):
                         q_in, k_in, v_in = q, k, v
                     lay = layout
                 out = torch.full(q_in.shape, float("nan"), device=dev, dtype=dtype)  # poisoned
-                o, lse = m.attention(q_in, k_in, v_in, text_valid=valid, layout=lay, return_lse=True, out=out)
+                o, lse = m.attention(q_in, k_in, v_in, text_valid=valid, layout=lay, return_lse=True, out=out, arch=arch)
                 torch.cuda.synchronize()
                 if lay == "bnhd":
                     o = o.transpose(1, 2)
@@ -117,11 +137,11 @@ def check_case(c):
                 lse_inf_ok = bool(torch.all(torch.isneginf(lse[..., ~fin])).item()) if (~fin).any() else True
                 tol = 1e-2 if dtype == torch.bfloat16 else 2e-3
                 ok = unwritten == 0 and err < tol and lse_err < 2e-2 and lse_inf_ok
-                row = dict(case=c["name"], grid=c["grid"], text=c["text"], valid=valid, dtype=str(dtype).split(".")[-1], layout=layout,
+                row = dict(case=c["name"], arch=arch, grid=c["grid"], text=c["text"], valid=valid, dtype=str(dtype).split(".")[-1], layout=layout,
                            rel_err=err, tol=tol, lse_max_abs_err=lse_err, lse_empty_rows_ok=lse_inf_ok, unwritten=unwritten,
                            empty_rows=int(empty_rows.sum().item()), ok=ok)
                 results["check"].append(row)
-                print(f"check {c['name']:32s} valid={valid:4d} {row['dtype']:8s} {layout:5s} rel_err={err:.2e} lse={lse_err:.1e} {'ok' if ok else 'FAIL'}")
+                print(f"check {c['name']:32s} {arch:5s} valid={valid:4d} {row['dtype']:8s} {layout:5s} rel_err={err:.2e} lse={lse_err:.1e} {'ok' if ok else 'FAIL'}")
         del mask
     torch.cuda.empty_cache()
 
@@ -229,21 +249,22 @@ def bench_all(cases):
             print(f"{shape} {pattern}: flex {row.get('flex_ms', float('nan')):.3f} ms (mask {row.get('flex_mask_build_s', float('nan')):.2f} s, first call {row.get('flex_first_call_s', float('nan')):.2f} s)")
             out = torch.empty_like(q)
             for c in pcases:
-                m = module_of(c)
-                m.load_library()
+              m = module_of(c)
+              for arch in archs_of(m):
+                m.load_library(arch=arch)
                 torch.cuda.synchronize(); t0 = time.time()
-                m.attention(q, k, v, out=out)
+                m.attention(q, k, v, out=out, arch=arch)
                 torch.cuda.synchronize()
                 first = time.time() - t0
-                ms = timeit(lambda: m.attention(q, k, v, out=out))
-                r = dict(row, order=c["order"], variant=c["variant"], tiling=c["tiling"], ours_ms=ms, ours_first_call_s=first,
+                ms = timeit(lambda: m.attention(q, k, v, out=out, arch=arch))
+                r = dict(row, arch=arch, order=c["order"], variant=c["variant"], tiling=c["tiling"], ours_ms=ms, ours_first_call_s=first,
                          ours_tflops=flops / ms / 1e9, speedup_vs_cudnn=t_cudnn / ms, speedup_vs_flash=t_flash / ms)
                 if "flex_ms" in row:
                     r["ours_over_flex"] = row["flex_ms"] / ms
                 if ref is not None and c["order"] == "grouped":
                     r["rel_err_vs_flex"] = rel(out, ref)
                 results["bench"].append(r)
-                print(f"  ours {c['name']:44s} {ms:8.3f} ms {r['ours_tflops']:6.1f} TF/s  flex/ours {r.get('ours_over_flex', float('nan')):.2f}  "
+                print(f"  ours {arch:5s} {c['name']:44s} {ms:8.3f} ms {r['ours_tflops']:6.1f} TF/s  flex/ours {r.get('ours_over_flex', float('nan')):.2f}  "
                       f"cudnn/ours {r['speedup_vs_cudnn']:.1f}  err_vs_flex {r.get('rel_err_vs_flex', float('nan')):.1e}")
                 save()
             del ref, bm, out
@@ -279,10 +300,10 @@ def main():
     for r in chk:
         if not r["ok"]:
             print("FAIL", r)
-    print(f"{'shape':14s} {'pattern':7s} {'order':8s} {'variant':12s} {'ours_ms':>8s} {'flex_ms':>8s} {'cudnn_ms':>9s} {'TF/s':>6s} {'flexTF':>6s} {'flex/ours':>9s}")
+    print(f"{'shape':14s} {'pattern':7s} {'order':8s} {'arch':5s} {'variant':12s} {'ours_ms':>8s} {'flex_ms':>8s} {'cudnn_ms':>9s} {'TF/s':>6s} {'flexTF':>6s} {'flex/ours':>9s}")
     for r in results["bench"]:
         if "ours_ms" in r:
-            print(f"{r['shape']:14s} {r['pattern']:7s} {r['order']:8s} {r['variant']:12s} {r['ours_ms']:8.3f} {r.get('flex_ms', float('nan')):8.3f} {r['cudnn_ms']:9.2f} "
+            print(f"{r['shape']:14s} {r['pattern']:7s} {r['order']:8s} {r.get('arch', 'sm80'):5s} {r['variant']:12s} {r['ours_ms']:8.3f} {r.get('flex_ms', float('nan')):8.3f} {r['cudnn_ms']:9.2f} "
                   f"{r['ours_tflops']:6.1f} {r.get('flex_tflops', float('nan')):6.1f} {r.get('ours_over_flex', float('nan')):9.2f}")
 
 

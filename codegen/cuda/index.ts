@@ -14,7 +14,9 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { registerBackend } from '../registry.js';
 import { geometryC } from './geometry.js';
 import { canonicalSpec, kernelName, planKernel, specFacts, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
+import { planSm90, wgmmaWrappersC } from './sm90.js';
 
+export { planSm90, type Sm90Plan } from './sm90.js';
 export { canonicalSpec, kernelName, planKernel, specFacts, specHash, SUPPORTED_ARCHS, SUPPORTED_HEAD_DIMS, type KernelSpec } from './spec.js';
 
 /** dtype codes of the C API (keep in sync with the loader's _DTYPES). */
@@ -68,7 +70,10 @@ export function templateContext(spec: KernelSpec): Record<string, unknown> {
   // Q fragments fit in registers when a warp owns 16 rows or the head is small.
   const qInRegs = t.blockQ / t.warps === 16 || spec.headDim === 64;
   const specJson = canonicalSpec(spec);
+  const sm90 = planSm90(spec);
   return {
+    sm90a: sm90.supported ? 'True' : 'False',
+    sm90aReason: JSON.stringify(sm90.reason ?? ''),
     kernel,
     module: ident(`grat_${spec.pattern}`),
     pattern: ident(spec.pattern),
@@ -112,15 +117,52 @@ export function templateContext(spec: KernelSpec): Record<string, unknown> {
   };
 }
 
-/** The emitted files for a planned spec. */
+/** Template values of the sm_90a kernel: the same spec, its own fixed tiling (sm90.ts). */
+export function templateContextSm90(spec: KernelSpec): Record<string, unknown> {
+  const base = templateContext(spec);
+  const plan = planSm90(spec);
+  const kernel = base.kernel as string;
+  return {
+    ...base,
+    specSummary: `${summary(spec).replace(/, block_q .*$/, '')}, sm_90a: block_q ${plan.blockQ} block_k ${plan.blockK} stages ${plan.stages}, 3 warpgroups`,
+    blockQ: plan.blockQ,
+    blockK: plan.blockK,
+    stages: plan.stages,
+    smemBytes: plan.smemBytes,
+    tilesPerGroup: plan.tilesPerGroup,
+    textTiles: plan.textTiles,
+    wgmma: wgmmaWrappersC([plan.blockK, spec.headDim]),
+    rasterTma: String(plan.rasterBox !== null),
+    producerRegs: plan.producerRegs,
+    consumerRegs: plan.consumerRegs,
+    gridW: spec.dims[spec.dims.length - 1].size,
+    gridH: spec.dims.length >= 2 ? spec.dims[spec.dims.length - 2].size : 1,
+    gridT: spec.dims.length >= 3 ? spec.dims[spec.dims.length - 3].size : 1,
+    groupW: Math.min(spec.dims[spec.dims.length - 1].group, spec.dims[spec.dims.length - 1].size),
+    groupH: spec.dims.length >= 2 ? Math.min(spec.dims[spec.dims.length - 2].group, spec.dims[spec.dims.length - 2].size) : 1,
+    boxW: plan.rasterBox?.w ?? 1,
+    boxH: plan.rasterBox?.h ?? 1,
+    boxT: plan.rasterBox?.t ?? 1,
+  };
+}
+
+/** The emitted files for a planned spec (the sm_90a kernel and its header when planSm90 supports the spec). */
 export function emitSpec(spec: KernelSpec): EmittedFile[] {
   const ctx = templateContext(spec);
   const kernel = ctx.kernel as string;
-  return [
+  const files: EmittedFile[] = [
     { path: `${kernel}.cu`, contents: template('kernel.cu.hbs')(ctx), role: 'kernel' },
     { path: `${kernel}.h`, contents: template('api.h.hbs')(ctx), role: 'host' },
     { path: `${ctx.module as string}.py`, contents: template('loader.py.hbs')(ctx), role: 'loader' },
   ];
+  if (planSm90(spec).supported) {
+    const c90 = templateContextSm90(spec);
+    const k90 = `${kernel}_sm90a`;
+    const hctx = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase() };
+    files.push({ path: `${k90}.cu`, contents: template('kernel_sm90.cu.hbs')(c90), role: 'kernel' });
+    files.push({ path: `${k90}.h`, contents: template('api.h.hbs')(hctx), role: 'host' });
+  }
+  return files;
 }
 
 export function emitCuda(ir: PatternIR): EmitResult {
@@ -138,13 +180,19 @@ export function emitCuda(ir: PatternIR): EmitResult {
       archs: [...SUPPORTED_ARCHS],
       tiling: spec.tiling,
       launch: { gridX: f.gridTiles, gridY: 'heads', gridZ: 'batch', threads: f.threads, smemBytes: f.smemBytes },
+      sm90a: (() => {
+        const p = planSm90(spec);
+        return p.supported
+          ? { kernel: `${kernelName(spec)}_sm90a`, blockQ: p.blockQ, blockK: p.blockK, stages: p.stages, launch: { gridX: p.gridTiles, threads: p.threads, smemBytes: p.smemBytes } }
+          : { kernel: null, fallback: p.reason };
+      })(),
     },
   };
 }
 
 export const cudaBackend: Backend = {
   target: 'cuda',
-  description: 'CUDA C++ forward kernel (mma.sync tensor cores, sm_80+) with a C API and a PyTorch loader',
+  description: 'CUDA C++ forward kernels (mma.sync for sm_80+, wgmma for sm_90a) with a C API and a PyTorch loader',
   emit: emitCuda,
 };
 

@@ -1,0 +1,111 @@
+/**
+ * The sm_90a (Hopper) path of the CUDA backend: planning and the printed wgmma wrappers.
+ *
+ * The sm_90a kernel (templates/kernel_sm90.cu.hbs) is built beside the sm_80 one from the same
+ * KernelSpec and the same geometry (geometry.ts): the loader picks it when the device reports
+ * compute capability 9.0 (H100/H200), and keeps the sm_80 kernel for every other card.
+ * Its tiling is fixed (the `schedule cuda` hints tune the sm_80 kernel only):
+ *   3 warpgroups: one producer (cp.async into 128-byte-swizzled smem, mbarriers), two consumers of
+ *   64 query rows each (wgmma m64nNk16: S = Q·Kᵀ from smem, O += P·V with P in registers),
+ *   ping-ponging so one warpgroup's softmax overlaps the other's matrix products.
+ * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
+ */
+import type { KernelSpec } from './spec.js';
+
+export interface Sm90Plan {
+  readonly supported: boolean;
+  /** Why the sm_80 kernel is used on Hopper too (null when supported). */
+  readonly reason: string | null;
+  readonly blockQ: number; // 2 consumer warpgroups × 64 rows
+  readonly blockK: number; // keys per stage (wgmma N of S = Q·Kᵀ)
+  readonly stages: number;
+  readonly threads: number;
+  /** setmaxnreg split (128 x producer + 256 x consumer <= 384 x 168, what the launch holds). */
+  readonly producerRegs: number;
+  readonly consumerRegs: number;
+  readonly smemBytes: number;
+  readonly textTiles: number;
+  readonly tilesPerGroup: number;
+  readonly gridTiles: number;
+  /** Raster order: full tiles of full-size groups are TMA boxes (w, h, t) of the image tensor. */
+  readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
+}
+
+/**
+ * The TMA box of BK keys of a raster group, or null (cp.async gathers instead): the last axis is
+ * w, then h, then t; a tile is BK/w rows of one plane, or BK/(w·h) whole planes.
+ */
+function rasterBox(spec: KernelSpec, blockK: number): { w: number; h: number; t: number } | null {
+  const n = spec.dims.length;
+  if (spec.order !== 'raster' || (n !== 2 && n !== 3)) return null;
+  const gw = Math.min(spec.dims[n - 1].group, spec.dims[n - 1].size);
+  const gh = Math.min(spec.dims[n - 2].group, spec.dims[n - 2].size);
+  if (gw > 256) return null;
+  if (blockK <= gw * gh) {
+    if (blockK % gw !== 0 || (gw * gh) % blockK !== 0) return null;
+    return { w: gw, h: blockK / gw, t: 1 };
+  }
+  if (n !== 3 || blockK % (gw * gh) !== 0 || gh > 256) return null;
+  return { w: gw, h: gh, t: blockK / (gw * gh) };
+}
+
+/** Max dynamic shared memory per block on sm_90 (227 KB). */
+const SMEM_LIMIT = 232448;
+
+export function planSm90(spec: KernelSpec): Sm90Plan {
+  const d = spec.headDim;
+  const blockQ = 128, blockK = 128;
+  const stages = d === 128 ? 3 : 4;
+  const textCount = spec.text?.count ?? 0;
+  const maxGroupTokens = spec.dims.reduce((n, x) => n * Math.min(x.group, x.size), 1);
+  const queryGroups = spec.dims.reduce((n, x) => n * x.groups, 1);
+  const tilesPerGroup = Math.ceil(maxGroupTokens / blockQ);
+  const textTiles = Math.ceil(textCount / blockQ);
+  // 1024-byte alignment slack + barriers and row counts
+  const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 256;
+  let reason: string | null = null;
+  if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
+  else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
+  return {
+    supported: reason === null, reason, blockQ, blockK, stages, threads: 384, smemBytes,
+    // predicate terms make the producer's cursor larger (72 registers, e.g. video_causal_anchor);
+    // box terms fit in 64, which leaves the consumers 216 (the configuration measured on the H200)
+    ...(spec.terms.some((t) => t.kind === 'predicate') ? { producerRegs: 72, consumerRegs: 208 } : { producerRegs: 64, consumerRegs: 216 }),
+    textTiles, tilesPerGroup, gridTiles: textTiles + queryGroups * tilesPerGroup,
+    rasterBox: rasterBox(spec, blockK),
+  };
+}
+
+/** `{%a, %a+1, ..., %b}` */
+const regs = (from: number, count: number): string => `{${Array.from({ length: count }, (_, i) => `%${from + i}`).join(', ')}}`;
+
+/**
+ * wgmma wrappers for the N values the kernel uses, both element types:
+ *   wgmma_ss<N, T>(acc, descA, descB, scale_d)   A and B from smem, both K-major
+ *   wgmma_rs<N, T>(acc, a[4], descB)             A from registers, B from smem MN-major (trans-b)
+ */
+export function wgmmaWrappersC(ns: readonly number[]): string {
+  const out: string[] = [];
+  out.push('template <int N, typename T> struct Wgmma;');
+  for (const n of [...new Set(ns)].sort((a, b) => a - b)) {
+    const m = n / 2; // f32 accumulators per thread
+    const accOut = Array.from({ length: m }, (_, i) => `"+f"(d[${i}])`).join(', ');
+    for (const [ctype, ptx] of [['__nv_bfloat16', 'bf16'], ['__half', 'f16']] as const) {
+      out.push(`template <> struct Wgmma<${n}, ${ctype}> {
+  static __device__ __forceinline__ void ss(float (&d)[${m}], uint64_t a, uint64_t b, int scale_d) {
+    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${m + 2}, 0;\\n"
+                 "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${ptx}.${ptx} ${regs(0, m)}, %${m}, %${m + 1}, p, 1, 1, 0, 0;\\n}\\n"
+                 : ${accOut}
+                 : "l"(a), "l"(b), "r"(scale_d));
+  }
+  static __device__ __forceinline__ void rs(float (&d)[${m}], const uint32_t (&a)[4], uint64_t b) {
+    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${m + 5}, 0;\\n"
+                 "wgmma.mma_async.sync.aligned.m64n${n}k16.f32.${ptx}.${ptx} ${regs(0, m)}, ${regs(m, 4)}, %${m + 4}, p, 1, 1, 1;\\n}\\n"
+                 : ${accOut}
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+  }
+};`);
+    }
+  }
+  return out.join('\n');
+}
