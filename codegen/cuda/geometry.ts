@@ -11,51 +11,15 @@
  * Only numbers and generated identifiers reach the text.
  */
 import type { AxisRange, PExpr } from '../../compiler/ir.js';
+import { CUDA_DIALECT, int, printAxisWindow, printPredicate } from '../clike.js';
 import type { KernelSpec, SpecTerm } from './spec.js';
 
-const int = (n: number): string => {
-  if (!Number.isSafeInteger(n)) throw new RangeError(`not an integer: ${n}`);
-  return n < 0 ? `(${n})` : String(n);
-};
-
-/** A predicate as a C int expression (0/1 for booleans), mirroring compiler/predicate.ts. */
-export function predicateC(e: PExpr, ngroups: readonly number[]): string {
-  const r = (x: PExpr): string => predicateC(x, ngroups);
-  switch (e.op) {
-    case 'int': return int(e.value);
-    case 'var':
-      switch (e.ref) {
-        case 'q': return `q[${e.axis}]`;
-        case 'k': return `k[${e.axis}]`;
-        case 'd': return `(k[${e.axis}] - q[${e.axis}])`;
-        case 'n': return int(ngroups[e.axis]);
-      }
-      break;
-    case 'neg': return `(-${r(e.a)})`;
-    case 'not': return `(int)(${r(e.a)} == 0)`;
-    case 'abs': return `abs(${r(e.a)})`;
-    case '+': case '-': case '*': return `(${r(e.a)} ${e.op} ${r(e.b)})`;
-    case '/': return `floor_div(${r(e.a)}, ${r(e.b)})`;
-    case '%': return `floor_mod(${r(e.a)}, ${r(e.b)})`;
-    case 'min': case 'max': return `${e.op}(${r(e.a)}, ${r(e.b)})`;
-    case '==': case '!=': case '<': case '<=': case '>': case '>=': return `(int)(${r(e.a)} ${e.op} ${r(e.b)})`;
-    case '&&': return `(int)(${r(e.a)} != 0 && ${r(e.b)} != 0)`;
-    case '||': return `(int)(${r(e.a)} != 0 || ${r(e.b)} != 0)`;
-  }
-  throw new Error(`unknown predicate op ${(e as { op: string }).op}`);
-}
+/** A predicate as a C int expression (0/1 for booleans); see codegen/clike.ts. */
+export const predicateC = (e: PExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups, CUDA_DIALECT);
 
 /** `lo[a] = ...; hi[a] = ...;` for one axis (axisInterval with the border, q a variable). */
-function axisWindowC(r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string {
-  if (r.kind === 'all') return `lo[${a}] = 0; hi[${a}] = ${n - 1};`;
-  if (r.lo > r.hi) return `lo[${a}] = 1; hi[${a}] = 0;`;
-  if (border === 'shift') {
-    const width = r.hi - r.lo + 1;
-    if (width >= n) return `lo[${a}] = 0; hi[${a}] = ${n - 1};`;
-    return `lo[${a}] = min(max(q[${a}] + ${int(r.lo)}, 0), ${n - width}); hi[${a}] = lo[${a}] + ${width - 1};`;
-  }
-  return `lo[${a}] = max(q[${a}] + ${int(r.lo)}, 0); hi[${a}] = min(q[${a}] + ${int(r.hi)}, ${n - 1});`;
-}
+const axisWindowC = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
+  printAxisWindow(r, a, n, border, `lo[${a}]`, `hi[${a}]`);
 
 /** A C boolean: does term t's box/bounds contain k (and its predicate hold)? */
 function termContainsC(t: SpecTerm, ngroups: readonly number[]): string {

@@ -4,9 +4,9 @@
  * function of the spec, so the name is also the build-cache key (the PyTorch loader builds one
  * library per name) and two patterns that compile to the same kernel share it.
  */
-import { createHash } from 'node:crypto';
 import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
-import type { AxisRange, Border, Dtype, ImageTerm, Order, PatternIR, PExpr, TextPlace } from '../../compiler/ir.js';
+import type { Dtype, PatternIR } from '../../compiler/ir.js';
+import { canonicalJson, planGeometry, specHashOf, type PlanGeometry, type PlanTerm } from '../../compiler/plan.js';
 import { imageOffset, imageTokens, textOffset } from '../../compiler/ir.js';
 
 /** head_dim values the tensor-core kernel is written for (ldmatrix tiles of 16, a register budget). */
@@ -28,23 +28,12 @@ export interface SpecDim {
 }
 
 /** An image term, with every bound made finite and small (|offset| <= groups along its axis). */
-export type SpecTerm =
-  | { readonly kind: 'box'; readonly axes: readonly AxisRange[]; readonly border: Border }
-  | { readonly kind: 'predicate'; readonly bounds: readonly AxisRange[]; readonly expr: PExpr };
+export type SpecTerm = PlanTerm;
 
-export interface KernelSpec {
-  readonly pattern: string; // identifier-safe pattern name (display, file names)
-  readonly dims: readonly SpecDim[];
-  readonly order: Order;
-  readonly text: { readonly count: number; readonly place: TextPlace } | null;
-  readonly terms: readonly SpecTerm[];
-  readonly imageSeesText: boolean;
-  readonly textQueries: { readonly grid: boolean; readonly text: boolean } | null;
-  readonly headDim: number;
+/** The target-independent plan (compiler/plan.ts) plus what the CUDA kernels add. */
+export interface KernelSpec extends PlanGeometry {
   /** Element type the pattern declares; the library takes bf16 and fp16 either way. */
   readonly dtype: 'bf16' | 'fp16';
-  /** Default softmax scale (a run-time argument may override it). */
-  readonly scale: number;
   readonly tiling: Tiling;
 }
 
@@ -79,25 +68,6 @@ const TILING_CHOICES = {
 /** Defaults, measured on an H200 (bench/NOTES.md): head_dim 128: 8 warps of 16 query rows with Q in registers, 64 keys a stage (227 registers, no spills); head_dim 64: the same with 3 stages (4 warps of 32 rows spill on sm_80). */
 export function defaultTiling(headDim: number): Tiling {
   return headDim === 64 ? { blockQ: 128, blockK: 64, warps: 8, stages: 3 } : { blockQ: 128, blockK: 64, warps: 8, stages: 2 };
-}
-
-const sanitize = (name: string): string => {
-  const s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
-  return s.length > 0 ? s.slice(0, 48) : 'pattern';
-};
-
-/** Clamp an axis range so emitted C never overflows: a delta beyond ±groups selects nothing more. */
-function finiteRange(r: AxisRange, groups: number): AxisRange {
-  if (r.kind === 'all') return r;
-  if (r.lo > r.hi) return { kind: 'offset', lo: 1, hi: 0 };
-  const lo = Math.max(r.lo, -groups), hi = Math.min(r.hi, groups);
-  return lo > hi ? { kind: 'offset', lo: 1, hi: 0 } : { kind: 'offset', lo, hi };
-}
-
-function specTerm(t: ImageTerm, ir: PatternIR): SpecTerm {
-  const g = ir.dims.map((d) => d.groups);
-  if (t.kind === 'box') return { kind: 'box', axes: t.axes.map((a, i) => finiteRange(a, g[i])), border: t.border };
-  return { kind: 'predicate', bounds: t.bounds.map((a, i) => finiteRange(a, g[i])), expr: t.expr };
 }
 
 /** Reads `schedule cuda` hints over the defaults; bad values are errors naming the choices. */
@@ -141,38 +111,14 @@ export function planKernel(ir: PatternIR): PlanResult {
   else diags.push(warning('C0104', `the CUDA backend computes on bf16/fp16 tensor cores; dtype ${ir.dtype as Dtype} is read as bf16`, null, { hint: 'pass bf16 or fp16 tensors to attention()' }));
   const tiling = tilingOf(ir, diags);
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
-  const spec: KernelSpec = {
-    pattern: sanitize(ir.name),
-    dims: ir.dims.map((d) => ({ size: d.size, group: d.group, groups: d.groups })),
-    order: ir.order,
-    text: ir.text ? { count: ir.text.count, place: ir.text.place } : null,
-    terms: ir.image.terms.map((t) => specTerm(t, ir)),
-    imageSeesText: ir.image.text && ir.text !== null,
-    textQueries: ir.textQueries ? { grid: ir.textQueries.grid, text: ir.textQueries.text } : null,
-    headDim: ir.headDim,
-    dtype,
-    scale: ir.scale,
-    tiling,
-  };
+  const spec: KernelSpec = { ...planGeometry(ir), dtype, tiling };
   return { spec, diagnostics: diags };
 }
 
-/** JSON with keys in a fixed order (the order objects are built in above): byte-stable. */
-export function canonicalSpec(spec: KernelSpec): string {
-  const sortKeys = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sortKeys);
-    if (v !== null && typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      return Object.fromEntries(Object.keys(o).sort().map((k) => [k, sortKeys(o[k])]));
-    }
-    return v;
-  };
-  return JSON.stringify(sortKeys(spec));
-}
+/** JSON with sorted keys: byte-stable. */
+export const canonicalSpec = (spec: KernelSpec): string => canonicalJson(spec);
 
-export function specHash(spec: KernelSpec): string {
-  return createHash('sha256').update(canonicalSpec(spec)).digest('hex').slice(0, 16);
-}
+export const specHash = (spec: KernelSpec): string => specHashOf(spec);
 
 /** `grat_<pattern>_<hash12>`: a C identifier, a file stem and the build-cache key. */
 export function kernelName(spec: KernelSpec): string {
