@@ -1,6 +1,6 @@
 /** File writes for the CLI: atomic (temp file in the same folder, then rename) and change-aware. */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { usageError } from './exit.js';
 
@@ -12,6 +12,7 @@ const why = (e: unknown): string => {
     case 'EISDIR': return 'is a directory';
     case 'ENOTDIR': return 'a parent is not a folder';
     case 'EROFS': return 'read-only file system';
+    case 'EEXIST': return 'a file of that name is in the way';
     default: return err.message ?? String(e);
   }
 };
@@ -36,9 +37,28 @@ export async function writeIfChanged(path: string, data: Uint8Array, shownAs = p
   return true;
 }
 
+/**
+ * `mkdir -p`, one level at a time. Node 20's `mkdir(path, { recursive: true })` never returns
+ * when the kernel answers ENOENT for a folder whose parent exists (e.g. under /proc).
+ */
+async function mkdirp(path: string): Promise<void> {
+  const existsAsDir = async (e: unknown): Promise<void> => {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST' && (await stat(path).catch(() => null))?.isDirectory()) return;
+    throw e;
+  };
+  try {
+    await mkdir(path);
+  } catch (e) {
+    const parent = dirname(path);
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || parent === path) return existsAsDir(e);
+    await mkdirp(parent);
+    await mkdir(path).catch(existsAsDir); // ENOENT again: the parent exists, so this folder cannot be made
+  }
+}
+
 export async function makeDir(path: string, shownAs = path): Promise<void> {
   try {
-    await mkdir(path, { recursive: true });
+    await mkdirp(path);
   } catch (e) {
     throw usageError(`cannot create folder '${shownAs}': ${why(e)}`);
   }

@@ -10,7 +10,7 @@ import type { Diagnostic, SourceFile } from '../dsl/diagnostics.js';
 // --version and usage errors answer fast
 import { lineCol, renderDiagnostics } from '../dsl/render.js';
 import type { PatternIR } from '../compiler/ir.js';
-import { usageError } from './exit.js';
+import { terminalSafe, usageError } from './exit.js';
 import type { Io } from './io.js';
 
 /** Diagnostic codes for a `?` size the command line did not bind (grid, text). */
@@ -114,7 +114,8 @@ export const summaryLine = (c: Counts): string => `${plural(c.errors, 'error')},
 /** Renders diagnostics of one file to stderr (nothing when there are none). */
 export function printDiagnostics(io: Io, ds: readonly Diagnostic[], file: SourceFile): void {
   if (ds.length === 0) return;
-  const text = renderDiagnostics([...ds], file, { color: io.color });
+  // the path is shown as typed, but a hostile file name must not drive the terminal
+  const text = renderDiagnostics([...ds], { ...file, path: terminalSafe(file.path) }, { color: io.color });
   io.err(`${text.replace(/\n+$/, '')}\n\n`);
 }
 

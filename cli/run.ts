@@ -10,7 +10,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerPatch } from './commands/patch.js';
 import { registerRun } from './commands/run.js';
 import { register as registerVerify } from './commands/verify.js';
-import { CliError, EXIT, oneLine } from './exit.js';
+import { CliError, EXIT, oneLine, terminalSafe } from './exit.js';
 import { version, type CommandContext, type Io } from './io.js';
 
 export function buildProgram(ctx: CommandContext): Command {
@@ -64,10 +64,10 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
       return e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? EXIT.ok : EXIT.usage;
     }
     if (e instanceof CliError) {
-      io.err(`gratc: error: ${e.message}\n`);
+      io.err(`gratc: error: ${terminalSafe(e.message)}\n`);
       return Math.max(code, e.exitCode);
     }
-    io.err(`gratc: error: internal error: ${oneLine(e)}\n`);
+    io.err(`gratc: error: internal error: ${terminalSafe(oneLine(e))}\n`);
     return EXIT.usage;
   }
 }

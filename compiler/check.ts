@@ -18,6 +18,8 @@ export const MAX_TOKENS = 2 ** 31 - 1;
 /** Bounds per-group tables (stats, ONNX index tensors) so absurd group counts are rejected up front. */
 export const MAX_GROUPS = 2 ** 22;
 export const MAX_HEAD_DIM = 1024;
+/** Longest pattern name (default names from file names are cut to this too). */
+export const MAX_NAME = 64;
 
 export function checkSource(text: string, options: CheckOptions = {}): CheckResult {
   const { file, diagnostics } = parse(text);
@@ -59,7 +61,7 @@ function smallInt(lit: IntLit, what: string, min: number, diags: Diagnostic[], m
 
 function sanitizeName(name: string): string {
   const s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
-  return s.length > 0 ? s.slice(0, 64) : 'pattern';
+  return s.length > 0 ? s.slice(0, MAX_NAME) : 'pattern';
 }
 
 function checkFile(file: PatternFile, source: string, options: CheckOptions, diags: Diagnostic[]): PatternIR | null {
@@ -85,7 +87,12 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
     if (!syntaxBroken) diags.push(error('E0102', `missing '${what}' statement`, null, { hint: `add e.g. '${example}'` }));
   };
 
-  const name = get<'pattern'>('pattern')?.name.name ?? sanitizeName(options.defaultName ?? 'pattern');
+  const nameS = get<'pattern'>('pattern')?.name;
+  if (nameS && nameS.name.length > MAX_NAME) {
+    // kernel, module and file names are built from it (file names stop at 255 bytes)
+    diags.push(error('E0208', `the pattern name is ${nameS.name.length} characters long`, nameS.span, { hint: `at most ${MAX_NAME}` }));
+  }
+  const name = nameS?.name ?? sanitizeName(options.defaultName ?? 'pattern');
 
   // ---- layout ----
   const gridS = get<'grid'>('grid'), groupS = get<'group'>('group');

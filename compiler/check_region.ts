@@ -19,7 +19,9 @@ export interface RegionContext {
   readonly diags: Diagnostic[];
 }
 
-const originOf = (ctx: RegionContext, t: { span: { start: number; end: number } }) => ctx.source.slice(t.span.start, t.span.end);
+/** A term's source text for display: comments dropped, whitespace (line breaks of a continued region included) collapsed. */
+const originOf = (ctx: RegionContext, t: { span: { start: number; end: number } }) =>
+  ctx.source.slice(t.span.start, t.span.end).replace(/#[^\r\n]*/g, ' ').replace(/\s+/g, ' ').trim();
 
 function noArgs(ctx: RegionContext, t: RegionTerm & { kind: 'call' }): void {
   ctx.diags.push(error('E0402', `'${t.name.name}' takes no arguments`, t.span, { hint: `write '${t.name.name}' alone` }));

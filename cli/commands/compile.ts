@@ -64,7 +64,7 @@ export function safeRelativePath(p: string, outDir: string): string {
   if (norm === '') bad('names no file');
   if (norm === MANIFEST) bad(`collides with ${MANIFEST}`);
   const full = resolve(outDir, norm), rel = relative(outDir, full);
-  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || !full.startsWith(outDir + sep)) bad('escapes the output folder');
+  if (rel === '' || rel.startsWith('..') || isAbsolute(rel) || !full.startsWith(outDir.endsWith(sep) ? outDir : outDir + sep)) bad('escapes the output folder');
   return norm;
 }
 

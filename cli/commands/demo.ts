@@ -10,11 +10,15 @@ import { DEFAULT_CONFIG, DEFAULT_PATTERN } from '../../runtime/onnx/default/mode
 import { runDemo, STAGES, STAGE_TEXT, type DemoResult } from '../../runtime/onnx/demo.js';
 import { formatRows, PatternError } from '../../runtime/onnx/patch.js';
 import { EPS, type Ep } from '../../runtime/onnx/run.js';
-import { EXIT, inputError } from '../exit.js';
+import { EXIT, inputError, usageError } from '../exit.js';
 import { makeDir } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
 import { defaultNameFor, parseCount, parseGrid, printJson, readSource } from '../load.js';
 import { onnxStep } from './patch.js';
+
+/** Largest demo model (grid + text tokens): its dense attention holds N² scores per head. */
+export const MAX_DEMO_TOKENS = 16_384;
+export const MAX_DEMO_REPEAT = 1000;
 
 interface DemoFlags {
   pattern?: string;
@@ -59,6 +63,11 @@ Examples:
       const src = flags.pattern ? (await readSource(io, flags.pattern)).text : undefined;
       const grid = flags.grid ?? [...DEFAULT_CONFIG.grid];
       if (grid.length !== 2) throw inputError('--grid: the default model has a 2-D grid (HxW)');
+      // the original model runs dense attention (N² scores per head): absurd sizes are refused, not allocated
+      const tokens = grid[0] * grid[1] + (flags.text ?? DEFAULT_CONFIG.text);
+      if (tokens > MAX_DEMO_TOKENS) throw usageError(`--grid ${grid.join('x')} with ${flags.text ?? DEFAULT_CONFIG.text} text tokens is ${tokens.toLocaleString('en-US')} tokens; the demo runs dense attention on at most ${MAX_DEMO_TOKENS.toLocaleString('en-US')}`);
+      if (flags.repeat > MAX_DEMO_REPEAT) throw usageError(`--repeat ${flags.repeat}: at most ${MAX_DEMO_REPEAT}`);
+      if (flags.threads !== undefined && flags.threads > 1024) throw usageError(`--threads ${flags.threads}: at most 1024`);
       const show = flags.progress && !flags.json && process.stderr.isTTY === true;
       const bar = show ? new SingleBar({ format: ' {bar} {percentage}% | {stage}', hideCursor: true, clearOnComplete: true, stream: process.stderr }) : null;
       bar?.start(STAGES.length, 0, { stage: 'starting' });

@@ -65,6 +65,8 @@ const tolerance = (v: string): number => {
 
 /** Largest tokens × tokens the float64 reference is asked to compute on the CPU. */
 const MAX_TOKENS = 20_000;
+/** Elements of each of q, k, v (float64 reference copies included: ~1 GB at the limit). */
+const MAX_ELEMENTS = 2 ** 25;
 
 async function verifyOnnx(ir: PatternIR, flags: VerifyFlags): Promise<{ device: string; runs: VerifyRunJson[] }> {
   let onnx: typeof import('../../codegen/onnx/index.js');
@@ -168,6 +170,8 @@ Examples:
       if (ir === null) { ctx.exit(EXIT.diagnostics); return; }
       const N = totalTokens(ir);
       if (N > MAX_TOKENS) throw usageError(`${N} tokens is too many for the float64 reference on the CPU (limit ${MAX_TOKENS}); pass a smaller --grid`);
+      const elements = flags.batch * flags.heads * N * ir.headDim;
+      if (elements > MAX_ELEMENTS) throw usageError(`--batch ${flags.batch} × --heads ${flags.heads} × ${N} tokens × head_dim ${ir.headDim} is ${elements.toExponential(2)} elements per tensor; at most ${MAX_ELEMENTS.toLocaleString('en-US')}`);
       let result: { device: string; runs: VerifyRunJson[] };
       try {
         result = flags.backend === 'onnx' ? await verifyOnnx(ir, flags) : await verifyWebgpuRuns(ir, flags);

@@ -8,6 +8,7 @@
  */
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import type { PatternIR } from '../../compiler/ir.js';
+import { error } from '../../dsl/diagnostics.js';
 import { registerBackend } from '../registry.js';
 import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
 import { compileWgsl } from './source.js';
@@ -20,6 +21,10 @@ export { compileWgsl, kernelSource } from './source.js';
 export function emitWgsl(ir: PatternIR): EmitResult {
   const { spec, source, diagnostics } = compileWgsl(ir);
   if (!spec || !source) return { files: [], diagnostics, info: {} };
+  if (spec.pattern === RUNTIME_FILE) {
+    // the typed module would overwrite the runtime copy it imports
+    return { files: [], diagnostics: [...diagnostics, error('W0105', `the WGSL backend cannot name a pattern '${RUNTIME_FILE}': its module would replace the runtime file of that name`, null, { hint: 'rename the pattern (pattern NAME)' })], info: {} };
+  }
   const f = specFacts(spec);
   const files: EmittedFile[] = source.variants.map((v) => ({ path: `${source.kernel}.${v.id}.wgsl`, contents: v.code, role: 'kernel' }));
   files.push({ path: `${spec.pattern}.ts`, contents: typedModule({ spec, source, dtype: ir.dtype }), role: 'types' });

@@ -46,10 +46,20 @@ export interface ModuleInput {
   readonly runtimeImport?: string;
 }
 
+/** Names the module imports from the runtime: the pattern's own names must never shadow them. */
+const RUNTIME_IMPORTS = ['createGratAttention', 'GratAttention', 'GratCreateOptions', 'GratKernelSource', 'GratRunArgs', 'GratTensor', 'Layout', 'ShapeOf'];
+
+/** `pascalName`, suffixed with `Pattern` when a name built from it would shadow an import (pattern `grat` → `GratTensor`). */
+export function modulePascalName(pattern: string): string {
+  const P = pascalName(pattern);
+  const built = ['Tokens', 'HeadDim', 'Shape', 'Tensor', 'RunArgs', 'Attention'].map((s) => `${P}${s}`).concat(`create${P}`);
+  return built.some((n) => RUNTIME_IMPORTS.includes(n)) ? `${P}Pattern` : P;
+}
+
 /** The module's text (deterministic). */
 export function typedModule(input: ModuleInput): string {
   const { spec, source } = input;
-  const P = pascalName(spec.pattern), C = constName(spec.pattern);
+  const P = modulePascalName(spec.pattern), C = constName(spec.pattern);
   const N = source.tokens, D = source.headDim;
   const project = new Project({
     useInMemoryFileSystem: true,

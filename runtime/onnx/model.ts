@@ -75,8 +75,10 @@ export function parseModel(bytes: Uint8Array, shownAs: string): ModelProto {
     throw new OnnxError(`'${shownAs}' is not a valid ONNX model (truncated or corrupt protobuf: ${describeErr(e)})`);
   }
   if (!model.graph || model.irVersion <= 0n) throw new OnnxError(`'${shownAs}' is not a valid ONNX model (no graph or IR version)`);
-  const dflt = model.opsetImport.find((o) => o.domain === '' || o.domain === 'ai.onnx');
+  const dflts = model.opsetImport.filter((o) => o.domain === '' || o.domain === 'ai.onnx');
+  const dflt = dflts[0];
   if (!dflt) throw new OnnxError(`'${shownAs}' imports no default ONNX opset`);
+  if (dflts.some((o) => o.version !== dflt.version)) throw new OnnxError(`'${shownAs}' imports the default ONNX opset more than once, at versions ${dflts.map((o) => String(o.version)).join(' and ')}`);
   const v = Number(dflt.version);
   if (v < 1 || v > MAX_KNOWN_OPSET) throw new OnnxError(`'${shownAs}' uses ONNX opset ${v}, which gratc does not know (1 to ${MAX_KNOWN_OPSET})`);
   return model;
@@ -103,12 +105,39 @@ export async function loadModel(path: string, shownAs = path): Promise<LoadedMod
         throw new OnnxError(`'${shownAs}': external data file '${extEntry(t, 'location')}' of tensor '${t.name}' is missing`);
       }
     }
-    const offset = Number(extEntry(t, 'offset') ?? 0), length = Number(extEntry(t, 'length') ?? NaN);
-    if (Number.isFinite(length) && offset + length > sizes.get(file)!) {
+    if (file === resolve(path)) throw new OnnxError(`'${shownAs}': tensor '${t.name}' names the model file itself as its external data`);
+    // offset and length: decimal integers >= 0 (onnx writes them so); the length, when given, must be the tensor's size
+    const number = (key: 'offset' | 'length'): number | undefined => {
+      const v = extEntry(t, key);
+      if (v === undefined) return undefined;
+      if (!/^\d{1,16}$/.test(v.trim())) throw new OnnxError(`'${shownAs}': tensor '${t.name}' has external data ${key} '${v}', which is not a non-negative integer`);
+      return Number(v.trim());
+    };
+    const offset = number('offset') ?? 0, given = number('length');
+    const want = tensorBytes(t);
+    if (want !== null && given !== undefined && given !== want) {
+      throw new OnnxError(`'${shownAs}': tensor '${t.name}' declares ${given} bytes of external data, but its type and shape need ${want}`);
+    }
+    const length = given ?? want;
+    if (offset + (length ?? 0) > sizes.get(file)!) {
       throw new OnnxError(`'${shownAs}': external data file '${extEntry(t, 'location')}' is too short for tensor '${t.name}' (truncated?)`);
     }
   }
   return { model, dir, path, bytes: bytes.length };
+}
+
+/** Bytes per element of the fixed-size ONNX element types (4- and 2-bit types are packed). */
+const ELEMENT_BYTES: Readonly<Record<number, number>> = {
+  1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 12: 4, 13: 8, 14: 8, 15: 16, 16: 2,
+  17: 1, 18: 1, 19: 1, 20: 1, 21: 0.5, 22: 0.5, 23: 0.5, 24: 1, 25: 0.25, 26: 0.25,
+};
+
+/** The payload size a tensor's type and dims imply, or null when unknown (strings, bad dims). */
+function tensorBytes(t: TensorProto): number | null {
+  const per = ELEMENT_BYTES[t.dataType];
+  if (per === undefined || t.dims.some((d) => d < 0n)) return null;
+  const n = t.dims.reduce((a, d) => a * Number(d), 1);
+  return Number.isSafeInteger(n) ? Math.ceil(n * per) : null;
 }
 
 /** Approximate protobuf size of the tensor payloads (what decides external data). */

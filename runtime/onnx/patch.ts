@@ -158,6 +158,10 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
   }
 
   const patched = rows.filter((r) => r.patched).length;
+  const clash = input.functions.find((f) => f.domain === GRAT_DOMAIN && functions.has(f.name));
+  if (patched > 0 && clash) {
+    throw new OnnxError(`the model already defines a function ${GRAT_DOMAIN}::${clash.name} (patched before?); refusing to add a second one of that name`);
+  }
   if (patched > 0) {
     // keep graph order: each replacement goes where the attention's last node was
     const out: NodeProto[] = [];
@@ -199,9 +203,11 @@ export async function patchFile(inPath: string, outPath: string, spec: PatternSp
 /** The table `gratc patch` prints. */
 export function formatRows(rows: readonly PatchRow[]): string {
   const head = ['#', 'nodes', 'form', 'heads', 'head_dim', 'seq', 'scale', 'patched'];
+  // node names come from the model: control characters and bidi overrides are shown escaped
+  const safe = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const body = rows.map((r, i) => {
-    const nodes = r.nodes.length > 2 ? `${r.nodes[0]} … ${r.nodes[r.nodes.length - 1]} (${r.nodes.length})` : r.nodes.join(', ');
-    return [String(i), nodes, r.form, String(r.heads ?? '?'), String(r.headDim ?? '?'), String(r.seq ?? '?'), fmtScale(r.scale), `${r.patched ? 'yes' : 'no'}: ${r.note}`];
+    const nodes = safe(r.nodes.length > 2 ? `${r.nodes[0]} … ${r.nodes[r.nodes.length - 1]} (${r.nodes.length})` : r.nodes.join(', '));
+    return [String(i), nodes, r.form, String(r.heads ?? '?'), String(r.headDim ?? '?'), String(r.seq ?? '?'), fmtScale(r.scale), `${r.patched ? 'yes' : 'no'}: ${safe(r.note)}`];
   });
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();

@@ -165,10 +165,21 @@ export function chooseVariant(source: GratKernelSource, device: GPUDevice, opts:
 
 const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
 
-/** The cache key: the kernel (the specialization), the variant, and the device limits it was checked against. */
+/** FNV-1a (32-bit) of a string: tells two WGSL texts apart in the cache key. */
+function codeHash(code: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < code.length; i++) h = Math.imul(h ^ code.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
+/**
+ * The cache key: the kernel (the specialization), the variant, the WGSL itself (the kernel name
+ * hashes the spec, not the template that printed it: two gratc versions share names) and the
+ * device limits it was checked against.
+ */
 function pipelineKey(source: GratKernelSource, v: GratVariantSource, device: GPUDevice): string {
   const l = device.limits;
-  return `${source.kernel}|${v.id}|wgs${l.maxComputeWorkgroupStorageSize}|inv${l.maxComputeInvocationsPerWorkgroup}|sb${l.maxStorageBufferBindingSize}`;
+  return `${source.kernel}|${v.id}|${v.code.length}:${codeHash(v.code)}|wgs${l.maxComputeWorkgroupStorageSize}|inv${l.maxComputeInvocationsPerWorkgroup}|sb${l.maxStorageBufferBindingSize}`;
 }
 
 async function buildPipeline(device: GPUDevice, source: GratKernelSource, v: GratVariantSource): Promise<GPUComputePipeline> {
