@@ -12,7 +12,11 @@ import { totalTokens } from '../compiler/ir.js';
 import { referenceAttention } from '../compiler/reference.js';
 import { backendFor } from '../codegen/registry.js';
 import '../codegen/onnx/index.js';
-import { GRAT_DOMAIN } from '../codegen/onnx/lower.js';
+import { GRAT_DOMAIN, lowerDense, lowerPattern } from '../codegen/onnx/lower.js';
+import { denseMask } from '../compiler/reference.js';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { GraphProtoSchema, OperatorSetIdProtoSchema } from 'onnx-buf';
+import { DT, node, valueInfo } from '../runtime/onnx/tensor.js';
 
 function pattern(body: string): PatternIR {
   const r = checkSource(`pattern t\n${body}\nhead_dim 8\ndtype fp32\n`);
@@ -54,6 +58,10 @@ const CASES: [string, string, number?][] = [
   ['predicate with empty groups', 'grid h=6 w=9\ngroup h=2 w=3\ntext 3 before\nimage attends where(dh == 1)\ntext attends text', 0],
   ['no text', 'grid h=16 w=16\ngroup h=4 w=4\nimage attends neighbors(1)'],
   ['full attention', 'grid h=6 w=6\ngroup h=3 w=3\ntext 4 before\nimage attends all'],
+  // query_chunk cuts buckets into several Gather → MatMul chains
+  ['chunks of one group, padded text', 'grid h=8 w=8\ngroup h=4 w=4\ntext 6 before\nimage attends neighbors(1) + text\ntext attends all\nschedule onnx query_chunk=4', 2],
+  ['chunks of two groups, ragged grid', 'grid h=10 w=7\ngroup h=2 w=2\ntext 5 after\nimage attends crisscross + text\ntext attends grid\nschedule onnx query_chunk=9', 3],
+  ['chunks, text-only groups, no valid text', 'grid h=6 w=9\ngroup h=2 w=3\ntext 3 before\nimage attends where(dh == 1) + text\ntext attends text\nschedule onnx query_chunk=12', 0],
 ];
 
 describe('onnx backend vs the float64 reference', () => {
@@ -62,6 +70,50 @@ describe('onnx backend vs the float64 reference', () => {
       expect(await check(pattern(body), valid)).toBeLessThan(1e-5);
     });
   }
+
+  it('cuts buckets into chunks of query_chunk rows (whole groups)', () => {
+    const count = (body: string): number => {
+      const m = fromBinary(ModelProtoSchema, backendFor('onnx')!.emit(pattern(body)).files[0].contents as Uint8Array);
+      return m.functions[0].node.filter((n) => n.opType === 'Softmax').length;
+    };
+    const body = 'grid h=16 w=16\ngroup h=4 w=4\nimage attends neighbors(1)'; // 16 groups of 16 rows, 3 buckets (4, 8, 4 groups)
+    expect(count(body)).toBe(3); // default 128 rows: one chunk per bucket
+    expect(count(`${body}\nschedule onnx query_chunk=32`)).toBe(2 + 4 + 2);
+    expect(count(`${body}\nschedule onnx query_chunk=1`)).toBe(16); // at least one group
+    expect(count(`${body}\nschedule onnx query_chunk=65536`)).toBe(3);
+  });
+
+  it('chunks with a key bias match the dense-masked lowering', async () => {
+    const ir = pattern('grid h=8 w=8\ngroup h=4 w=4\ntext 6 before\nimage attends neighbors(1) + text\ntext attends all');
+    const B = 2, H = 2, N = totalTokens(ir), D = ir.headDim;
+    const run = async (dense: boolean): Promise<Float32Array> => {
+      const o = { elemType: DT.FLOAT, keyBias: true, opset: 17, queryChunk: 16 };
+      const l = dense ? lowerDense(ir, o, (x) => denseMask(x)) : lowerPattern(ir, o);
+      const dims = [B, H, N, D];
+      const graph = create(GraphProtoSchema, {
+        name: 'g', node: [node(l.name, l.inputs.slice(), ['y'], {}, { name: 'a', domain: GRAT_DOMAIN })],
+        input: [...['q', 'k', 'v'].map((x) => valueInfo(x, DT.FLOAT, dims)), valueInfo('key_bias', DT.FLOAT, [B, 1, 1, N])],
+        output: [valueInfo('y', DT.FLOAT, dims)],
+      });
+      const model = create(ModelProtoSchema, {
+        irVersion: 8n, graph, functions: [l.fn],
+        opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n }), create(OperatorSetIdProtoSchema, { domain: GRAT_DOMAIN, version: 1n })],
+      });
+      const session = await ort.InferenceSession.create(toBinary(ModelProtoSchema, model));
+      const [q, k, v] = [1, 2, 3].map((s) => rand(B * H * N * D, s));
+      const kb = Float32Array.from(rand(B * N, 4), (x, i) => (i % 7 === 3 ? -1e9 : x));
+      const y = (await session.run({
+        q: new ort.Tensor('float32', q, dims), k: new ort.Tensor('float32', k, dims), v: new ort.Tensor('float32', v, dims),
+        key_bias: new ort.Tensor('float32', kb, [B, 1, 1, N]),
+      })).y.data as Float32Array;
+      await session.release();
+      return y;
+    };
+    const [a, b] = [await run(false), await run(true)];
+    let max = 0;
+    for (let i = 0; i < a.length; i++) max = Math.max(max, Math.abs(a[i] - b[i]));
+    expect(max).toBeLessThan(1e-5);
+  });
 
   it('emits one ai.grat function the graph calls, with a deterministic name', () => {
     const ir = pattern(CASES[0][1]);

@@ -4,7 +4,8 @@
  *
  *   y = ai.grat.<name>(q, k, v [, key_bias] [, text_valid])      q, k, v, y: [B, H, N, D]
  *
- * Image query groups are batched in buckets of equal (padded) size. Per bucket:
+ * Image query groups are batched in buckets of equal (padded) size, and each bucket is cut into
+ * chunks of at most `queryChunk` query rows (whole groups). Per chunk:
  *   Gather each group's query tokens and key/value tokens with constant index tensors
  *   → batched MatMul → + bias (padded slots, padded text) → Softmax → MatMul → flatten.
  * Text queries attend their keys densely. One final Gather with the inverse index puts every
@@ -39,7 +40,20 @@ export interface LowerOptions {
   readonly opset: number;
   /** Most buckets of image query groups (each is one batched MatMul chain); default 6. */
   readonly maxBuckets?: number;
+  /**
+   * Most query rows per batched op (whole groups, at least one group); default: the pattern's
+   * `schedule onnx query_chunk=N` hint, else DEFAULT_QUERY_CHUNK.
+   */
+  readonly queryChunk?: number;
 }
+
+/**
+ * Query rows per batched op by default. A bucket is cut into chunks of whole groups, each its own
+ * Gather → MatMul → Softmax → MatMul chain, so that a chunk's gathered keys/values and scores
+ * (per batch·head: rows × keys floats) stay in the L2 cache between the ops instead of going
+ * through memory; see bench/onnx/NOTES.md for the measurements that chose 128.
+ */
+export const DEFAULT_QUERY_CHUNK = 128;
 
 export interface Bucket {
   readonly groups: number;
@@ -83,7 +97,7 @@ function bucketize(plans: GroupPlan[], max: number): GroupPlan[][] {
 }
 
 /** Bump when the emitted body changes, so a function name always identifies one body. */
-export const LOWERING_VERSION = 2;
+export const LOWERING_VERSION = 3;
 
 /** A function name that is a pure function of the pattern, the options and the lowering version. */
 export function functionName(ir: PatternIR, opts: LowerOptions): string {
@@ -136,6 +150,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     else plans.push({ g, q: qTok, k: kTok, textFrom });
   }
   const buckets = bucketize(plans, opts.maxBuckets ?? 6);
+  const queryChunk = opts.queryChunk ?? Number(ir.schedule.onnx?.query_chunk ?? DEFAULT_QUERY_CHUNK);
 
   const parts: string[] = []; // [B,H,rows,D] pieces, concatenated in order
   const rowOf = new Int32Array(N).fill(-1); // token -> row of the concatenation
@@ -145,11 +160,11 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
 
   buckets.forEach((ps, b) => {
     const Gb = ps.length, Qb = Math.max(...ps.map((p) => p.q.length)), Kb = Math.max(...ps.map((p) => p.k.length));
+    const chunk = Math.max(1, Math.floor(queryChunk / Qb));
     bucketInfo.push({ groups: Gb, queryLen: Qb, keyLen: Kb });
     computed += Gb * Qb * Kb;
     const qidx = new Int32Array(Gb * Qb), kidx = new Int32Array(Gb * Kb);
     const bias = new Float32Array(Gb * Kb), tpos = new Int32Array(Gb * Kb).fill(-1);
-    let padded = false, textSlots = false, noImageKeys = false;
     ps.forEach((p, i) => {
       for (let j = 0; j < Qb; j++) {
         const t = p.q[Math.min(j, p.q.length - 1)]; // padded rows repeat a real row; never read back
@@ -159,31 +174,38 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
       for (let j = 0; j < Kb; j++) {
         if (j < p.k.length) {
           kidx[i * Kb + j] = p.k[j];
-          if (j >= p.textFrom) { tpos[i * Kb + j] = p.k[j] - textOffset(ir); textSlots = true; }
-        } else { bias[i * Kb + j] = NEG; padded = true; }
+          if (j >= p.textFrom) tpos[i * Kb + j] = p.k[j] - textOffset(ir);
+        } else bias[i * Kb + j] = NEG;
       }
-      if (p.textFrom === 0) noImageKeys = true;
     });
     rows += Gb * Qb;
-    const qi = i64(`qidx${b}`, [Gb, Qb], qidx), ki = i64(`kidx${b}`, [Gb, Kb], kidx);
-    const Qg = op('Gather', [q, qi], { axis: 2 }); // [B,H,Gb,Qb,D]
-    const Kg = op('Gather', [k, ki], { axis: 2 }); // [B,H,Gb,Kb,D]
-    const Vg = op('Gather', [v, ki], { axis: 2 });
-    let S = scaled(op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })])); // [B,H,Gb,Qb,Kb]
-    let biasName: string | null = padded ? f32(`kbias${b}`, [Gb, 1, Kb], bias) : null;
-    let keep: string | null = null;
-    if (valid && textSlots) {
-      const visible = op('Less', [i64(`ktext${b}`, [Gb, 1, Kb], tpos), valid]);
-      biasName = op('Where', [visible, biasName ?? f32(`zero${b}`, [], [0]), neg]);
-      // a group whose only keys are text keys sees nothing when valid = 0: its rows must be 0
-      if (noImageKeys) keep = op('Where', [visible, f32(`kreal${b}`, [Gb, 1, Kb], bias.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${b}`, [], [0])]);
+    // chunks of at most `chunk` groups: every intermediate of a chunk stays in cache
+    for (let c0 = 0, c = 0; c0 < Gb; c0 += chunk, c++) {
+      const n = Math.min(chunk, Gb - c0), tag = `${b}_${c}`;
+      const sub = (a: Int32Array | Float32Array, len: number): Int32Array | Float32Array => a.subarray(c0 * len, (c0 + n) * len);
+      const Qg = op('Gather', [q, i64(`qidx${tag}`, [n, Qb], sub(qidx, Qb))], { axis: 2 }); // [B,H,n,Qb,D]
+      const ki = i64(`kidx${tag}`, [n, Kb], sub(kidx, Kb));
+      const Kg = op('Gather', [k, ki], { axis: 2 }); // [B,H,n,Kb,D]
+      const Vg = op('Gather', [v, ki], { axis: 2 });
+      // onnxruntime fuses this Transpose (and the scale) into one FusedMatMul
+      let S = scaled(op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })])); // [B,H,n,Qb,Kb]
+      const cb = sub(bias, Kb) as Float32Array;
+      let biasName: string | null = cb.some((x) => x !== 0) ? f32(`kbias${tag}`, [n, 1, Kb], cb) : null;
+      let keep: string | null = null;
+      const ct = sub(tpos, Kb);
+      if (valid && ct.some((x) => x >= 0)) {
+        const visible = op('Less', [i64(`ktext${tag}`, [n, 1, Kb], ct), valid]);
+        biasName = op('Where', [visible, biasName ?? f32(`zero${tag}`, [], [0]), neg]);
+        // a group whose only keys are text keys sees nothing when valid = 0: its rows must be 0
+        if (ps.slice(c0, c0 + n).some((p) => p.textFrom === 0)) keep = op('Where', [visible, f32(`kreal${tag}`, [n, 1, Kb], cb.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${tag}`, [], [0])]);
+      }
+      if (biasName) S = op('Add', [S, biasName]);
+      if (kb) S = op('Add', [S, op('Transpose', [op('Gather', [kb, ki], { axis: 3 })], { perm: [0, 1, 3, 2, 4] })]);
+      let P = op('Softmax', [S], { axis: -1 });
+      if (keep) P = op('Mul', [P, keep]);
+      const O = op('MatMul', [P, Vg]); // [B,H,n,Qb,D]
+      parts.push(op('Reshape', [O, i64(`oshape${tag}`, [4], [0, 0, -1, D])]));
     }
-    if (biasName) S = op('Add', [S, biasName]);
-    if (kb) S = op('Add', [S, op('Transpose', [op('Gather', [kb, ki], { axis: 3 })], { perm: [0, 1, 3, 2, 4] })]);
-    let P = op('Softmax', [S], { axis: -1 });
-    if (keep) P = op('Mul', [P, keep]);
-    const O = op('MatMul', [P, Vg]); // [B,H,Gb,Qb,D]
-    parts.push(op('Reshape', [O, i64(`oshape${b}`, [4], [0, 0, -1, D])]));
   });
 
   // ---- text queries: every text row sees the same keys, densely ----
@@ -197,6 +219,8 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     const L = sel ? sel[1] : N;
     computed += T * L;
     const Qt = slice(q, tOff, T, 2);
+    // one chain for all text rows: they are few, and they multiply long key rows (large GEMMs);
+    // cutting them into query chunks measured no faster (bench/onnx/NOTES.md)
     let S = scaled(op('MatMul', [Qt, op('Transpose', [kSel], { perm: [0, 1, 3, 2] })])); // [B,H,T,L]
     let keep: string | null = null;
     if (valid && tq.text) {
@@ -210,10 +234,9 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     if (kb) S = op('Add', [S, sel ? slice(kb, sel[0], sel[1], 3) : kb]);
     let P = op('Softmax', [S], { axis: -1 });
     if (keep) P = op('Mul', [P, keep]);
-    const O = op('MatMul', [P, vSel]);
+    parts.push(op('MatMul', [P, vSel]));
     for (let j = 0; j < T; j++) rowOf[tOff + j] = rows + j;
     rows += T;
-    parts.push(O);
   } else if (ir.text && T > 0) {
     empty.push(...Array.from({ length: T }, (_, j) => textOffset(ir) + j));
   }

@@ -14,6 +14,15 @@ export interface SessionOptions {
   readonly ep?: Ep;
   /** Intra-op threads (default: onnxruntime's choice, one per core). */
   readonly threads?: number;
+  /**
+   * Whether idle intra-op threads spin waiting for work. Default: no (onnxruntime's own default
+   * is yes). On small or shared machines a spinning pool loses its time slices between ops and
+   * every op waits on it: on the 2-core benchmark machine spinning made the dense attention graph
+   * ~15% and a patched one (hundreds of short ops) up to ~1.7× slower; see bench/onnx/NOTES.md.
+   */
+  readonly spinning?: boolean;
+  /** Write an onnxruntime profile (JSON) with this file prefix; `session.endProfiling()` ends it. */
+  readonly profile?: string;
 }
 
 const oneLine = (e: unknown): string => (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').trim();
@@ -25,6 +34,8 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+    ...(opts.profile ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
     logSeverityLevel: 3,
   };
   try {
