@@ -6,7 +6,7 @@
  * ratio to the card's non-tensor FP32 peak where known, and the speedup over dense against the
  * target 0.7 / density.
  *
- *   npx tsx bench/webgpu/bench.ts --grid 64x64 --heads 1 [--precision f32|f16|both] [--out FILE]
+ *   npx tsx bench/webgpu/bench.ts --grid 64x64 --heads 1 [--precision f32|f16|both] [--reduction sg16|sg8|shared] [--out FILE]
  *   npx tsx bench/webgpu/bench.ts --check     (correctness of every variant the device runs, small sizes)
  *
  * Timing: after a warm-up, `--batch-runs` dispatches go in one submit and the wall time until
@@ -152,8 +152,9 @@ async function main(): Promise<void> {
   const sparseSource = compileWgsl(sparseIr).source!, denseSource = compileWgsl(denseIr).source!;
   const rows: Record<string, unknown>[] = [];
   for (const precision of precisions) {
-    const sparse = await createGratAttention(gpu.device, sparseSource, { precision });
-    const full = await createGratAttention(gpu.device, denseSource, { precision });
+    const reduction = typeof a.reduction === 'string' ? a.reduction as Reduction : undefined;
+    const sparse = await createGratAttention(gpu.device, sparseSource, { precision, reduction });
+    const full = await createGratAttention(gpu.device, denseSource, { precision, reduction });
     const ts = await timeKernel(gpu, sparse, heads, valid, runs, trials);
     const td = a['no-dense'] ? NaN : await timeKernel(gpu, full, heads, valid, Math.max(1, Math.ceil(runs / 4)), trials);
     const gflops = (stats.flopsPerHead * heads) / (ts * 1e-3) / 1e9;

@@ -110,7 +110,7 @@ export function typedModule(input: ModuleInput): string {
     declarations: [{
       name: `${P.charAt(0).toLowerCase()}${P.slice(1)}Source`,
       type: `GratKernelSource<${N}, ${D}>`,
-      initializer: `{\n  kernel: ${lit(source.kernel)},\n  pattern: ${lit(source.pattern)},\n  tokens: ${N},\n  headDim: ${D},\n  textCount: ${source.textCount},\n  gridTiles: ${source.gridTiles},\n  scale: ${lit(source.scale)},\n  preferred: ${lit(source.preferred)},\n  variants: [\n${variants},\n  ],\n}`,
+      initializer: `{\n  kernel: ${lit(source.kernel)},\n  pattern: ${lit(source.pattern)},\n  tokens: ${N},\n  headDim: ${D},\n  textCount: ${source.textCount},\n  gridTiles: ${source.gridTiles},\n${source.textSplit ? `  textSplit: ${lit(source.textSplit)},\n` : ''}  scale: ${lit(source.scale)},\n  preferred: ${lit(source.preferred)},\n  variants: [\n${variants},\n  ],\n}`,
     }],
   });
   file.addFunction({

@@ -7,7 +7,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import type { Diagnostic } from '../../dsl/diagnostics.js';
 import type { GratKernelSource } from '../../runtime/webgpu/index.js';
 import { renderVariant } from './render.js';
-import { allVariants, kernelName, planWgsl, specFacts, type WgslSpec } from './spec.js';
+import { allVariants, BLOCK_Q, kernelName, planWgsl, specFacts, type WgslSpec } from './spec.js';
 
 /** The runtime's view of a spec: sizes and every variant's WGSL. */
 export function kernelSource(spec: WgslSpec): GratKernelSource {
@@ -19,6 +19,7 @@ export function kernelSource(spec: WgslSpec): GratKernelSource {
     headDim: spec.headDim,
     textCount: f.textCount,
     gridTiles: f.gridTiles,
+    ...(f.textSplits > 1 ? { textSplit: { splits: f.textSplits, rows: f.textTiles * BLOCK_Q } } : {}),
     scale: spec.scale,
     preferred: spec.preferred,
     variants: allVariants(spec).map((v) => ({

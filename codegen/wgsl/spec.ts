@@ -5,12 +5,15 @@
  * of the spec (sha256 of its canonical JSON), so it doubles as the pipeline-cache key.
  *
  * One workgroup = THREADS invocations = one tile of BLOCK_Q query rows of one query group (or of
- * the text rows) × one (batch, head). Invocations form row groups of LANES lanes: lane c scores
- * key c of each key tile (BK = LANES keys) for its RQ rows, and owns output columns
- * {c, c + LANES, ...} (vec4 units) of those rows, so K/V reads from workgroup memory are
- * contiguous across lanes. Row maxima are reduced across the LANES lanes of a row group with
- * subgroupShuffleXor (variants 'sg16', 'sg8': the device's subgroups must hold at least LANES
- * invocations) or through workgroup memory ('shared', any device).
+ * the text rows) × one (batch, head); keys come in tiles of BLOCK_K. FlashAttention on SIMT
+ * cores: invocations form row groups of LANES lanes; lane c of a row group computes an RQ × RK
+ * register block of S = QKᵀ (its RQ rows × keys c, c + LANES, ...) and owns an RQ-row ×
+ * (D/4 / LANES)-vec4 block of the output (columns c, c + LANES, ...), so both products are
+ * register-tiled. K passes through workgroup memory in 32-dim chunks, V in chunks of 512/(D/4)
+ * keys, each prefetched into registers while the previous chunk is in use. Row maxima are
+ * reduced across the LANES lanes of a row group with subgroupShuffleXor (variants 'sg16',
+ * 'sg8': the device's subgroups must hold at least LANES invocations) or through workgroup
+ * memory ('shared', any device; same layout as 'sg16').
  */
 import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
@@ -23,12 +26,11 @@ export type Precision = (typeof PRECISIONS)[number];
 export const REDUCTIONS = ['sg16', 'sg8', 'shared'] as const;
 export type Reduction = (typeof REDUCTIONS)[number];
 
-/** Query rows per workgroup and invocations per workgroup (WebGPU's default limit is 256). */
+/** Query rows per workgroup, keys per key tile and invocations per workgroup (WebGPU's default limit is 256). */
 export const BLOCK_Q = 32;
+export const BLOCK_K = 64;
 export const THREADS = 128;
-/** Every device must allow this much workgroup memory (WebGPU's default limit). */
-export const PORTABLE_WORKGROUP_STORAGE = 16384;
-/** Most adapters allow this much when asked (the runtime requests the adapter's maximum). */
+/** Most adapters allow this much workgroup memory when asked (the runtime requests the adapter's maximum). */
 export const MAX_WORKGROUP_STORAGE = 32768;
 
 export interface SpecDim {
@@ -51,11 +53,12 @@ export interface WgslVariant {
   readonly id: string; // `${precision}-${reduction}`
   readonly precision: Precision;
   readonly reduction: Reduction;
-  readonly lanes: number; // keys per key tile; lanes per row group
+  readonly lanes: number; // lanes per row group (the subgroup cluster a row maximum spans)
   readonly blockQ: number;
+  readonly blockK: number; // keys per key tile
   readonly threads: number;
-  readonly rowsPerThread: number;
-  readonly splitKV: boolean; // K and V tiles in separate workgroup arrays (one barrier fewer)
+  readonly rowsPerThread: number; // RQ: rows of an invocation's S and O blocks
+  readonly keysPerThread: number; // RK: keys of an invocation's S block per key tile
   readonly workgroupStorage: number; // bytes
   readonly features: readonly string[]; // device features the shader needs
   readonly minSubgroupSize: number; // 0 when it uses no subgroup operations
@@ -71,9 +74,21 @@ export interface SpecFacts {
   readonly queryGroups: number;
   readonly maxGroupTokens: number;
   readonly tilesPerGroup: number;
-  readonly textTiles: number;
+  readonly textTiles: number; // query tiles of text rows
+  /**
+   * Workgroups per text query tile (split-K): text rows may see every key (Flux: 512 rows x all
+   * 66k keys at 4096²) while an image tile sees a few thousand, so one workgroup per text tile
+   * would be the critical path. Each split takes every TEXT_SPLITS-th key tile and writes its
+   * partial (O, m, l); the `combine` entry point merges them. 1: no split, no combine.
+   */
+  readonly textSplits: number;
   readonly gridTiles: number; // workgroups per (batch, head)
 }
+
+/** Key tiles a text split takes at least (fewer, larger splits below that). */
+export const MIN_TILES_PER_SPLIT = 2;
+/** The most splits of a text tile (bounds the scratch buffer: 16 x (D + 2) floats per text row and head). */
+export const MAX_TEXT_SPLITS = 16;
 
 export interface PlanResult {
   readonly spec: WgslSpec | null;
@@ -114,6 +129,8 @@ export function specFacts(spec: WgslSpec): SpecFacts {
   const tilesPerGroup = Math.ceil(maxGroupTokens / BLOCK_Q);
   const queryGroups = spec.dims.reduce((n, d) => n * d.groups, 1);
   const textTiles = spec.textQueries ? Math.ceil(textCount / BLOCK_Q) : 0;
+  const textKeys = (spec.textQueries?.grid ? imageTokens(shape) : 0) + (spec.textQueries?.text ? textCount : 0);
+  const textSplits = textTiles ? Math.max(1, Math.min(MAX_TEXT_SPLITS, Math.floor(textKeys / (MIN_TILES_PER_SPLIT * BLOCK_K)))) : 1;
   return {
     tokens: imageTokens(shape) + textCount,
     imageTokens: imageTokens(shape),
@@ -124,22 +141,21 @@ export function specFacts(spec: WgslSpec): SpecFacts {
     maxGroupTokens,
     tilesPerGroup,
     textTiles,
-    gridTiles: textTiles + queryGroups * tilesPerGroup,
+    textSplits,
+    gridTiles: textTiles * textSplits + queryGroups * tilesPerGroup,
   };
 }
 
 /**
- * The variant of a precision and reduction: tile sizes and workgroup memory. K and V get
- * separate arrays (one barrier fewer per key tile) only when that still fits the portable 16 KiB,
- * or when neither layout does but the split one fits 32 KiB.
+ * The variant of a precision and reduction: tile sizes and workgroup memory. Workgroup memory
+ * (f32 whatever the precision of the tensors): the scaled query tile, one K/V chunk buffer of
+ * 8 KiB and the probabilities; 32 KiB for head_dim 128, which most adapters allow.
  */
 export function variantOf(spec: WgslSpec, precision: Precision, reduction: Reduction): WgslVariant {
   const lanes = reduction === 'sg8' ? 8 : 16;
-  const eb = precision === 'f16' ? 2 : 4;
-  const D = spec.headDim, BQ = BLOCK_Q;
-  const q = BQ * D * eb, kv = lanes * (D + 4) * eb, p = BQ * lanes * 4;
-  const shared = q + kv + p, split = q + 2 * kv + p;
-  const splitKV = split <= PORTABLE_WORKGROUP_STORAGE || (shared > PORTABLE_WORKGROUP_STORAGE && split <= MAX_WORKGROUP_STORAGE);
+  const D = spec.headDim, BQ = BLOCK_Q, BK = BLOCK_K;
+  const rowsPerThread = (BQ * lanes) / THREADS;
+  const q = BQ * D * 4, kv = 512 * 16, p = BQ * BK * 4;
   const features: string[] = [];
   if (precision === 'f16') features.push('shader-f16');
   if (reduction !== 'shared') features.push('subgroups');
@@ -149,10 +165,11 @@ export function variantOf(spec: WgslSpec, precision: Precision, reduction: Reduc
     reduction,
     lanes,
     blockQ: BQ,
+    blockK: BK,
     threads: THREADS,
-    rowsPerThread: (BQ * lanes) / THREADS,
-    splitKV,
-    workgroupStorage: splitKV ? split : shared,
+    rowsPerThread,
+    keysPerThread: BK / lanes,
+    workgroupStorage: q + kv + p,
     features,
     minSubgroupSize: reduction === 'shared' ? 0 : lanes,
   };

@@ -37,6 +37,12 @@ export interface GratKernelSource<N extends number = number, D extends number = 
   readonly headDim: D;
   readonly textCount: number;
   readonly gridTiles: number; // workgroups per (batch, head)
+  /**
+   * Split-K of text query tiles: `splits` workgroups per text tile write partials of `rows`
+   * (padded) text rows to scratch buffers (bindings 5, 6); the `combine` entry point merges
+   * them. Absent or splits 1: one dispatch, no scratch.
+   */
+  readonly textSplit?: { readonly splits: number; readonly rows: number };
   readonly scale: number;
   readonly preferred: Precision;
   readonly variants: readonly GratVariantSource[];
@@ -182,7 +188,7 @@ function pipelineKey(source: GratKernelSource, v: GratVariantSource, device: GPU
   return `${source.kernel}|${v.id}|${v.code.length}:${codeHash(v.code)}|wgs${l.maxComputeWorkgroupStorageSize}|inv${l.maxComputeInvocationsPerWorkgroup}|sb${l.maxStorageBufferBindingSize}`;
 }
 
-async function buildPipeline(device: GPUDevice, source: GratKernelSource, v: GratVariantSource): Promise<GPUComputePipeline> {
+async function buildPipeline(device: GPUDevice, source: GratKernelSource, v: GratVariantSource, entryPoint: string): Promise<GPUComputePipeline> {
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ label: `${source.kernel}.${v.id}`, code: v.code });
   const info = await module.getCompilationInfo();
@@ -191,20 +197,20 @@ async function buildPipeline(device: GPUDevice, source: GratKernelSource, v: Gra
     await device.popErrorScope();
     throw new GratError(`WGSL of ${source.kernel}.${v.id} does not compile: ${errors.map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`).join('; ')}`);
   }
-  const pipeline = await device.createComputePipelineAsync({ label: `${source.kernel}.${v.id}`, layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const pipeline = await device.createComputePipelineAsync({ label: `${source.kernel}.${v.id}.${entryPoint}`, layout: 'auto', compute: { module, entryPoint } });
   const err = await device.popErrorScope();
   if (err) throw new GratError(`pipeline ${source.kernel}.${v.id}: ${err.message}`);
   return pipeline;
 }
 
-/** The pipeline of a variant on a device, created once. */
-export function pipelineFor(device: GPUDevice, source: GratKernelSource, v: GratVariantSource): Promise<GPUComputePipeline> {
+/** The pipeline of a variant's entry point ('main', or 'combine' for split text tiles) on a device, created once. */
+export function pipelineFor(device: GPUDevice, source: GratKernelSource, v: GratVariantSource, entryPoint = 'main'): Promise<GPUComputePipeline> {
   let m = pipelines.get(device);
   if (!m) pipelines.set(device, (m = new Map()));
-  const key = pipelineKey(source, v, device);
+  const key = `${pipelineKey(source, v, device)}|${entryPoint}`;
   let p = m.get(key);
   if (!p) {
-    p = buildPipeline(device, source, v);
+    p = buildPipeline(device, source, v, entryPoint);
     m.set(key, p);
     p.catch(() => m.delete(key));
   }
@@ -267,6 +273,26 @@ export async function createGratAttention<N extends number, D extends number>(
 ): Promise<GratAttention<N, D>> {
   const variant = chooseVariant(source, device, opts);
   const pipeline = await pipelineFor(device, source, variant);
+  const split = source.textSplit && source.textSplit.splits > 1 ? source.textSplit : null;
+  const combine = split ? await pipelineFor(device, source, variant, 'combine') : null;
+  // scratch of the text splits, by batch x heads (grown on demand, kept for later calls)
+  let scratch: { bh: number; o: GPUBuffer; ml: GPUBuffer } | null = null;
+  const scratchFor = (bh: number): { o: GPUBuffer; ml: GPUBuffer } => {
+    if (scratch && scratch.bh >= bh) return scratch;
+    const rows = bh * split!.rows * split!.splits;
+    const oBytes = rows * D * 4;
+    if (oBytes > device.limits.maxStorageBufferBindingSize || oBytes > device.limits.maxBufferSize) {
+      throw new GratError(`the text splits of ${bh} (batch × heads) need a ${oBytes} B scratch buffer; this device binds at most ${device.limits.maxStorageBufferBindingSize} B (use fewer heads per call)`);
+    }
+    scratch?.o.destroy();
+    scratch?.ml.destroy();
+    scratch = {
+      bh,
+      o: device.createBuffer({ label: 'gratc.split.o', size: oBytes, usage: GPUBufferUsage.STORAGE }),
+      ml: device.createBuffer({ label: 'gratc.split.ml', size: rows * 8, usage: GPUBufferUsage.STORAGE }),
+    };
+    return scratch;
+  };
   const N = source.tokens, D = source.headDim, D4 = D / 4;
   const precision = variant.precision;
   const bytesPer = precision === 'f16' ? 2 : 4;
@@ -322,13 +348,26 @@ export async function createGratAttention<N extends number, D extends number>(
       u[0] = Math.min(valid, source.textCount); u[1] = H; u[2] = sb; u[3] = sh; u[4] = sn; u[5] = tilesX; f[6] = scale * Math.LOG2E; u[7] = 0;
       const ubuf = device.createBuffer({ label: 'gratc.params', size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(ubuf, 0, params);
+      const buffers = [ubuf, q.buffer, k.buffer, v.buffer, out.buffer];
+      const sc = split ? scratchFor(B * H) : null;
+      if (sc) buffers.push(sc.o, sc.ml);
       const bind = device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
-        entries: [ubuf, q.buffer, k.buffer, v.buffer, out.buffer].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
       });
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
       pass.dispatchWorkgroups(tilesX, tilesY, B * H);
+      if (combine && sc) {
+        // the next dispatch sees this one's writes (each dispatch is its own usage scope)
+        const cbind = device.createBindGroup({
+          layout: combine.getBindGroupLayout(0),
+          entries: [[0, ubuf], [4, out.buffer], [5, sc.o], [6, sc.ml]].map(([binding, buffer]) => ({ binding: binding as number, resource: { buffer: buffer as GPUBuffer } })),
+        });
+        pass.setPipeline(combine);
+        pass.setBindGroup(0, cbind);
+        pass.dispatchWorkgroups(Math.ceil((source.textCount * D4) / 64), 1, B * H);
+      }
     },
 
     run<L extends Layout>(args: GratRunArgs<N, D, L>): void {

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Old (kernel v1) vs new WGSL kernel, side by side on the GPU machine (no Node there).
+# Carried (git-ignored): .node/node.xz (Node 20 binary), .node/node_modules/webgpu (dawn.node),
+# .node/bench.mjs + .node/templates/ (v1 bundle), .node/new/bench.mjs + .node/new/templates/
+# (this tree's bundle), .gl/*.deb (Vulkan loader, libglvnd). Build the new bundle with:
+#   mkdir -p .node/new/templates && cp codegen/wgsl/templates/attention.wgsl.hbs .node/new/templates/
+#   npx esbuild bench/webgpu/bench.ts --bundle --platform=node --format=esm --target=node20 --minify \
+#     --external:webgpu --external:onnxruntime-node \
+#     "--banner:js=import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" \
+#     --outfile=.node/new/bench.mjs
+# Run there: ON_DEVICE=1 bash bench/webgpu/gpu_run.sh  (OUT: logs and JSON; GRIDS: "grid:heads:runs ...";
+# SKIP_CHECK=1 skips the correctness check)
+set -u
+OUT=${OUT:-/tmp/gpu_out}
+mkdir -p "$OUT"
+if [ "${ON_DEVICE:-}" = 1 ]; then  # unpack the loaders into / (only on the device machine)
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+fi
+N=${NODE_BIN:-/tmp/node}
+[ -x "$N" ] || { xz -dc .node/node.xz > "$N" && chmod +x "$N"; }
+export GRATC_EXAMPLES=$PWD/examples
+GRIDS=${GRIDS:-"256x256:2:4 64x64:8:8"}
+echo "== check (new kernel, small sizes vs float64 reference)"
+if [ -z "${SKIP_CHECK:-}" ]; then
+  timeout 120 "$N" .node/new/bench.mjs --check > "$OUT/check_new.log" 2>&1
+  echo "check rc=$?"; grep -v -e Warning -e 'not run' "$OUT/check_new.log"
+fi
+for g in $GRIDS; do
+  IFS=: read -r grid h r <<< "$g"
+  for which in old new; do
+    b=.node/bench.mjs; [ $which = new ] && b=.node/new/bench.mjs
+    echo "== $which $grid heads=$h"
+    timeout 120 "$N" $b --grid "$grid" --heads "$h" --batch-runs "$r" --trials 3 --precision f32 --out "$OUT/${which}_$grid.json" 2>&1 | grep -v Warning
+  done
+done
+echo "== new sg8 / shared layouts, 4096² sparse only"
+for red in sg8 shared; do
+  timeout 60 "$N" .node/new/bench.mjs --grid "${GRIDS%%:*}" --heads 2 --batch-runs 4 --trials 3 --precision f32 --reduction $red --no-dense 2>&1 | grep -v -e Warning -e onnxruntime
+done
