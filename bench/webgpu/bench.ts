@@ -1,7 +1,12 @@
 /**
  * WGSL kernel benchmark: a GRAT pattern (default Flux GRAT-B) against dense attention on the
  * same device, where "dense" is the same kernel compiled for the full pattern (`image attends
- * all`), plus (optionally) onnxruntime's WebGPU execution provider running ONNX `Attention`.
+ * all`), plus (optionally, `--onnx`) onnxruntime's WebGPU execution provider running dense
+ * attention: ONNX `Attention` (opset 23; onnxruntime 1.30's WebGPU EP has no kernel for it, so the
+ * session is refused) and com.microsoft `MultiHeadAttention` (runs on the WebGPU EP). The CPU
+ * fallback is disabled and the profiler's node placement is recorded, so a number is only
+ * reported when every node ran on WebGPU; `--onnx-op attention,mha`, `--onnx-runs`, `--onnx-chain`
+ * (GPU time per op = difference of 1-op and chained graphs, cancelling uploads and readback).
  * Reports per precision: time, GFLOP/s on the computed blocks (4·D·visible pairs per head), the
  * ratio to the card's non-tensor FP32 peak where known, and the speedup over dense against the
  * target 0.7 / density.
@@ -76,29 +81,107 @@ async function timeKernel(gpu: NodeGpu, attn: GratAttention, heads: number, vali
   return times[Math.floor(times.length / 2)];
 }
 
-async function onnxAttention(N: number, D: number, heads: number, runs: number): Promise<{ ms: number } | { error: string }> {
+interface OrtResult {
+  /** Median wall time of one session.run with 1 Attention node (CPU feeds in, CPU output back). */
+  ms1: number;
+  /** Median wall time of one session.run with `chain` Attention nodes (y_i = Attention(y_{i-1}, k, v)). */
+  msChain: number;
+  chain: number;
+  /** (msChain − ms1) / (chain − 1): one Attention on the GPU, uploads and the download cancelled out. */
+  ms: number;
+  runs: number;
+  /** Providers the profiler saw per op type (node events' args.provider), both sessions. */
+  placement: Record<string, string[]>;
+  cpuFallbackDisabled: boolean;
+  maxAbsErrorVsFloat64: number;
+  checkedRows: number;
+  profileNodeEvents: { name: string; op: string; provider: string; durUs: number }[];
+}
+
+/**
+ * ONNX `Attention` (opset 23, inputs [1, heads, N, D]) on onnxruntime's WebGPU EP. Evidence that it
+ * ran there: the CPU fallback is disabled (`session.disable_cpu_ep_fallback`: session creation fails
+ * if any node would need the CPU EP) and the profiler's node events name the provider of each node.
+ */
+async function onnxAttention(op: 'attention' | 'mha', N: number, D: number, heads: number, runs: number, chain: number, profileDir: string): Promise<OrtResult | { error: string }> {
   try {
-    const { timeSession, openSession } = await import('../../runtime/onnx/run.js');
+    const ort = await import('onnxruntime-node');
     const { create, toBinary } = await import('@bufbuild/protobuf');
     const onnx = await import('onnx-buf');
     const { DT, node, valueInfo } = await import('../../runtime/onnx/tensor.js');
-    const dims = [1, heads, N, D];
-    const graph = create(onnx.GraphProtoSchema, {
-      name: 'dense_attention',
-      node: [node('Attention', ['q', 'k', 'v'], ['y'])],
-      input: ['q', 'k', 'v'].map((x) => valueInfo(x, DT.FLOAT, dims)),
-      output: [valueInfo('y', DT.FLOAT, dims)],
-    });
-    const model = create(onnx.ModelProtoSchema, { irVersion: 10n, producerName: 'gratc-bench', graph, opsetImport: [create(onnx.OperatorSetIdProtoSchema, { domain: '', version: 23n })] });
-    const session = await openSession(toBinary(onnx.ModelProtoSchema, model), { ep: 'webgpu' });
-    const x = Float32Array.from(randomValues(heads * N * D, 2));
-    const a = { dtype: 'float32' as const, shape: dims, data: x };
-    const t = await timeSession(session, { q: a, k: a, v: a }, runs, 1);
-    await session.release();
-    return { ms: t.median };
+    const { mkdirSync, readdirSync } = await import('node:fs');
+    mkdirSync(profileDir, { recursive: true });
+    // ONNX Attention (opset 23): [1, heads, N, D]; com.microsoft MultiHeadAttention: [1, N, heads·D] (= bnhd)
+    const dims = op === 'attention' ? [1, heads, N, D] : [1, N, heads * D];
+    const at = (h: number, r: number, c: number): number => (op === 'attention' ? (h * N + r) * D : (r * heads + h) * D) + c;
+    const opType = op === 'attention' ? 'Attention' : 'MultiHeadAttention';
+    const attrs: Record<string, number> = op === 'attention' ? {} : { num_heads: heads };
+    const ext = op === 'attention' ? { } : { domain: 'com.microsoft' };
+    const model = (c: number): Uint8Array => {
+      const nodes = Array.from({ length: c }, (_, i) => node(opType, [i ? `y${i - 1}` : 'q', 'k', 'v'], [i === c - 1 ? 'y' : `y${i}`], attrs, { name: `attn${i}`, ...ext }));
+      const graph = create(onnx.GraphProtoSchema, {
+        name: 'dense_attention', node: nodes,
+        input: ['q', 'k', 'v'].map((x) => valueInfo(x, DT.FLOAT, dims)),
+        output: [valueInfo('y', DT.FLOAT, dims)],
+      });
+      return toBinary(onnx.ModelProtoSchema, create(onnx.ModelProtoSchema, { irVersion: 10n, producerName: 'gratc-bench', graph, opsetImport: [create(onnx.OperatorSetIdProtoSchema, { domain: '', version: 23n }), create(onnx.OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n })] }));
+    };
+    const q = Float32Array.from(randomValues(heads * N * D, 2)), k = Float32Array.from(randomValues(heads * N * D, 3)), v = Float32Array.from(randomValues(heads * N * D, 4));
+    const feeds = { q: new ort.Tensor('float32', q, dims), k: new ort.Tensor('float32', k, dims), v: new ort.Tensor('float32', v, dims) };
+    const placement: Record<string, Set<string>> = {};
+    const events: OrtResult['profileNodeEvents'] = [];
+    const time = async (c: number): Promise<{ ms: number; y: Float32Array }> => {
+      const prefix = join(profileDir, `ort_${op}_chain${c}`);
+      const session = await ort.InferenceSession.create(model(c), {
+        executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3,
+        enableProfiling: true, profileFilePrefix: prefix,
+        extra: { session: { disable_cpu_ep_fallback: '1' } },
+      });
+      let y = (await session.run(feeds)).y.data as Float32Array; // warm-up (shader compile)
+      const all: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t0 = performance.now();
+        y = (await session.run(feeds)).y.data as Float32Array;
+        all.push(performance.now() - t0);
+      }
+      session.endProfiling();
+      await session.release();
+      for (const f of readdirSync(profileDir).filter((f) => f.startsWith(`ort_${op}_chain${c}`) && f.endsWith('.json'))) {
+        const ev = JSON.parse(readFileSync(join(profileDir, f), 'utf8')) as { cat: string; name: string; dur: number; args?: { op_name?: string; provider?: string } }[];
+        for (const e of ev) {
+          if (e.cat !== 'Node' || !e.args?.provider) continue;
+          (placement[e.args.op_name ?? '?'] ??= new Set()).add(e.args.provider);
+          if (events.length < 24 && e.name.endsWith('_kernel_time')) events.push({ name: e.name, op: e.args.op_name ?? '?', provider: e.args.provider, durUs: e.dur });
+        }
+      }
+      all.sort((a, b) => a - b);
+      return { ms: all[Math.floor(all.length / 2)], y };
+    };
+    const one = await time(1);
+    const many = await time(chain);
+    // float64 reference for a few query rows of head 0 and the last head
+    const rows: [number, number][] = [[0, 0], [0, N - 1], [heads - 1, N >> 1], [heads - 1, N - 1]];
+    let err = 0;
+    const scale = 1 / Math.sqrt(D);
+    for (const [h, r] of rows) {
+      const s = new Float64Array(N);
+      let m = -Infinity;
+      for (let j = 0; j < N; j++) { let d = 0; for (let c = 0; c < D; c++) d += q[at(h, r, c)] * k[at(h, j, c)]; s[j] = d * scale; m = Math.max(m, s[j]); }
+      let l = 0; for (let j = 0; j < N; j++) { s[j] = Math.exp(s[j] - m); l += s[j]; }
+      for (let c = 0; c < D; c++) { let o = 0; for (let j = 0; j < N; j++) o += s[j] * v[at(h, j, c)]; err = Math.max(err, Math.abs(o / l - one.y[at(h, r, c)])); }
+    }
+    return {
+      ms1: +one.ms.toFixed(3), msChain: +many.ms.toFixed(3), chain, ms: +((many.ms - one.ms) / (chain - 1)).toFixed(3), runs,
+      placement: Object.fromEntries(Object.entries(placement).map(([op, s]) => [op, [...s]])),
+      cpuFallbackDisabled: true, maxAbsErrorVsFloat64: err, checkedRows: rows.length, profileNodeEvents: events,
+    };
   } catch (e) {
-    return { error: (e instanceof Error ? e.message : String(e)).split('\n')[0] };
+    return { error: (e instanceof Error ? e.message : String(e)).replace(/\s*\n\s*/g, ' ').slice(0, 600) };
   }
+}
+
+function ortVersion(): string {
+  try { return (JSON.parse(readFileSync(join(process.env.ORT_DIR ?? join(import.meta.dirname, '..', '..', 'node_modules', 'onnxruntime-node'), 'package.json'), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
 }
 
 async function check(gpu: NodeGpu): Promise<boolean> {
@@ -175,9 +258,19 @@ async function main(): Promise<void> {
     rows.push(row);
     console.log(JSON.stringify(row));
   }
-  const ort = a.onnx ? await onnxAttention(N, D, heads, 3) : { error: 'not run (pass --onnx)' };
-  if ('ms' in ort) console.log(`onnxruntime webgpu Attention (dense): ${ort.ms.toFixed(2)} ms`);
-  else console.log(`onnxruntime webgpu Attention: ${ort.error}`);
+  const ort: Record<string, unknown> = {};
+  for (const op of (a.onnx ? String(a['onnx-op'] ?? 'attention,mha').split(',') : []) as ('attention' | 'mha')[]) {
+    const r = await onnxAttention(op, N, D, heads, Number(a['onnx-runs'] ?? 5), Number(a['onnx-chain'] ?? 4), String(a['profile-dir'] ?? '/tmp/ort_profile'));
+    const name = op === 'attention' ? 'Attention (ONNX opset 23)' : 'MultiHeadAttention (com.microsoft)';
+    if ('ms' in r) {
+      const g = (dstats.fullFlopsPerHead * heads) / (r.ms * 1e-3) / 1e9;
+      ort[op] = { op: name, ...r, gflops: +g.toFixed(1), sparseSpeedupOverOrt: rows.map((x) => +(r.ms / (x.sparseMs as number)).toFixed(2)), fullPatternSpeedupOverOrt: rows.map((x) => +(r.ms / (x.denseMs as number)).toFixed(2)) };
+      console.log(`onnxruntime webgpu ${name}: ${r.ms.toFixed(2)} ms per op (1 op ${r.ms1} ms, ${r.chain} ops ${r.msChain} ms, incl. transfers), ${g.toFixed(0)} GFLOP/s; placement ${JSON.stringify(r.placement)}; max |err| ${r.maxAbsErrorVsFloat64.toExponential(2)}`);
+    } else {
+      ort[op] = { op: name, ...r };
+      console.log(`onnxruntime webgpu ${name}: ${r.error}`);
+    }
+  }
   const result = {
     date: new Date().toISOString(),
     device: gpu.description,
@@ -196,7 +289,7 @@ async function main(): Promise<void> {
     denseFlopsPerHead: dstats.flopsPerHead,
     timing: { runsPerSubmit: runs, trials, statistic: 'median of per-dispatch wall time (submit → queue idle) / runs' },
     results: rows,
-    onnxruntimeWebgpuAttention: ort,
+    onnxruntimeWebgpu: a.onnx ? { version: ortVersion(), cpuFallbackDisabled: true, ...ort } : 'not run (pass --onnx)',
     patternSource: src.split('\n').filter((l) => l.trim() && !l.trim().startsWith('#')).join('\n'),
   };
   if (typeof a.out === 'string') writeFileSync(a.out, `${JSON.stringify(result, null, 2)}\n`);

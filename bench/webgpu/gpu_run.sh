@@ -8,6 +8,12 @@
 #     --external:webgpu --external:onnxruntime-node \
 #     "--banner:js=import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);" \
 #     --outfile=.node/new/bench.mjs
+# onnxruntime-node (for --onnx; 45 MB native part, carried xz-compressed, see NOTES.md "ORT"):
+#   M=.node/new/node_modules; mkdir -p $M/onnxruntime-node/bin/napi-v6/linux/x64
+#   cp -r node_modules/onnxruntime-node/{package.json,dist,lib} $M/onnxruntime-node/; cp -r node_modules/onnxruntime-common $M/
+#   cp node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node $M/onnxruntime-node/bin/napi-v6/linux/x64/
+#   xz -9e -T0 -c node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1 > $M/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1.xz
+#   (there: xz -d that .xz before running; ORT=1 below does it and runs the 1024² comparison)
 # Run there: ON_DEVICE=1 bash bench/webgpu/gpu_run.sh  (OUT: logs and JSON; GRIDS: "grid:heads:runs ...";
 # SKIP_CHECK=1 skips the correctness check)
 set -u
@@ -38,3 +44,11 @@ echo "== new sg8 / shared layouts, 4096² sparse only"
 for red in sg8 shared; do
   timeout 60 "$N" .node/new/bench.mjs --grid "${GRIDS%%:*}" --heads 2 --batch-runs 4 --trials 3 --precision f32 --reduction $red --no-dense 2>&1 | grep -v -e Warning -e onnxruntime
 done
+if [ -n "${ORT:-}" ]; then  # our kernel (sparse, full pattern) vs onnxruntime WebGPU dense attention, 1024²
+  B=.node/new/node_modules/onnxruntime-node/bin/napi-v6/linux/x64
+  [ -f $B/libonnxruntime.so.1 ] || xz -dk $B/libonnxruntime.so.1.xz
+  export ORT_DIR=$PWD/.node/new/node_modules/onnxruntime-node
+  echo "== ours vs onnxruntime webgpu, 64x64 heads=8"
+  timeout 120 "$N" .node/new/bench.mjs --grid 64x64 --heads 8 --batch-runs 8 --trials 3 --precision f32 --onnx --onnx-op attention,mha \
+    --onnx-runs 5 --onnx-chain 4 --profile-dir "$OUT/prof" --out "$OUT/ort_64x64.json" 2>&1 | grep -v Warning
+fi
