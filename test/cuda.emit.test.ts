@@ -75,7 +75,7 @@ describe('cuda spec', () => {
 
   it('warns on fp32 and still emits (the library takes bf16 and fp16)', () => {
     const r = emitCuda(ir(FLUX_B.replace('dtype bf16', 'dtype fp32'), [32, 32]));
-    expect(r.files.length).toBe(5); // sm_80 kernel, header, loader; sm_90a kernel and header
+    expect(r.files.length).toBe(6); // sm_80 kernel, header, loader, multi-GPU module; sm_90a kernel and header
     expect(r.diagnostics.find((d) => d.code === 'C0104')?.severity).toBe('warning');
   });
 
@@ -100,7 +100,7 @@ describe('cuda emitted code', () => {
   });
 
   it('names its files after the kernel (sm_80, loader, then the sm_90a kernel)', () => {
-    expect(r.files.map((f) => f.path)).toEqual([`${name}.cu`, `${name}.h`, 'grat_flux_b.py', `${name}_sm90a.cu`, `${name}_sm90a.h`]);
+    expect(r.files.map((f) => f.path)).toEqual([`${name}.cu`, `${name}.h`, 'grat_flux_b.py', 'gratc_parallel.py', `${name}_sm90a.cu`, `${name}_sm90a.h`]);
     for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left
   });
 
@@ -140,7 +140,23 @@ describe('cuda emitted code', () => {
     expect(py).toContain('GRID = (20, 36,)');
     expect(py).toContain('torch.utils.cpp_extension');
     expect(py).toContain('def attention(q, k, v, text_valid=None, layout="bhnd"');
-    expect(py).toContain('def plug(module, text_valid=None)');
+    expect(py).toContain('def plug(module, text_valid=None, parallel=None, group=None)');
+  });
+
+  it('multi-GPU: a part entry point in both kernels, the spatial plans and both splits in the loader', () => {
+    const sm90 = r.files.find((f) => f.path === `${name}_sm90a.cu`)?.contents ?? '';
+    for (const src of [cu, sm90]) {
+      expect(src).toMatch(/_forward_part\(int dtype, [^)]*const int\* part\)/);
+      expect(src).toContain('decode_group(p.first_group + t / TILES_PER_GROUP, q);');
+      expect(src).toContain('c.seg = Seg{IMAGE_OFFSET + c.grid_lo, c.grid_len, 0, 0, true};');
+    }
+    expect(h).toContain(`int ${name}_forward_part(int dtype,`);
+    for (const s of ['def ulysses_attention(', 'def spatial_attention(', 'def shard_bounds(world)', 'def launch_part(', 'SPATIAL_PLANS = json.loads(']) expect(py).toContain(s);
+    const json = /SPATIAL_PLANS = json\.loads\("""(.*)"""\)/.exec(py)?.[1] ?? 'null';
+    const plans = JSON.parse(json) as Record<string, { ranks?: { tokens: number[] }[]; error?: string }>;
+    expect(plans['2'].ranks?.map((x) => x.tokens)).toEqual([[0, 512 + 16 * 36], [512 + 16 * 36, 1232]]);
+    expect(plans['3'].error).toMatch(/2 group row/);
+    expect(r.files.find((f) => f.path === 'gratc_parallel.py')?.contents).toContain('class Parallel:');
   });
 });
 

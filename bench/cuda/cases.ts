@@ -3,11 +3,14 @@
  *   check/<case>/   kernels for correctness checks + their dense masks from compiler/reference.ts
  *                   (packed bits, one per valid text length): the definition, not the kernel's C
  *   bench/<case>/   kernels at the benchmark shapes (Flux 1024²..8192², HunyuanVideo 720p-like)
+ *   parallel/<case>/ kernels + masks for the multi-GPU check (bench/cuda/parallel.py): grids with
+ *                   at least 4 group rows along the first dim, so 4 GPUs get a band each
  *   manifest.json   what bench/cuda/run.py reads
  * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants]   (--variants: tiling variants at 4096²)
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { denseMask, DENSE_MASK_MAX_TOKENS } from '../../compiler/reference.js';
@@ -74,6 +77,27 @@ function checkCases(): CheckCase[] {
   return cases;
 }
 
+/** Multi-GPU check cases: ragged bands, both orders, text before/after/none/text-only, criss-cross, 3-D, predicates. */
+function parallelCases(): CheckCase[] {
+  const cases: CheckCase[] = [];
+  const add = (name: string, ir: PatternIR | null): void => { if (ir) cases.push({ name, ir }); };
+  const fb = tryLoad('examples/flux_grat_b.grat', [72, 40]);
+  const fx = tryLoad('examples/flux_grat_x.grat', [72, 40]);
+  const hb = tryLoad('examples/hunyuan_grat_b.grat', [18, 16, 24]);
+  const hx = tryLoad('examples/hunyuan_grat_x.grat', [18, 16, 24]);
+  add('par_flux_b_72x40_raster', fb);
+  add('par_flux_b_72x40_grouped', fb && withOrder(fb, 'grouped'));
+  add('par_flux_x_72x40_raster', fx);
+  add('par_flux_b_72x40_textonly', fb && { ...fb, textQueries: { grid: false, text: true } });
+  add('par_flux_b_72x40_notext', fb && { ...fb, text: null, textQueries: null, image: { ...fb.image, text: false } });
+  add('par_hunyuan_b_18x16x24_grouped', hb && withOrder(hb, 'grouped'));
+  add('par_hunyuan_x_18x16x24_raster', hx);
+  add('par_sliding_1d_1000', tryLoad('examples/sliding_window_1d.grat', [1000]));
+  const va = tryLoad('examples/video_causal_anchor.grat');
+  add('par_video_causal_anchor_18x16x24', va && withGrid(va, [18, 16, 24]));
+  return cases;
+}
+
 function benchCases(quick: boolean, tilingVariants: boolean): BenchCase[] {
   const cases: BenchCase[] = [];
   const fb = loadPattern('examples/flux_grat_b.grat', [64, 64]);
@@ -123,6 +147,17 @@ function main(): void {
     const plan = planKernel(c.ir).spec!;
     manifest.push({ kind: 'check', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, tiling: plan.tiling });
     console.log(`check ${c.name}: N=${N}`);
+  }
+  for (const c of parallelCases()) {
+    const dir = emitCase(join(ROOT, 'parallel'), c.name, c.ir);
+    const N = totalTokens(c.ir);
+    const count = c.ir.text?.count ?? 0;
+    const valids = [...new Set([0, Math.min(77, count), count])].filter((v) => v <= count);
+    // gzip: the device run may carry 64 MiB and these masks are mostly runs of zeros
+    for (const v of valids) writeFileSync(join(dir, `mask_v${v}.bin.gz`), gzipSync(packBits(denseMask(c.ir, v))));
+    const plan = planKernel(c.ir).spec!;
+    manifest.push({ kind: 'parallel', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, rows: c.ir.dims[0].groups });
+    console.log(`parallel ${c.name}: N=${N} rows=${c.ir.dims[0].groups}`);
   }
   for (const c of benchCases(quick, process.argv.includes('--variants'))) {
     const dir = emitCase(join(ROOT, 'bench'), c.name, c.ir);

@@ -15,6 +15,7 @@ import { registerBackend } from '../registry.js';
 import { geometryC } from './geometry.js';
 import { canonicalSpec, kernelName, planKernel, specFacts, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
 import { planSm90, wgmmaWrappersC } from './sm90.js';
+import { spatialPlans } from '../../compiler/shard.js';
 
 export { planSm90, type Sm90Plan } from './sm90.js';
 export { canonicalSpec, kernelName, planKernel, specFacts, specHash, SUPPORTED_ARCHS, SUPPORTED_HEAD_DIMS, type KernelSpec } from './spec.js';
@@ -104,6 +105,10 @@ export function templateContext(spec: KernelSpec): Record<string, unknown> {
     tilesPerGroup: f.tilesPerGroup,
     textTiles: f.textTiles,
     imageSeesText: String(spec.imageSeesText),
+    imageSeesTextPy: spec.imageSeesText ? 'True' : 'False',
+    textQueriesPy: spec.textQueries ? `{"grid": ${spec.textQueries.grid ? 'True' : 'False'}, "text": ${spec.textQueries.text ? 'True' : 'False'}}` : 'None',
+    // numbers, booleans and fixed keys only: safe inside a Python string literal
+    spatialJson: JSON.stringify(spatialPlans(spec)),
     textqGrid: String(spec.textQueries?.grid ?? false),
     textqText: String(spec.textQueries?.text ?? false),
     geometry: geometryC(spec),
@@ -154,6 +159,8 @@ export function emitSpec(spec: KernelSpec): EmittedFile[] {
     { path: `${kernel}.cu`, contents: template('kernel.cu.hbs')(ctx), role: 'kernel' },
     { path: `${kernel}.h`, contents: template('api.h.hbs')(ctx), role: 'host' },
     { path: `${ctx.module as string}.py`, contents: template('loader.py.hbs')(ctx), role: 'loader' },
+    // the multi-GPU code is the same for every pattern; the loader imports it on first use
+    { path: 'gratc_parallel.py', contents: readFileSync(templatePath('gratc_parallel.py'), 'utf8'), role: 'loader' },
   ];
   if (planSm90(spec).supported) {
     const c90 = templateContextSm90(spec);
