@@ -190,7 +190,7 @@ export function emitCuda(ir: PatternIR): EmitResult {
       sm90a: (() => {
         const p = planSm90(spec);
         return p.supported
-          ? { kernel: `${kernelName(spec)}_sm90a`, blockQ: p.blockQ, blockK: p.blockK, stages: p.stages, launch: { gridX: p.gridTiles, threads: p.threads, smemBytes: p.smemBytes } }
+          ? { kernel: `${kernelName(spec)}_sm90a`, blockQ: p.blockQ, blockK: p.blockK, stages: p.stages, launch: { schedule: 'persistent', tilesPerHead: p.gridTiles, ctas: 'min(SMs, tilesPerHead x heads)', threads: p.threads, smemBytes: p.smemBytes } }
           : { kernel: null, fallback: p.reason };
       })(),
     },

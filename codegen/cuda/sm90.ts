@@ -5,9 +5,20 @@
  * KernelSpec and the same geometry (geometry.ts): the loader picks it when the device reports
  * compute capability 9.0 (H100/H200), and keeps the sm_80 kernel for every other card.
  * Its tiling is fixed (the `schedule cuda` hints tune the sm_80 kernel only):
- *   3 warpgroups: one producer (cp.async into 128-byte-swizzled smem, mbarriers), two consumers of
- *   64 query rows each (wgmma m64nNk16: S = Q·Kᵀ from smem, O += P·V with P in registers),
- *   ping-ponging so one warpgroup's softmax overlaps the other's matrix products.
+ *   3 warpgroups: one producer (TMA boxes or cp.async into 128-byte-swizzled smem, mbarriers), two
+ *   consumers of 64 query rows each (wgmma m64nNk16: S = Q·Kᵀ from smem, O += P·V with P in
+ *   registers), ping-ponging so one warpgroup's softmax overlaps the other's matrix products.
+ * Its schedule is persistent (GRAT_SM90_PERSISTENT, default 1): about one CTA per SM (grid =
+ * min(#SMs, tiles × heads) per batch launch), each looping over (tile, head) work items taken from
+ * a global atomic counter that the host zeroes before each launch, longest first (every head's text
+ * tiles, which see the whole grid, before the image query-group tiles). The producer hands each
+ * tile to the consumers through two shared-memory slots with "tile full"/"tile free" mbarriers and
+ * starts the next tile's K/V stages while the consumers finish the previous one; each consumer
+ * copies its own 64 Q rows, so neither waits for the other's epilogue. K/V barrier phases run on
+ * across tiles. The persistent producer gets 8 more registers than `producerRegs` (its tile loop),
+ * which 72/216 (box terms) and 80/208 (predicate terms) still fit in the 384 × 168 of the launch.
+ * GRAT_SM90_PERSISTENT=0 (e.g. GRAT_CUDA_FLAGS="-DGRAT_SM90_PERSISTENT=0" for the loader) builds
+ * the former grid of one CTA per (tile, head), for comparison.
  * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
  */
 import type { KernelSpec } from './spec.js';
@@ -61,7 +72,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   const queryGroups = spec.dims.reduce((n, x) => n * x.groups, 1);
   const tilesPerGroup = Math.ceil(maxGroupTokens / blockQ);
   const textTiles = Math.ceil(textCount / blockQ);
-  // 1024-byte alignment slack + barriers and row counts
+  // 1024-byte alignment slack + barriers, row counts and the persistent schedule's two tile slots
   const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 256;
   let reason: string | null = null;
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;

@@ -24,6 +24,7 @@ class Parallel:
         self.k = kernel  # the loader's namespace: constants, attention, launch_part, spatial_plan, shard_bounds
         self._buffers = {}
         self._choices = {}  # auto: the split picked per (world, batch, heads)
+        self._streams = {}  # a side stream per device for the text-query partial
 
     # ---------------- shared checks ----------------
     def _ranks(self, group):
@@ -181,15 +182,42 @@ class Parallel:
         works, sent = exchange(is_text)  # the text first: every image query needs it
         for w in works:
             w.wait()
-        works, halo = exchange(lambda x: not is_text(x))
-        sent += halo
-
-        # image query groups: those with only local keys while the halo travels, then the rest
         sq = [qh.stride(0), qh.stride(1), qh.stride(2)]
         so = [oh.stride(0), oh.stride(1), oh.stride(2)]
         skv = [H * D, D, 2 * B * H * D]
         strides = sq + skv + skv + so
         ptrs = (qh.data_ptr() - s0 * sq[2] * es, kv.data_ptr(), kv.data_ptr() + B * H * D * es, oh.data_ptr() - s0 * so[2] * es, None)
+        band = (me["grid"][0], me["grid"][1] - me["grid"][0])
+
+        # text queries over this band (they need no halo): the query rows reach every rank, and the
+        # partial runs on a side stream beside the image launches (a few CTAs would idle the card)
+        owner = plan["textOwner"]
+        t_rows = slice(K.TEXT_OFFSET - s0, K.TEXT_OFFSET - s0 + T) if T > 0 else None
+        split_text = T > 0 and K.TEXT_QUERIES is not None and K.TEXT_QUERIES["grid"] and world > 1
+        cur = torch.cuda.current_stream(dev)
+        if split_text:
+            tq = self._buffer("tq", (T, B, H, D), dt, dev)
+            if rank == owner:
+                tq.copy_(qh[:, :, t_rows].permute(2, 0, 1, 3))
+            dist.broadcast(tq, self._peer(group, owner), group=group)
+            if rank == owner:
+                sent += (world - 1) * tq.numel() * es
+            part = self._buffer("to", (T, B, H, D), dt, dev)
+            lse = self._buffer("lse", (B, H, N), torch.float32, dev)
+            st = [H * D, D, B * H * D]
+            tptrs = (tq.data_ptr() - K.TEXT_OFFSET * st[2] * es, kv.data_ptr(), kv.data_ptr() + B * H * D * es,
+                     part.data_ptr() - K.TEXT_OFFSET * st[2] * es, lse.data_ptr())
+            side = self._streams.get(str(dev))
+            if side is None:
+                side = self._streams[str(dev)] = torch.cuda.Stream(dev)
+            side.wait_stream(cur)
+            with torch.cuda.stream(side):
+                # text keys are counted on the owner only: elsewhere valid = 0
+                K.launch_part(dt, dev, tptrs, st + skv + skv + st, B, H, valid if rank == owner else 0, scale, (1, 0, 0) + band)
+
+        works, halo = exchange(lambda x: not is_text(x))
+        sent += halo
+        # image query groups: those with only local keys while the halo travels, then the rest
         g0, g1 = me["groups"]
         i0, i1 = me["inner"]
         launch = lambda first, end: end > first and K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (0, first, end - first, 0, 0))
@@ -199,43 +227,25 @@ class Parallel:
         launch(g0, i0)
         launch(i1, g1)
 
-        # text queries
-        if T > 0 and K.TEXT_QUERIES is not None:
-            owner = plan["textOwner"]
-            t_rows = slice(K.TEXT_OFFSET - s0, K.TEXT_OFFSET - s0 + T)
-            if world == 1 or not K.TEXT_QUERIES["grid"]:
-                # they see no image key (or there is one rank): the owner computes them alone
-                if rank == owner:
-                    K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (1, 0, 0, me["grid"][0], me["grid"][1] - me["grid"][0]))
+        if T > 0 and K.TEXT_QUERIES is not None and not split_text and rank == owner:
+            # text queries that see no image key, or one rank: the owner computes them alone
+            K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (1, 0, 0) + band)
+        if split_text:
+            cur.wait_stream(side)
+            l = lse[:, :, K.TEXT_OFFSET:K.TEXT_OFFSET + T].permute(2, 0, 1).contiguous()  # [T, B, H]
+            m = l.clone()  # collectives take contiguous tensors only
+            dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
+            w = torch.where(m > float("-inf"), torch.exp(l - m), torch.zeros_like(l))
+            acc = torch.empty((T, B, H, D + 1), dtype=torch.float32, device=dev)
+            acc[..., :D] = part.float() * w[..., None]
+            acc[..., D] = w
+            dist.reduce(acc, self._peer(group, owner), op=dist.ReduceOp.SUM, group=group)
+            if rank != owner:
+                sent += acc.numel() * 4
             else:
-                tq = self._buffer("tq", (T, B, H, D), dt, dev)
-                if rank == owner:
-                    tq.copy_(qh[:, :, t_rows].permute(2, 0, 1, 3))
-                dist.broadcast(tq, self._peer(group, owner), group=group)
-                if rank == owner:
-                    sent += (world - 1) * tq.numel() * es
-                part = self._buffer("to", (T, B, H, D), dt, dev)
-                lse = self._buffer("lse", (B, H, N), torch.float32, dev)
-                st = [H * D, D, B * H * D]
-                tptrs = (tq.data_ptr() - K.TEXT_OFFSET * st[2] * es, kv.data_ptr(), kv.data_ptr() + B * H * D * es,
-                         part.data_ptr() - K.TEXT_OFFSET * st[2] * es, lse.data_ptr())
-                # text keys are counted on the owner only: elsewhere valid = 0
-                K.launch_part(dt, dev, tptrs, st + skv + skv + st, B, H, valid if rank == owner else 0, scale,
-                              (1, 0, 0, me["grid"][0], me["grid"][1] - me["grid"][0]))
-                l = lse[:, :, K.TEXT_OFFSET:K.TEXT_OFFSET + T].permute(2, 0, 1).contiguous()  # [T, B, H]
-                m = l.clone()  # collectives take contiguous tensors only
-                dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
-                w = torch.where(m > float("-inf"), torch.exp(l - m), torch.zeros_like(l))
-                acc = torch.empty((T, B, H, D + 1), dtype=torch.float32, device=dev)
-                acc[..., :D] = part.float() * w[..., None]
-                acc[..., D] = w
-                dist.reduce(acc, self._peer(group, owner), op=dist.ReduceOp.SUM, group=group)
-                if rank != owner:
-                    sent += acc.numel() * 4
-                else:
-                    den = acc[..., D:]
-                    merged = torch.where(den > 0, acc[..., :D] / den.clamp_min(1e-30), torch.zeros_like(acc[..., :D]))
-                    oh[:, :, t_rows] = merged.permute(1, 2, 0, 3).to(dt)
+                den = acc[..., D:]
+                merged = torch.where(den > 0, acc[..., :D] / den.clamp_min(1e-30), torch.zeros_like(acc[..., :D]))
+                oh[:, :, t_rows] = merged.permute(1, 2, 0, 3).to(dt)
         if stats is not None:
             stats["bytes_sent"] = sent
             stats["mode"] = "spatial"
