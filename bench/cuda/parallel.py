@@ -3,6 +3,7 @@
     python3 bench/cuda/parallel.py build                          # build the kernels once (one process)
     torchrun --nproc-per-node P bench/cuda/parallel.py check      # P = 2 or 4
     torchrun --nproc-per-node P bench/cuda/parallel.py bench      # P = 1, 2 or 4
+    torchrun --nproc-per-node 4 bench/cuda/parallel.py profile    # a kernel timeline per rank (torch.profiler)
 
 check: every `parallel` case of .gen/cuda/manifest.json (node dist/bench/cuda/cases.js), fresh random
   inputs, both layouts, text_valid 0 / 77 / all, bf16 (fp16 for fp16 patterns), B = 2, H = 4:
@@ -277,8 +278,43 @@ def bench():
         save()
 
 
+# ---------------- profile: where a call's time goes, per rank ----------------
+def profile():
+    """One traced call per mode after warm-up: every CUDA kernel and copy on every stream, with start
+    (relative to the call's first event) and duration, per rank (torch.profiler)."""
+    from torch.profiler import ProfilerActivity, profile as tprofile
+    dist.barrier()
+    for c in selected("bench", ["flux_8192_grat_b_grouped", "hunyuan_720p_grat_b_grouped"]):
+        m = module_of(c)
+        N, D, B, H = c["tokens"], c["headDim"], 1, 24
+        lo, hi = m.shard_bounds(world)[rank]
+        q, k, v = (torch.randn(B, H, hi - lo, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
+        for mode in ("spatial", "ulysses"):
+            for _ in range(3):
+                m.parallel_attention(q, k, v, mode=mode)
+            torch.cuda.synchronize()
+            dist.barrier()
+            with tprofile(activities=[ProfilerActivity.CUDA]) as prof:
+                m.parallel_attention(q, k, v, mode=mode)
+                torch.cuda.synchronize()
+            evs = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+            t0 = min(e.time_range.start for e in evs) if evs else 0
+            tl = sorted(((e.time_range.start - t0, e.time_range.end - e.time_range.start, e.name[:60]) for e in evs))
+            per = [None] * world
+            dist.all_gather_object(per, tl)
+            results["rows"].append(dict(case=c["name"], mode=mode, timeline_us=per))
+            if rank == 0:
+                for r, t in enumerate(per[:2]):  # an edge rank and a middle one (all ranks in the JSON)
+                    end = max((a + b for a, b, _ in t), default=0)
+                    print(f"{c['name']} {mode} rank {r}: {end / 1000:.2f} ms span; " + "; ".join(f"{a / 1000:.2f}+{b / 1000:.2f} {n[:28]}" for a, b, n in t if b > 20), flush=True)
+        save()
+
+
 try:
-    if MODE == "check":
+    if MODE == "profile":
+        profile()
+        rc = 0
+    elif MODE == "check":
         rc = 1 if check() else 0
     else:
         bench()
