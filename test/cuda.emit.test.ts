@@ -151,6 +151,10 @@ describe('cuda emitted code', () => {
       expect(src).toContain('c.seg = Seg{IMAGE_OFFSET + c.grid_lo, c.grid_len, 0, 0, true};');
     }
     expect(h).toContain(`int ${name}_forward_part(int dtype,`);
+    expect(cu).toContain(`int ${name}_copy_rows(const void* src, void* dst,`);
+    expect(sm90).toContain(`int ${name}_sm90a_copy_rows(const void* src, void* dst,`);
+    expect(h).toContain(`int ${name}_copy_rows(`);
+    expect(py).toContain('def copy_rows(src, dst):');
     for (const s of ['def ulysses_attention(', 'def spatial_attention(', 'def shard_bounds(world)', 'def launch_part(', 'SPATIAL_PLANS = json.loads(']) expect(py).toContain(s);
     const json = /SPATIAL_PLANS = json\.loads\("""(.*)"""\)/.exec(py)?.[1] ?? 'null';
     const plans = JSON.parse(json) as Record<string, { ranks?: { tokens: number[] }[]; error?: string }>;

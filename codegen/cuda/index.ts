@@ -38,6 +38,8 @@ const cache = new Map<string, HandlebarsTemplateDelegate>();
 function template(file: string): HandlebarsTemplateDelegate {
   let t = cache.get(file);
   if (!t) {
+    // shared by both kernels: the row copy of the multi-GPU code
+    if (!Handlebars.partials.copy_rows) Handlebars.registerPartial('copy_rows', readFileSync(templatePath('copy_rows.cu.hbs'), 'utf8'));
     t = Handlebars.compile(readFileSync(templatePath(file), 'utf8'), { strict: true, noEscape: false });
     cache.set(file, t);
   }
@@ -76,6 +78,7 @@ export function templateContext(spec: KernelSpec): Record<string, unknown> {
     sm90a: sm90.supported ? 'True' : 'False',
     sm90aReason: JSON.stringify(sm90.reason ?? ''),
     kernel,
+    copyPrefix: kernel,
     module: ident(`grat_${spec.pattern}`),
     pattern: ident(spec.pattern),
     hash: specHash(spec),
@@ -129,6 +132,7 @@ export function templateContextSm90(spec: KernelSpec): Record<string, unknown> {
   const kernel = base.kernel as string;
   return {
     ...base,
+    copyPrefix: `${kernel}_sm90a`,
     specSummary: `${summary(spec).replace(/, block_q .*$/, '')}, sm_90a: block_q ${plan.blockQ} block_k ${plan.blockK} stages ${plan.stages}, 3 warpgroups`,
     blockQ: plan.blockQ,
     blockK: plan.blockK,

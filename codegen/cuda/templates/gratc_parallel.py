@@ -124,7 +124,8 @@ class Parallel:
         # what arrives is the whole sequence as [N, 3, B, hp, D], which the kernel reads in place
         send = torch.empty((world, n, 3, B, hp, D), dtype=q.dtype, device=q.device)
         for i, x in enumerate((qh, kh, vh)):
-            send[:, :, i].copy_(x.unflatten(1, (world, hp)).permute(1, 3, 0, 2, 4))
+            for j in range(world):
+                K.copy_rows(x[:, j * hp:(j + 1) * hp], send[j, :, i].permute(1, 2, 0, 3))
         recv = torch.empty((N, 3, B, hp, D), dtype=q.dtype, device=q.device)
         dist.all_to_all_single(recv.view(N, -1), send.view(world * n, -1), output_split_sizes=sizes, input_split_sizes=[n] * world, group=group)
         out = torch.empty((N, B, hp, D), dtype=q.dtype, device=q.device)
@@ -136,10 +137,11 @@ class Parallel:
             es = q.element_size()
             stats["bytes_sent"] = (world - 1) * n * 3 * B * hp * D * es + (N - n) * B * hp * D * es
             stats["mode"] = "ulysses"
-        res = back.permute(2, 0, 3, 1, 4)  # [B, world, hp, n, D]
-        if layout == "bhnd":
-            return res.reshape(B, H, n, D)
-        return res.permute(0, 3, 1, 2, 4).reshape(B, n, H, D)
+        res = torch.empty_like(q, memory_format=torch.contiguous_format)
+        rh = res if layout == "bhnd" else res.permute(0, 2, 1, 3)
+        for j in range(world):  # back[j] = this rank's rows of rank j's heads
+            K.copy_rows(back[j].permute(1, 2, 0, 3), rh[:, j * hp:(j + 1) * hp])
+        return res
 
     # ---------------- spatial: bands of group rows ----------------
     def spatial(self, q, k, v, group, layout, text_valid, scale, stats):
@@ -162,8 +164,8 @@ class Parallel:
         # K/V of the whole sequence, token-major [N, 2, B, H, D]: a token range is one contiguous
         # message, and only this rank's rows and what it receives are ever written or read
         kv = self._buffer("kv", (N, 2, B, H, D), dt, dev)
-        kv[s0:s1, 0].copy_(kh.permute(2, 0, 1, 3))
-        kv[s0:s1, 1].copy_(vh.permute(2, 0, 1, 3))
+        K.copy_rows(kh, kv[s0:s1, 0].permute(1, 2, 0, 3))
+        K.copy_rows(vh, kv[s0:s1, 1].permute(1, 2, 0, 3))
         is_text = lambda x: T > 0 and x["start"] == K.TEXT_OFFSET and x["end"] == K.TEXT_OFFSET + T
 
         def exchange(select):
