@@ -101,6 +101,14 @@ describe('spatial split plan', () => {
     verifyPlan(ir, r.plan, 32);
   });
 
+  it('bands wider than the halo have inner groups that need nothing from a neighbour', () => {
+    const ir = flux([64, 8]); // 16 group rows: 4 a rank
+    const r = spatialPlan(planGeometry(ir), 4);
+    if (!r.ok) throw new Error(r.reason);
+    expect(r.plan.ranks.map((x) => x.inner)).toEqual([[0, 6], [10, 14], [18, 22], [26, 32]]);
+    verifyPlan(ir, r.plan, 0);
+  });
+
   it('criss-cross reaches every row: everything is received, nothing is inner', () => {
     const ir = irOf('pattern x\ngrid h=24 w=12\ngroup h=4 w=4\ntext 8 after\nimage attends crisscross + text\nhead_dim 64\n');
     const r = spatialPlan(planGeometry(ir), 3);
