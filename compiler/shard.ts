@@ -143,3 +143,31 @@ export function spatialPlans(g: PlanGeometry, maxWorld = 8): Record<number, Spat
   }
   return out;
 }
+
+/** Bytes each rank sends per attention call under either split (the runtime's `parallel_bytes`). */
+export interface SplitBytes {
+  readonly spatial: readonly number[];
+  readonly ulysses: readonly number[];
+  /** What `parallel_attention(mode="auto")` runs: the split whose busiest rank sends less. */
+  readonly auto: 'spatial' | 'ulysses';
+}
+
+export function splitBytes(g: PlanGeometry, plan: SpatialPlan, heads: number, elemBytes = 2, batch = 1): SplitBytes {
+  const world = plan.world, D = g.headDim;
+  const row = batch * heads * D * elemBytes; // one token of one tensor
+  const N = plan.ranks.reduce((n, r) => n + r.tokens[1] - r.tokens[0], 0);
+  const T = g.text && g.textQueries?.grid && world > 1 ? g.text.count : 0;
+  const spatial = plan.ranks.map((me) => {
+    let sent = 0;
+    for (const other of plan.ranks) for (const x of other.recv) if (x.from === me.rank) sent += (x.end - x.start) * 2 * row;
+    if (T) sent += me.rank === plan.textOwner ? (world - 1) * T * row : T * batch * heads * (D + 1) * 4;
+    return sent;
+  });
+  // q, k and v of this rank's tokens to the other ranks' heads, then the other ranks' outputs back
+  const ulysses = plan.ranks.map((me) => {
+    const n = me.tokens[1] - me.tokens[0];
+    return Math.floor(((3 * n * (world - 1) + (N - n)) * row) / world);
+  });
+  const auto = Math.max(...spatial) < Math.max(...ulysses) || heads % world !== 0 ? 'spatial' : 'ulysses';
+  return { spatial, ulysses, auto };
+}

@@ -84,7 +84,7 @@ describe('inspect --json', () => {
     expect(r.code).toBe(0);
     const j: Json = JSON.parse(r.stdout);
     expect(Object.keys(j)).toEqual(['gratc', 'path', 'pattern', 'grid', 'dims', 'groupShape', 'gridGroups', 'ragged', 'order', 'text',
-      'image', 'textQueries', 'headDim', 'dtype', 'scale', 'stats', 'query', 'pictures']);
+      'image', 'textQueries', 'headDim', 'dtype', 'scale', 'stats', 'query', 'split', 'pictures']);
     expect(j).toMatchObject({
       path: 'flux.grat', pattern: 'flux_grat_b', grid: [64, 64], groupShape: [16, 16], gridGroups: [4, 4], ragged: false,
       order: 'raster', text: { count: 512, place: 'before', valid: 512 }, headDim: 128, dtype: 'bf16',
@@ -224,5 +224,43 @@ describe('flops formatting', () => {
     expect(flops(2.94e12)).toBe('2.94 TFLOP');
     expect(flops(1e3)).toBe('1 kFLOP');
     expect(flops(120)).toBe('120 FLOP');
+  });
+});
+
+describe('inspect --gpus: the multi-GPU split', () => {
+  const measured = JSON.parse(readFileSync('bench/results/parallel_bench_4gpu_h200.json', 'utf8')) as { rows: { case: string; spatial: { bytes_sent_per_rank: number[] }; ulysses: { bytes_sent_per_rank: number[] } }[] };
+  const sent = (c: string): { spatial: number[]; ulysses: number[] } => {
+    const r = measured.rows.find((x) => x.case === c)!;
+    return { spatial: r.spatial.bytes_sent_per_rank, ulysses: r.ulysses.bytes_sent_per_rank };
+  };
+
+  it('predicts exactly the bytes each rank sent in the 4-GPU H200 run, and what auto picks', () => {
+    for (const [file, grid, c, auto] of [
+      ['examples/flux_grat_b.grat', '512x512', 'flux_8192_grat_b_grouped', 'spatial'],
+      ['examples/flux_grat_x.grat', '512x512', 'flux_8192_grat_x_grouped', 'ulysses'],
+      ['examples/hunyuan_grat_b.grat', '32x48x80', 'hunyuan_720p_grat_b_grouped', 'spatial'],
+      ['examples/hunyuan_grat_x.grat', '32x48x80', 'hunyuan_720p_grat_x_grouped', 'ulysses'],
+    ] as const) {
+      const r = gratc(['inspect', join(process.cwd(), file), '--grid', grid, '--gpus', '4', '--json'], dir);
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as Json;
+      expect(j.split.ranks.map((x: Json) => x.bytesSpatial)).toEqual(sent(c).spatial);
+      expect(j.split.ranks.map((x: Json) => x.bytesUlysses)).toEqual(sent(c).ulysses);
+      expect(j.split.auto).toBe(auto);
+    }
+  });
+
+  it('text: one line a rank and the bytes; too few rows is a line, not an error; out of range is a usage error', () => {
+    const r = gratc(['inspect', 'flux.grat', '--gpus', '2'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/2 GPUs, spatial +rank 0: h group rows 0–1, tokens 0–2,559 \(holds the text\)/);
+    expect(r.stdout).toMatch(/sent by the busiest rank a call \(24 heads, 16-bit\): spatial .* MiB, Ulysses .* MiB → auto runs (spatial|ulysses)/);
+    const few = gratc(['inspect', 'flux.grat', '--gpus', '8'], dir);
+    expect(few.code).toBe(0);
+    expect(few.stdout).toMatch(/8 GPUs +no spatial split: the grid has 4 group row\(s\).*Ulysses only/);
+    const bad = gratc(['inspect', 'flux.grat', '--gpus', '9'], dir);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--gpus 9 is outside 1 to 8/);
+    expect((JSON.parse(gratc(['inspect', 'flux.grat', '--json'], dir).stdout) as Json).split).toBeNull();
   });
 });

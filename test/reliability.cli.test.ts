@@ -50,7 +50,7 @@ const HOSTILE_VALUES = [
   '８', '٨', '8\n8', '8\u00008', '8;rm -rf ~', '$(id)', '`id`', '${x}', '"8"', "'8'", '\\', '../../etc/passwd',
   'cuda', 'wgsl', 'onnx', 'CUDA', 'metal', 'cuda,wgsl', '__proto__', 'constructor',
 ];
-const FLAGS = ['--grid', '--text', '--valid', '--query', '--query-at', '--target'] as const;
+const FLAGS = ['--grid', '--text', '--valid', '--query', '--query-at', '--gpus', '--heads', '--target'] as const;
 
 /** One CLI run in-process, bounded in time, never an internal error. */
 async function runBounded(args: string[], cwd = dir, budgetMs = 5000): Promise<{ code: number; stdout: string; stderr: string }> {

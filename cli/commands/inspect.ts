@@ -7,6 +7,8 @@ import { Option, type Command } from 'commander';
 import { groupCount, type PatternIR } from '../../compiler/ir.js';
 import { groupCoords, groupSize, KeyGroupEnumerator } from '../../compiler/keys.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
+import { planGeometry } from '../../compiler/plan.js';
+import { spatialPlan, splitBytes, type RankShard } from '../../compiler/shard.js';
 import { EXIT, inputError, usageError } from '../exit.js';
 import { sweepCost } from '../../compiler/keys.js';
 
@@ -22,6 +24,8 @@ import { buildPicture, renderPng, renderSvg } from '../picture.js';
 
 interface InspectFlags extends SizeFlags {
   valid?: number;
+  gpus?: number;
+  heads?: number;
   json?: boolean;
   png?: string;
   svg?: string;
@@ -55,7 +59,29 @@ export interface InspectJson {
   scale: number;
   stats: PatternStats;
   query: QueryJson;
+  /** --gpus: the spatial split the CUDA plug's multi-GPU code runs, and what each split sends. */
+  split: SplitJson | null;
   pictures: { png: string | null; svg: string | null };
+}
+
+export type SplitJson =
+  | { gpus: number; error: string }
+  | {
+    gpus: number; heads: number; elemBytes: number; textOwner: number | null;
+    ranks: (RankShard & { bytesSpatial: number; bytesUlysses: number; received: number })[];
+    auto: 'spatial' | 'ulysses';
+  };
+
+/** The multi-GPU view of a pattern (compiler/shard.ts), at `heads` heads of 16-bit elements. */
+export function splitJson(ir: PatternIR, gpus: number, heads: number): SplitJson {
+  const g = planGeometry(ir);
+  const r = spatialPlan(g, gpus);
+  if (!r.ok) return { gpus, error: r.reason };
+  const b = splitBytes(g, r.plan, heads);
+  return {
+    gpus, heads, elemBytes: 2, textOwner: r.plan.textOwner, auto: b.auto,
+    ranks: r.plan.ranks.map((x, i) => ({ ...x, received: x.recv.reduce((n, t) => n + t.end - t.start, 0), bytesSpatial: b.spatial[i], bytesUlysses: b.ulysses[i] })),
+  };
 }
 
 /** The image query group the flags name (default: the middle one). */
@@ -108,6 +134,7 @@ export function inspectJson(ir: PatternIR, path: string, stats: PatternStats, qu
     scale: ir.scale,
     stats,
     query: { group: query, coords: c, tokens: groupSize(ir, c), keyGroups: kg, keyTokens },
+    split: null,
     pictures: { png: null, svg: null },
   };
 }
@@ -172,6 +199,19 @@ export function inspectText(j: InspectJson): string {
   const q = j.query;
   const qc = j.dims.map((d, i) => `${d.name}=${q.coords[i]}`).join(' ');
   rows.push(['query group', `${q.group} (${qc}, ${int(q.tokens)} tokens): ${q.keyGroups.length} key groups, ${int(q.keyTokens)} key tokens`]);
+  const sp = j.split;
+  if (sp && 'error' in sp) rows.push([`${sp.gpus} GPUs`, `no spatial split: ${sp.error}; Ulysses only`]);
+  else if (sp) {
+    const mib = (n: number): string => `${num(Math.round((n / 2 ** 20) * 10) / 10)} MiB`;
+    const d0 = j.dims[0].name;
+    sp.ranks.forEach((r, i) => {
+      const inner = (r.inner[1] - r.inner[0]) / Math.max(1, (r.groups[1] - r.groups[0]) / Math.max(1, r.rows[1] - r.rows[0]));
+      rows.push([i === 0 ? `${sp.gpus} GPUs, spatial` : '', `rank ${r.rank}: ${d0} group rows ${r.rows[0]}–${r.rows[1] - 1}, tokens ${int(r.tokens[0])}–${int(r.tokens[1] - 1)}${r.text ? ' (holds the text)' : ''}; `
+        + `${num(inner)} of ${r.rows[1] - r.rows[0]} rows need no halo; receives ${int(r.received)} K/V tokens from rank${new Set(r.recv.map((t) => t.from)).size === 1 ? '' : 's'} ${[...new Set(r.recv.map((t) => t.from))].join(', ') || '(none)'}`]);
+    });
+    const max = (k: 'bytesSpatial' | 'bytesUlysses'): number => Math.max(...sp.ranks.map((r) => r[k]));
+    rows.push(['', `sent by the busiest rank a call (${sp.heads} heads, 16-bit): spatial ${mib(max('bytesSpatial'))}, Ulysses ${mib(max('bytesUlysses'))} → auto runs ${sp.auto}`]);
+  }
   const w = Math.max(...rows.map(([k]) => k.length)) + 2;
   return rows.map(([k, v]) => `${k.padEnd(w)}${v}`.trimEnd()).join('\n') + '\n';
 }
@@ -189,6 +229,8 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .option('--svg <out.svg>', 'draw the mask and the chosen query group as an SVG (with title and legend)')
     .addOption(new Option('--query <g>', 'image query group to show, by index in group raster order (default: the middle one)').argParser(parseCount).conflicts('queryAt'))
     .addOption(new Option('--query-at <coords>', 'show the query group holding this grid position (token coordinates, outermost first, e.g. 10,20)').argParser(parseCoords))
+    .addOption(new Option('--gpus <n>', 'also show the multi-GPU split over n GPUs (1 to 8): bands, halos, bytes each split sends').argParser(parseCount))
+    .addOption(new Option('--heads <n>', 'attention heads for the byte counts of --gpus').default(24).argParser(parseCount))
     .addHelpText('after', `
 The picture: left, the mask at group resolution (rows: query groups, columns:
 key groups, in group raster order, plus one band for the text segment); right,
@@ -206,6 +248,10 @@ one small grid per outer coordinate). Very large group counts are downsampled
     {min, mean, max}, visiblePairs, density, flopsPerHead, fullFlopsPerHead,
     speedupBound (null when nothing is visible)},
   query {group, coords, tokens, keyGroups [indices], keyTokens},
+  split (with --gpus; else null) {gpus, error} | {gpus, heads, elemBytes,
+    textOwner, auto ("spatial" | "ulysses"), ranks [{rank, tokens [start, end),
+    rows, groups, grid, inner, text, recv [{from, start, end}], received,
+    bytesSpatial, bytesUlysses}]},
   pictures {png, svg} (paths written, or null)
 FLOPs count QKᵀ and PV (4 · head_dim per visible pair), per head.
 
@@ -213,7 +259,8 @@ Examples:
   $ gratc inspect examples/flux_grat_b.grat
   $ gratc inspect --grid 128x128 --text 512 --valid 77 flux.grat
   $ gratc inspect video.grat --grid 8x48x80 --query-at 3,20,40 --svg video.svg
-  $ gratc inspect flux.grat --json | jq .stats.density`)
+  $ gratc inspect flux.grat --json | jq .stats.density
+  $ gratc inspect examples/flux_grat_b.grat --grid 512x512 --gpus 4`)
     .action(async (path: string, flags: InspectFlags) => {
       const { io } = ctx;
       const loaded = await loadPattern(io, path, flags);
@@ -238,6 +285,11 @@ Examples:
         throw inputError(`drawing this pattern would visit ${drawn.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups`);
       }
       const j = inspectJson(ir, path, stats, query);
+      if (flags.gpus !== undefined) {
+        if (flags.gpus < 1 || flags.gpus > 8) throw usageError(`--gpus ${flags.gpus} is outside 1 to 8 (the loader carries split plans for 1 to 8 GPUs)`);
+        if (flags.heads !== undefined && flags.heads < 1) throw usageError('--heads must be at least 1');
+        j.split = splitJson(ir, flags.gpus, flags.heads ?? 24);
+      }
 
       const written: string[] = [];
       if (flags.png !== undefined || flags.svg !== undefined) {
