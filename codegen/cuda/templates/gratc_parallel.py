@@ -107,10 +107,7 @@ class Parallel:
         world, rank = self._ranks(group)
         N = K.TOKENS
         if bounds is None:
-            try:
-                bounds = K.shard_bounds(world)
-            except ValueError:  # too few group rows for bands: an even split works just as well here
-                bounds = [(N * r // world, N * (r + 1) // world) for r in range(world)]
+            bounds = K.parallel_bounds(world, "ulysses")  # the bands, or an even split where there are too few rows
         bounds = [tuple(int(x) for x in b) for b in bounds]
         if len(bounds) != world or bounds[0][0] != 0 or bounds[-1][1] != N or any(bounds[i][1] != bounds[i + 1][0] or bounds[i][1] < bounds[i][0] for i in range(world - 1)):
             raise ValueError(f"{K.KERNEL}: bounds must split [0, {N}) into {world} consecutive ranges, got {bounds}")
