@@ -97,12 +97,16 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     expect(results.flat()).toEqual([]);
   }, 15 * 60_000);
 
-  it('the former one-CTA-per-tile grid (-DGRAT_SM90_PERSISTENT=0, kept for A/B runs) still compiles clean', async () => {
+  it('the A/B variants (-DGRAT_SM90_PERSISTENT=0: the former grid; -DGRAT_SM90_PINGPONG=0: no turn-taking) still compile clean', async () => {
     const some = jobs.filter((j) => /flux_grat_b|hunyuan_grat_x|video_causal_anchor/.test(j.example));
     expect(some.length).toBeGreaterThan(0);
     const results = await pool(some, Math.max(1, cpus().length), async (job) => {
-      const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-DGRAT_SM90_PERSISTENT=0', '-Xptxas', '-v', '-o', 'sm90a_grid.cubin', job.cu], job.dir);
-      return (r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example}: ${x}`);
+      const out: string[] = [];
+      for (const flag of ['-DGRAT_SM90_PERSISTENT=0', '-DGRAT_SM90_PINGPONG=0']) {
+        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', flag, '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', job.cu], job.dir);
+        out.push(...(r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${flag}: ${x}`));
+      }
+      return out;
     });
     expect(results.flat()).toEqual([]);
   }, 10 * 60_000);
