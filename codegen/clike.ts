@@ -4,15 +4,18 @@
  * predicate or a window means the same in every kernel (tinygrad-style: shared rules, small
  * overrides). Only numbers and fixed identifiers reach the text.
  */
-import type { AxisRange, Border, PExpr } from '../compiler/ir.js';
+import type { AxisRange, Border, Order, PExpr } from '../compiler/ir.js';
+import type { PlanTerm } from '../compiler/plan.js';
 
 export interface Dialect {
   /** An integer from a comparison or logical expression: `(int)(x)` in C, `i32(x)` in WGSL. */
   readonly asInt: (boolExpr: string) => string;
+  /** An integer read as unsigned (one compare tests 0 <= x < w): `(unsigned)(x)` in C, `u32(x)` in WGSL. */
+  readonly asUnsigned: (intExpr: string) => string;
 }
 
-export const CUDA_DIALECT: Dialect = { asInt: (x) => `(int)(${x})` };
-export const WGSL_DIALECT: Dialect = { asInt: (x) => `i32(${x})` };
+export const CUDA_DIALECT: Dialect = { asInt: (x) => `(int)(${x})`, asUnsigned: (x) => `(unsigned)(${x})` };
+export const WGSL_DIALECT: Dialect = { asInt: (x) => `i32(${x})`, asUnsigned: (x) => `u32(${x})` };
 
 /** A signed 32-bit literal, parenthesized when negative. */
 export const int = (n: number): string => {
@@ -63,4 +66,51 @@ export function printAxisWindow(r: AxisRange, a: number, n: number, border: Bord
     return `${lo} = min(max(q[${a}] + ${int(r.lo)}, 0), ${int(n - width)}); ${hi} = ${lo} + ${int(width - 1)};`;
   }
   return `${lo} = max(q[${a}] + ${int(r.lo)}, 0); ${hi} = min(q[${a}] + ${int(r.hi)}, ${int(n - 1)});`;
+}
+
+/** Tokens of group c along axis a (the last group of a ragged axis is shorter). */
+export const printGroupLength = (size: number, group: number, a: number): string =>
+  size % group === 0 ? int(group) : `min(${int(group)}, ${int(size)} - c[${a}] * ${int(group)})`;
+
+/**
+ * The first token of group c (compiler/keys.ts groupedStart, or the group's first raster row),
+ * given lengths `len0..` of the group along each axis already in scope.
+ */
+export function printGroupBase(order: Order, size: readonly number[], group: readonly number[], imageOffset: number): string {
+  const D = size.length;
+  if (order === 'grouped') {
+    const terms: string[] = [];
+    for (let a = 0; a < D; a++) {
+      const f = [`min(c[${a}] * ${int(group[a])}, ${int(size[a])})`];
+      for (let j = 0; j < a; j++) f.push(`len${j}`);
+      for (let j = a + 1; j < D; j++) f.push(int(size[j]));
+      terms.push(f.join(' * '));
+    }
+    return `${int(imageOffset)} + ${terms.join(' + ')}`;
+  }
+  let lin = `c[0] * ${int(group[0])}`;
+  for (let a = 1; a < D; a++) lin = `(${lin}) * ${int(size[a])} + c[${a}] * ${int(group[a])}`;
+  return `${int(imageOffset)} + ${lin}`;
+}
+
+/** A boolean: does term t's box (or predicate bounds) contain key group k, and its predicate hold? */
+export function printTermContains(t: PlanTerm, ngroups: readonly number[], d: Dialect): string {
+  const axes = t.kind === 'box' ? t.axes : t.bounds;
+  const border = t.kind === 'box' ? t.border : 'clip';
+  const parts: string[] = [];
+  axes.forEach((r, a) => {
+    const n = ngroups[a];
+    if (r.kind === 'all') return;
+    if (r.lo > r.hi) { parts.push('false'); return; }
+    if (border === 'shift') {
+      const width = r.hi - r.lo + 1;
+      if (width >= n) return;
+      parts.push(`(${d.asUnsigned(`k[${a}] - min(max(q[${a}] + ${int(r.lo)}, 0), ${int(n - width)})`)} < ${width}u)`);
+      return;
+    }
+    // clip: q+lo <= k <= q+hi (k is always inside the grid)
+    parts.push(`(k[${a}] - q[${a}] >= ${int(r.lo)} && k[${a}] - q[${a}] <= ${int(r.hi)})`);
+  });
+  if (t.kind === 'predicate') parts.push(`(${printPredicate(t.expr, ngroups, d)} != 0)`);
+  return parts.length ? parts.join(' && ') : 'true';
 }

@@ -11,8 +11,8 @@
  * Only numbers and generated identifiers reach the text.
  */
 import type { AxisRange, PExpr } from '../../compiler/ir.js';
-import { CUDA_DIALECT, int, printAxisWindow, printPredicate } from '../clike.js';
-import type { KernelSpec, SpecTerm } from './spec.js';
+import { CUDA_DIALECT, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains } from '../clike.js';
+import type { KernelSpec } from './spec.js';
 
 /** A predicate as a C int expression (0/1 for booleans); see codegen/clike.ts. */
 export const predicateC = (e: PExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups, CUDA_DIALECT);
@@ -20,28 +20,6 @@ export const predicateC = (e: PExpr, ngroups: readonly number[]): string => prin
 /** `lo[a] = ...; hi[a] = ...;` for one axis (axisInterval with the border, q a variable). */
 const axisWindowC = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
   printAxisWindow(r, a, n, border, `lo[${a}]`, `hi[${a}]`);
-
-/** A C boolean: does term t's box/bounds contain k (and its predicate hold)? */
-function termContainsC(t: SpecTerm, ngroups: readonly number[]): string {
-  const axes = t.kind === 'box' ? t.axes : t.bounds;
-  const border = t.kind === 'box' ? t.border : 'clip';
-  const parts: string[] = [];
-  axes.forEach((r, a) => {
-    const n = ngroups[a];
-    if (r.kind === 'all') return;
-    if (r.lo > r.hi) { parts.push('false'); return; }
-    if (border === 'shift') {
-      const width = r.hi - r.lo + 1;
-      if (width >= n) return;
-      parts.push(`(unsigned)(k[${a}] - min(max(q[${a}] + ${int(r.lo)}, 0), ${n - width})) < ${width}u`);
-      return;
-    }
-    // clip: q+lo <= k <= q+hi (k is always inside the grid)
-    parts.push(`(k[${a}] - q[${a}] >= ${int(r.lo)} && k[${a}] - q[${a}] <= ${int(r.hi)})`);
-  });
-  if (t.kind === 'predicate') parts.push(`${predicateC(t.expr, ngroups)} != 0`);
-  return parts.length ? parts.join(' && ') : 'true';
-}
 
 export interface GeometryC {
   readonly code: string;
@@ -63,29 +41,16 @@ export function geometryC(spec: KernelSpec): string {
   emit('}');
   emit();
 
-  // Tokens of group c along axis a (edge groups are smaller).
-  const lenAlong = (a: number): string => size[a] % grp[a] === 0 ? `${grp[a]}` : `min(${grp[a]}, ${size[a]} - c[${a}] * ${grp[a]})`;
   emit('/** The tokens of image group c: where it starts, how many, and its row shape (raster order). */');
   emit('__device__ __forceinline__ Seg group_segment(const int (&c)[NDIM]) {');
   emit('  Seg s;');
-  for (let a = 0; a < D; a++) emit(`  const int len${a} = ${lenAlong(a)};`);
+  for (let a = 0; a < D; a++) emit(`  const int len${a} = ${printGroupLength(size[a], grp[a], a)};`);
   emit(`  s.len = ${Array.from({ length: D }, (_, a) => `len${a}`).join(' * ')};`);
+  emit(`  s.base = ${printGroupBase(spec.order, size, grp, imageOffset)};`);
   if (spec.order === 'grouped') {
-    // groupedStart: tokens of the groups before c, in closed form
-    const terms: string[] = [];
-    for (let a = 0; a < D; a++) {
-      const f = [`min(c[${a}] * ${grp[a]}, ${size[a]})`];
-      for (let j = 0; j < a; j++) f.push(`len${j}`);
-      for (let j = a + 1; j < D; j++) f.push(String(size[j]));
-      terms.push(f.join(' * '));
-    }
-    emit(`  s.base = ${imageOffset} + ${terms.join(' + ')};`);
     emit('  s.lw = s.len; s.lh = 1; s.contiguous = true;');
   } else {
-    // raster: the group's first token; rows of lw tokens, lh rows per plane
-    let lin = `c[0] * ${grp[0]}`;
-    for (let a = 1; a < D; a++) lin = `(${lin}) * ${size[a]} + c[${a}] * ${grp[a]}`;
-    emit(`  s.base = ${imageOffset} + ${lin};`);
+    // raster: rows of lw tokens, lh rows per plane
     emit(`  s.lw = len${D - 1}; s.lh = ${D >= 2 ? `len${D - 2}` : '1'};`);
     emit(`  s.contiguous = ${D === 1 ? 'true' : 'false'};`);
   }
@@ -137,7 +102,7 @@ export function geometryC(spec: KernelSpec): string {
   spec.terms.forEach((t, i) => {
     const conds: string[] = [];
     if (t.kind === 'predicate') conds.push(`(${predicateC(t.expr, n)} != 0)`);
-    for (let j = 0; j < i; j++) conds.push(`!(${termContainsC(spec.terms[j], n)})`);
+    for (let j = 0; j < i; j++) conds.push(`!(${printTermContains(spec.terms[j], n, CUDA_DIALECT)})`);
     emit(`  case ${i}: return ${conds.length ? conds.join('\n      && ') : 'true'};`);
   });
   emit('  default: return false;');

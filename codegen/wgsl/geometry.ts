@@ -12,8 +12,8 @@
  * Only numbers and generated identifiers reach the text.
  */
 import type { AxisRange, PExpr } from '../../compiler/ir.js';
-import { int, printAxisWindow, printPredicate, WGSL_DIALECT } from '../clike.js';
-import type { SpecTerm, WgslSpec } from './spec.js';
+import { int, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains, WGSL_DIALECT } from '../clike.js';
+import type { WgslSpec } from './spec.js';
 
 export { int };
 
@@ -23,26 +23,6 @@ export const predicateWgsl = (e: PExpr, ngroups: readonly number[]): string => p
 /** `w.lo[a] = ...; w.hi[a] = ...;` for one axis (axisInterval with the border). */
 const axisWindow = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
   printAxisWindow(r, a, n, border, `w.lo[${a}]`, `w.hi[${a}]`);
-
-function termContains(t: SpecTerm, ngroups: readonly number[]): string {
-  const axes = t.kind === 'box' ? t.axes : t.bounds;
-  const border = t.kind === 'box' ? t.border : 'clip';
-  const parts: string[] = [];
-  axes.forEach((r, a) => {
-    const n = ngroups[a];
-    if (r.kind === 'all') return;
-    if (r.lo > r.hi) { parts.push('false'); return; }
-    if (border === 'shift') {
-      const width = r.hi - r.lo + 1;
-      if (width >= n) return;
-      parts.push(`(u32(k[${a}] - min(max(q[${a}] + ${int(r.lo)}, 0), ${int(n - width)})) < ${width}u)`);
-      return;
-    }
-    parts.push(`(k[${a}] - q[${a}] >= ${int(r.lo)} && k[${a}] - q[${a}] <= ${int(r.hi)})`);
-  });
-  if (t.kind === 'predicate') parts.push(`(${predicateWgsl(t.expr, ngroups)} != 0)`);
-  return parts.length ? parts.join(' && ') : 'true';
-}
 
 /** Emits the geometry functions of a spec (see the file comment). */
 export function geometryWgsl(spec: WgslSpec): string {
@@ -66,26 +46,15 @@ export function geometryWgsl(spec: WgslSpec): string {
   emit('}');
   emit();
 
-  const lenAlong = (a: number): string => (size[a] % grp[a] === 0 ? int(grp[a]) : `min(${int(grp[a])}, ${int(size[a])} - c[${a}] * ${int(grp[a])})`);
   emit('/** The tokens of image group c: first token, count and row shape (raster order). */');
   emit('fn group_segment(c: Coords) -> Seg {');
   emit('  var s: Seg;');
-  for (let a = 0; a < D; a++) emit(`  let len${a} = ${lenAlong(a)};`);
+  for (let a = 0; a < D; a++) emit(`  let len${a} = ${printGroupLength(size[a], grp[a], a)};`);
   emit(`  s.len = ${Array.from({ length: D }, (_, a) => `len${a}`).join(' * ')};`);
+  emit(`  s.base = ${printGroupBase(spec.order, size, grp, imageOffset)};`);
   if (spec.order === 'grouped') {
-    const terms: string[] = [];
-    for (let a = 0; a < D; a++) {
-      const f = [`min(c[${a}] * ${int(grp[a])}, ${int(size[a])})`];
-      for (let j = 0; j < a; j++) f.push(`len${j}`);
-      for (let j = a + 1; j < D; j++) f.push(int(size[j]));
-      terms.push(f.join(' * '));
-    }
-    emit(`  s.base = ${int(imageOffset)} + ${terms.join(' + ')};`);
     emit('  s.lw = s.len; s.lh = 1; s.contiguous = true;');
   } else {
-    let lin = `c[0] * ${int(grp[0])}`;
-    for (let a = 1; a < D; a++) lin = `(${lin}) * ${int(size[a])} + c[${a}] * ${int(grp[a])}`;
-    emit(`  s.base = ${int(imageOffset)} + ${lin};`);
     emit(`  s.lw = len${D - 1}; s.lh = ${D >= 2 ? `len${D - 2}` : '1'};`);
     emit(`  s.contiguous = ${D === 1 ? 'true' : 'false'};`);
   }
@@ -137,7 +106,7 @@ export function geometryWgsl(spec: WgslSpec): string {
   spec.terms.forEach((t, i) => {
     const conds: string[] = [];
     if (t.kind === 'predicate') conds.push(`(${predicateWgsl(t.expr, n)} != 0)`);
-    for (let j = 0; j < i; j++) conds.push(`!(${termContains(spec.terms[j], n)})`);
+    for (let j = 0; j < i; j++) conds.push(`!(${printTermContains(spec.terms[j], n, WGSL_DIALECT)})`);
     emit(`    case ${i}: { return ${conds.length ? conds.join('\n        && ') : 'true'}; }`);
   });
   emit('    default: { return false; }');
