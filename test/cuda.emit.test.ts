@@ -145,9 +145,11 @@ describe('cuda emitted code', () => {
 
   it('multi-GPU: a part entry point in both kernels, the spatial plans and both splits in the loader', () => {
     const sm90 = r.files.find((f) => f.path === `${name}_sm90a.cu`)?.contents ?? '';
+    // (the Hopper kernel visits the part's groups in bands of rows: query_group, tested in cuda.workorder.test.ts)
+    expect(cu).toContain('decode_group(p.first_group + t / TILES_PER_GROUP, q);');
+    expect(sm90).toContain('decode_group(query_group(p, t / TILES_PER_GROUP), q);');
     for (const src of [cu, sm90]) {
       expect(src).toMatch(/_forward_part\(int dtype, [^)]*const int\* part\)/);
-      expect(src).toContain('decode_group(p.first_group + t / TILES_PER_GROUP, q);');
       expect(src).toContain('c.seg = Seg{IMAGE_OFFSET + c.grid_lo, c.grid_len, 0, 0, true};');
     }
     expect(h).toContain(`int ${name}_forward_part(int dtype,`);

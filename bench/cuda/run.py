@@ -8,6 +8,11 @@ Writes $OUT/cuda_bench.json (card, date, versions, every number) and prints tabl
 On a compute-capability-9.0 card (H100/H200) every phase runs both kernels of a case, the portable
 sm_80 one and the Hopper sm_90a one (`arch` in each row); ARCHS=sm90a (or sm80) restricts that.
 SELECT=a,b keeps the cases whose names contain a or b (CHECKS=all keeps every check case too).
+Timing is interleaved: every contestant of a (shape, pattern) — FlexAttention and each of our
+kernels — runs one block of calls per round, in an order rotated every round (ROUNDS, default 8),
+and its time is the median over rounds, so the card's clocks and temperature weigh on all alike.
+VARIANTS="name=nvcc flags;name=flags" adds builds of the Hopper kernel with other GRAT_CUDA_FLAGS as
+contestants of the bench (A/B of kernel switches in one run); DENSE=0 skips cuDNN / flash SDPA.
 """
 import concurrent.futures as cf
 import datetime
@@ -53,6 +58,19 @@ CAP = torch.cuda.get_device_capability()
 ARCHS_ENV = os.environ.get("ARCHS")  # e.g. "sm90a" to run only the Hopper kernel
 
 
+def parse_variants(text):
+    """"name=flags;name=flags" -> [(name, flags)]; the plain build is always first, as "base"."""
+    out = [("base", "")]
+    for item in filter(None, (x.strip() for x in (text or "").split(";"))):
+        name, _, flags = item.partition("=")
+        if name != "base":
+            out.append((name.strip(), flags.strip()))
+    return out
+
+
+VARIANTS = parse_variants(os.environ.get("VARIANTS"))
+
+
 def archs_of(m):
     """Kernels to build/check/time on this card: sm80 always, sm90a on a 9.0 card when emitted."""
     a = ["sm80"] + (["sm90a"] if getattr(m, "SM90A", False) and CAP == (9, 0) else [])
@@ -70,21 +88,81 @@ def module_of(c):
 
 # ---------------- build: every kernel, in parallel processes ----------------
 def build_all(cases):
-    def one(c):
+    jobs = [(c, "base", os.environ.get("GRAT_CUDA_FLAGS", "")) for c in cases]
+    jobs += [(c, name, flags) for c in cases if c["kind"] == "bench" for name, flags in VARIANTS[1:]]
+
+    def one(job):
+        c, variant, flags = job
+        env = dict(os.environ, MAX_JOBS="1", GRAT_CUDA_FLAGS=flags)
+        if variant != "base":
+            env["ARCHS"] = "sm90a"  # the switches are the Hopper kernel's
         t0 = time.time()
         code = (f"import importlib.util as u, os; s = u.spec_from_file_location('m', {os.path.join(c['dir'], c['module'] + '.py')!r}); m = u.module_from_spec(s); s.loader.exec_module(m); "
                 f"cap = __import__('torch').cuda.get_device_capability(); archs = ['sm80'] + (['sm90a'] if getattr(m, 'SM90A', False) and cap == (9, 0) else []); "
                 f"env = os.environ.get('ARCHS'); [m.load_library(verbose=True, arch=a) for a in archs if not env or a in env.split(',')]")
-        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, MAX_JOBS="1"))
+        r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
         log = r.stdout + r.stderr
         spills = [l.strip() for l in log.splitlines() if "spill" in l.lower() or "lmem" in l.lower() or "stack frame" in l.lower()]
-        return dict(name=c["name"], ok=r.returncode == 0, seconds=round(time.time() - t0, 1), warnings=spills[:6], log=None if r.returncode == 0 else log[-4000:])
+        return dict(name=c["name"], variant=variant, flags=flags, ok=r.returncode == 0, seconds=round(time.time() - t0, 1), warnings=spills[:6],
+                    log=None if r.returncode == 0 else log[-4000:])
     with cf.ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 4)) as ex:
-        for b in ex.map(one, cases):
+        for b in ex.map(one, jobs):
             results["build"].append(b)
-            print(f"build {b['name']}: {'ok' if b['ok'] else 'FAILED'} {b['seconds']}s {b['warnings'] or ''}")
+            print(f"build {b['name']} [{b['variant']}]: {'ok' if b['ok'] else 'FAILED'} {b['seconds']}s {b['warnings'] or ''}")
             if not b["ok"]:
                 print(b["log"])
+    save()
+
+
+# ---------------- sass: where ptxas put the wait for P·V in each Hopper build ----------------
+def sass_overlap(so_path):
+    """cuobjdump -sass of a built library: per kernel instance (bf16 / fp16), for each wait for S
+    (WARPGROUP.DEPBAR.LE gsb0, 0x1) the instructions and MUFU.EX2 (exp2) before the next wait for
+    P·V (DEPBAR.LE gsb0, 0x0): the softmax work that runs while P·V is in flight; plus counts of
+    HGMMA and local-memory instructions."""
+    txt = subprocess.run(["cuobjdump", "-sass", so_path], capture_output=True, text=True).stdout
+    out = {}
+    fn = None
+    lines = []
+    for line in txt.splitlines() + ["Function : <end>"]:
+        if "Function :" in line:
+            if fn and "attention_kernel" in fn:
+                key = "bf16" if "bfloat16" in fn else "fp16"
+                ins = [l.split("*/", 1)[1].strip() for l in lines if "/*" in l and "*/" in l and not l.strip().startswith("/* ")]
+                ins = [i for i in ins if i and not i.startswith("/*")]
+                spans = []
+                for k, i in enumerate(ins):
+                    if "DEPBAR.LE gsb0, 0x1" in i:
+                        for m in range(k + 1, len(ins)):
+                            if "DEPBAR.LE gsb0, 0x0" in ins[m]:
+                                spans.append(dict(instr=m - k - 1, exp2=sum("MUFU.EX2" in x for x in ins[k + 1:m])))
+                                break
+                out[key] = dict(spans=spans, hgmma=sum("HGMMA" in i for i in ins), ldl_stl=sum(i.startswith(("LDL", "STL")) for i in ins), instr=len(ins))
+            fn = line.split("Function :", 1)[1].strip()
+            lines = []
+        else:
+            lines.append(line)
+    return out
+
+
+def sass_all(cases):
+    results.setdefault("sass", [])
+    for c in cases:
+        if c["kind"] != "bench":
+            continue
+        for variant, flags in VARIANTS:
+            m = module_of(c)
+            if not getattr(m, "SM90A", False):
+                continue
+            name = m.KERNEL + "_sm90a"
+            extra = (flags if variant != "base" else os.environ.get("GRAT_CUDA_FLAGS", "")).split()
+            so = os.path.join(m._build_dir(name, "sm90a", extra), name + ".so")
+            if not os.path.exists(so):
+                continue
+            st = sass_overlap(so)
+            results["sass"].append(dict(case=c["name"], variant=variant, flags=flags, **st))
+            b = st.get("bf16", {})
+            print(f"sass {c['name']:32s} {variant:10s} HGMMA {b.get('hgmma')} LDL/STL {b.get('ldl_stl')} softmax beside P·V (instr, exp2): {[(x['instr'], x['exp2']) for x in b.get('spans', [])]}")
     save()
 
 
@@ -162,6 +240,55 @@ def timeit(fn, budget_ms=600.0, max_reps=100, min_reps=3):
     return statistics.median(ts)
 
 
+def sm_clock():
+    """The SM clock now (MHz) through NVML, or None where pynvml is missing."""
+    try:
+        return torch.cuda.clock_rate()
+    except Exception:
+        return None
+
+
+CLOCKS = {}  # label -> SM clocks read during its timed blocks
+
+
+def time_interleaved(fns, rounds=None, block_ms=60.0):
+    """Per-call medians of the contestants {label: fn}: after a warm-up, each round runs every
+    contestant once — a block of back-to-back calls of ~block_ms between two events — in an order
+    shuffled every round, with an idle gap (GAP_MS, default 150) before each block: the card's power
+    management reacts to the load before it, so a fixed order (one contestant always after the
+    slower peer) measured 5-10 % differences between identical builds. Returns ({label: median ms},
+    {label: [ms per call, each round]}); the SM clock read during each block goes to CLOCKS."""
+    import random
+    rounds = rounds or int(os.environ.get("ROUNDS", "8"))
+    gap = float(os.environ.get("GAP_MS", "150")) / 1000
+    rng = random.Random(int(os.environ.get("SEED", "1")))
+    labels = list(fns)
+    s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    reps = {}
+    for l in labels:
+        fns[l]()
+        torch.cuda.synchronize()
+        s.record(); fns[l](); e.record(); e.synchronize()
+        reps[l] = int(max(1, min(50, block_ms / max(s.elapsed_time(e), 1e-3))))
+    samples = {l: [] for l in labels}
+    for r in range(rounds):
+        order = labels[:]
+        rng.shuffle(order)
+        for l in order:
+            fn = fns[l]
+            time.sleep(gap)
+            s.record()
+            for _ in range(reps[l]):
+                fn()
+            e.record()
+            clk = sm_clock()  # (the calls are queued: the card is busy with them now)
+            e.synchronize()
+            samples[l].append(s.elapsed_time(e) / reps[l])
+            if clk is not None:
+                CLOCKS.setdefault(l, []).append(clk)
+    return {l: statistics.median(v) for l, v in samples.items()}, samples
+
+
 def flex_block_mask(c, N):
     """The pattern's mask as a FlexAttention mask_mod (grouped order, all text valid)."""
     from torch.nn.attention.flex_attention import create_block_mask
@@ -215,14 +342,15 @@ def bench_all(cases):
         full_flops = 4.0 * N * N * D * heads
         row0 = dict(shape=shape, tokens=N, heads=heads, head_dim=D)
         big = N > 200_000
-        try:
-            with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
-                t_cudnn = timeit(lambda: F.scaled_dot_product_attention(q, k, v), max_reps=3 if big else 100)
-        except Exception as ex:
-            print("cudnn failed:", ex)
-            t_cudnn = float("nan")
-        with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
-            t_flash = timeit(lambda: F.scaled_dot_product_attention(q, k, v), max_reps=2 if big else 100, min_reps=2)
+        t_cudnn = t_flash = float("nan")
+        if os.environ.get("DENSE", "1") != "0":
+            try:
+                with sdpa_kernel([SDPBackend.CUDNN_ATTENTION]):
+                    t_cudnn = timeit(lambda: F.scaled_dot_product_attention(q, k, v), max_reps=3 if big else 100)
+            except Exception as ex:
+                print("cudnn failed:", ex)
+            with sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+                t_flash = timeit(lambda: F.scaled_dot_product_attention(q, k, v), max_reps=2 if big else 100, min_reps=2)
         row0.update(cudnn_ms=t_cudnn, flash_ms=t_flash, cudnn_tflops=full_flops / t_cudnn / 1e9, flash_tflops=full_flops / t_flash / 1e9)
         print(f"{shape}: cuDNN {t_cudnn:.2f} ms, flash {t_flash:.2f} ms")
         for pattern in ("grat_b", "grat_x"):
@@ -232,7 +360,8 @@ def bench_all(cases):
             c0 = pcases[0]
             flops = c0["flopsPerHead"] * heads
             row = dict(row0, pattern=pattern, density=c0["density"], flops=flops)
-            # FlexAttention: mask built once (timed), kernel compiled on the first call (timed), then timed
+            contestants = {}
+            # FlexAttention: mask built once (timed), kernel compiled on the first call (timed)
             try:
                 torch.cuda.synchronize(); t0 = time.time()
                 bm = flex_block_mask(c0, N)
@@ -241,33 +370,56 @@ def bench_all(cases):
                 t0 = time.time()
                 ref = flex(q, k, v, block_mask=bm)
                 torch.cuda.synchronize(); row["flex_first_call_s"] = time.time() - t0
-                row["flex_ms"] = timeit(lambda: flex(q, k, v, block_mask=bm))
-                row["flex_tflops"] = flops / row["flex_ms"] / 1e9
+                contestants["flex"] = lambda: flex(q, k, v, block_mask=bm)
             except Exception as ex:
                 print("flex failed:", repr(ex)[:400])
                 ref, bm = None, None
-            print(f"{shape} {pattern}: flex {row.get('flex_ms', float('nan')):.3f} ms (mask {row.get('flex_mask_build_s', float('nan')):.2f} s, first call {row.get('flex_first_call_s', float('nan')):.2f} s)")
-            out = torch.empty_like(q)
+            print(f"{shape} {pattern}: flex mask {row.get('flex_mask_build_s', float('nan')):.2f} s, first call {row.get('flex_first_call_s', float('nan')):.2f} s")
+            ours = []  # (case, arch, variant, flags, module, out, first call s)
+            saved_flags = os.environ.get("GRAT_CUDA_FLAGS")
             for c in pcases:
-              m = module_of(c)
-              for arch in archs_of(m):
-                m.load_library(arch=arch)
-                torch.cuda.synchronize(); t0 = time.time()
-                m.attention(q, k, v, out=out, arch=arch)
-                torch.cuda.synchronize()
-                first = time.time() - t0
-                ms = timeit(lambda: m.attention(q, k, v, out=out, arch=arch))
-                r = dict(row, arch=arch, order=c["order"], variant=c["variant"], tiling=c["tiling"], ours_ms=ms, ours_first_call_s=first,
+                for variant, flags in VARIANTS:
+                    m = module_of(c)  # a fresh module: its own library cache, so each variant loads its own build
+                    for arch in archs_of(m):
+                        if variant != "base" and arch != "sm90a":
+                            continue
+                        os.environ["GRAT_CUDA_FLAGS"] = flags if variant != "base" else (saved_flags or "")
+                        try:
+                            m.load_library(arch=arch)
+                        finally:
+                            if saved_flags is None:
+                                os.environ.pop("GRAT_CUDA_FLAGS", None)
+                            else:
+                                os.environ["GRAT_CUDA_FLAGS"] = saved_flags
+                        out = torch.empty_like(q)
+                        torch.cuda.synchronize(); t0 = time.time()
+                        m.attention(q, k, v, out=out, arch=arch)
+                        torch.cuda.synchronize()
+                        label = f"{c['name']}|{arch}|{variant}"
+                        contestants[label] = (lambda m=m, out=out, arch=arch: m.attention(q, k, v, out=out, arch=arch))
+                        ours.append((c, arch, variant, flags, label, out, time.time() - t0))
+            medians, samples = time_interleaved(contestants)
+            if "flex" in medians:
+                row["flex_ms"] = medians["flex"]
+                row["flex_tflops"] = flops / row["flex_ms"] / 1e9
+                row["flex_round_ms"] = samples["flex"]
+                row["flex_sm_mhz"] = CLOCKS.get("flex")
+            print(f"{shape} {pattern}: flex {row.get('flex_ms', float('nan')):.3f} ms  SM MHz {statistics.median(CLOCKS['flex']) if CLOCKS.get('flex') else 'n/a'}")
+            for c, arch, variant, flags, label, out, first in ours:
+                ms = medians[label]
+                r = dict(row, arch=arch, order=c["order"], variant=c["variant"], tiling=c["tiling"], build_variant=variant, build_flags=flags,
+                         ours_ms=ms, ours_round_ms=samples[label], ours_first_call_s=first, ours_sm_mhz=CLOCKS.get(label),
                          ours_tflops=flops / ms / 1e9, speedup_vs_cudnn=t_cudnn / ms, speedup_vs_flash=t_flash / ms)
                 if "flex_ms" in row:
                     r["ours_over_flex"] = row["flex_ms"] / ms
                 if ref is not None and c["order"] == "grouped":
                     r["rel_err_vs_flex"] = rel(out, ref)
                 results["bench"].append(r)
-                print(f"  ours {arch:5s} {c['name']:44s} {ms:8.3f} ms {r['ours_tflops']:6.1f} TF/s  flex/ours {r.get('ours_over_flex', float('nan')):.2f}  "
-                      f"cudnn/ours {r['speedup_vs_cudnn']:.1f}  err_vs_flex {r.get('rel_err_vs_flex', float('nan')):.1e}")
-                save()
-            del ref, bm, out
+                clk = CLOCKS.get(label)
+                print(f"  ours {arch:5s} {variant:10s} {c['name']:36s} {ms:8.3f} ms {r['ours_tflops']:6.1f} TF/s  flex/ours {r.get('ours_over_flex', float('nan')):.2f}  "
+                      f"cudnn/ours {r['speedup_vs_cudnn']:.1f}  err_vs_flex {r.get('rel_err_vs_flex', float('nan')):.1e}  SM MHz {statistics.median(clk) if clk else 'n/a'}")
+            save()
+            del ref, bm, ours, contestants
             torch.cuda.empty_cache()
         if not any(b["shape"] == shape for b in results["bench"]):
             results["bench"].append(row0)
@@ -290,6 +442,8 @@ def main():
                     print(f"check {c['name']} raised {ex!r}")
                     results["check"].append(dict(case=c["name"], ok=False, error=repr(ex)[:500]))
         save()
+    if "sass" in PHASES:
+        sass_all([c for c in cases if c["name"] in built])
     if "bench" in PHASES:
         bench_all([c for c in cases if c["kind"] == "bench" and c["name"] in built])
     save()
@@ -300,10 +454,10 @@ def main():
     for r in chk:
         if not r["ok"]:
             print("FAIL", r)
-    print(f"{'shape':14s} {'pattern':7s} {'order':8s} {'arch':5s} {'variant':12s} {'ours_ms':>8s} {'flex_ms':>8s} {'cudnn_ms':>9s} {'TF/s':>6s} {'flexTF':>6s} {'flex/ours':>9s}")
+    print(f"{'shape':14s} {'pattern':7s} {'order':8s} {'arch':5s} {'build':10s} {'variant':12s} {'ours_ms':>8s} {'flex_ms':>8s} {'cudnn_ms':>9s} {'TF/s':>6s} {'flexTF':>6s} {'flex/ours':>9s}")
     for r in results["bench"]:
         if "ours_ms" in r:
-            print(f"{r['shape']:14s} {r['pattern']:7s} {r['order']:8s} {r.get('arch', 'sm80'):5s} {r['variant']:12s} {r['ours_ms']:8.3f} {r.get('flex_ms', float('nan')):8.3f} {r['cudnn_ms']:9.2f} "
+            print(f"{r['shape']:14s} {r['pattern']:7s} {r['order']:8s} {r.get('arch', 'sm80'):5s} {r.get('build_variant', 'base'):10s} {r['variant']:12s} {r['ours_ms']:8.3f} {r.get('flex_ms', float('nan')):8.3f} {r['cudnn_ms']:9.2f} "
                   f"{r['ours_tflops']:6.1f} {r.get('flex_tflops', float('nan')):6.1f} {r.get('ours_over_flex', float('nan')):9.2f}")
 
 

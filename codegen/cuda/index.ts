@@ -152,6 +152,9 @@ export function templateContextSm90(spec: KernelSpec): Record<string, unknown> {
     boxW: plan.rasterBox?.w ?? 1,
     boxH: plan.rasterBox?.h ?? 1,
     boxT: plan.rasterBox?.t ?? 1,
+    splitSoftmax: plan.splitSoftmax ? 1 : 0,
+    blockRows: plan.blockRows,
+    groupsLast: plan.groupsLast,
   };
 }
 

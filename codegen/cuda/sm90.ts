@@ -40,6 +40,12 @@ export interface Sm90Plan {
   readonly gridTiles: number;
   /** Raster order: full tiles of full-size groups are TMA boxes (w, h, t) of the image tensor. */
   readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
+  /** End the basic block after the softmax (GRAT_SM90_SPLIT's default). */
+  readonly splitSoftmax: boolean;
+  /** Group rows per band of the image tiles' work order (GRAT_SM90_BLOCK_ROWS's default). */
+  readonly blockRows: number;
+  /** Query groups along the last axis (a row of the group grid, for the blocked work order). */
+  readonly groupsLast: number;
 }
 
 /**
@@ -79,11 +85,20 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
   return {
     supported: reason === null, reason, blockQ, blockK, stages, threads: 384, smemBytes,
-    // predicate terms make the producer's cursor larger (72 registers, e.g. video_causal_anchor);
-    // box terms fit in 64, which leaves the consumers 216 (the configuration measured on the H200)
-    ...(spec.terms.some((t) => t.kind === 'predicate') ? { producerRegs: 72, consumerRegs: 208 } : { producerRegs: 64, consumerRegs: 216 }),
+    // predicate terms make the producer's cursor larger (72 registers, e.g. video_causal_anchor),
+    // and so do the 5-D TMA coordinates of 3-D raster groups (64 spilled 4-8 bytes there); box
+    // terms otherwise fit in 64, which leaves the consumers 216 (the configuration measured most)
+    ...(spec.terms.some((t) => t.kind === 'predicate') || (spec.order === 'raster' && spec.dims.length >= 3)
+      ? { producerRegs: 72, consumerRegs: 208 } : { producerRegs: 64, consumerRegs: 216 }),
     textTiles, tilesPerGroup, gridTiles: textTiles + queryGroups * tilesPerGroup,
     rasterBox: rasterBox(spec, blockK),
+    // ptxas hoists the wait for P·V above the softmax unless a block boundary stops it; with the
+    // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
+    splitSoftmax: true,
+    // bands of 4 group rows: the CTAs in flight share key rows and columns in L2 (up to 2 % on
+    // Flux 8192² GRAT-X, within noise elsewhere)
+    blockRows: 4,
+    groupsLast: spec.dims[spec.dims.length - 1].groups,
   };
 }
 
