@@ -13,23 +13,14 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
+import { FLUX } from './support/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-workorder-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-const SRC = `pattern flux_b
-grid   h=64 w=48
-group  h=16 w=16
-order  raster
-text   512 before
-image attends neighbors(1) + text
-text  attends all
-head_dim 128
-dtype    bf16
-`;
 
 function emittedQueryGroup(): { fn: string; blockRows: number } {
-  const r = checkSource(SRC, { defaultName: 'flux_b' });
+  const r = checkSource(FLUX, {});
   if (!r.ir) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
   const cu = emitCuda(r.ir).files.find((f) => f.path.endsWith('_sm90a.cu'))?.contents ?? '';
   const fn = /__device__ __forceinline__ int query_group\(const Params& p, int g\) \{[\s\S]*?\n\}/.exec(cu)?.[0];

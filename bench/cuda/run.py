@@ -9,8 +9,11 @@ On a compute-capability-9.0 card (H100/H200) every phase runs both kernels of a 
 sm_80 one and the Hopper sm_90a one (`arch` in each row); ARCHS=sm90a (or sm80) restricts that.
 SELECT=a,b keeps the cases whose names contain a or b (CHECKS=all keeps every check case too).
 Timing is interleaved: every contestant of a (shape, pattern) — FlexAttention and each of our
-kernels — runs one block of calls per round, in an order rotated every round (ROUNDS, default 8),
-and its time is the median over rounds, so the card's clocks and temperature weigh on all alike.
+kernels — runs one block of calls per round (ROUNDS, default 8), in an order shuffled every round
+(SEED), after an idle gap (GAP_MS, default 150); its time is the median over rounds, so the card's
+power limit, clocks and temperature weigh on all alike. `sass` (with build) reports, per Hopper
+build, HGMMA and local-memory instruction counts and the softmax work ptxas left between the wait
+for S and the wait for P·V.
 VARIANTS="name=nvcc flags;name=flags" adds builds of the Hopper kernel with other GRAT_CUDA_FLAGS as
 contestants of the bench (A/B of kernel switches in one run); DENSE=0 skips cuDNN / flash SDPA.
 """
