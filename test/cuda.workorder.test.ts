@@ -22,7 +22,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function emittedQueryGroup(): { fn: string; blockRows: number } {
   const r = checkSource(FLUX, {});
   if (!r.ir) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
-  const cu = emitCuda(r.ir).files.find((f) => f.path.endsWith('_sm90a.cu'))?.contents ?? '';
+  const file = emitCuda(r.ir).files.find((f) => f.path.endsWith('_sm90a.cu'));
+  const cu = typeof file?.contents === 'string' ? file.contents : '';
   const fn = /__device__ __forceinline__ int query_group\(const Params& p, int g\) \{[\s\S]*?\n\}/.exec(cu)?.[0];
   const rows = /#define GRAT_SM90_BLOCK_ROWS (\d+)/.exec(cu)?.[1];
   if (!fn || !rows) throw new Error('query_group or GRAT_SM90_BLOCK_ROWS not found in the emitted kernel');
