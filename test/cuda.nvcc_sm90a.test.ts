@@ -98,7 +98,8 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
   }, 15 * 60_000);
 
   it('the A/B variants (the former grid, no turn-taking, no block boundary after the softmax, row-by-row work order, separate K/V barriers, the timing diagnostics) still compile clean', async () => {
-    const some = jobs.filter((j) => /flux_grat_b|hunyuan_grat_x|video_causal_anchor/.test(j.example));
+    // (cuda_dit_b: head_dim 64, four stages; the others 128, three)
+    const some = jobs.filter((j) => /flux_grat_b|hunyuan_grat_x|video_causal_anchor|cuda_dit_b/.test(j.example));
     expect(some.length).toBeGreaterThan(0);
     const results = await pool(some, Math.max(1, cpus().length), async (job) => {
       const out: string[] = [];

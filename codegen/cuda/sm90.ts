@@ -78,8 +78,9 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   const queryGroups = spec.dims.reduce((n, x) => n * x.groups, 1);
   const tilesPerGroup = Math.ceil(maxGroupTokens / blockQ);
   const textTiles = Math.ceil(textCount / blockQ);
-  // 1024-byte alignment slack + barriers, row counts and the persistent schedule's two tile slots
-  const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 256;
+  // 1024-byte alignment slack + barriers (K and V's own with GRAT_SM90_KV_SPLIT), row counts and
+  // the persistent schedule's two tile slots
+  const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 320;
   let reason: string | null = null;
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
   else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
