@@ -254,13 +254,14 @@ def sm_clock():
 CLOCKS = {}  # label -> SM clocks read during its timed blocks
 
 
-def time_interleaved(fns, rounds=None, block_ms=60.0):
+def time_interleaved(fns, rounds=None, block_ms=60.0, tag=""):
     """Per-call medians of the contestants {label: fn}: after a warm-up, each round runs every
     contestant once — a block of back-to-back calls of ~block_ms between two events — in an order
     shuffled every round, with an idle gap (GAP_MS, default 150) before each block: the card's power
     management reacts to the load before it, so a fixed order (one contestant always after the
     slower peer) measured 5-10 % differences between identical builds. Returns ({label: median ms},
-    {label: [ms per call, each round]}); the SM clock read during each block goes to CLOCKS."""
+    {label: [ms per call, each round]}); the SM clock read during each block goes to CLOCKS, and
+    each block's wall-clock span to results["blocks"] (to line up with an nvidia-smi trace)."""
     import random
     rounds = rounds or int(os.environ.get("ROUNDS", "8"))
     gap = float(os.environ.get("GAP_MS", "150")) / 1000
@@ -280,6 +281,7 @@ def time_interleaved(fns, rounds=None, block_ms=60.0):
         for l in order:
             fn = fns[l]
             time.sleep(gap)
+            t0 = time.time()
             s.record()
             for _ in range(reps[l]):
                 fn()
@@ -287,6 +289,10 @@ def time_interleaved(fns, rounds=None, block_ms=60.0):
             clk = sm_clock()  # (the calls are queued: the card is busy with them now)
             e.synchronize()
             samples[l].append(s.elapsed_time(e) / reps[l])
+            # (local wall-clock time, as nvidia-smi's timestamps)
+            results.setdefault("blocks", []).append({"tag": tag, "label": l, "calls": reps[l],
+                                                     "start": datetime.datetime.fromtimestamp(t0).isoformat(),
+                                                     "end": datetime.datetime.now().isoformat()})
             if clk is not None:
                 CLOCKS.setdefault(l, []).append(clk)
     return {l: statistics.median(v) for l, v in samples.items()}, samples
@@ -401,7 +407,7 @@ def bench_all(cases):
                         label = f"{c['name']}|{arch}|{variant}"
                         contestants[label] = (lambda m=m, out=out, arch=arch: m.attention(q, k, v, out=out, arch=arch))
                         ours.append((c, arch, variant, flags, label, out, time.time() - t0))
-            medians, samples = time_interleaved(contestants)
+            medians, samples = time_interleaved(contestants, tag=f"{shape} {pattern}")
             if "flex" in medians:
                 row["flex_ms"] = medians["flex"]
                 row["flex_tflops"] = flops / row["flex_ms"] / 1e9

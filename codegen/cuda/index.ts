@@ -153,6 +153,7 @@ export function templateContextSm90(spec: KernelSpec): Record<string, unknown> {
     boxH: plan.rasterBox?.h ?? 1,
     boxT: plan.rasterBox?.t ?? 1,
     splitSoftmax: plan.splitSoftmax ? 1 : 0,
+    lazyRescale: plan.lazyRescale ? 1 : 0,
     blockRows: plan.blockRows,
     groupsLast: plan.groupsLast,
   };

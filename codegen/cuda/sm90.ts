@@ -42,6 +42,8 @@ export interface Sm90Plan {
   readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
   /** End the basic block after the softmax (GRAT_SM90_SPLIT's default). */
   readonly splitSoftmax: boolean;
+  /** Lazy rescaling of O (GRAT_SM90_LAZY_RESCALE's default). */
+  readonly lazyRescale: boolean;
   /** Group rows per band of the image tiles' work order (GRAT_SM90_BLOCK_ROWS's default). */
   readonly blockRows: number;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order). */
@@ -78,8 +80,8 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   const queryGroups = spec.dims.reduce((n, x) => n * x.groups, 1);
   const tilesPerGroup = Math.ceil(maxGroupTokens / blockQ);
   const textTiles = Math.ceil(textCount / blockQ);
-  // 1024-byte alignment slack + barriers (K and V's own with GRAT_SM90_KV_SPLIT), row counts and
-  // the persistent schedule's two tile slots
+  // 1024-byte alignment slack + barriers, row counts and the persistent schedule's two tile slots
+  // (320 bytes: 224 at most today, head_dim 64's four stages and a 3-D group; a static_assert checks)
   const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 320;
   let reason: string | null = null;
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
@@ -96,6 +98,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     // ptxas hoists the wait for P·V above the softmax unless a block boundary stops it; with the
     // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
     splitSoftmax: true,
+    lazyRescale: false,
     // bands of 4 group rows: the CTAs in flight share key rows and columns in L2 (up to 2 % on
     // Flux 8192² GRAT-X, within noise elsewhere)
     blockRows: 4,
