@@ -98,7 +98,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     // ptxas hoists the wait for P·V above the softmax unless a block boundary stops it; with the
     // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
     splitSoftmax: true,
-    lazyRescale: false,
+    lazyRescale: true,
     // bands of 4 group rows: the CTAs in flight share key rows and columns in L2 (up to 2 % on
     // Flux 8192² GRAT-X, within noise elsewhere)
     blockRows: 4,
