@@ -5,7 +5,8 @@
 #   2. the bench cases in BENCH (comma list, run.py's SELECT) with the builds in VARIANTS as
 #      contestants beside Flex (shuffled interleaved timing), the SM clock and board power sampled
 #      every 50 ms by nvidia-smi meanwhile ($OUT/smi_bench.csv);
-#   3. CHECK_FLAGS: nvcc flags of a variant to put through every check too (empty: none);
+#   0. first, CHECK_FLAGS: nvcc flags of a variant to put through every check (empty: none);
+#   SAN_FLAGS: nvcc flags of the build the sanitizers run (default: the default build);
 #   4. NCU: bench cases to profile (bench/cuda/profile_sm90.sh), empty for none.
 # Each step runs under its own timeout so one hang cannot eat the call. The device tool brings back
 # at most 8 files: the JSON results stay in $OUT, logs, nvidia-smi traces and ncu summaries go into
@@ -26,14 +27,20 @@ step() { echo "== $(date -u +%T) $*"; }
 
 nvidia-smi --query-gpu=name,power.limit,clocks.max.sm,temperature.gpu --format=csv > "$OUT/smi_info.csv" 2>&1
 
+if [ -n "${CHECK_FLAGS:-}" ]; then
+  step "check $CHECK_FLAGS"
+  GRAT_CUDA_FLAGS=$CHECK_FLAGS CHECKS=all SELECT=zzz RESULTS=check_variant.json timeout "${CHECK_S:-240}" python3 bench/cuda/run.py build check > "$OUT/check_variant.log" 2>&1
+  echo "check variant rc=$?"; grep -E "^checks:|FAIL|rror" "$OUT/check_variant.log" | tail -5
+fi
+
 if [ "${SKIP_CHECK:-0}" != 1 ]; then
   step check
   CHECKS=all SELECT=zzz RESULTS=check.json timeout "${CHECK_S:-240}" python3 bench/cuda/run.py build check > "$OUT/check.log" 2>&1
   echo "check rc=$?"; grep -E "^checks:|FAIL|rror" "$OUT/check.log" | tail -5
   step sanitizers
-  timeout 120 compute-sanitizer --tool memcheck python3 bench/cuda/probe.py flux_b_20x36_raster sm90a 1 > "$OUT/memcheck.log" 2>&1
+  GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout 120 compute-sanitizer --tool memcheck python3 bench/cuda/probe.py flux_b_20x36_raster sm90a 1 > "$OUT/memcheck.log" 2>&1
   echo "memcheck rc=$?"; tail -2 "$OUT/memcheck.log"
-  timeout 120 compute-sanitizer --tool synccheck python3 bench/cuda/probe.py flux_b_20x36_textonly sm90a 1 > "$OUT/synccheck.log" 2>&1
+  GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout 120 compute-sanitizer --tool synccheck python3 bench/cuda/probe.py flux_b_20x36_textonly sm90a 1 > "$OUT/synccheck.log" 2>&1
   echo "synccheck rc=$?"; tail -2 "$OUT/synccheck.log"
 fi
 
@@ -48,11 +55,6 @@ if [ -n "${BENCH:-}" ]; then
   python3 bench/cuda/power_trace.py "$OUT/bench.json" "$OUT/smi_bench.csv" --json "$OUT/power.json" | tail -40
 fi
 
-if [ -n "${CHECK_FLAGS:-}" ]; then
-  step "check $CHECK_FLAGS"
-  GRAT_CUDA_FLAGS=$CHECK_FLAGS CHECKS=all SELECT=zzz RESULTS=check_variant.json timeout "${CHECK_S:-240}" python3 bench/cuda/run.py build check > "$OUT/check_variant.log" 2>&1
-  echo "check variant rc=$?"; grep -E "^checks:|FAIL|rror" "$OUT/check_variant.log" | tail -5
-fi
 
 for c in ${NCU:-}; do
   step "ncu $c"
