@@ -42,8 +42,8 @@ export interface Sm90Plan {
   readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
   /** End the basic block after the softmax (GRAT_SM90_SPLIT's default). */
   readonly splitSoftmax: boolean;
-  /** CTAs per cluster sharing K/V tiles by TMA multicast (GRAT_SM90_CLUSTER's default: 0 or 1). */
-  readonly cluster: number;
+  /** bf16: exp2 of the scores two at a time in f16 (GRAT_SM90_EXP16's default). */
+  readonly exp16: boolean;
   /** Lazy rescaling of O (GRAT_SM90_LAZY_RESCALE's default). */
   readonly lazyRescale: boolean;
   /** Group rows per band of the image tiles' work order (GRAT_SM90_BLOCK_ROWS's default). */
@@ -101,7 +101,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
     splitSoftmax: true,
     lazyRescale: true,
-    cluster: 0,
+    exp16: false,
     // bands of 4 group rows: the CTAs in flight share key rows and columns in L2 (up to 2 % on
     // Flux 8192² GRAT-X, within noise elsewhere)
     blockRows: 4,
