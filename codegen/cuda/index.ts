@@ -154,7 +154,6 @@ export function templateContextSm90(spec: KernelSpec): Record<string, unknown> {
     boxT: plan.rasterBox?.t ?? 1,
     splitSoftmax: plan.splitSoftmax ? 1 : 0,
     lazyRescale: plan.lazyRescale ? 1 : 0,
-    rotate: plan.rotate ? 1 : 0,
     blockRows: plan.blockRows,
     groupsLast: plan.groupsLast,
   };

@@ -42,8 +42,6 @@ export interface Sm90Plan {
   readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
   /** End the basic block after the softmax (GRAT_SM90_SPLIT's default). */
   readonly splitSoftmax: boolean;
-  /** Rotated key walks aligned across the CTAs in flight (GRAT_SM90_ROTATE's default). */
-  readonly rotate: boolean;
   /** Lazy rescaling of O (GRAT_SM90_LAZY_RESCALE's default). */
   readonly lazyRescale: boolean;
   /** Group rows per band of the image tiles' work order (GRAT_SM90_BLOCK_ROWS's default). */
@@ -101,7 +99,6 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
     splitSoftmax: true,
     lazyRescale: true,
-    rotate: false,
     // bands of 8 group rows: the CTAs in flight share key rows and columns in L2; at Flux 8192²
     // GRAT-X the ~66 groups in flight span ~8 rows × 8 columns (65 MB of K/V, 82 MB with bands of 4).
     // H200 A/B against 4: 0.3-1.7 % faster in grouped order, -1.5 to +0.7 % in raster (bench/NOTES.md)
