@@ -98,6 +98,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     // ptxas hoists the wait for P·V above the softmax unless a block boundary stops it; with the
     // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
     splitSoftmax: true,
+    // FA4's lazy rescaling: most key tiles skip the O rescale (H200: 2-4 % on Flux GRAT-X)
     lazyRescale: true,
     // bands of 8 group rows: the CTAs in flight share key rows and columns in L2; at Flux 8192²
     // GRAT-X the ~66 groups in flight span ~8 rows × 8 columns (65 MB of K/V, 82 MB with bands of 4).
