@@ -97,14 +97,14 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     expect(results.flat()).toEqual([]);
   }, 15 * 60_000);
 
-  it('the A/B variants (the former grid, no turn-taking, no block boundary after the softmax, row-by-row work order, eager rescaling, the timing diagnostics) still compile clean', async () => {
+  it('the A/B variants (the former grid, no turn-taking, no block boundary after the softmax, row-by-row work order, eager rescaling, the timing diagnostics, the max-free softmax, whole-row runs) still compile clean', async () => {
     // (cuda_dit_b: head_dim 64, four stages; the others 128, three)
-    const some = jobs.filter((j) => /flux_grat_b|hunyuan_grat_x|video_causal_anchor|cuda_dit_b/.test(j.example));
+    const some = jobs.filter((j) => /flux_grat_b|flux_grat_x|hunyuan_grat_x|video_causal_anchor|cuda_dit_b/.test(j.example));
     expect(some.length).toBeGreaterThan(0);
     const results = await pool(some, Math.max(1, cpus().length), async (job) => {
       const out: string[] = [];
-      for (const flag of ['-DGRAT_SM90_PERSISTENT=0', '-DGRAT_SM90_PINGPONG=0', '-DGRAT_SM90_SPLIT=0', '-DGRAT_SM90_BLOCK_ROWS=0', '-DGRAT_SM90_LAZY_RESCALE=0', '-DGRAT_SM90_DIAG=2', '-DGRAT_SM90_DIAG=3']) {
-        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', flag, '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', job.cu], job.dir);
+      for (const flag of ['-DGRAT_SM90_PERSISTENT=0', '-DGRAT_SM90_PINGPONG=0', '-DGRAT_SM90_SPLIT=0', '-DGRAT_SM90_BLOCK_ROWS=0', '-DGRAT_SM90_LAZY_RESCALE=0', '-DGRAT_SM90_DIAG=2', '-DGRAT_SM90_DIAG=3', '-DGRAT_SM90_MAXFREE=1', '-DGRAT_SM90_RUNS=1', '-DGRAT_SM90_MAXFREE=1 -DGRAT_SM90_PINGPONG=0']) {
+        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', ...flag.split(' '), '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', job.cu], job.dir);
         out.push(...(r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${flag}: ${x}`));
       }
       return out;

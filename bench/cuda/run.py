@@ -188,7 +188,7 @@ def check_case_arch(c, m, arch):
         mask = torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).to(dev)
         empty_rows = ~mask.any(-1)
         for dtype in (torch.bfloat16, torch.float16):
-            for layout in ("bhnd", "bnhd", "view"):
+            for layout in ("bhnd", "bnhd", "view", "spiky"):
                 # fresh inputs every time; "view": bhnd views of one packed [B, N, 3, H, D] qkv tensor
                 if layout == "view":
                     qkv = torch.randn(B, N, 3, H, D, device=dev, dtype=dtype)
@@ -196,11 +196,19 @@ def check_case_arch(c, m, arch):
                     q_in, k_in, v_in, lay = q, k, v, "bhnd"
                 else:
                     q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=dtype) for _ in range(3))
+                    if layout == "spiky":
+                        # a few keys with scores far above the rest (x30: ~100 nats, x300: ~1000): every
+                        # max-update path of the online softmax runs, the max-free one's rescale by a
+                        # power of two and its overflow (recomputed scores) included
+                        gain = torch.ones(N, device=dev)
+                        gain[torch.rand(N, device=dev) < 0.03] = 30.0
+                        gain[torch.rand(N, device=dev) < 0.005] = 300.0
+                        k = (k.float() * gain[None, None, :, None]).to(dtype)
                     if layout == "bnhd":
                         q_in, k_in, v_in = (x.transpose(1, 2).contiguous() for x in (q, k, v))
                     else:
                         q_in, k_in, v_in = q, k, v
-                    lay = layout
+                    lay = "bhnd" if layout == "spiky" else layout
                 out = torch.full(q_in.shape, float("nan"), device=dev, dtype=dtype)  # poisoned
                 o, lse = m.attention(q_in, k_in, v_in, text_valid=valid, layout=lay, return_lse=True, out=out, arch=arch)
                 torch.cuda.synchronize()

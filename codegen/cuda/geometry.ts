@@ -8,6 +8,9 @@
  *   term_visible   key group k counts for term t: the term accepts it (predicate) and no earlier
  *                  term does ("first-term ownership", so a union of overlapping terms visits
  *                  each key group once)
+ *   term_segment   the key run the cursor takes at key group k of term t: the group itself, or
+ *                  (runAxis) the groups of whole trailing axes at once, when they are whole image
+ *                  rows/planes in raster order; it moves k to the run's last group
  * Only numbers and generated identifiers reach the text.
  */
 import type { AxisRange, PExpr } from '../../compiler/ir.js';
@@ -20,6 +23,29 @@ export const predicateC = (e: PExpr, ngroups: readonly number[]): string => prin
 /** `lo[a] = ...; hi[a] = ...;` for one axis (axisInterval with the border, q a variable). */
 const axisWindowC = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
   printAxisWindow(r, a, n, border, `lo[${a}]`, `hi[${a}]`);
+
+/**
+ * The first axis of term i's run (term_segment), or null when the cursor takes it group by group.
+ * A run is every group of the trailing axes runAxis..D-1 at once: in raster order those tokens are
+ * whole image rows (or planes), contiguous or in planes of whole rows, so its 128-key tiles are
+ * plain contiguous boxes. Only where the term spans those axes whole ('all'), and every earlier
+ * term's ownership (term_visible) does not depend on them (their axes there are 'all' too), so the
+ * visibility of the run's first group is that of every group in it.
+ */
+export function runAxis(spec: KernelSpec, i: number): number | null {
+  const D = spec.dims.length;
+  const t = spec.terms[i];
+  if (spec.order !== 'raster' || D < 2 || D > 3 || t.kind !== 'box') return null;
+  let c0 = D;
+  while (c0 > 0 && t.axes[c0 - 1].kind === 'all') c0--;
+  if (c0 === D) return null;
+  for (let j = 0; j < i; j++) {
+    const e = spec.terms[j];
+    if (e.kind !== 'box') return null;
+    for (let a = c0; a < D; a++) if (e.axes[a].kind !== 'all') return null;
+  }
+  return c0;
+}
 
 export interface GeometryC {
   readonly code: string;
@@ -106,6 +132,36 @@ export function geometryC(spec: KernelSpec): string {
     emit(`  case ${i}: return ${conds.length ? conds.join('\n      && ') : 'true'};`);
   });
   emit('  default: return false;');
+  emit('  }');
+  emit('}');
+  emit();
+
+  emit('/** The key run at group k of term t (moves k to the run\'s last group): a whole-axes run, or the group. */');
+  emit('__device__ __forceinline__ Seg term_segment(int t, int (&k)[NDIM], const int (&hi)[NDIM]) {');
+  emit('  switch (t) {');
+  spec.terms.forEach((_, i) => {
+    const c0 = runAxis(spec, i);
+    if (c0 === null) return;
+    // fixed group coordinates on axes < c0, every token of axes >= c0 (raster order)
+    emit(`  case ${i}: {`);
+    emit('    const int (&c)[NDIM] = k;');
+    for (let a = 0; a < c0; a++) emit(`    const int len${a} = ${printGroupLength(size[a], grp[a], a)};`);
+    const start = (a: number): string => (a < c0 ? `c[${a}] * ${grp[a]}` : '0');
+    let lin = start(0);
+    for (let a = 1; a < D; a++) lin = `(${lin}) * ${size[a]} + ${start(a)}`;
+    const lens = Array.from({ length: D }, (_, a) => (a < c0 ? `len${a}` : String(size[a])));
+    emit('    Seg s;');
+    emit(`    s.base = ${imageOffset} + ${lin};`);
+    emit(`    s.len = ${lens.join(' * ')};`);
+    // contiguous when only the first axis is fixed (or none); in 3-D with t and h fixed: planes of
+    // len1 whole rows (seg_token's raster form with lw = the grid width)
+    if (c0 <= 1) emit('    s.lw = s.len; s.lh = 1; s.contiguous = true;');
+    else emit(`    s.lw = ${size[D - 1]}; s.lh = len${D - 2}; s.contiguous = false;`);
+    for (let a = c0; a < D; a++) emit(`    k[${a}] = hi[${a}];`);
+    emit('    return s;');
+    emit('  }');
+  });
+  emit('  default: return group_segment(k);');
   emit('  }');
   emit('}');
   return L.join('\n');

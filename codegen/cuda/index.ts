@@ -12,7 +12,7 @@ import Handlebars from 'handlebars';
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { registerBackend } from '../registry.js';
-import { geometryC } from './geometry.js';
+import { geometryC, runAxis } from './geometry.js';
 import { canonicalSpec, kernelName, planKernel, specFacts, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
 import { planSm90, wgmmaWrappersC } from './sm90.js';
 import { spatialPlans } from '../../compiler/shard.js';
@@ -154,6 +154,9 @@ export function templateContextSm90(spec: KernelSpec): Record<string, unknown> {
     boxT: plan.rasterBox?.t ?? 1,
     splitSoftmax: plan.splitSoftmax ? 1 : 0,
     lazyRescale: plan.lazyRescale ? 1 : 0,
+    maxFree: plan.maxFree ? 1 : 0,
+    runs: plan.runs ? 1 : 0,
+    hasRuns: String(spec.terms.some((_, i) => runAxis(spec, i) !== null)),
     blockRows: plan.blockRows,
     groupsLast: plan.groupsLast,
   };

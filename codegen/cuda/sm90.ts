@@ -44,6 +44,10 @@ export interface Sm90Plan {
   readonly splitSoftmax: boolean;
   /** Lazy rescaling of O (GRAT_SM90_LAZY_RESCALE's default). */
   readonly lazyRescale: boolean;
+  /** Max-free softmax on key tiles after the first (GRAT_SM90_MAXFREE's default). */
+  readonly maxFree: boolean;
+  /** Whole-row key runs for terms that span trailing axes (GRAT_SM90_RUNS's default). */
+  readonly runs: boolean;
   /** Group rows per band of the image tiles' work order (GRAT_SM90_BLOCK_ROWS's default). */
   readonly blockRows: number;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order). */
@@ -100,6 +104,12 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     splitSoftmax: true,
     // FA4's lazy rescaling: most key tiles skip the O rescale (H200: 2-4 % on Flux GRAT-X)
     lazyRescale: true,
+    // the row max only on a work tile's first key tile, later tiles checked after their exp2 (H200
+    // A/B: 4-7 % faster on Flux and HunyuanVideo GRAT-X; bench/NOTES.md, "sm90a v6")
+    maxFree: true,
+    // GRAT-X rows / frame-planes walked as whole image rows in raster order (contiguous boxes
+    // instead of 8 x 16 group boxes): with the max-free softmax, raster Flux 8192² GRAT-X -4.8 %
+    runs: true,
     // bands of 8 group rows: the CTAs in flight share key rows and columns in L2; at Flux 8192²
     // GRAT-X the ~66 groups in flight span ~8 rows × 8 columns (65 MB of K/V, 82 MB with bands of 4).
     // H200 A/B against 4: 0.3-1.7 % faster in grouped order, -1.5 to +0.7 % in raster (bench/NOTES.md)
