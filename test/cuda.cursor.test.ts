@@ -19,6 +19,7 @@ import { denseMask } from '../compiler/reference.js';
 import { emitCuda } from '../codegen/cuda/index.js';
 import { planKernel } from '../codegen/cuda/spec.js';
 import { runAxis } from '../codegen/cuda/geometry.js';
+import { VIDEO } from './support/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-cursor-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -32,14 +33,9 @@ image attends crisscross + text
 text  attends all
 head_dim 128
 `;
-const VIDEO_X = `pattern vx
-grid  t=6 h=18 w=20
-group t=4 h=8 w=8
-order raster
-text  3 after
-image attends crisscross + text
-head_dim 128
-`;
+// the support file's video GRAT-X, ragged, in raster order, groups of 4 frames, 3 text tokens after
+const VIDEO_X = VIDEO.replace('pattern video_grat_x', 'pattern vx').replace('grid  t=8 h=16 w=24', 'grid  t=6 h=18 w=20')
+  .replace('group t=2', 'group t=4').replace('order grouped', 'order raster').replace('text  256 after', 'text  3 after');
 // rows of 32 tokens: a frame-plane run's tiles cross no plane, a row-plane run's 8 x 32 planes hold two tiles
 const VIDEO_X_EVEN = VIDEO_X.replace('grid  t=6 h=18 w=20', 'grid  t=8 h=16 w=32');
 const FLUX_B = FLUX_X.replace('crisscross', 'neighbors(1)');
@@ -99,8 +95,9 @@ int main() {
 `;
 }
 
+let walks = 0;
 function walk(ir: PatternIR, runs: number): string {
-  const name = `${ir.name}_${runs}`;
+  const name = `${ir.name}_${runs}_${walks++}`;
   const cpp = join(work, `${name}.cpp`), exe = join(work, name);
   writeFileSync(cpp, harness(cursorSource(ir), runs));
   const c = spawnSync('g++', ['-std=c++17', '-O1', '-o', exe, cpp], { encoding: 'utf8' });
@@ -129,6 +126,13 @@ function mismatches(ir: PatternIR, out: string): string[] {
 }
 
 describe('sm_90a cursor: whole-row runs (GRAT_SM90_RUNS) visit exactly the mask\'s keys', () => {
+  it('the derived patterns are the ones meant', () => {
+    const dims = (src: string): number[][] => irOf(src).dims.map((d) => [d.size, d.group]);
+    expect(dims(VIDEO_X)).toEqual([[6, 4], [18, 8], [20, 8]]);
+    expect(irOf(VIDEO_X).order).toBe('raster');
+    expect(dims(VIDEO_X_EVEN)).toEqual([[8, 4], [16, 8], [32, 8]]);
+  });
+
   it('runs only where a term spans whole trailing axes in raster order', () => {
     const axes = (src: string, order?: string): (number | null)[] => {
       const spec = planKernel(irOf(order ? src.replace('order  raster', `order  ${order}`).replace('order raster', `order ${order}`) : src)).spec!;
