@@ -1,10 +1,11 @@
 /**
- * The Hopper kernel's key-tile cursor (next_tile in kernel_sm90.cu.hbs) with and without
- * GRAT_SM90_RUNS (term_segment: a GRAT-X row or frame-plane walked as runs of whole image rows).
- * The cursor and the geometry are taken verbatim from an emitted kernel, compiled for the host
- * with g++ (device qualifiers defined away) and walked for every image query group; the keys it
- * visits must be exactly the dense mask's row of that group (reference semantics, each key once),
- * and every full tile the producer would load as one contiguous box must be contiguous.
+ * The Hopper kernel's key-tile cursor (next_tile, printed by codegen/cursor.ts) with and without
+ * whole-row runs (the spec's sm90.runs; term_segment: a GRAT-X row or frame-plane walked as runs
+ * of whole image rows). The cursor and the geometry are taken verbatim from an emitted kernel,
+ * compiled for the host with g++ (device qualifiers defined away) and walked for every image query
+ * group; the keys it visits must be exactly the dense mask's row of that group (reference
+ * semantics, each key once), in the order of the cursor's definition (compiler/cursor.ts), and
+ * every full tile the producer would load as one contiguous box must be contiguous.
  * Ragged grids in raster order, 2-D and 3-D, so runs end in short tiles and in partial groups.
  */
 import { spawnSync } from 'node:child_process';
@@ -16,9 +17,8 @@ import { checkSource } from '../compiler/index.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { queryRuns } from '../compiler/keys.js';
 import { denseMask } from '../compiler/reference.js';
-import { emitCuda } from '../codegen/cuda/index.js';
-import { planKernel } from '../codegen/cuda/spec.js';
-import { runAxis } from '../codegen/cuda/geometry.js';
+import { DEFAULT_SM90_VARIANT, emitSpec, planKernel } from '../codegen/cuda/index.js';
+import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
 import { VIDEO } from './support/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-cursor-'));
@@ -46,40 +46,39 @@ function irOf(src: string): PatternIR {
   return r.ir;
 }
 
-/** The emitted sm_90a kernel's constants, geometry and cursor. */
-function cursorSource(ir: PatternIR): string {
-  const file = emitCuda(ir).files.find((f) => f.path.endsWith('_sm90a.cu'));
+/** The emitted sm_90a kernel's constants, geometry and cursor (runs: the spec's sm90.runs). */
+function cursorSource(ir: PatternIR, runs: number): string {
+  const spec = planKernel(ir, { ...DEFAULT_SM90_VARIANT, runs: runs === 1 }).spec!;
+  const file = emitSpec(spec).find((f) => f.path.endsWith('_sm90a.cu'));
   const cu = typeof file?.contents === 'string' ? file.contents : '';
-  const from = cu.indexOf('constexpr int D = '), to = cu.indexOf('// ---- wgmma');
+  const from = cu.indexOf('constexpr int D = '), to = cu.indexOf('// ---- shared by both kernels');
   if (from < 0 || to < 0) throw new Error('cursor not found in the emitted kernel');
   return cu.slice(from, to);
 }
 
 /** A host program printing, per image query group, "g: key key ..." (or "bad ..." and exit 1). */
-function harness(code: string, runs: number): string {
+function harness(code: string): string {
   return `#include <algorithm>
 #include <cstdio>
 using std::min;
 using std::max;
 #define __device__
 #define __forceinline__ inline
-#define GRAT_SM90_RUNS ${runs}
 ${code}
 int main() {
   for (int g = 0; g < QUERY_GROUPS; ++g) {
     int q[NDIM];
     decode_group(g, q);
     Cursor cur;
-    cur.stage = -1; cur.fresh = false; cur.seg = Seg{0, 0, 0, 0, true}; cur.off = 0; cur.grid_lo = 0; cur.grid_len = IMAGE_TOKENS;
-    for (int a = 0; a < NDIM; ++a) { cur.k[a] = 0; cur.lo[a] = 0; cur.hi[a] = -1; }
+    cursor_start(cur, 0, IMAGE_TOKENS);
     std::printf("%d:", g);
     for (;;) {
-      Seg seg;
-      int off;
-      const int n = next_tile(cur, q, false, TEXT_COUNT, seg, off);
+      const KeyTile kt = next_tile(cur, q, false, TEXT_COUNT);
+      const Seg& seg = kt.seg;
+      const int off = kt.off, n = kt.n;
       if (n == 0) break;
       // the producer's box test: these tiles are loaded as one contiguous box from seg_token(seg, off)
-      const bool plane_run = GRAT_SM90_RUNS && !seg.contiguous && seg.lw == GRID_W && (seg.lw * seg.lh) % BK == 0;
+      const bool plane_run = HAS_RUNS && !seg.contiguous && seg.lw == GRID_W && (seg.lw * seg.lh) % BK == 0;
       const bool flat = n == BK && (seg.contiguous || plane_run);
       const int first = plane_run ? seg_token(seg, off) : seg.base + off;
       for (int r = 0; r < n; ++r) {
@@ -99,7 +98,7 @@ let walks = 0;
 function walk(ir: PatternIR, runs: number): string {
   const name = `${ir.name}_${runs}_${walks++}`;
   const cpp = join(work, `${name}.cpp`), exe = join(work, name);
-  writeFileSync(cpp, harness(cursorSource(ir), runs));
+  writeFileSync(cpp, harness(cursorSource(ir, runs)));
   const c = spawnSync('g++', ['-std=c++17', '-O1', '-o', exe, cpp], { encoding: 'utf8' });
   if (c.status !== 0) throw new Error(`g++ failed: ${c.stderr}`);
   const r = spawnSync(exe, [], { encoding: 'utf8', maxBuffer: 1 << 28 });
@@ -107,7 +106,7 @@ function walk(ir: PatternIR, runs: number): string {
 }
 
 /** Per query group: the cursor's keys against the dense mask's row of the group's first token. */
-function mismatches(ir: PatternIR, out: string): string[] {
+function mismatches(ir: PatternIR, out: string, runs: boolean): string[] {
   const N = ir.dims.reduce((n, d) => n * d.size, 1) + (ir.text?.count ?? 0);
   const mask = denseMask(ir);
   const bad: string[] = [];
@@ -119,13 +118,17 @@ function mismatches(ir: PatternIR, out: string): string[] {
     const row = queryRuns(ir, g)[0].start;
     const want: number[] = [];
     for (let k = 0; k < N; k++) if (mask[row * N + k]) want.push(k);
+    // the printed cursor walks the keys in its definition's order (compiler/cursor.ts)
+    const plan = planKernel(ir).spec!;
+    const defined = keyTiles(plan, decodeGroup(plan, g), ir.text?.count ?? 0, { blockK: 128, runs }).flatMap((t) => Array.from({ length: t.n }, (_, r) => segToken(plan, t.seg, t.off + r)));
+    if (defined.join(' ') !== keys.join(' ')) bad.push(`group ${g}: the printed cursor's order differs from compiler/cursor.ts`);
     const got = [...keys].sort((a, b) => a - b);
     if (got.length !== want.length || got.some((k, i) => k !== want[i])) bad.push(`group ${g}: ${got.length} keys, mask ${want.length}`);
   }
   return bad;
 }
 
-describe('sm_90a cursor: whole-row runs (GRAT_SM90_RUNS) visit exactly the mask\'s keys', () => {
+describe('sm_90a cursor: whole-row runs (sm90.runs) visit exactly the mask\'s keys', () => {
   it('the derived patterns are the ones meant', () => {
     const dims = (src: string): number[][] => irOf(src).dims.map((d) => [d.size, d.group]);
     expect(dims(VIDEO_X)).toEqual([[6, 4], [18, 8], [20, 8]]);
@@ -134,9 +137,8 @@ describe('sm_90a cursor: whole-row runs (GRAT_SM90_RUNS) visit exactly the mask\
   });
 
   it('runs only where a term spans whole trailing axes in raster order', () => {
-    const axes = (src: string, order?: string): (number | null)[] => {
-      const spec = planKernel(irOf(order ? src.replace('order  raster', `order  ${order}`).replace('order raster', `order ${order}`) : src)).spec!;
-      return spec.terms.map((_, i) => runAxis(spec, i));
+    const axes = (src: string, order?: string): readonly (number | null)[] => {
+      return planKernel(irOf(order ? src.replace('order  raster', `order  ${order}`).replace('order raster', `order ${order}`) : src)).spec!.runAxes;
     };
     expect(axes(FLUX_X)).toEqual([1, null]);          // the row: whole image rows; the column: groups
     expect(axes(VIDEO_X)).toEqual([1, 2, null]);      // frame-plane: contiguous; row-plane: planes of rows
@@ -151,7 +153,7 @@ describe('sm_90a cursor: whole-row runs (GRAT_SM90_RUNS) visit exactly the mask\
       for (const runs of [0, 1]) {
         const out = walk(ir, runs);
         expect(out).not.toMatch(/bad/);
-        expect(mismatches(ir, out)).toEqual([]);
+        expect(mismatches(ir, out, runs === 1)).toEqual([]);
       }
     }, 120_000);
   }

@@ -7,8 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { backendFor } from '../codegen/all.js';
-import { canonicalSpec, emitCuda, kernelName, planKernel, planSm90, specFacts, specHash } from '../codegen/cuda/index.js';
-import { predicateC } from '../codegen/cuda/geometry.js';
+import { canonicalSpec, cudaPlan, emitCuda, kernelName, planKernel, planSm90, specHash } from '../codegen/cuda/index.js';
+import { CUDA_DIALECT, printPredicate } from '../codegen/clike.js';
 
 const FLUX_B = `pattern flux_b
 grid h=? w=?
@@ -81,9 +81,9 @@ describe('cuda spec', () => {
 
   it('plans the launch: text tiles first, then tiles of every query group', () => {
     const spec = planKernel(ir(FLUX_B, [20, 36])).spec!; // ragged: 2 x 3 groups, edge groups smaller
-    const f = specFacts(spec);
-    expect(f.tokens).toBe(720 + 512);
-    expect(f.queryGroups).toBe(6);
+    const f = cudaPlan(spec).sm80.tiles;
+    expect(spec.layout.tokens).toBe(720 + 512);
+    expect(spec.layout.queryGroups).toBe(6);
     expect(f.tilesPerGroup).toBe(2);
     expect(f.textTiles).toBe(4);
     expect(f.gridTiles).toBe(4 + 12);
@@ -116,20 +116,19 @@ describe('cuda emitted code', () => {
     // ragged grid: edge group lengths are computed, not assumed
     expect(cu).toContain('min(16, 20 - c[0] * 16)');
     // neighbors(1) with clip borders
-    expect(cu).toContain('lo[0] = max(q[0] + (-1), 0); hi[0] = min(q[0] + 1, 1);');
+    expect(cu).toContain('c.lo[0] = max(q[0] + (-1), 0); c.hi[0] = min(q[0] + 1, 1);');
     // no mask tensor in the API: q, k, v, o, lse and sizes only
     expect(cu).toMatch(/_forward\(int dtype, const void\* q, const void\* k, const void\* v, void\* o, float\* lse,\s+const long long\* strides, int batch, int heads, int text_valid, float scale, void\* stream\)/);
   });
 
   it('crisscross: later terms skip key groups an earlier term owns', () => {
     const x = fileOf(emitCuda(ir(FLUX_B.replace('neighbors(1)', 'crisscross'), [64, 64])), 'kernel');
-    expect(x).toMatch(/case 1: return !\(/);
+    expect(x).toMatch(/case 1: \{\s+return !\(/);
   });
 
   it('grouped order: groups are contiguous runs from the closed-form start', () => {
     const g = fileOf(emitCuda(ir(FLUX_B.replace('order raster', 'order grouped'), [20, 36])), 'kernel');
-    expect(g).toContain('s.contiguous = true;');
-    expect(g).toMatch(/s\.base = 512 \+ min\(c\[0\] \* 16, 20\) \* 36 \+ min\(c\[1\] \* 16, 36\) \* len0;/);
+    expect(g).toContain('return Seg{512 + min(c[0] * 16, 20) * 36 + min(c[1] * 16, 36) * len0, len0 * len1, len0 * len1, 1, true};');
   });
 
   it('header and loader agree with the kernel', () => {
@@ -184,7 +183,7 @@ describe('cuda sm_90a kernel', () => {
       expect(cu90).toContain(s);
     }
     // the geometry functions are printed once and shared verbatim by both kernels
-    const geom = (cu: string): string => cu.slice(cu.indexOf('// ---- the pattern\'s geometry'), cu.indexOf('// ---- key-tile cursor'));
+    const geom = (cu: string): string => cu.slice(cu.indexOf('// ---- the pattern: layout constants'), cu.indexOf('/** The next key tile'));
     expect(geom(cu90).length).toBeGreaterThan(200);
     expect(geom(cu90)).toBe(geom(cu80));
     expect(cu90).not.toMatch(/\{\{|\}\}\}/);
@@ -212,6 +211,6 @@ describe('cuda sm_90a kernel', () => {
 describe('predicates in C', () => {
   it('prints floor division, modulo and deltas like compiler/predicate.ts', () => {
     const e = { op: '&&', a: { op: '==', a: { op: '%', a: { op: 'var', ref: 'd', axis: 0 }, b: { op: 'int', value: 2 } }, b: { op: 'int', value: 0 } }, b: { op: '<=', a: { op: 'abs', a: { op: 'var', ref: 'd', axis: 1 } }, b: { op: 'var', ref: 'n', axis: 1 } } } as const;
-    expect(predicateC(e, [4, 7])).toBe('(int)(((int)(floor_mod((k[0] - q[0]), 2) == 0) != 0) && ((int)(abs((k[1] - q[1])) <= 7) != 0))');
+    expect(printPredicate(e, [4, 7], CUDA_DIALECT)).toBe('(int)(((int)(floor_mod((k[0] - q[0]), 2) == 0) != 0) && ((int)(abs((k[1] - q[1])) <= 7) != 0))');
   });
 });

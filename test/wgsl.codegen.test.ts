@@ -11,7 +11,7 @@ import { checkSource } from '../compiler/check.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { backendFor } from '../codegen/all.js';
 import { compileWgsl, emitWgsl } from '../codegen/wgsl/index.js';
-import { predicateWgsl } from '../codegen/wgsl/geometry.js';
+import { printPredicate, WGSL_DIALECT } from '../codegen/clike.js';
 import { validateWgsl } from '../runtime/webgpu/node.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -96,7 +96,7 @@ describe('wgsl backend: emitted files', () => {
     const ir = pattern(SYNTHETIC.predicates);
     const t = ir.image.terms[0];
     if (t.kind !== 'predicate') throw new Error('expected a predicate');
-    expect(predicateWgsl(t.expr, [4, 3])).toBe(
+    expect(printPredicate(t.expr, [4, 3], WGSL_DIALECT)).toBe(
       'i32((i32((i32(floor_mod((k[0] - q[0]), 2) == 0) != 0) && (i32(abs((k[0] - q[0])) <= 2) != 0)) != 0) && (i32(floor_div((k[1] - q[1]), 2) == 0) != 0))',
     );
   });

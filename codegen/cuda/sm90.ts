@@ -21,6 +21,7 @@
  * the former grid of one CTA per (tile, head), for comparison.
  * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
  */
+import { queryTiling, type QueryTiling } from '../../compiler/plan.js';
 import type { KernelSpec } from './spec.js';
 
 export interface Sm90Plan {
@@ -35,21 +36,10 @@ export interface Sm90Plan {
   readonly producerRegs: number;
   readonly consumerRegs: number;
   readonly smemBytes: number;
-  readonly textTiles: number;
-  readonly tilesPerGroup: number;
-  readonly gridTiles: number;
+  /** Query tiles of 128 rows (per group, of the text, per head in all). */
+  readonly tiles: QueryTiling;
   /** Raster order: full tiles of full-size groups are TMA boxes (w, h, t) of the image tensor. */
   readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
-  /** End the basic block after the softmax (GRAT_SM90_SPLIT's default). */
-  readonly splitSoftmax: boolean;
-  /** Lazy rescaling of O (GRAT_SM90_LAZY_RESCALE's default). */
-  readonly lazyRescale: boolean;
-  /** Max-free softmax on key tiles after the first (GRAT_SM90_MAXFREE's default). */
-  readonly maxFree: boolean;
-  /** Whole-row key runs for terms that span trailing axes (GRAT_SM90_RUNS's default). */
-  readonly runs: boolean;
-  /** Group rows per band of the image tiles' work order (GRAT_SM90_BLOCK_ROWS's default). */
-  readonly blockRows: number;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order). */
   readonly groupsLast: number;
 }
@@ -61,8 +51,7 @@ export interface Sm90Plan {
 function rasterBox(spec: KernelSpec, blockK: number): { w: number; h: number; t: number } | null {
   const n = spec.dims.length;
   if (spec.order !== 'raster' || (n !== 2 && n !== 3)) return null;
-  const gw = Math.min(spec.dims[n - 1].group, spec.dims[n - 1].size);
-  const gh = Math.min(spec.dims[n - 2].group, spec.dims[n - 2].size);
+  const gw = spec.layout.groupExtent[n - 1], gh = spec.layout.groupExtent[n - 2];
   if (gw > 256) return null;
   if (blockK <= gw * gh) {
     if (blockK % gw !== 0 || (gw * gh) % blockK !== 0) return null;
@@ -79,11 +68,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   const d = spec.headDim;
   const blockQ = 128, blockK = 128;
   const stages = d === 128 ? 3 : 4;
-  const textCount = spec.text?.count ?? 0;
-  const maxGroupTokens = spec.dims.reduce((n, x) => n * Math.min(x.group, x.size), 1);
-  const queryGroups = spec.dims.reduce((n, x) => n * x.groups, 1);
-  const tilesPerGroup = Math.ceil(maxGroupTokens / blockQ);
-  const textTiles = Math.ceil(textCount / blockQ);
+  const tiles = queryTiling(spec, blockQ);
   // 1024-byte alignment slack + barriers, row counts and the persistent schedule's two tile slots
   // (320 bytes: 224 at most today, head_dim 64's four stages and a 3-D group; a static_assert checks)
   const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 320;
@@ -97,24 +82,9 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     // terms otherwise fit in 64, which leaves the consumers 216 (the configuration measured most)
     ...(spec.terms.some((t) => t.kind === 'predicate') || (spec.order === 'raster' && spec.dims.length >= 3)
       ? { producerRegs: 72, consumerRegs: 208 } : { producerRegs: 64, consumerRegs: 216 }),
-    textTiles, tilesPerGroup, gridTiles: textTiles + queryGroups * tilesPerGroup,
+    tiles,
     rasterBox: rasterBox(spec, blockK),
-    // ptxas hoists the wait for P·V above the softmax unless a block boundary stops it; with the
-    // boundary the softmax overlaps P·V: up to 5 % faster on an H200 (bench/NOTES.md, "sm90a v4")
-    splitSoftmax: true,
-    // FA4's lazy rescaling: most key tiles skip the O rescale (H200: 2-4 % on Flux GRAT-X)
-    lazyRescale: true,
-    // the row max only on a work tile's first key tile, later tiles checked after their exp2 (H200
-    // A/B: 4-7 % faster on Flux and HunyuanVideo GRAT-X; bench/NOTES.md, "sm90a v6")
-    maxFree: true,
-    // GRAT-X rows / frame-planes walked as whole image rows in raster order (contiguous boxes
-    // instead of 8 x 16 group boxes): with the max-free softmax, raster Flux 8192² GRAT-X -4.8 %
-    runs: true,
-    // bands of 8 group rows: the CTAs in flight share key rows and columns in L2; at Flux 8192²
-    // GRAT-X the ~66 groups in flight span ~8 rows × 8 columns (65 MB of K/V, 82 MB with bands of 4).
-    // H200 A/B against 4: 0.3-1.7 % faster in grouped order, -1.5 to +0.7 % in raster (bench/NOTES.md)
-    blockRows: 8,
-    groupsLast: spec.dims[spec.dims.length - 1].groups,
+    groupsLast: spec.layout.groupsLast,
   };
 }
 

@@ -1,16 +1,16 @@
 /**
- * CUDA kernel planning: a checked PatternIR → a typed KernelSpec (every decision the templates
- * need, validated) → a canonical specialization string and hash. The kernel's name is a pure
- * function of the spec, so the name is also the build-cache key (the PyTorch loader builds one
- * library per name) and two patterns that compile to the same kernel share it.
+ * CUDA kernel planning: the pattern's KernelPlan (compiler/plan.ts) → a typed KernelSpec (the
+ * plan plus every decision the CUDA templates need, validated: element type, the sm_80 tiling,
+ * the sm_90a kernel's variant) → a canonical specialization string and hash. The kernel's name is
+ * a pure function of the spec, so the name is also the build-cache key (the PyTorch loader builds
+ * one library per name) and two patterns that compile to the same kernel share it.
  */
 import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { Dtype, PatternIR } from '../../compiler/ir.js';
-import { canonicalJson, planGeometry, specHashOf, type PlanGeometry, type PlanTerm } from '../../compiler/plan.js';
-import { imageOffset, imageTokens, textOffset } from '../../compiler/ir.js';
+import { canonicalJson, kernelNameOf, kernelPlan, planIdentity, specHashOf, type KernelPlan } from '../../compiler/plan.js';
+import { KERNEL_HEAD_DIMS, headDimError } from '../kernel.js';
 
-/** head_dim values the tensor-core kernel is written for (ldmatrix tiles of 16, a register budget). */
-export const SUPPORTED_HEAD_DIMS = [64, 128] as const;
+export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const SUPPORTED_ARCHS = ['sm_80', 'sm_86', 'sm_89', 'sm_90'] as const;
 
 /** The tile shape and pipeline depth: what `schedule cuda ...` may set. */
@@ -21,39 +21,43 @@ export interface Tiling {
   readonly stages: number; // cp.async pipeline depth (K and V tiles in flight)
 }
 
-export interface SpecDim {
-  readonly size: number;
-  readonly group: number;
-  readonly groups: number;
+/**
+ * The sm_90a kernel's variant: each field is a `constexpr` of the emitted kernel and part of its
+ * name (when it differs from the default), so nothing but the chosen code is compiled in. The
+ * defaults are the measured best (bench/NOTES.md); bench/ passes other variants for A/B runs.
+ */
+export interface Sm90Variant {
+  /** The two consumer warpgroups take turns issuing wgmma (named barriers), as FlashAttention-3 does. */
+  readonly pingpong: boolean;
+  /**
+   * A never-taken branch ends the basic block after the softmax: ptxas otherwise hoists the wait
+   * for P·V above it and the softmax no longer overlaps that product (H200: up to 5 %, "sm90a v4").
+   */
+  readonly splitSoftmax: boolean;
+  /** FA4's lazy rescaling: most key tiles skip the O rescale (H200: 2-4 % on Flux GRAT-X). */
+  readonly lazyRescale: boolean;
+  /** The row max only on a work tile's first key tile; later tiles checked after their exp2 (H200: 4-7 % on GRAT-X, "sm90a v6"). */
+  readonly maxFree: boolean;
+  /** Terms with a run axis (plan.runAxes) walked as runs of whole image rows (raster Flux 8192² GRAT-X: -4.8 %). */
+  readonly runs: boolean;
+  /**
+   * Group rows per band of the image tiles' work order (the CTAs in flight share key rows and
+   * columns in L2); 1: row by row. H200 A/B of 8 against 4: 0.3-1.7 % faster grouped, -1.5 to +0.7 % raster.
+   */
+  readonly blockRows: number;
 }
 
-/** An image term, with every bound made finite and small (|offset| <= groups along its axis). */
-export type SpecTerm = PlanTerm;
+export const DEFAULT_SM90_VARIANT: Sm90Variant = { pingpong: true, splitSoftmax: true, lazyRescale: true, maxFree: true, runs: true, blockRows: 8 };
 
-/** The target-independent plan (compiler/plan.ts) plus what the CUDA kernels add. */
-export interface KernelSpec extends PlanGeometry {
+/** The pattern's plan plus what the CUDA kernels add. */
+export interface KernelSpec extends KernelPlan {
   /** Element type the pattern declares; the library takes bf16 and fp16 either way. */
   readonly dtype: 'bf16' | 'fp16';
   readonly tiling: Tiling;
+  readonly sm90: Sm90Variant;
 }
 
-/** Derived numbers the templates and the host need. */
-export interface SpecFacts {
-  readonly tokens: number;
-  readonly imageTokens: number;
-  readonly imageOffset: number;
-  readonly textOffset: number;
-  readonly textCount: number;
-  readonly queryGroups: number;
-  readonly maxGroupTokens: number;
-  readonly tilesPerGroup: number; // query tiles per image query group (edge groups may use fewer)
-  readonly textTiles: number;
-  readonly gridTiles: number; // launch grid x = textTiles + queryGroups * tilesPerGroup
-  readonly smemBytes: number; // dynamic shared memory per CTA
-  readonly threads: number;
-}
-
-export interface PlanResult {
+export interface CudaPlanResult {
   readonly spec: KernelSpec | null;
   readonly diagnostics: readonly Diagnostic[];
 }
@@ -99,53 +103,29 @@ function tilingOf(ir: PatternIR, diags: Diagnostic[]): Tiling {
 }
 
 /** Plans the kernel; returns diagnostics (never throws) for what the CUDA backend cannot build. */
-export function planKernel(ir: PatternIR): PlanResult {
+export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIANT): CudaPlanResult {
   const diags: Diagnostic[] = [];
-  if (!(SUPPORTED_HEAD_DIMS as readonly number[]).includes(ir.headDim)) {
-    diags.push(error('C0101', `the CUDA backend supports head_dim ${SUPPORTED_HEAD_DIMS.join(' and ')}, got ${ir.headDim}`, null, {
-      hint: 'pad q, k and v to head_dim 64 or 128 (zeros change nothing but the scale: keep `scale` at 1/sqrt(original head_dim))',
-    }));
-  }
+  const hd = headDimError('C0101', 'CUDA', ir.headDim, 'pad q, k and v to head_dim 64 or 128 (zeros change nothing but the scale: keep `scale` at 1/sqrt(original head_dim))');
+  if (hd) diags.push(hd);
   let dtype: 'bf16' | 'fp16' = 'bf16';
   if (ir.dtype === 'fp16' || ir.dtype === 'bf16') dtype = ir.dtype;
   else diags.push(warning('C0104', `the CUDA backend computes on bf16/fp16 tensor cores; dtype ${ir.dtype as Dtype} is read as bf16`, null, { hint: 'pass bf16 or fp16 tensors to attention()' }));
   const tiling = tilingOf(ir, diags);
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
-  const spec: KernelSpec = { ...planGeometry(ir), dtype, tiling };
-  return { spec, diagnostics: diags };
+  return { spec: { ...kernelPlan(ir), dtype, tiling, sm90 }, diagnostics: diags };
+}
+
+/** What names the kernel: the plan's identity, the element type, the tiling, and the sm_90a variant where it is not the default (so the shipped kernels keep their names). */
+function specIdentity(spec: KernelSpec): Record<string, unknown> {
+  const { sm90, ...rest } = spec;
+  const isDefault = canonicalJson(sm90) === canonicalJson(DEFAULT_SM90_VARIANT);
+  return { ...planIdentity(rest as unknown as KernelPlan), dtype: spec.dtype, tiling: spec.tiling, ...(isDefault ? {} : { sm90 }) };
 }
 
 /** JSON with sorted keys: byte-stable. */
-export const canonicalSpec = (spec: KernelSpec): string => canonicalJson(spec);
+export const canonicalSpec = (spec: KernelSpec): string => canonicalJson(specIdentity(spec));
 
-export const specHash = (spec: KernelSpec): string => specHashOf(spec);
+export const specHash = (spec: KernelSpec): string => specHashOf(specIdentity(spec));
 
 /** `grat_<pattern>_<hash12>`: a C identifier, a file stem and the build-cache key. */
-export function kernelName(spec: KernelSpec): string {
-  return `grat_${spec.pattern}_${specHash(spec).slice(0, 12)}`;
-}
-
-export function specFacts(spec: KernelSpec): SpecFacts {
-  const M = spec.dims.reduce((n, d) => n * d.size, 1);
-  const textCount = spec.text?.count ?? 0;
-  const ir = { dims: spec.dims, text: spec.text } as unknown as PatternIR;
-  const maxGroupTokens = spec.dims.reduce((n, d) => n * Math.min(d.group, d.size), 1);
-  const tilesPerGroup = Math.ceil(maxGroupTokens / spec.tiling.blockQ);
-  const queryGroups = spec.dims.reduce((n, d) => n * d.groups, 1);
-  const textTiles = Math.ceil(textCount / spec.tiling.blockQ);
-  const { blockQ, blockK, stages, warps } = spec.tiling;
-  return {
-    tokens: M + textCount,
-    imageTokens: imageTokens(ir),
-    imageOffset: imageOffset(ir),
-    textOffset: textOffset(ir),
-    textCount,
-    queryGroups,
-    maxGroupTokens,
-    tilesPerGroup,
-    textTiles,
-    gridTiles: textTiles + queryGroups * tilesPerGroup,
-    smemBytes: (blockQ + 2 * stages * blockK) * spec.headDim * 2,
-    threads: warps * 32,
-  };
-}
+export const kernelName = (spec: KernelSpec): string => kernelNameOf(spec.pattern, specIdentity(spec));

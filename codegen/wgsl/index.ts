@@ -12,9 +12,9 @@ import { error } from '../../dsl/diagnostics.js';
 import { registerBackend } from '../registry.js';
 import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
 import { compileWgsl } from './source.js';
-import { canonicalJson, specFacts, specHash } from './spec.js';
+import { canonicalSpec, specHash, wgslLaunch } from './spec.js';
 
-export { planWgsl, kernelName, specFacts, allVariants, variantOf, type WgslSpec, type WgslVariant } from './spec.js';
+export { planWgsl, kernelName, wgslLaunch, allVariants, variantOf, type WgslSpec, type WgslVariant } from './spec.js';
 export { renderVariant } from './render.js';
 export { compileWgsl, kernelSource } from './source.js';
 
@@ -25,7 +25,7 @@ export function emitWgsl(ir: PatternIR): EmitResult {
     // the typed module would overwrite the runtime copy it imports
     return { files: [], diagnostics: [...diagnostics, error('W0105', `the WGSL backend cannot name a pattern '${RUNTIME_FILE}': its module would replace the runtime file of that name`, null, { hint: 'rename the pattern (pattern NAME)' })], info: {} };
   }
-  const f = specFacts(spec);
+  const f = wgslLaunch(spec);
   const files: EmittedFile[] = source.variants.map((v) => ({ path: `${source.kernel}.${v.id}.wgsl`, contents: v.code, role: 'kernel' }));
   files.push({ path: `${spec.pattern}.ts`, contents: typedModule({ spec, source, dtype: ir.dtype }), role: 'types' });
   files.push({ path: `${RUNTIME_FILE}.ts`, contents: runtimeSource(), role: 'runtime' });
@@ -35,10 +35,10 @@ export function emitWgsl(ir: PatternIR): EmitResult {
     info: {
       kernel: source.kernel,
       specHash: specHash(spec),
-      spec: JSON.parse(canonicalJson(spec)) as unknown,
+      spec: JSON.parse(canonicalSpec(spec)) as unknown,
       module: `${spec.pattern}.ts`,
       variants: source.variants.map(({ code: _code, ...v }) => v),
-      dispatch: { workgroups: f.gridTiles, perDimension: 'x (then y) = tiles, z = batch * heads', threads: source.variants[0].threads },
+      dispatch: { workgroups: f.workgroups, perDimension: 'x (then y) = tiles, z = batch * heads', threads: source.variants[0].threads },
     },
   };
 }

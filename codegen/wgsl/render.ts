@@ -2,31 +2,15 @@
  * Renders one WGSL variant of a spec from templates/attention.wgsl.hbs. Every value handed to
  * the template is a number, a boolean or text built here from numbers and identifiers.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import Handlebars from 'handlebars';
-import { geometryWgsl } from './geometry.js';
-import { kernelName, specFacts, type WgslSpec, type WgslVariant } from './spec.js';
-
-function templatePath(file: string): string {
-  // the source tree (vitest, tsx) or dist/codegen/wgsl → the source templates
-  const candidates = [new URL(`./templates/${file}`, import.meta.url), new URL(`../../../codegen/wgsl/templates/${file}`, import.meta.url)];
-  for (const c of candidates) {
-    const p = fileURLToPath(c);
-    if (existsSync(p)) return p;
-  }
-  throw new Error(`WGSL template ${file} not found next to ${fileURLToPath(import.meta.url)}`);
-}
-
-let compiled: HandlebarsTemplateDelegate | null = null;
-const template = (): HandlebarsTemplateDelegate =>
-  (compiled ??= Handlebars.compile(readFileSync(templatePath('attention.wgsl.hbs'), 'utf8'), { strict: true, noEscape: false }));
+import { printCursor, WGSL } from '../cursor.js';
+import { template } from '../kernel.js';
+import { kernelName, wgslLaunch, type WgslSpec, type WgslVariant } from './spec.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** The WGSL source of one variant. Deterministic: a pure function of (spec, variant). */
 export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
-  const f = specFacts(spec);
+  const f = wgslLaunch(spec);
   const d4 = spec.headDim / 4;
   const shuffles: number[] = [];
   for (let s = v.lanes / 2; s >= 1; s /= 2) shuffles.push(s);
@@ -61,20 +45,11 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     pcols: v.blockQ / rq,
     kpc,
     colsPerThread: d4 / v.lanes,
-    ndim: spec.dims.length,
-    nterms: spec.terms.length,
-    imageOffset: f.imageOffset,
-    imageTokens: f.imageTokens,
-    textOffset: f.textOffset,
-    textCount: f.textCount,
     textTiles: f.textTiles,
     textSplits: f.textSplits,
     splits: f.textSplits > 1,
     tilesPerGroup: f.tilesPerGroup,
-    gridTiles: f.gridTiles,
-    imageSeesText: spec.imageSeesText,
-    textqGrid: spec.textQueries?.grid ?? false,
-    textqText: spec.textQueries?.text ?? false,
+    gridTiles: f.workgroups,
     qsLen: v.blockQ * d4,
     psLen: (v.blockK * v.blockQ) / rq,
     rows: range(rq),
@@ -88,7 +63,7 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     maxExpr: keys.slice(1).reduce((e, k) => `max(${e}, s${k})`, 's0'),
     psumExpr: `(${keys.map((k) => `p${k}`).join(' + ')})`,
     shuffles,
-    geometry: geometryWgsl(spec),
+    cursor: printCursor(spec, WGSL, { blockK: v.blockK, runs: false }),
   };
-  return template()(ctx);
+  return template('wgsl', 'attention.wgsl.hbs')(ctx);
 }

@@ -7,18 +7,18 @@ import type { PatternIR } from '../../compiler/ir.js';
 import type { Diagnostic } from '../../dsl/diagnostics.js';
 import type { GratKernelSource } from '../../runtime/webgpu/index.js';
 import { renderVariant } from './render.js';
-import { allVariants, BLOCK_Q, kernelName, planWgsl, specFacts, type WgslSpec } from './spec.js';
+import { allVariants, BLOCK_Q, kernelName, planWgsl, wgslLaunch, type WgslSpec } from './spec.js';
 
 /** The runtime's view of a spec: sizes and every variant's WGSL. */
 export function kernelSource(spec: WgslSpec): GratKernelSource {
-  const f = specFacts(spec);
+  const f = wgslLaunch(spec);
   return {
     kernel: kernelName(spec),
     pattern: spec.pattern,
-    tokens: f.tokens,
+    tokens: spec.layout.tokens,
     headDim: spec.headDim,
-    textCount: f.textCount,
-    gridTiles: f.gridTiles,
+    textCount: spec.layout.textCount,
+    gridTiles: f.workgroups,
     ...(f.textSplits > 1 ? { textSplit: { splits: f.textSplits, rows: f.textTiles * BLOCK_Q } } : {}),
     scale: spec.scale,
     preferred: spec.preferred,

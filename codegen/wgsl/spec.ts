@@ -15,12 +15,12 @@
  * 'sg8': the device's subgroups must hold at least LANES invocations) or through workgroup
  * memory ('shared', any device; same layout as 'sg16').
  */
-import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
+import { warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { canonicalJson, exprFitsI32, planGeometry, specHashOf, type PlanGeometry, type PlanTerm } from '../../compiler/plan.js';
-import { imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
+import { canonicalJson, kernelNameOf, kernelPlan, planIdentity, queryTiling, specHashOf, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
+import { KERNEL_HEAD_DIMS, headDimError } from '../kernel.js';
 
-export const SUPPORTED_HEAD_DIMS = [64, 128] as const;
+export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const PRECISIONS = ['f32', 'f16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 export const REDUCTIONS = ['sg16', 'sg8', 'shared'] as const;
@@ -33,17 +33,8 @@ export const THREADS = 128;
 /** Most adapters allow this much workgroup memory when asked (the runtime requests the adapter's maximum). */
 export const MAX_WORKGROUP_STORAGE = 32768;
 
-export interface SpecDim {
-  readonly size: number;
-  readonly group: number;
-  readonly groups: number;
-}
-
-/** An image term with every bound finite and small (|offset| <= groups along its axis). */
-export type SpecTerm = PlanTerm;
-
-/** The target-independent plan (compiler/plan.ts) plus the precision the pattern's dtype asks for. */
-export interface WgslSpec extends PlanGeometry {
+/** The pattern's plan (compiler/plan.ts) plus the precision the pattern's dtype asks for. */
+export interface WgslSpec extends KernelPlan {
   /** bf16 runs as f16: WGSL has no bf16. */
   readonly preferred: Precision;
 }
@@ -64,25 +55,16 @@ export interface WgslVariant {
   readonly minSubgroupSize: number; // 0 when it uses no subgroup operations
 }
 
-/** Derived sizes shared by the template, the typed module and the runtime. */
-export interface SpecFacts {
-  readonly tokens: number;
-  readonly imageTokens: number;
-  readonly imageOffset: number;
-  readonly textOffset: number;
-  readonly textCount: number;
-  readonly queryGroups: number;
-  readonly maxGroupTokens: number;
-  readonly tilesPerGroup: number;
-  readonly textTiles: number; // query tiles of text rows
-  /**
-   * Workgroups per text query tile (split-K): text rows may see every key (Flux: 512 rows x all
-   * 66k keys at 4096²) while an image tile sees a few thousand, so one workgroup per text tile
-   * would be the critical path. Each split takes every TEXT_SPLITS-th key tile and writes its
-   * partial (O, m, l); the `combine` entry point merges them. 1: no split, no combine.
-   */
+/**
+ * The launch of a spec: its query tiles (compiler/plan.ts queryTiling at BLOCK_Q rows) and the
+ * text split. Text rows may see every key (Flux: 512 rows x all 66k keys at 4096²) while an image
+ * tile sees a few thousand, so one workgroup per text tile would be the critical path: each of
+ * `textSplits` workgroups of a text tile takes every textSplits-th key tile and writes its partial
+ * (O, m, l); the `combine` entry point merges them. 1: no split, no combine.
+ */
+export interface WgslLaunch extends QueryTiling {
   readonly textSplits: number;
-  readonly gridTiles: number; // workgroups per (batch, head)
+  readonly workgroups: number; // per (batch, head): textTiles * textSplits + queryGroups * tilesPerGroup
 }
 
 /** Key tiles a text split takes at least (fewer, larger splits below that). */
@@ -90,60 +72,34 @@ export const MIN_TILES_PER_SPLIT = 2;
 /** The most splits of a text tile (bounds the scratch buffer: 16 x (D + 2) floats per text row and head). */
 export const MAX_TEXT_SPLITS = 16;
 
-export interface PlanResult {
+export interface WgslPlanResult {
   readonly spec: WgslSpec | null;
   readonly diagnostics: readonly Diagnostic[];
 }
 
 /** Plans the kernel; returns diagnostics (never throws) for what the WGSL backend cannot build. */
-export function planWgsl(ir: PatternIR): PlanResult {
+export function planWgsl(ir: PatternIR): WgslPlanResult {
   const diags: Diagnostic[] = [];
-  if (!(SUPPORTED_HEAD_DIMS as readonly number[]).includes(ir.headDim)) {
-    diags.push(error('W0101', `the WGSL backend supports head_dim ${SUPPORTED_HEAD_DIMS.join(' and ')}, got ${ir.headDim}`, null, {
-      hint: 'pad q, k and v with zeros to head_dim 64 or 128 and keep `scale` at 1/sqrt(original head_dim)',
-    }));
-  }
-  if (totalTokens(ir) > 2 ** 31 - 1) diags.push(error('W0102', 'too many tokens for 32-bit token indices', null));
-  for (const t of ir.image.terms) {
-    if (t.kind === 'predicate' && !exprFitsI32(t.expr)) diags.push(error('W0103', `a constant in '${t.origin}' does not fit a 32-bit integer`, null));
-  }
+  const hd = headDimError('W0101', 'WGSL', ir.headDim, 'pad q, k and v with zeros to head_dim 64 or 128 and keep `scale` at 1/sqrt(original head_dim)');
+  if (hd) diags.push(hd);
   const hints = ir.schedule.wgsl ?? {};
   for (const key of Object.keys(hints)) diags.push(warning('W0104', `schedule wgsl ${key}=${String(hints[key])} is ignored: the WGSL backend sizes its tiles from the device limits`, null));
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
-  return {
-    spec: { ...planGeometry(ir), preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' },
-    diagnostics: diags,
-  };
+  return { spec: { ...kernelPlan(ir), preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' }, diagnostics: diags };
 }
 
-export { canonicalJson };
-export const specHash = (spec: WgslSpec): string => specHashOf(spec);
+const specIdentity = (spec: WgslSpec): Record<string, unknown> => planIdentity(spec);
+export const canonicalSpec = (spec: WgslSpec): string => canonicalJson(specIdentity(spec));
+export const specHash = (spec: WgslSpec): string => specHashOf(specIdentity(spec));
 
 /** `grat_<pattern>_<hash12>`: an identifier, a file stem and the pipeline-cache key. */
-export const kernelName = (spec: WgslSpec): string => `grat_${spec.pattern}_${specHash(spec).slice(0, 12)}`;
+export const kernelName = (spec: WgslSpec): string => kernelNameOf(spec.pattern, specIdentity(spec));
 
-export function specFacts(spec: WgslSpec): SpecFacts {
-  const shape = { dims: spec.dims, text: spec.text } as unknown as PatternIR;
-  const textCount = spec.text?.count ?? 0;
-  const maxGroupTokens = spec.dims.reduce((n, d) => n * Math.min(d.group, d.size), 1);
-  const tilesPerGroup = Math.ceil(maxGroupTokens / BLOCK_Q);
-  const queryGroups = spec.dims.reduce((n, d) => n * d.groups, 1);
-  const textTiles = spec.textQueries ? Math.ceil(textCount / BLOCK_Q) : 0;
-  const textKeys = (spec.textQueries?.grid ? imageTokens(shape) : 0) + (spec.textQueries?.text ? textCount : 0);
-  const textSplits = textTiles ? Math.max(1, Math.min(MAX_TEXT_SPLITS, Math.floor(textKeys / (MIN_TILES_PER_SPLIT * BLOCK_K)))) : 1;
-  return {
-    tokens: imageTokens(shape) + textCount,
-    imageTokens: imageTokens(shape),
-    imageOffset: imageOffset(shape),
-    textOffset: textOffset(shape),
-    textCount,
-    queryGroups,
-    maxGroupTokens,
-    tilesPerGroup,
-    textTiles,
-    textSplits,
-    gridTiles: textTiles * textSplits + queryGroups * tilesPerGroup,
-  };
+export function wgslLaunch(spec: WgslSpec): WgslLaunch {
+  const q = queryTiling(spec, BLOCK_Q);
+  const textKeys = (spec.textQueries?.grid ? spec.layout.imageTokens : 0) + (spec.textQueries?.text ? spec.layout.textCount : 0);
+  const textSplits = q.textTiles ? Math.max(1, Math.min(MAX_TEXT_SPLITS, Math.floor(textKeys / (MIN_TILES_PER_SPLIT * BLOCK_K)))) : 1;
+  return { ...q, textSplits, workgroups: q.textTiles * textSplits + spec.layout.queryGroups * q.tilesPerGroup };
 }
 
 /**

@@ -1,0 +1,301 @@
+/**
+ * The key-tile cursor and the pattern's geometry, printed once per kernel dialect from one
+ * source: the functions of compiler/cursor.ts (its executable definition, tested against the
+ * dense mask), step for step and with the same names, with every size a literal. A dialect
+ * (tinygrad's renderer idea) says only how C and WGSL spell a declaration, a parameter, a struct,
+ * a loop or a case; the control flow is shared. The kernels call:
+ *   decode_group   query group index → coordinates             (compiler/cursor.ts decodeGroup)
+ *   group_segment  coordinates → the group's tokens as a Seg   (groupSegment)
+ *   seg_token      Seg + local index → sequence index          (segToken)
+ *   cursor_start   a fresh cursor for one query tile
+ *   next_tile      the next key tile (KeyTile; n = 0 at the end) (Cursor.next)
+ * and next_tile walks term_window, term_visible ("first-term ownership": each key group once),
+ * term_segment (whole-row runs, printed only where the kernel takes them), stage_on,
+ * odometer_step and next_segment. Only numbers and fixed identifiers reach the text.
+ */
+import type { KernelPlan } from '../compiler/plan.js';
+import { termAxes, termBorder } from '../compiler/plan.js';
+import { CUDA_DIALECT, int, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains, WGSL_DIALECT, type Dialect } from './clike.js';
+
+type Ty = 'int' | 'bool' | 'Seg' | 'Coords' | 'KeyTile';
+
+/** How a target spells what the shared functions need. */
+export interface KernelDialect extends Dialect {
+  readonly name: 'cuda' | 'wgsl';
+  /** A function header up to `{`. */
+  readonly fn: (ret: Ty | null, name: string, params: readonly string[]) => string;
+  /** Parameters: by value, coordinates read, coordinates written, the cursor (by reference). */
+  readonly param: (name: string, ty: Ty) => string;
+  readonly coordsOut: (name: string) => string;
+  readonly cursorParam: (name: string) => string;
+  /** A by-reference parameter as an lvalue (`c` / `(*c)`). */
+  readonly ref: (name: string) => string;
+  readonly constant: (name: string, ty: 'int' | 'bool', value: string) => string;
+  readonly struct: (name: string, fields: readonly (readonly [string, Ty])[]) => string[];
+  /** `const int x = e;` (let: never written again) and `int x = e;` / `int x;` (var). */
+  readonly let: (name: string, ty: Ty, expr: string) => string;
+  readonly var: (name: string, ty: Ty, expr?: string) => string;
+  readonly loop: string;
+  readonly seg: (base: string, len: string, lw: string, lh: string, contiguous: string) => string;
+  readonly select: (cond: string, yes: string, no: string) => string;
+  /** A switch over term indices: each case's lines, then the default's. */
+  readonly switchOf: (expr: string, cases: readonly (readonly string[])[], dflt: readonly string[]) => string[];
+  /** The address of a variable passed to a by-reference parameter (`x` / `&x`). */
+  readonly addr: (name: string) => string;
+}
+
+const CUDA_TYPES: Record<Ty, string> = { int: 'int', bool: 'bool', Seg: 'Seg', Coords: 'int', KeyTile: 'KeyTile' };
+const WGSL_TYPES: Record<Ty, string> = { int: 'i32', bool: 'bool', Seg: 'Seg', Coords: 'Coords', KeyTile: 'KeyTile' };
+
+export const CUDA: KernelDialect = {
+  ...CUDA_DIALECT,
+  name: 'cuda',
+  fn: (ret, name, params) => `__device__ __forceinline__ ${ret ? CUDA_TYPES[ret] : 'void'} ${name}(${params.join(', ')}) {`,
+  param: (name, ty) => (ty === 'Coords' ? `const int (&${name})[NDIM]` : ty === 'Seg' ? `const Seg& ${name}` : `${CUDA_TYPES[ty]} ${name}`),
+  coordsOut: (name) => `int (&${name})[NDIM]`,
+  cursorParam: (name) => `Cursor& ${name}`,
+  ref: (name) => name,
+  constant: (name, ty, value) => `constexpr ${ty} ${name} = ${value};`,
+  struct: (name, fields) => [`struct ${name} {`, ...fields.map(([f, ty]) => (ty === 'Coords' ? `  int ${f}[NDIM];` : `  ${CUDA_TYPES[ty]} ${f};`)), '};'],
+  let: (name, ty, expr) => `const ${CUDA_TYPES[ty]} ${name} = ${expr};`,
+  var: (name, ty, expr) => `${CUDA_TYPES[ty]} ${name}${expr === undefined ? '' : ` = ${expr}`};`,
+  loop: 'for (;;) {',
+  seg: (...f) => `Seg{${f.join(', ')}}`,
+  select: (cond, yes, no) => `(${cond} ? ${yes} : ${no})`,
+  switchOf: (expr, cases, dflt) => [`switch (${expr}) {`, ...cases.flatMap((body, i) => [`case ${i}: {`, ...body.map((l) => `  ${l}`), '} break;']), `default: {`, ...dflt.map((l) => `  ${l}`), '}', '}'],
+  addr: (name) => name,
+};
+
+export const WGSL: KernelDialect = {
+  ...WGSL_DIALECT,
+  name: 'wgsl',
+  fn: (ret, name, params) => `fn ${name}(${params.join(', ')})${ret ? ` -> ${WGSL_TYPES[ret]}` : ''} {`,
+  param: (name, ty) => `${name}: ${WGSL_TYPES[ty]}`,
+  coordsOut: (name) => `${name}: ptr<function, Coords>`,
+  cursorParam: (name) => `${name}: ptr<function, Cursor>`,
+  ref: (name) => `(*${name})`,
+  constant: (name, ty, value) => `const ${name}: ${ty === 'int' ? 'i32' : 'bool'} = ${value};`,
+  struct: (name, fields) => [`struct ${name} {`, ...fields.map(([f, ty]) => `  ${f}: ${WGSL_TYPES[ty]},`), '}'],
+  let: (name, ty, expr) => `let ${name}: ${WGSL_TYPES[ty]} = ${expr};`,
+  var: (name, ty, expr) => `var ${name}: ${WGSL_TYPES[ty]}${expr === undefined ? '' : ` = ${expr}`};`,
+  loop: 'loop {',
+  seg: (...f) => `Seg(${f.join(', ')})`,
+  select: (cond, yes, no) => `select(${no}, ${yes}, ${cond})`,
+  switchOf: (expr, cases, dflt) => [`switch (${expr}) {`, ...cases.flatMap((body, i) => [`case ${i}: {`, ...body.map((l) => `  ${l}`), '}']), `default: {`, ...dflt.map((l) => `  ${l}`), '}', '}'],
+  addr: (name) => `&${name}`,
+};
+
+export interface CursorPrintOptions {
+  /** Keys per key tile. */
+  readonly blockK: number;
+  /** Walk the plan's run-axis terms as runs of whole image rows (term_segment). */
+  readonly runs: boolean;
+}
+
+/** Does the printed cursor take whole-row runs for some term? */
+export const takesRuns = (plan: KernelPlan, runs: boolean): boolean => runs && plan.runAxes.some((a) => a !== null);
+
+/** The constants, structs, geometry and cursor of a plan in one dialect (see the file comment). */
+export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrintOptions): string {
+  const D = plan.dims.length, T = plan.terms.length;
+  const n = plan.dims.map((x) => x.groups), size = plan.dims.map((x) => x.size), grp = plan.dims.map((x) => x.group);
+  const L = plan.layout;
+  const runs = takesRuns(plan, opts.runs);
+  const out: string[] = [];
+  const emit = (...lines: string[]): void => { out.push(...lines); };
+  const ind = (lines: readonly string[], by = '  '): string[] => lines.map((l) => by + l);
+  const c = d.ref('c'); // the cursor, through its reference
+  const axes = (f: (a: number) => string): string[] => Array.from({ length: D }, (_, a) => f(a));
+
+  emit('// ---- the pattern: layout constants (compiler/plan.ts) ----');
+  emit(d.constant('NDIM', 'int', String(D)));
+  if (d.name === 'wgsl') emit('alias Coords = array<i32, NDIM>;');
+  emit(d.constant('NTERMS', 'int', String(T)));
+  emit(d.constant('IMAGE_OFFSET', 'int', String(L.imageOffset)));
+  emit(d.constant('IMAGE_TOKENS', 'int', String(L.imageTokens)));
+  emit(d.constant('TEXT_OFFSET', 'int', String(L.textOffset)));
+  emit(d.constant('TEXT_COUNT', 'int', String(L.textCount)));
+  emit(d.constant('IMAGE_SEES_TEXT', 'bool', String(plan.imageSeesText)));
+  emit(d.constant('TEXTQ_GRID', 'bool', String(plan.textQueries?.grid ?? false)));
+  emit(d.constant('TEXTQ_TEXT', 'bool', String(plan.textQueries?.text ?? false)));
+  emit(d.constant('STAGE_GRID', 'int', 'NTERMS') + '      // text queries: the grid (the launch\'s part) as one run');
+  emit(d.constant('STAGE_TEXT', 'int', 'NTERMS + 1') + '  // the first `valid` text tokens');
+  emit('');
+  emit('/** A run of tokens: contiguous (base + i), or a raster group (rows of lw tokens, lh rows a plane). */');
+  emit(...d.struct('Seg', [['base', 'int'], ['len', 'int'], ['lw', 'int'], ['lh', 'int'], ['contiguous', 'bool']]));
+  emit('/** One key tile: tokens seg[off .. off + n); n = 0 when the cursor is exhausted. */');
+  emit(...d.struct('KeyTile', [['seg', 'Seg'], ['off', 'int'], ['n', 'int']]));
+  emit('/** The key-tile cursor of one query tile (compiler/cursor.ts Cursor). */');
+  emit(...d.struct('Cursor', [
+    ['stage', 'int'], // term index, STAGE_GRID, STAGE_TEXT or done; -1 before the first
+    ['fresh', 'bool'], // the stage was just entered: its first item is not yet visited
+    ['k', 'Coords'], ['lo', 'Coords'], ['hi', 'Coords'], // current key group and the term's window
+    ['seg', 'Seg'], ['off', 'int'], // current segment, its next token
+    ['grid_lo', 'int'], ['grid_len', 'int'], // text queries' grid run: image tokens [grid_lo, grid_lo + grid_len)
+  ]));
+  emit('');
+
+  emit('/** Floor division and modulo; a zero divisor gives 0 (compiler/predicate.ts). */');
+  emit(d.fn('int', 'floor_div', [d.param('a', 'int'), d.param('b', 'int')]));
+  emit('  if (b == 0) { return 0; }', `  ${d.let('q', 'int', 'a / b')}`, '  if (q * b != a && ((a < 0) != (b < 0))) { return q - 1; }', '  return q;', '}');
+  emit(d.fn('int', 'floor_mod', [d.param('a', 'int'), d.param('b', 'int')]));
+  emit('  if (b == 0) { return 0; }', '  return a - b * floor_div(a, b);', '}');
+  emit('');
+
+  emit('/** Group coordinates (outermost first) of query group g. */');
+  emit(d.fn(null, 'decode_group', [d.param('g0', 'int'), d.coordsOut('c')]));
+  emit(`  ${d.var('g', 'int', 'g0')}`);
+  for (let a = D - 1; a >= 1; a--) emit(`  ${d.ref('c')}[${a}] = g % ${int(n[a])};`, `  g = g / ${int(n[a])};`);
+  emit(`  ${d.ref('c')}[0] = g;`, '}');
+  emit('');
+
+  emit('/** The tokens of image group c: where it starts, how many, and its row shape (raster order). */');
+  emit(d.fn('Seg', 'group_segment', [d.param('c', 'Coords')]));
+  for (let a = 0; a < D; a++) emit(`  ${d.let(`len${a}`, 'int', printGroupLength(size[a], grp[a], a))}`);
+  const lens = axes((a) => `len${a}`).join(' * ');
+  const base = printGroupBase(plan.order, size, grp, L.imageOffset);
+  if (plan.order === 'grouped') emit(`  return ${d.seg(base, lens, lens, '1', 'true')};`);
+  else emit(`  return ${d.seg(base, lens, `len${D - 1}`, D >= 2 ? `len${D - 2}` : '1', D === 1 ? 'true' : 'false')};`);
+  emit('}');
+  emit('');
+
+  emit('/** Sequence index of the local-th token of a segment (row-major inside a raster group). */');
+  emit(d.fn('int', 'seg_token', [d.param('s', 'Seg'), d.param('local', 'int')]));
+  if (plan.order === 'grouped' || D === 1) {
+    emit('  return s.base + local;');
+  } else {
+    emit('  if (s.contiguous) { return s.base + local; }');
+    const gw = L.groupExtent[D - 1];
+    if (D === 2) {
+      emit(`  ${d.var('y', 'int')}`, `  ${d.var('x', 'int')}`);
+      emit(`  if (s.lw == ${gw}) { y = local / ${gw}; x = local - y * ${gw}; }  // full-width groups: divide by a constant`);
+      emit('  else { y = local / s.lw; x = local - y * s.lw; }');
+      emit(`  return s.base + y * ${int(size[1])} + x;`);
+    } else {
+      const gh = L.groupExtent[D - 2];
+      emit(...['r', 'x', 't', 'y'].map((v) => `  ${d.var(v, 'int')}`));
+      emit(`  if (s.lw == ${gw} && s.lh == ${gh}) { r = local / ${gw}; x = local - r * ${gw}; t = r / ${gh}; y = r - t * ${gh}; }`);
+      emit('  else { r = local / s.lw; x = local - r * s.lw; t = r / s.lh; y = r - t * s.lh; }');
+      emit(`  return s.base + (t * ${int(size[1])} + y) * ${int(size[2])} + x;`);
+    }
+  }
+  emit('}');
+  emit('');
+
+  emit('/** Term t\'s window of key groups for query group q, into the cursor\'s lo/hi; false when empty. */');
+  emit(d.fn('bool', 'term_window', [d.param('t', 'int'), d.param('q', 'Coords'), d.cursorParam('c')]));
+  emit(...ind(d.switchOf('t', plan.terms.map((t) => termAxes(t).map((r, a) => printAxisWindow(r, a, n[a], termBorder(t), `${c}.lo[${a}]`, `${c}.hi[${a}]`))), ['return false;'])));
+  emit(`  return ${axes((a) => `${c}.lo[${a}] <= ${c}.hi[${a}]`).join(' && ')};`, '}');
+  emit('');
+
+  emit('/** Key group k (inside term t\'s window) is visited by term t: its predicate holds and no earlier term has k. */');
+  emit(d.fn('bool', 'term_visible', [d.param('t', 'int'), d.param('q', 'Coords'), d.param('k', 'Coords')]));
+  emit(...ind(d.switchOf('t', plan.terms.map((t, i) => {
+    const conds: string[] = [];
+    if (t.kind === 'predicate') conds.push(`(${printPredicate(t.expr, n, d)} != 0)`);
+    for (let j = 0; j < i; j++) conds.push(`!(${printTermContains(plan.terms[j], n, d)})`);
+    return [`return ${conds.length ? conds.join('\n      && ') : 'true'};`];
+  }), ['return false;'])));
+  emit('}');
+  emit('');
+
+  if (runs) {
+    emit('/** The key run at the cursor\'s group of term t (moves k to the run\'s last group): a whole-axes run, or the group. */');
+    emit(d.fn('Seg', 'term_segment', [d.param('t', 'int'), d.cursorParam('c')]));
+    const cases = plan.terms.map((_, i) => {
+      const c0 = plan.runAxes[i];
+      if (c0 === null) return [`return group_segment(${c}.k);`];
+      // fixed group coordinates on axes < c0, every token of axes >= c0 (raster order)
+      const body: string[] = [];
+      for (let a = 0; a < c0; a++) body.push(d.let(`len${a}`, 'int', printGroupLength(size[a], grp[a], a).replace(/c\[/g, `${c}.k[`)));
+      const start = (a: number): string => (a < c0 ? `${c}.k[${a}] * ${int(grp[a])}` : '0');
+      let lin = start(0);
+      for (let a = 1; a < D; a++) lin = `(${lin}) * ${int(size[a])} + ${start(a)}`;
+      const len = axes((a) => (a < c0 ? `len${a}` : int(size[a]))).join(' * ');
+      // contiguous when only the first axis is fixed (or none); in 3-D with t and h fixed: planes of
+      // len1 whole rows (seg_token's raster form with lw = the grid width)
+      const seg = c0 <= 1 ? d.seg(`${int(L.imageOffset)} + ${lin}`, len, len, '1', 'true') : d.seg(`${int(L.imageOffset)} + ${lin}`, len, int(size[D - 1]), `len${D - 2}`, 'false');
+      body.push(d.let('s', 'Seg', seg));
+      for (let a = c0; a < D; a++) body.push(`${c}.k[${a}] = ${c}.hi[${a}];`);
+      body.push('return s;');
+      return body;
+    });
+    emit(...ind(d.switchOf('t', cases, [`return group_segment(${c}.k);`])));
+    emit('}');
+    emit('');
+  }
+
+  emit('/** Whether stage s applies to the tile (terms: image queries; the grid run: text queries; the text run: both, as the pattern says). */');
+  emit(d.fn('bool', 'stage_on', [d.param('s', 'int'), d.param('text_tile', 'bool')]));
+  emit('  if (s < NTERMS) { return !text_tile; }');
+  emit('  if (s == STAGE_GRID) { return text_tile && TEXTQ_GRID; }');
+  emit(`  if (s == STAGE_TEXT) { return ${d.select('text_tile', 'TEXTQ_TEXT', 'IMAGE_SEES_TEXT')}; }`);
+  emit('  return true;  // past the text: done', '}');
+  emit('');
+
+  emit('/** The next key group of the window, last axis fastest; false once past its end (k back at lo). */');
+  emit(d.fn('bool', 'odometer_step', [d.cursorParam('c')]));
+  emit(`  ${d.var('carry', 'bool', 'true')}  // no early return: every k[a] access stays at a constant index (registers)`);
+  for (let a = D - 1; a >= 0; a--) {
+    emit(`  if (carry) {`);
+    emit(`    if (${c}.k[${a}] < ${c}.hi[${a}]) { ${c}.k[${a}] += 1; carry = false; }`);
+    emit(`    else { ${c}.k[${a}] = ${c}.lo[${a}]; }`);
+    emit('  }');
+  }
+  emit('  return !carry;', '}');
+  emit('');
+
+  emit('/** Moves to the next non-empty segment; false when the tile\'s keys are exhausted. */');
+  emit(d.fn('bool', 'next_segment', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int')]));
+  emit(`  ${d.loop}`);
+  emit(`    if (${c}.stage < NTERMS) {`);
+  emit(`      ${d.var('more', 'bool', `${c}.fresh`)}`);
+  emit(`      if (!more) { more = odometer_step(c); }`);
+  emit(`      ${c}.fresh = false;`);
+  emit('      if (more) {');
+  emit(`        if (term_visible(${c}.stage, q, ${c}.k)) {`);
+  emit(`          ${c}.seg = ${runs ? `term_segment(${c}.stage, c)` : `group_segment(${c}.k)`};`);
+  emit(`          ${c}.off = 0;`);
+  emit('          return true;');
+  emit('        }');
+  emit('        continue;');
+  emit('      }');
+  emit(`    } else if (${c}.stage == STAGE_GRID) {`);
+  emit(`      if (${c}.fresh) { ${c}.fresh = false; ${c}.seg = ${d.seg(`IMAGE_OFFSET + ${c}.grid_lo`, `${c}.grid_len`, '0', '0', 'true')}; ${c}.off = 0; return true; }`);
+  emit(`    } else if (${c}.stage == STAGE_TEXT) {`);
+  emit(`      if (${c}.fresh) {`);
+  emit(`        ${c}.fresh = false;`);
+  emit(`        if (valid > 0) { ${c}.seg = ${d.seg('TEXT_OFFSET', 'valid', '0', '0', 'true')}; ${c}.off = 0; return true; }`);
+  emit('      }');
+  emit('    } else {');
+  emit('      return false;');
+  emit('    }');
+  emit('    // enter the next stage that applies to this tile (a term with an empty window is skipped)');
+  emit(`    ${d.loop}`);
+  emit(`      ${c}.stage += 1;`);
+  emit(`      if (stage_on(${c}.stage, text_tile) && (${c}.stage >= NTERMS || term_window(${c}.stage, q, c))) { break; }`);
+  emit('    }');
+  emit(`    ${c}.fresh = true;`);
+  emit(...axes((a) => `    ${c}.k[${a}] = ${c}.lo[${a}];`));
+  emit('  }', '}');
+  emit('');
+
+  emit('/** The next key tile: up to BK keys of one segment (n = 0 when none is left). */');
+  emit(d.fn('KeyTile', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int')]));
+  emit(`  ${d.var('t', 'KeyTile')}`);
+  emit('  t.n = 0;');
+  emit(`  ${d.loop}`);
+  emit(`    if (${c}.off < ${c}.seg.len) { break; }`);
+  emit('    if (!next_segment(c, q, text_tile, valid)) { return t; }');
+  emit('  }');
+  emit(`  t.seg = ${c}.seg;`, `  t.off = ${c}.off;`, `  t.n = min(${int(opts.blockK)}, t.seg.len - t.off);`, `  ${c}.off += ${int(opts.blockK)};`, '  return t;', '}');
+  emit('');
+
+  emit('/** A cursor before a query tile\'s first key (text tiles see image tokens [grid_lo, grid_lo + grid_len)). */');
+  emit(d.fn(null, 'cursor_start', [d.cursorParam('c'), d.param('grid_lo', 'int'), d.param('grid_len', 'int')]));
+  emit(`  ${c}.stage = -1;`, `  ${c}.fresh = false;`, `  ${c}.seg = ${d.seg('0', '0', '0', '0', 'true')};`, `  ${c}.off = 0;`);
+  emit(`  ${c}.grid_lo = grid_lo;`, `  ${c}.grid_len = grid_len;`);
+  emit(...axes((a) => `  ${c}.k[${a}] = 0; ${c}.lo[${a}] = 0; ${c}.hi[${a}] = -1;`));
+  emit('}');
+  return out.join('\n');
+}

@@ -1,0 +1,48 @@
+/**
+ * What the kernel backends (CUDA, WGSL) share beyond the plan: their head_dim limit and the
+ * template-loading and value checks (templates receive only validated identifiers and numbers).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Handlebars from 'handlebars';
+import { error, type Diagnostic } from '../dsl/diagnostics.js';
+
+/** head_dim values the kernels are written for (tiles of 16 dims, a register budget). */
+export const KERNEL_HEAD_DIMS = [64, 128] as const;
+
+export function headDimError(code: string, backend: string, headDim: number, hint: string): Diagnostic | null {
+  if ((KERNEL_HEAD_DIMS as readonly number[]).includes(headDim)) return null;
+  return error(code, `the ${backend} backend supports head_dim ${KERNEL_HEAD_DIMS.join(' and ')}, got ${headDim}`, null, { hint });
+}
+
+/**
+ * A template file of a backend folder (`cuda`, `wgsl`): in the source tree (vitest, tsx), or from
+ * dist/codegen/<backend> (tsc output) three folders up.
+ */
+export function templateText(backend: string, file: string): string {
+  const candidates = [new URL(`./${backend}/templates/${file}`, import.meta.url), new URL(`../../codegen/${backend}/templates/${file}`, import.meta.url)];
+  for (const u of candidates) {
+    const p = fileURLToPath(u);
+    if (existsSync(p)) return readFileSync(p, 'utf8');
+  }
+  throw new Error(`${backend} backend: template ${file} not found (looked in ${candidates.map((u) => fileURLToPath(u)).join(', ')})`);
+}
+
+const compiled = new Map<string, HandlebarsTemplateDelegate>();
+/** A compiled handlebars template (strict: a missing value is an error), cached. */
+export function template(backend: string, file: string): HandlebarsTemplateDelegate {
+  const key = `${backend}/${file}`;
+  let t = compiled.get(key);
+  if (!t) {
+    t = Handlebars.compile(templateText(backend, file), { strict: true, noEscape: false });
+    compiled.set(key, t);
+  }
+  return t;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** A generated identifier, checked. */
+export const ident = (s: string): string => {
+  if (!IDENT.test(s)) throw new Error(`not an identifier: ${s}`);
+  return s;
+};
