@@ -11,7 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
-import { emitCuda } from '../codegen/cuda/index.js';
+import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../codegen/cuda/index.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc90-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -69,7 +69,7 @@ function problems(out: string): string[] {
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
 
 describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills or local memory', () => {
-  const jobs: { example: string; dir: string; cu: string }[] = [];
+  const jobs: { example: string; dir: string; cu: string; ir: NonNullable<ReturnType<typeof load>['ir']> }[] = [];
   for (const ex of readdirSync('examples').filter((f) => f.endsWith('.grat')).sort()) {
     const r = load(join('examples', ex));
     if (!r.ir) continue;
@@ -79,7 +79,7 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     const dir = join(work, ex.replace('.grat', ''));
     mkdirSync(dir, { recursive: true });
     for (const f of e.files) writeFileSync(join(dir, f.path), f.contents);
-    jobs.push({ example: ex, dir, cu: cu.path });
+    jobs.push({ example: ex, dir, cu: cu.path, ir: r.ir });
   }
 
   it('compiles for sm_90a: zero spills, zero stack, no serialized wgmma; HGMMA in SASS', async () => {
@@ -97,15 +97,19 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     expect(results.flat()).toEqual([]);
   }, 15 * 60_000);
 
-  it('the A/B variants (the former grid, no turn-taking, no block boundary after the softmax, row-by-row work order, eager rescaling, the timing diagnostics, the max-free softmax, whole-row runs) still compile clean', async () => {
+  it('the A/B variants of the spec (no turn-taking, no block boundary after the softmax, row-by-row work order, eager rescaling, the row max on every tile, group-by-group walks) still compile clean', async () => {
     // (cuda_dit_b: head_dim 64, four stages; the others 128, three)
     const some = jobs.filter((j) => /flux_grat_b|flux_grat_x|hunyuan_grat_x|video_causal_anchor|cuda_dit_b/.test(j.example));
     expect(some.length).toBeGreaterThan(0);
+    const variants: [string, Partial<Sm90Variant>][] = [['pingpong', { pingpong: false }], ['split', { splitSoftmax: false }], ['rows', { blockRows: 1 }],
+      ['lazy', { lazyRescale: false }], ['maxfree', { maxFree: false }], ['runs', { runs: false }], ['plain', { pingpong: false, splitSoftmax: false, lazyRescale: false, maxFree: false }]];
     const results = await pool(some, Math.max(1, cpus().length), async (job) => {
       const out: string[] = [];
-      for (const flag of ['-DGRAT_SM90_PERSISTENT=0', '-DGRAT_SM90_PINGPONG=0', '-DGRAT_SM90_SPLIT=0', '-DGRAT_SM90_BLOCK_ROWS=0', '-DGRAT_SM90_LAZY_RESCALE=0', '-DGRAT_SM90_DIAG=2', '-DGRAT_SM90_DIAG=3', '-DGRAT_SM90_MAXFREE=1', '-DGRAT_SM90_RUNS=1', '-DGRAT_SM90_MAXFREE=1 -DGRAT_SM90_PINGPONG=0']) {
-        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', ...flag.split(' '), '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', job.cu], job.dir);
-        out.push(...(r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${flag}: ${x}`));
+      for (const [name, v] of variants) {
+        const file = emitSpec(planKernel(job.ir, { ...DEFAULT_SM90_VARIANT, ...v }).spec!).find((f) => f.path.endsWith('_sm90a.cu'))!;
+        writeFileSync(join(job.dir, `ab_${name}.cu`), file.contents);
+        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', `ab_${name}.cu`], job.dir);
+        out.push(...(r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${name}: ${x}`));
       }
       return out;
     });

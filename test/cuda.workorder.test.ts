@@ -1,6 +1,6 @@
 /**
  * The Hopper kernel's work order (query_group in kernel_sm90.cu.hbs): image tiles visit a part's
- * query groups in bands of GRAT_SM90_BLOCK_ROWS group rows, column by column. That function is
+ * query groups in bands of BLOCK_ROWS group rows (the spec's sm90.blockRows), column by column. That function is
  * taken verbatim from an emitted kernel, compiled for the host with g++ (device qualifiers defined
  * away) and run over many parts: for every band height, row length and part (whole rows or not,
  * ragged last band) it must be a permutation of the part's groups, and the default band height
@@ -25,8 +25,8 @@ function emittedQueryGroup(): { fn: string; blockRows: number } {
   const file = emitCuda(r.ir).files.find((f) => f.path.endsWith('_sm90a.cu'));
   const cu = typeof file?.contents === 'string' ? file.contents : '';
   const fn = /__device__ __forceinline__ int query_group\(const Params& p, int g\) \{[\s\S]*?\n\}/.exec(cu)?.[0];
-  const rows = /#define GRAT_SM90_BLOCK_ROWS (\d+)/.exec(cu)?.[1];
-  if (!fn || !rows) throw new Error('query_group or GRAT_SM90_BLOCK_ROWS not found in the emitted kernel');
+  const rows = /constexpr int BLOCK_ROWS = (\d+);/.exec(cu)?.[1];
+  if (!fn || !rows) throw new Error('query_group or BLOCK_ROWS not found in the emitted kernel');
   return { fn, blockRows: Number(rows) };
 }
 
@@ -38,7 +38,7 @@ function harness(fn: string, blockRows: number): string {
 using std::min;
 #define __device__
 #define __forceinline__ inline
-#define GRAT_SM90_BLOCK_ROWS ${blockRows}
+constexpr int BLOCK_ROWS = ${blockRows};
 constexpr int NDIM = 2;
 static int GROUPS_LAST = 1;
 struct Params { int first_group; int groups; };
@@ -56,7 +56,7 @@ int main() {
           if (q < first || q >= first + count || seen[q]++) { std::printf("bad gl=%d first=%d count=%d g=%d -> %d\\n", gl, first, count, g, q); return 1; }
         }
         // whole rows: inside a band, consecutive work items walk down a column first
-        if (GRAT_SM90_BLOCK_ROWS > 1 && first % gl == 0 && count % gl == 0 && count >= 2 * gl && gl > 1) {
+        if (BLOCK_ROWS > 1 && first % gl == 0 && count % gl == 0 && count >= 2 * gl && gl > 1) {
           if (query_group(p, 1) != first + gl) { std::printf("not column-major gl=%d first=%d count=%d\\n", gl, first, count); return 1; }
         }
       }

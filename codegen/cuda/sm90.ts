@@ -2,13 +2,13 @@
  * The sm_90a (Hopper) path of the CUDA backend: planning and the printed wgmma wrappers.
  *
  * The sm_90a kernel (templates/kernel_sm90.cu.hbs) is built beside the sm_80 one from the same
- * KernelSpec and the same geometry (geometry.ts): the loader picks it when the device reports
+ * KernelSpec and the same cursor (codegen/cursor.ts): the loader picks it when the device reports
  * compute capability 9.0 (H100/H200), and keeps the sm_80 kernel for every other card.
  * Its tiling is fixed (the `schedule cuda` hints tune the sm_80 kernel only):
  *   3 warpgroups: one producer (TMA boxes or cp.async into 128-byte-swizzled smem, mbarriers), two
  *   consumers of 64 query rows each (wgmma m64nNk16: S = Q·Kᵀ from smem, O += P·V with P in
  *   registers), ping-ponging so one warpgroup's softmax overlaps the other's matrix products.
- * Its schedule is persistent (GRAT_SM90_PERSISTENT, default 1): about one CTA per SM (grid =
+ * Its schedule is persistent: about one CTA per SM (grid =
  * min(#SMs, tiles × heads) per batch launch), each looping over (tile, head) work items taken from
  * a global atomic counter that the host zeroes before each launch, longest first (every head's text
  * tiles, which see the whole grid, before the image query-group tiles). The producer hands each
@@ -17,8 +17,9 @@
  * copies its own 64 Q rows, so neither waits for the other's epilogue. K/V barrier phases run on
  * across tiles. The persistent producer gets 8 more registers than `producerRegs` (its tile loop),
  * which 72/216 (box terms) and 80/208 (predicate terms) still fit in the 384 × 168 of the launch.
- * GRAT_SM90_PERSISTENT=0 (e.g. GRAT_CUDA_FLAGS="-DGRAT_SM90_PERSISTENT=0" for the loader) builds
- * the former grid of one CTA per (tile, head), for comparison.
+ * Its variant (spec.sm90: turn-taking, the softmax's block boundary, lazy rescaling, the max-free
+ * softmax, whole-row runs, the work order's bands) is printed as constexpr: part of the spec, so of
+ * the kernel's name when it is not the default.
  * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
  */
 import { queryTiling, type QueryTiling } from '../../compiler/plan.js';
