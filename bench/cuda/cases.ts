@@ -6,7 +6,10 @@
  *   parallel/<case>/ kernels + masks for the multi-GPU check (bench/cuda/parallel.py): grids with
  *                   at least 4 group rows along the first dim, so 4 GPUs get a band each
  *   manifest.json   what bench/cuda/run.py reads
- * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants]   (--variants: tiling variants at 4096²)
+ * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants] [--sm90-variants]
+ *   --variants: tiling variants at 4096²; --sm90-variants: the Hopper kernel's A/B variants (spec
+ *   fields: codegen/cuda/spec.ts Sm90Variant) at Flux 8192² and HunyuanVideo 720p GRAT-X, raster,
+ *   as extra contestants of the same (shape, pattern)
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,7 +18,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { denseMask, DENSE_MASK_MAX_TOKENS } from '../../compiler/reference.js';
 import { patternStats } from '../../compiler/stats.js';
-import { kernelName, planKernel } from '../../codegen/cuda/spec.js';
+import { DEFAULT_SM90_VARIANT, kernelName, planKernel, type Sm90Variant } from '../../codegen/cuda/spec.js';
 import { emitCase, loadPattern } from './emit.js';
 
 const ROOT = '.gen/cuda';
@@ -35,7 +38,7 @@ function packBits(m: Uint8Array): Buffer {
 }
 
 interface CheckCase { name: string; ir: PatternIR }
-interface BenchCase { name: string; ir: PatternIR; shape: string; pattern: string; order: string; variant: string }
+interface BenchCase { name: string; ir: PatternIR; shape: string; pattern: string; order: string; variant: string; sm90?: Partial<Sm90Variant> }
 
 function tryLoad(file: string, grid?: number[], text?: number): PatternIR | null {
   try { return loadPattern(file, grid, text); } catch (e) { console.error(`skip ${file}: ${(e as Error).message}`); return null; }
@@ -98,7 +101,13 @@ function parallelCases(): CheckCase[] {
   return cases;
 }
 
-function benchCases(quick: boolean, tilingVariants: boolean): BenchCase[] {
+/** The Hopper kernel's A/B variants (each against the default, which is the measured best). */
+export const SM90_AB: Record<string, Partial<Sm90Variant>> = {
+  nopingpong: { pingpong: false }, nosplit: { splitSoftmax: false }, eager: { lazyRescale: false },
+  rowmax: { maxFree: false }, noruns: { runs: false }, rows1: { blockRows: 1 },
+};
+
+function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = false): BenchCase[] {
   const cases: BenchCase[] = [];
   const fb = loadPattern('examples/flux_grat_b.grat', [64, 64]);
   const fx = loadPattern('examples/flux_grat_x.grat', [64, 64]);
@@ -128,6 +137,9 @@ function benchCases(quick: boolean, tilingVariants: boolean): BenchCase[] {
   for (const [pattern, ir] of [['grat_b', hb], ['grat_x', hx]] as const) {
     cases.push({ name: `hunyuan_720p_${pattern}_grouped`, ir: withOrder(ir, 'grouped'), shape: 'hunyuan_720p', pattern, order: 'grouped', variant: 'default' });
     cases.push({ name: `hunyuan_720p_${pattern}_raster`, ir, shape: 'hunyuan_720p', pattern, order: 'raster', variant: 'default' });
+  }
+  for (const base of sm90Variants ? cases.filter((c) => c.variant === 'default' && c.pattern === 'grat_x' && c.order === 'raster' && /flux_8192|hunyuan/.test(c.shape)) : []) {
+    for (const [v, sm90] of Object.entries(SM90_AB)) cases.push({ ...base, name: `${base.name}_${v}`, variant: v, sm90 });
   }
   return cases;
 }
@@ -159,9 +171,9 @@ function main(): void {
     manifest.push({ kind: 'parallel', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, rows: c.ir.dims[0].groups });
     console.log(`parallel ${c.name}: N=${N} rows=${c.ir.dims[0].groups}`);
   }
-  for (const c of benchCases(quick, process.argv.includes('--variants'))) {
-    const dir = emitCase(join(ROOT, 'bench'), c.name, c.ir);
-    const plan = planKernel(c.ir).spec!;
+  for (const c of benchCases(quick, process.argv.includes('--variants'), process.argv.includes('--sm90-variants'))) {
+    const dir = emitCase(join(ROOT, 'bench'), c.name, c.ir, c.sm90);
+    const plan = planKernel(c.ir, c.sm90 ? { ...DEFAULT_SM90_VARIANT, ...c.sm90 } : undefined).spec!;
     const st = patternStats(c.ir);
     manifest.push({
       kind: 'bench', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: totalTokens(c.ir), headDim: c.ir.headDim, scale: c.ir.scale,

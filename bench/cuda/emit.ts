@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { checkSource } from '../../compiler/index.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { emitCuda } from '../../codegen/cuda/index.js';
+import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../../codegen/cuda/index.js';
 
 export function loadPattern(file: string, grid?: number[], text?: number): PatternIR {
   const { ir, diagnostics } = checkSource(readFileSync(file, 'utf8'), { grid, text, defaultName: basename(file, '.grat') });
@@ -16,8 +16,9 @@ export function loadPattern(file: string, grid?: number[], text?: number): Patte
   return ir;
 }
 
-export function emitCase(root: string, name: string, ir: PatternIR): string {
-  const r = emitCuda(ir);
+/** A case's files; `sm90` (bench A/B) builds another variant of the Hopper kernel (a field of the spec: another kernel name). */
+export function emitCase(root: string, name: string, ir: PatternIR, sm90?: Partial<Sm90Variant>): string {
+  const r = sm90 ? { ...emitCuda(ir), files: emitSpec(planKernel(ir, { ...DEFAULT_SM90_VARIANT, ...sm90 }).spec!) } : emitCuda(ir);
   if (r.files.length === 0) throw new Error(`${name}: ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')}`);
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });

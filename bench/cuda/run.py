@@ -14,8 +14,10 @@ kernels — runs one block of calls per round (ROUNDS, default 8), in an order s
 power limit, clocks and temperature weigh on all alike. `sass` (with build) reports, per Hopper
 build, HGMMA and local-memory instruction counts and the softmax work ptxas left between the wait
 for S and the wait for P·V.
-VARIANTS="name=nvcc flags;name=flags" adds builds of the Hopper kernel with other GRAT_CUDA_FLAGS as
-contestants of the bench (A/B of kernel switches in one run); DENSE=0 skips cuDNN / flash SDPA.
+VARIANTS="name=nvcc flags;name=flags" adds builds of the Hopper kernel with other GRAT_CUDA_FLAGS (nvcc
+flags) as contestants of the bench; the kernel's own variants (turn-taking, lazy rescaling, ...) are
+fields of its spec, so other kernels: `cases.js --sm90-variants` emits them as more contestants of the
+same (shape, pattern), A/B in one run. DENSE=0 skips cuDNN / flash SDPA.
 """
 import concurrent.futures as cf
 import datetime
