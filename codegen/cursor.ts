@@ -8,7 +8,7 @@
  *   group_segment  coordinates → the group's tokens as a Seg   (groupSegment)
  *   seg_token      Seg + local index → sequence index          (segToken)
  *   cursor_start   a fresh cursor for one query tile
- *   next_tile      the next key tile (KeyTile; n = 0 at the end) (Cursor.next)
+ *   next_tile      the next key tile, n = 0 at the end           (Cursor.next)
  * and next_tile walks term_window, term_visible ("first-term ownership": each key group once),
  * term_segment (whole-row runs, printed only where the kernel takes them), stage_on,
  * odometer_step and next_segment. Only numbers and fixed identifiers reach the text.
@@ -123,8 +123,10 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   emit('');
   emit('/** A run of tokens: contiguous (base + i), or a raster group (rows of lw tokens, lh rows a plane). */');
   emit(...d.struct('Seg', [['base', 'int'], ['len', 'int'], ['lw', 'int'], ['lh', 'int'], ['contiguous', 'bool']]));
-  emit('/** One key tile: tokens seg[off .. off + n); n = 0 when the cursor is exhausted. */');
-  emit(...d.struct('KeyTile', [['seg', 'Seg'], ['off', 'int'], ['n', 'int']]));
+  if (d.name === 'wgsl') {
+    emit('/** One key tile: tokens seg[off .. off + n); n = 0 when the cursor is exhausted. */');
+    emit(...d.struct('KeyTile', [['seg', 'Seg'], ['off', 'int'], ['n', 'int']]));
+  }
   emit('/** The key-tile cursor of one query tile (compiler/cursor.ts Cursor). */');
   emit(...d.struct('Cursor', [
     ['stage', 'int'], // term index, STAGE_GRID, STAGE_TEXT or done; -1 before the first
@@ -280,15 +282,22 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   emit('  }', '}');
   emit('');
 
+  // the tile's segment and first token: CUDA through out-parameters (returning the struct costs the
+  // sm_80 kernel 9 registers in its main loop), WGSL as a KeyTile
   emit('/** The next key tile: up to BK keys of one segment (n = 0 when none is left). */');
-  emit(d.fn('KeyTile', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int')]));
-  emit(`  ${d.var('t', 'KeyTile')}`);
-  emit('  t.n = 0;');
-  emit(`  ${d.loop}`);
-  emit(`    if (${c}.off < ${c}.seg.len) { break; }`);
-  emit('    if (!next_segment(c, q, text_tile, valid)) { return t; }');
-  emit('  }');
-  emit(`  t.seg = ${c}.seg;`, `  t.off = ${c}.off;`, `  t.n = min(${int(opts.blockK)}, t.seg.len - t.off);`, `  ${c}.off += ${int(opts.blockK)};`, '  return t;', '}');
+  if (d.name === 'cuda') {
+    emit(d.fn('int', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int'), 'Seg& seg', 'int& off']));
+    emit(`  while (c.off >= c.seg.len) {`, '    if (!next_segment(c, q, text_tile, valid)) { return 0; }', '  }');
+    emit('  seg = c.seg;', '  off = c.off;', `  c.off += ${int(opts.blockK)};`, `  return min(${int(opts.blockK)}, seg.len - off);`, '}');
+  } else {
+    emit(d.fn('KeyTile', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int')]));
+    emit(`  ${d.var('t', 'KeyTile')}`);
+    emit(`  ${d.loop}`);
+    emit(`    if (${c}.off < ${c}.seg.len) { break; }`);
+    emit('    if (!next_segment(c, q, text_tile, valid)) { return t; }');
+    emit('  }');
+    emit(`  t.seg = ${c}.seg;`, `  t.off = ${c}.off;`, `  t.n = min(${int(opts.blockK)}, t.seg.len - t.off);`, `  ${c}.off += ${int(opts.blockK)};`, '  return t;', '}');
+  }
   emit('');
 
   emit('/** A cursor before a query tile\'s first key (text tiles see image tokens [grid_lo, grid_lo + grid_len)). */');

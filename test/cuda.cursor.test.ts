@@ -73,9 +73,9 @@ int main() {
     cursor_start(cur, 0, IMAGE_TOKENS);
     std::printf("%d:", g);
     for (;;) {
-      const KeyTile kt = next_tile(cur, q, false, TEXT_COUNT);
-      const Seg& seg = kt.seg;
-      const int off = kt.off, n = kt.n;
+      Seg seg;
+      int off;
+      const int n = next_tile(cur, q, false, TEXT_COUNT, seg, off);
       if (n == 0) break;
       // the producer's box test: these tiles are loaded as one contiguous box from seg_token(seg, off)
       const bool plane_run = HAS_RUNS && !seg.contiguous && seg.lw == GRID_W && (seg.lw * seg.lh) % BK == 0;
