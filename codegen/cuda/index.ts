@@ -4,7 +4,7 @@
  *   <kernel>.h   the C API
  *   <module>.py  the PyTorch loader: builds the .cu with torch.utils.cpp_extension, attention(), plug()
  * Templates hold the shape of the code; every value they receive is a number, a generated
- * identifier or C text printed by geometry.ts from numbers.
+ * identifier or C text printed by codegen/cursor.ts from numbers.
  */
 import Handlebars from 'handlebars';
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
