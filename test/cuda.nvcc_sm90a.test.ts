@@ -106,9 +106,11 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     const results = await pool(some, Math.max(1, cpus().length), async (job) => {
       const out: string[] = [];
       for (const [name, v] of variants) {
-        const file = emitSpec(planKernel(job.ir, { ...DEFAULT_SM90_VARIANT, ...v }).spec!).find((f) => f.path.endsWith('_sm90a.cu'))!;
-        writeFileSync(join(job.dir, `ab_${name}.cu`), file.contents);
-        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', `ab_${name}.cu`], job.dir);
+        // another variant is another kernel (its name hashes the variant): its own files beside the default's
+        const files = emitSpec(planKernel(job.ir, { ...DEFAULT_SM90_VARIANT, ...v }).spec!);
+        for (const f of files) writeFileSync(join(job.dir, f.path), f.contents);
+        const cu = files.find((f) => f.path.endsWith('_sm90a.cu'))!.path;
+        const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', cu], job.dir);
         out.push(...(r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${name}: ${x}`));
       }
       return out;
