@@ -7,6 +7,12 @@ import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { error, type Diagnostic } from '../dsl/diagnostics.js';
 
+/** A backend's plan of a pattern: its typed spec, or null with the diagnostics that say why. */
+export interface PlanResult<S> {
+  readonly spec: S | null;
+  readonly diagnostics: readonly Diagnostic[];
+}
+
 /** head_dim values the kernels are written for (tiles of 16 dims, a register budget). */
 export const KERNEL_HEAD_DIMS = [64, 128] as const;
 

@@ -8,7 +8,7 @@
 import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { Dtype, PatternIR } from '../../compiler/ir.js';
 import { canonicalJson, kernelNameOf, kernelPlan, planIdentity, specHashOf, type KernelPlan } from '../../compiler/plan.js';
-import { KERNEL_HEAD_DIMS, headDimError } from '../kernel.js';
+import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const SUPPORTED_ARCHS = ['sm_80', 'sm_86', 'sm_89', 'sm_90'] as const;
@@ -57,11 +57,6 @@ export interface KernelSpec extends KernelPlan {
   readonly sm90: Sm90Variant;
 }
 
-export interface CudaPlanResult {
-  readonly spec: KernelSpec | null;
-  readonly diagnostics: readonly Diagnostic[];
-}
-
 const TILING_CHOICES = {
   block_q: [64, 128],
   block_k: [32, 64, 128],
@@ -103,7 +98,7 @@ function tilingOf(ir: PatternIR, diags: Diagnostic[]): Tiling {
 }
 
 /** Plans the kernel; returns diagnostics (never throws) for what the CUDA backend cannot build. */
-export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIANT): CudaPlanResult {
+export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIANT): PlanResult<KernelSpec> {
   const diags: Diagnostic[] = [];
   const hd = headDimError('C0101', 'CUDA', ir.headDim, 'pad q, k and v to head_dim 64 or 128 (zeros change nothing but the scale: keep `scale` at 1/sqrt(original head_dim))');
   if (hd) diags.push(hd);

@@ -18,7 +18,7 @@
 import { warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { canonicalJson, kernelNameOf, kernelPlan, planIdentity, queryTiling, specHashOf, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
-import { KERNEL_HEAD_DIMS, headDimError } from '../kernel.js';
+import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const PRECISIONS = ['f32', 'f16'] as const;
@@ -72,13 +72,8 @@ export const MIN_TILES_PER_SPLIT = 2;
 /** The most splits of a text tile (bounds the scratch buffer: 16 x (D + 2) floats per text row and head). */
 export const MAX_TEXT_SPLITS = 16;
 
-export interface WgslPlanResult {
-  readonly spec: WgslSpec | null;
-  readonly diagnostics: readonly Diagnostic[];
-}
-
 /** Plans the kernel; returns diagnostics (never throws) for what the WGSL backend cannot build. */
-export function planWgsl(ir: PatternIR): WgslPlanResult {
+export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
   const diags: Diagnostic[] = [];
   const hd = headDimError('W0101', 'WGSL', ir.headDim, 'pad q, k and v with zeros to head_dim 64 or 128 and keep `scale` at 1/sqrt(original head_dim)');
   if (hd) diags.push(hd);
