@@ -60,7 +60,8 @@ export async function runDemo(opts: DemoOptions = {}, onStage: (s: Stage) => voi
   onStage('patch');
   const sparse = patchModel(model, spec);
   if (sparse.patched === 0) {
-    const why = sparse.rows.map((r) => r.note).join('; ') || 'no attention found';
+    // every layer gives the same reason: say it once
+    const why = [...new Set(sparse.rows.map((r) => r.note))].join('; ') || 'no attention found';
     throw new Error(`the pattern patched no attention of the default model: ${why}`);
   }
   const dense = opts.noReference ? null : patchModel(model, spec, { lowering: 'dense-mask' });

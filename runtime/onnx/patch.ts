@@ -8,6 +8,7 @@ import { create } from '@bufbuild/protobuf';
 import { OperatorSetIdProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { checkSource } from '../../compiler/index.js';
 import type { PatternIR } from '../../compiler/ir.js';
+import type { Diagnostic } from '../../dsl/diagnostics.js';
 import { imageTokens, totalTokens } from '../../compiler/ir.js';
 import { denseMask } from '../../compiler/reference.js';
 import { GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
@@ -35,6 +36,8 @@ export interface PatchRow {
   readonly headDim: number | null;
   readonly seq: number | null;
   readonly scale: number | null;
+  /** The attention's element type as a pattern names it (fp32, fp16, bf16, fp64), when known. */
+  readonly dtype: string | null;
   readonly mask: string | null;
   readonly patched: boolean;
   /** Why not, or how (the function called). */
@@ -51,7 +54,7 @@ export interface PatchResult {
 
 /** A pattern problem the CLI shows as diagnostics (exit 1). */
 export class PatternError extends OnnxError {
-  constructor(message: string, readonly diagnostics: readonly { code: string; message: string }[]) {
+  constructor(message: string, readonly diagnostics: readonly Diagnostic[]) {
     super(message);
   }
 }
@@ -129,7 +132,7 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
   };
 
   for (const f of found) {
-    const row = { nodes: f.names, form: f.form, heads: f.heads, headDim: f.headDim, seq: f.seq, scale: f.scale, mask: f.mask };
+    const row = { nodes: f.names, form: f.form, heads: f.heads, headDim: f.headDim, seq: f.seq, scale: f.scale, dtype: FLOAT_TYPES.get(f.elem) ?? null, mask: f.mask };
     const skip = (note: string): void => { rows.push({ ...row, patched: false, note }); };
     if (opts.only && !opts.only.includes(f.names[0])) { skip('not selected'); continue; }
     if (f.problem || !f.rewrite) { skip(f.problem ?? 'not patchable'); continue; }
