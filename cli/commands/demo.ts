@@ -1,11 +1,11 @@
 /**
  * `gratc demo`: the main job on the embedded default model (runtime/onnx/demo.ts): patch it with
  * an example pattern, run original, patched and dense-masked reference, and print the max
- * difference, the density and the speedup, with a progress display on a terminal.
+ * difference, the density and the speedup, with progress on a terminal. The model is built to
+ * fit the sizes the pattern fixes (a pattern's `text 512 before` gets 512 text tokens).
  */
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import { DEFAULT_CONFIG, DEFAULT_PATTERN } from '../../runtime/onnx/default/model.js';
 import { runDemo, STAGES, STAGE_TEXT, type DemoResult } from '../../runtime/onnx/demo.js';
 import { formatRows, PatternError } from '../../runtime/onnx/patch.js';
@@ -14,6 +14,8 @@ import { EXIT, inputError, usageError } from '../exit.js';
 import { makeDir } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
 import { defaultNameFor, parseCount, parseGrid, printJson, readSource } from '../load.js';
+import { quietOption, startProgress } from '../progress.js';
+import { statedIn } from '../stated.js';
 import { onnxStep } from './patch.js';
 
 /** Largest demo model (grid + text tokens): its dense attention holds N² scores per head. */
@@ -31,6 +33,27 @@ interface DemoFlags {
   save?: string;
   json?: boolean;
   progress: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * The model's grid and text count: the flags, else the sizes the pattern fixes, else the default
+ * model's. A flag that contradicts a fixed size is refused with the flag to pass instead.
+ */
+export function demoSizes(pattern: string | undefined, path: string | undefined, flags: { grid?: number[]; text?: number }): { grid: number[]; text: number } {
+  const st = pattern === undefined ? null : statedIn(pattern);
+  const fixedGrid = st?.grid && st.grid.sizes.every((s) => s !== null) ? (st.grid.sizes as number[]) : null;
+  if (st?.grid && st.grid.sizes.length !== 2) throw inputError(`the demo model has a 2-D image grid (HxW); ${path} has a ${st.grid.sizes.length}-D grid`);
+  if (fixedGrid && flags.grid && fixedGrid.join('x') !== flags.grid.join('x')) {
+    throw inputError(`${path} fixes the grid at ${fixedGrid.join('x')}: pass --grid ${fixedGrid.join('x')} (or leave --grid out)`);
+  }
+  const fixedText = st ? (st.text === null ? 0 : st.text.count) : null;
+  if (fixedText !== null && flags.text !== undefined && flags.text !== fixedText) {
+    throw inputError(`${path} fixes ${fixedText} text tokens: pass --text ${fixedText} (or leave --text out)`);
+  }
+  const grid = flags.grid ?? fixedGrid ?? [...DEFAULT_CONFIG.grid];
+  if (grid.length !== 2) throw inputError('--grid: the default model has a 2-D grid (HxW)');
+  return { grid, text: flags.text ?? fixedText ?? DEFAULT_CONFIG.text };
 }
 
 export function registerDemo(program: Command, ctx: CommandContext): void {
@@ -38,14 +61,15 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     .command('demo')
     .description('patch the embedded DiT-like model with a pattern, run it, and report error, density and speedup')
     .option('--pattern <file>', 'the .grat pattern (default: GRAT-B, 8x8 groups, 3x3 neighbours + text)')
-    .addOption(new Option('--grid <HxW>', `the model's image grid (default ${DEFAULT_CONFIG.grid.join('x')})`).argParser(parseGrid))
-    .addOption(new Option('--text <n>', `the model's text tokens (default ${DEFAULT_CONFIG.text})`).argParser(parseCount))
+    .addOption(new Option('--grid <HxW>', `the model's image grid (default: the pattern's, else ${DEFAULT_CONFIG.grid.join('x')})`).argParser(parseGrid))
+    .addOption(new Option('--text <n>', `the model's text tokens (default: the pattern's, else ${DEFAULT_CONFIG.text})`).argParser(parseCount))
     .addOption(new Option('--ep <ep>', 'execution provider').choices([...EPS]).default('cpu'))
     .addOption(new Option('--repeat <n>', 'timed runs of each model (median)').argParser(parseCount).default(3))
     .addOption(new Option('--threads <n>', 'intra-op threads (default: all cores)').argParser(parseCount))
     .option('--no-reference', 'skip the O(N²) dense-masked reference (large grids)')
     .option('--save <dir>', 'also write default.onnx and default.grat.onnx there')
-    .option('--no-progress', 'no progress display')
+    .addOption(new Option('--no-progress', 'the same as --quiet').hideHelp())
+    .addOption(quietOption())
     .option('--json', 'print the result as JSON')
     .addHelpText('after', `
 The default model: ${DEFAULT_CONFIG.layers} DiT blocks, ${DEFAULT_CONFIG.channels} channels, ${DEFAULT_CONFIG.heads} heads, joint attention over
@@ -61,30 +85,27 @@ Examples:
     .action(async (flags: DemoFlags) => {
       const { io } = ctx;
       const src = flags.pattern ? (await readSource(io, flags.pattern)).text : undefined;
-      const grid = flags.grid ?? [...DEFAULT_CONFIG.grid];
-      if (grid.length !== 2) throw inputError('--grid: the default model has a 2-D grid (HxW)');
+      const { grid, text } = demoSizes(src, flags.pattern, flags);
       // the original model runs dense attention (N² scores per head): absurd sizes are refused, not allocated
-      const tokens = grid[0] * grid[1] + (flags.text ?? DEFAULT_CONFIG.text);
-      if (tokens > MAX_DEMO_TOKENS) throw usageError(`--grid ${grid.join('x')} with ${flags.text ?? DEFAULT_CONFIG.text} text tokens is ${tokens.toLocaleString('en-US')} tokens; the demo runs dense attention on at most ${MAX_DEMO_TOKENS.toLocaleString('en-US')}`);
+      const tokens = grid[0] * grid[1] + text;
+      if (tokens > MAX_DEMO_TOKENS) throw usageError(`--grid ${grid.join('x')} with ${text} text tokens is ${tokens.toLocaleString('en-US')} tokens; the demo runs dense attention on at most ${MAX_DEMO_TOKENS.toLocaleString('en-US')}`);
       if (flags.repeat > MAX_DEMO_REPEAT) throw usageError(`--repeat ${flags.repeat}: at most ${MAX_DEMO_REPEAT}`);
       if (flags.threads !== undefined && flags.threads > 1024) throw usageError(`--threads ${flags.threads}: at most 1024`);
-      const show = flags.progress && !flags.json && process.stderr.isTTY === true;
-      const bar = show ? new SingleBar({ format: ' {bar} {percentage}% | {stage}', hideCursor: true, clearOnComplete: true, stream: process.stderr }) : null;
-      bar?.start(STAGES.length, 0, { stage: 'starting' });
+      const bar = startProgress(io, STAGES.length, 'starting', flags.quiet === true || !flags.progress);
       if (flags.save) await makeDir(resolve(io.cwd, flags.save), flags.save);
       let r: DemoResult;
       try {
         r = await onnxStep(() => runDemo({
           pattern: src, patternName: flags.pattern ? defaultNameFor(flags.pattern) : undefined, ep: flags.ep, repeat: Math.max(1, flags.repeat),
           threads: flags.threads, noReference: !flags.reference, saveDir: flags.save ? resolve(io.cwd, flags.save) : undefined,
-          model: { grid: [grid[0], grid[1]], text: flags.text ?? DEFAULT_CONFIG.text },
-        }, (s) => bar?.update(STAGES.indexOf(s), { stage: STAGE_TEXT[s] })));
+          model: { grid: [grid[0], grid[1]], text },
+        }, (s) => bar.update(STAGES.indexOf(s), STAGE_TEXT[s])));
       } catch (e) {
         if (e instanceof PatternError) throw inputError(e.message);
         if (e instanceof Error && /patched no attention/.test(e.message)) throw inputError(e.message);
         throw e;
       } finally {
-        bar?.stop();
+        bar.stop();
       }
       if (flags.json) printJson(io, r);
       else {
