@@ -13,11 +13,13 @@ import type { Io } from './io.js';
 export interface Progress {
   /** `done` of the total steps are finished; `stage` is running now. */
   update(done: number, stage: string): void;
+  /** Changes the number of steps (when it is known only once the work has started). */
+  setTotal(total: number): void;
   /** Clears the bar (idempotent): before anything else is printed on stderr. */
   stop(): void;
 }
 
-const NONE: Progress = { update: () => undefined, stop: () => undefined };
+const NONE: Progress = { update: () => undefined, setTotal: () => undefined, stop: () => undefined };
 
 /** `-q, --quiet` for every command with progress. */
 export const quietOption = (): Option => new Option('-q, --quiet', 'no progress on stderr (drawn only when stderr is a terminal)');
@@ -33,10 +35,12 @@ export function startProgress(io: Io, total: number, stage: string, quiet = fals
     gracefulExit: true,
     stream,
   });
-  bar.start(Math.max(1, total), 0, { stage });
+  let steps = Math.max(1, total);
+  bar.start(steps, 0, { stage });
   let stopped = false;
   return {
-    update: (done, s) => { if (!stopped) bar.update(Math.min(done, Math.max(1, total)), { stage: s }); },
+    update: (done, s) => { if (!stopped) bar.update(Math.min(done, steps), { stage: s }); },
+    setTotal: (n) => { if (!stopped) { steps = Math.max(1, n); bar.setTotal(steps); } },
     stop: () => { if (!stopped) { stopped = true; bar.stop(); } },
   };
 }

@@ -99,6 +99,21 @@ export interface ReferenceOptions {
   readonly heads: number;
   /** bhnd: [batch, heads, tokens, headDim]; bnhd: [batch, tokens, heads, headDim]. Output uses the same. */
   readonly layout: Layout;
+  /** Compute only these rows (the rest stay 0): a sampled check of patterns too big for all of them. */
+  readonly only?: RowSample;
+}
+
+/** Some image query groups' rows, and the text query rows or not. */
+export interface RowSample {
+  readonly groups: readonly number[];
+  readonly textRows: boolean;
+}
+
+/** The token rows a sample covers, as runs (image groups in the order given, then the text rows). */
+export function sampleRows(ir: PatternIR, only: RowSample): Run[] {
+  const runs = only.groups.flatMap((g) => queryRuns(ir, g));
+  if (only.textRows && ir.text && ir.text.count > 0) runs.push({ start: textOffset(ir), length: ir.text.count });
+  return runs;
 }
 
 type Floats = Float64Array | Float32Array;
@@ -166,7 +181,8 @@ export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Float
   };
 
   const keys = new KeyGroupEnumerator(ir);
-  for (let g = 0, G = groupCount(ir); g < G; g++) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
-  if (ir.text) attendRows([{ start: textOffset(ir), length: ir.text.count }], textQueryKeyRuns(ir, valid));
+  const groups = opts.only?.groups ?? Array.from({ length: groupCount(ir) }, (_, g) => g);
+  for (const g of groups) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
+  if (ir.text && (opts.only?.textRows ?? true)) attendRows([{ start: textOffset(ir), length: ir.text.count }], textQueryKeyRuns(ir, valid));
   return out;
 }

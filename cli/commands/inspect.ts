@@ -20,7 +20,10 @@ import {
   countOf, gridOption, loadPattern, parseCoords, parseCount, printDiagnostics, printJson, printSummary, textOption,
   type SizeFlags,
 } from '../load.js';
-import { buildPicture, renderPng, renderSvg } from '../picture.js';
+import { int, percent } from '../format.js';
+import { buildPicture } from '../picture.js';
+import { renderPng } from '../picture_png.js';
+import { renderSvg } from '../picture_svg.js';
 
 interface InspectFlags extends SizeFlags {
   valid?: number;
@@ -141,7 +144,6 @@ export function inspectJson(ir: PatternIR, path: string, stats: PatternStats, qu
 
 // ---- text ----
 
-const int = (n: number): string => n.toLocaleString('en-US');
 const num = (n: number): string => (Number.isInteger(n) ? int(n) : n.toLocaleString('en-US', { maximumFractionDigits: 2 }));
 
 /** 5.66e9 → "5.66 GFLOP". */
@@ -152,11 +154,6 @@ export function flops(n: number): string {
   // trim zeros only after a decimal point: 500 stays 500, 5.50 becomes 5.5
   return `${n.toPrecision(3).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')} ${units[i]}FLOP`;
 }
-
-const percent = (x: number): string => {
-  const p = x * 100;
-  return `${p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toPrecision(2)}%`;
-};
 
 export function inspectText(j: InspectJson): string {
   const s = j.stats;
@@ -293,9 +290,9 @@ Examples:
 
       const written: string[] = [];
       if (flags.png !== undefined || flags.svg !== undefined) {
-        const pic = buildPicture(ir, { query, valid: stats.valid });
+        const pic = buildPicture(ir, { query, stats });
         if (flags.png !== undefined) {
-          await writeAtomic(resolve(io.cwd, flags.png), renderPng(pic), flags.png);
+          await writeAtomic(resolve(io.cwd, flags.png), await renderPng(pic), flags.png);
           j.pictures.png = flags.png;
           written.push(`wrote ${flags.png} (${pic.width}×${pic.height} PNG)`);
         }
