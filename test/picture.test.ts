@@ -16,6 +16,9 @@ import { advanceWidth, OVERHANG, textWidth, wrapText } from '../cli/picture_text
 import { arbPattern, toPattern } from './support/arb_pattern.js';
 import { FLUX, LINE_1D, VIDEO } from './support/cli.js';
 
+/** GRATC_FUZZ_SCALE=N multiplies the random cases, as in the reliability tests. */
+const SCALE = Math.max(1, Number(process.env.GRATC_FUZZ_SCALE ?? 1) || 1);
+
 const irOf = (text: string, grid?: number[], textCount?: number): PatternIR => {
   const r = checkSource(text, { grid, text: textCount, defaultName: 'test' });
   expect(r.diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
@@ -75,12 +78,12 @@ describe('picture layout: every text fits the picture, none overlaps', () => {
   it.each(CASES)('%s', (_, ir) => expect(textProblems(renderSvg(pictureOf(ir())))).toEqual([]));
 
   it('random patterns (1-D to 3-D, text before/after/none, ragged)', () => {
-    fc.assert(fc.property(arbPattern({ maxTokens: 4000, maxText: 400 }), fc.nat(), (p, pick) => {
+    fc.assert(fc.property(arbPattern({ maxTokens: 1500, maxText: 300 }), fc.nat(), (p, pick) => {
       const t = toPattern(p);
       const ir = irOf(t.source, t.grid, t.text);
       const G = ir.dims.reduce((n, d) => n * d.groups, 1);
       expect(textProblems(renderSvg(buildPicture(ir, { query: pick % G, valid: p.valid })))).toEqual([]);
-    }), { numRuns: 40 });
+    }), { numRuns: 40 * SCALE });
   });
 
   it('the width of a string is the sum of its characters\' and grows with the size; wrapping keeps every line within the width', () => {
@@ -93,7 +96,7 @@ describe('picture layout: every text fits the picture, none overlaps', () => {
         for (const l of lines) expect(textWidth(l, 11, bold)).toBeLessThanOrEqual(maxW);
         // nothing is lost: only the spaces where lines break go
         expect(lines.join('').replace(/ /g, '')).toBe(s.replace(/ /g, ''));
-      }), { numRuns: 300 });
+      }), { numRuns: 300 * SCALE });
   });
 
   it('nice tick steps', () => {
@@ -203,6 +206,6 @@ describe('text widths match the font resvg draws with', () => {
         expect(ink.x, what).toBeGreaterThanOrEqual(10 - o);
         expect(ink.x + ink.width, what).toBeLessThanOrEqual(10 + w + o);
         expect(ink.x + ink.width, what).toBeGreaterThanOrEqual(10 + 0.9 * w - 0.6 * size);
-      }), { numRuns: 150 });
+      }), { numRuns: 150 * SCALE });
   });
 });
