@@ -232,8 +232,11 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
 The picture: left, the mask at group resolution (rows: query groups, columns:
 key groups, in group raster order, plus one band for the text segment); right,
 the chosen query group (red) and its key groups (blue) on the group grid (3-D:
-one small grid per outer coordinate). Very large group counts are downsampled
-(a cell is visible if any group pair in it is). Files are written atomically.
+one small grid per outer coordinate). Ticks are group coordinates; the title
+and captions give the grid, group shape, density and the text band's count and
+valid length. Very large group counts are downsampled (a cell is visible if any
+group pair in it is). The PNG is the SVG drawn by resvg with DejaVu Sans.
+Files are written atomically.
 
 --json prints one object with these keys (stable):
   gratc, path, pattern, grid [sizes], dims [{name, size, group, groups,
