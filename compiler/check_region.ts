@@ -5,6 +5,7 @@ import type { Expr, Region, RegionTerm, CallArg, Ident } from '../dsl/ast.js';
 import { error, warning, type Diagnostic } from '../dsl/diagnostics.js';
 import type { AxisRange, Border, BoxTerm, ImageRegion, ImageTerm, PExpr, TextRegion } from './ir.js';
 import { deltaBounds } from './predicate.js';
+import { binaryRange, constant, fits, INT_LIMIT, showRange, unaryRange, varRange, type IntRange } from './int_range.js';
 import { didYouMean } from './nearest.js';
 
 export const MAX_LITERAL = 2 ** 31 - 1;
@@ -13,6 +14,11 @@ const MAX_PRED_DEPTH = 64;
 
 export interface RegionContext {
   readonly dimNames: readonly string[];
+  /**
+   * Per dim, the group counts the grid may have: [n, n] once its size is bound, [1, most] while
+   * it is `?`. Predicate ranges are proved over these (int_range.ts).
+   */
+  readonly groups: readonly (readonly [number, number])[];
   readonly border: Border;
   readonly hasText: boolean;
   readonly source: string;
@@ -105,7 +111,29 @@ function crisscross(ctx: RegionContext, form: 'planes' | 'lines', origin: string
   }));
 }
 
-type Typed = { e: PExpr; type: 'int' | 'bool' } | null;
+/**
+ * A typed predicate node. `range`: the values an int node takes over the grid (null once an
+ * overflow below was reported); `exact`: the range is over bound sizes only, so an overflow is
+ * certain to be possible (an error), not just possible for some binding (a warning).
+ */
+type Typed = { e: PExpr; type: 'int' | 'bool'; range: IntRange | null; exact: boolean } | null;
+
+const LIMIT_HINT = `kernels compute predicates in 32-bit integers: every value must stay within ±${INT_LIMIT.toLocaleString('en-US')} for every pair of query and key groups`;
+
+/** Reports a value range past the 32-bit limit at the node that first leaves it; null range then. */
+function ranged(ctx: RegionContext, at: Expr, e: PExpr, range: IntRange | null, exact: boolean): Typed {
+  if (range === null || fits(range)) return { e, type: 'int', range, exact };
+  if (exact) {
+    const message = range[0] === range[1]
+      ? `this value is ${showRange(range)}, past 32-bit integers`
+      : `cannot prove this value fits 32-bit integers: on this grid it lies within ${showRange(range)}`;
+    ctx.diags.push(error('E0506', message, at.span, { hint: LIMIT_HINT }));
+    return null;
+  }
+  ctx.diags.push(warning('W0503', `with grid sizes left as ?, this value may lie within ${showRange(range)}, past 32-bit integers`, at.span,
+    { hint: 'bind the sizes (e.g. --grid) to check it; compile refuses the pattern if it can overflow' }));
+  return { e, type: 'int', range: null, exact };
+}
 
 function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
   if (depth > MAX_PRED_DEPTH) {
@@ -120,13 +148,14 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
       type === 'bool' ? { hint: 'compare it, e.g. `dh == 0`' } : {}));
     return false;
   };
+  const bool = (x: PExpr): Typed => ({ e: x, type: 'bool', range: null, exact: true });
   switch (e.kind) {
     case 'int': {
       if (!Number.isSafeInteger(e.lit.value) || Math.abs(e.lit.value) > MAX_LITERAL) {
         ctx.diags.push(error('E0205', `number ${e.lit.text} is too large`, e.span, { hint: `at most ${MAX_LITERAL}` }));
         return null;
       }
-      return { e: { op: 'int', value: e.lit.value }, type: 'int' };
+      return { e: { op: 'int', value: e.lit.value }, type: 'int', range: constant(e.lit.value), exact: true };
     }
     case 'var': {
       const name = e.name.name;
@@ -140,13 +169,15 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
         }));
         return null;
       }
-      return { e: { op: 'var', ref, axis }, type: 'int' };
+      const [lo, hi] = ctx.groups[axis];
+      return { e: { op: 'var', ref, axis }, type: 'int', range: varRange(ref, lo, hi), exact: lo === hi };
     }
     case 'unary': {
       const a = sub(e.arg);
-      if (e.op === '!') return want(a, 'bool', e.arg, "'!'") ? { e: { op: 'not', a: a!.e }, type: 'bool' } : null;
+      if (e.op === '!') return want(a, 'bool', e.arg, "'!'") ? bool({ op: 'not', a: a!.e }) : null;
       if (!want(a, 'int', e.arg, e.op === 'abs' ? '|…|' : "unary '-'")) return null;
-      return { e: { op: e.op === 'abs' ? 'abs' : 'neg', a: a!.e }, type: 'int' };
+      const op = e.op === 'abs' ? 'abs' : 'neg';
+      return ranged(ctx, e, { op, a: a!.e }, a!.range && unaryRange(op, a!.range), a!.exact);
     }
     case 'call': {
       const fn = e.fn.name;
@@ -161,20 +192,25 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
       }
       const args = e.args.map(sub);
       if (!args.every((a, i) => want(a, 'int', e.args[i], `${fn}()`))) return null;
-      if (fn === 'abs') return { e: { op: 'abs', a: args[0]!.e }, type: 'int' };
-      return { e: { op: fn as 'min' | 'max', a: args[0]!.e, b: args[1]!.e }, type: 'int' };
+      const [a, b] = args as NonNullable<Typed>[];
+      if (fn === 'abs') return ranged(ctx, e, { op: 'abs', a: a.e }, a.range && unaryRange('abs', a.range), a.exact);
+      const op = fn as 'min' | 'max';
+      return ranged(ctx, e, { op, a: a.e, b: b.e }, a.range && b.range && binaryRange(op, a.range, b.range), a.exact && b.exact);
     }
     case 'binary': {
       const a = sub(e.left), b = sub(e.right);
       const logical = e.op === '&&' || e.op === '||';
-      const arith = ['+', '-', '*', '/', '%'].includes(e.op);
       const operandType = logical ? 'bool' : 'int';
       const okA = want(a, operandType, e.left, `'${e.op}'`), okB = want(b, operandType, e.right, `'${e.op}'`);
       if (!okA || !okB) return null;
       if ((e.op === '/' || e.op === '%') && b!.e.op === 'int' && b!.e.value === 0) {
         ctx.diags.push(warning('W0502', `division by zero gives 0 here`, e.right.span));
       }
-      return { e: { op: e.op, a: a!.e, b: b!.e }, type: arith ? 'int' : 'bool' };
+      const x: PExpr = { op: e.op, a: a!.e, b: b!.e };
+      if (e.op === '+' || e.op === '-' || e.op === '*' || e.op === '/' || e.op === '%') {
+        return ranged(ctx, e, x, a!.range && b!.range && binaryRange(e.op, a!.range, b!.range), a!.exact && b!.exact);
+      }
+      return bool(x);
     }
   }
 }

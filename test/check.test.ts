@@ -115,3 +115,17 @@ describe('bundled examples', () => {
     expect(ir!.image.terms).toHaveLength(1);
   });
 });
+
+describe('numbers the kernels cannot hold', () => {
+  const withScale = (s: string) => checkMessages(`grid h=4 w=4\ngroup h=2 w=2\nimage attends grid\nhead_dim 8\nscale ${s}\n`);
+  it('refuses a scale outside fp32 (issue 15.12: 1e39 gave NaN outputs)', () => {
+    expect(withScale('1e39')).toEqual(['x.grat:5:7: error[E0603]: scale 1e39 is outside the range of fp32, which kernels compute in']);
+    // the kernels' base-2 softmax holds scale * log2(e) in fp32 too
+    expect(withScale('3e38')[0]).toMatch(/E0603/);
+    // a scale that rounds to 0 in fp32 makes every score equal
+    expect(withScale('1e-46')[0]).toMatch(/E0603/);
+  });
+  it('accepts every scale fp32 holds, scaled by log2(e)', () => {
+    for (const s of ['2.3e38', '1e-40', '0.08838834764', '1']) expect(withScale(s)).toEqual([]);
+  });
+});
