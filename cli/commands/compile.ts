@@ -11,8 +11,8 @@ import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import type { EmittedFile } from '../../codegen/backend.js';
 // codegen/all.js (which loads every backend) is imported by run.ts before a compile runs
 import { backendFor, knownBackends } from '../../codegen/registry.js';
-import { EXIT, usageError } from '../exit.js';
-import { makeDir, writeIfChanged } from '../fsutil.js';
+import { EXIT, terminalSafe, usageError } from '../exit.js';
+import { fileStep, makeDir, outputsFor } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
 import { countOf, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, type SizeFlags } from '../load.js';
 
@@ -150,17 +150,25 @@ Examples:
       await makeDir(outDir, flags.out);
       const shown = (rel: string): string => `${flags.out.replace(/[/\\]+$/, '')}/${rel}`;
       const report: CompileJson = { pattern: ir.name, target: flags.target, out: flags.out, files: [], manifest: { path: shown(MANIFEST), status: 'unchanged' } };
-      for (const [i, f] of files.entries()) {
-        const full = resolve(outDir, f.path);
-        await makeDir(dirname(full), shown(dirname(f.path)));
-        const wrote = await writeIfChanged(full, f.data, shown(f.path));
-        report.files.push({ ...manifest.files[i], status: wrote ? 'written' : 'unchanged' });
-      }
       const mBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
-      report.manifest.status = (await writeIfChanged(resolve(outDir, MANIFEST), mBytes, shown(MANIFEST))) ? 'written' : 'unchanged';
+      // one transaction (runtime/files.ts): unchanged files are left alone (never read unless
+      // regular), nothing lands on the .grat read, a link, a device or a FIFO, or leaves DIR
+      // through a symlinked subfolder; on a failure nothing is replaced
+      const outputs = await outputsFor(io, [path]);
+      const status = await fileStep(() => outputs.transaction(async (o) => {
+        const st: ('staged' | 'unchanged')[] = [];
+        for (const f of [...files, { path: MANIFEST, data: mBytes }]) {
+          const full = resolve(outDir, f.path);
+          await makeDir(dirname(full), shown(dirname(f.path)));
+          st.push(await o.stage(full, shown(f.path), f.data, { ifChanged: true, within: outDir }));
+        }
+        return st.map((x) => (x === 'unchanged' ? 'unchanged' as const : 'written' as const));
+      }));
+      files.forEach((_, i) => report.files.push({ ...manifest.files[i], status: status[i] }));
+      report.manifest.status = status[files.length];
 
       if (flags.json) { printJson(io, report); return; }
-      for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${shown(f.path)} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
-      io.out(`${report.manifest.status === 'written' ? 'wrote    ' : 'unchanged'} ${report.manifest.path}\n`);
+      for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(shown(f.path))} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
+      io.out(`${report.manifest.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(report.manifest.path)}\n`);
     });
 }

@@ -9,14 +9,15 @@ import { Option, type Command } from 'commander';
 import { DEFAULT_CONFIG, DEFAULT_PATTERN } from '../../runtime/onnx/default/model.js';
 import { runDemo, STAGES, STAGE_TEXT, type DemoResult } from '../../runtime/onnx/demo.js';
 import { formatRows, PatternError } from '../../runtime/onnx/patch.js';
-import { EPS, type Ep } from '../../runtime/onnx/run.js';
+import { EPS, MAX_THREADS, type Ep } from '../../runtime/onnx/run.js';
 import { EXIT, inputError, usageError } from '../exit.js';
-import { makeDir } from '../fsutil.js';
+import { makeDir, outputsFor } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
 import { defaultNameFor, parseCount, parseGrid, printJson, readSource } from '../load.js';
 import { quietOption, startProgress } from '../progress.js';
 import { statedIn } from '../stated.js';
 import { onnxStep } from './patch.js';
+import { parseThreads } from './run.js';
 
 /** Largest demo model (grid + text tokens): its dense attention holds N² scores per head. */
 export const MAX_DEMO_TOKENS = 16_384;
@@ -65,7 +66,7 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--text <n>', `the model's text tokens (default: the pattern's, else ${DEFAULT_CONFIG.text})`).argParser(parseCount))
     .addOption(new Option('--ep <ep>', 'execution provider').choices([...EPS]).default('cpu'))
     .addOption(new Option('--repeat <n>', 'timed runs of each model (median)').argParser(parseCount).default(3))
-    .addOption(new Option('--threads <n>', 'intra-op threads (default: all cores)').argParser(parseCount))
+    .addOption(new Option('--threads <n>', `intra-op threads, at most ${MAX_THREADS} (default: all cores)`).argParser(parseThreads))
     .option('--no-reference', 'skip the O(N²) dense-masked reference (large grids)')
     .option('--save <dir>', 'also write default.onnx and default.grat.onnx there')
     .addOption(new Option('--no-progress', 'the same as --quiet').hideHelp())
@@ -90,14 +91,14 @@ Examples:
       const tokens = grid[0] * grid[1] + text;
       if (tokens > MAX_DEMO_TOKENS) throw usageError(`--grid ${grid.join('x')} with ${text} text tokens is ${tokens.toLocaleString('en-US')} tokens; the demo runs dense attention on at most ${MAX_DEMO_TOKENS.toLocaleString('en-US')}`);
       if (flags.repeat > MAX_DEMO_REPEAT) throw usageError(`--repeat ${flags.repeat}: at most ${MAX_DEMO_REPEAT}`);
-      if (flags.threads !== undefined && flags.threads > 1024) throw usageError(`--threads ${flags.threads}: at most 1024`);
       const bar = startProgress(io, STAGES.length, 'starting', flags.quiet === true || !flags.progress);
       if (flags.save) await makeDir(resolve(io.cwd, flags.save), flags.save);
+      const outputs = await outputsFor(io, flags.pattern ? [flags.pattern] : []);
       let r: DemoResult;
       try {
         r = await onnxStep(() => runDemo({
           pattern: src, patternName: flags.pattern ? defaultNameFor(flags.pattern) : undefined, ep: flags.ep, repeat: Math.max(1, flags.repeat),
-          threads: flags.threads, noReference: !flags.reference, saveDir: flags.save ? resolve(io.cwd, flags.save) : undefined,
+          threads: flags.threads, noReference: !flags.reference, saveDir: flags.save ? resolve(io.cwd, flags.save) : undefined, outputs,
           model: { grid: [grid[0], grid[1]], text },
         }, (s) => bar.update(STAGES.indexOf(s), STAGE_TEXT[s])));
       } catch (e) {

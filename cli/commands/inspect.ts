@@ -2,19 +2,18 @@
  * `gratc inspect FILE`: what a pattern is and what it costs (sizes, keys per query group,
  * density, FLOPs), as text or JSON, optionally drawn as PNG/SVG (picture.ts).
  */
-import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { groupCount, type PatternIR } from '../../compiler/ir.js';
 import { groupCoords, groupSize, KeyGroupEnumerator } from '../../compiler/keys.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import { planGeometry } from '../../compiler/plan.js';
 import { spatialPlan, splitBytes, type RankShard } from '../../compiler/shard.js';
-import { EXIT, inputError, usageError } from '../exit.js';
+import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
 import { sweepCost } from '../../compiler/keys.js';
 
 /** Key groups a sweep may visit (~a few seconds of work). */
 const SWEEP_LIMIT = 3e8;
-import { writeAtomic } from '../fsutil.js';
+import { writeOutputs } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
 import {
   countOf, gridOption, loadPattern, parseCoords, parseCount, printDiagnostics, printJson, printSummary, textOption,
@@ -294,16 +293,19 @@ Examples:
       const written: string[] = [];
       if (flags.png !== undefined || flags.svg !== undefined) {
         const pic = buildPicture(ir, { query, stats });
+        const files: { path: string; data: string | Uint8Array }[] = [];
         if (flags.png !== undefined) {
-          await writeAtomic(resolve(io.cwd, flags.png), await renderPng(pic), flags.png);
+          files.push({ path: flags.png, data: await renderPng(pic) });
           j.pictures.png = flags.png;
-          written.push(`wrote ${flags.png} (${pic.width}×${pic.height} PNG)`);
+          written.push(`wrote ${terminalSafe(flags.png)} (${pic.width}×${pic.height} PNG)`);
         }
         if (flags.svg !== undefined) {
-          await writeAtomic(resolve(io.cwd, flags.svg), renderSvg(pic), flags.svg);
+          files.push({ path: flags.svg, data: renderSvg(pic) });
           j.pictures.svg = flags.svg;
-          written.push(`wrote ${flags.svg} (${pic.width}×${pic.height} SVG)`);
+          written.push(`wrote ${terminalSafe(flags.svg)} (${pic.width}×${pic.height} SVG)`);
         }
+        // both or neither, never onto the .grat file read, a link, a device or a FIFO (cli/fsutil.ts)
+        await writeOutputs(io, [path], files);
       }
       if (flags.json) printJson(io, j);
       else io.out(inspectText(j) + written.map((w) => `${w}\n`).join(''));

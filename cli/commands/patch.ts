@@ -1,13 +1,17 @@
 /**
  * `gratc patch MODEL --pattern P.grat --out OUT`: replaces every attention of an ONNX model with
- * the pattern's sparse attention (runtime/onnx/patch.ts) and prints what it found. The input is
- * never modified; the output is written atomically, and not at all when nothing was patched.
+ * the pattern's sparse attention (runtime/onnx/patch.ts) and prints what it found and every file
+ * it wrote. No file it reads (the model, its external data, the pattern) is ever written, by
+ * whatever path it is named; the output is written atomically, and not at all when nothing was
+ * patched.
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { FileError } from '../../runtime/files.js';
 import { OnnxError } from '../../runtime/onnx/model.js';
 import { formatRows, patchFile, PatternError, type PatchRow } from '../../runtime/onnx/patch.js';
-import { EXIT, inputError, usageError } from '../exit.js';
+import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
+import { outputsFor } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
 import { countOf, defaultNameFor, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, UNBOUND_TEXT, type SizeFlags } from '../load.js';
 
@@ -26,15 +30,22 @@ export interface PatchJson {
   patched: number;
   attentions: PatchRow[];
   functions: string[];
+  /** Size of the model written (null when nothing was). */
   bytes: number | null;
+  /** Every file written, the model last: paths as given (the data file beside --out). */
+  files: { path: string; role: 'model' | 'external data'; bytes: number }[];
 }
 
-/** Runs an ONNX step; its input problems become exit-1 errors. */
+/**
+ * Runs an ONNX step; its input problems become exit-1 errors, an output it may not write
+ * (runtime/files.ts) a usage error (exit 2).
+ */
 export async function onnxStep<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
     if (e instanceof OnnxError) throw inputError(e.message.replace(/\s*\n\s*/g, ' '));
+    if (e instanceof FileError) throw usageError(e.message);
     throw e;
   }
 }
@@ -45,7 +56,7 @@ export function registerPatch(program: Command, ctx: CommandContext): void {
     .description('replace every attention of an ONNX model with a pattern\'s sparse attention')
     .argument('<model>', 'the .onnx model (never modified)')
     .requiredOption('--pattern <file>', 'the .grat pattern')
-    .requiredOption('--out <file>', 'the patched model to write')
+    .requiredOption('--out <file>', 'the patched model to write (and OUT.data beside it when needed)')
     .addOption(gridOption())
     .addOption(textOption())
     .option('--only <node...>', 'patch only the attentions whose first node has one of these names')
@@ -59,8 +70,23 @@ have a static sequence length equal to the pattern's grid + text (a 'text ?'
 left unbound takes the rest). Per-key additive masks are combined; others are
 refused. The pattern goes into a model-local function in the ai.grat domain.
 
+Files: the model and its external data must be regular files, the data inside
+the model's folder (symbolic links that leave it are refused). When --out is
+in the model's folder, the patched model refers to the same external data.
+Otherwise every external tensor is copied into OUT.data (e.g. p.onnx.data),
+named after the output so that two outputs in one folder never share a data
+file; a model over 2 GB also has its large initializers moved there. OUT.data
+replaces an existing file only together with an existing OUT. --out may be a
+new file or an existing regular file, never a link, a device, a FIFO, or a
+file patch reads (compared by device and inode, whatever the path). Every file
+written is listed; on failure none is written or replaced.
+
 Exit status: 0 some attention patched, 1 bad model or pattern or nothing
-patched (nothing is written), 2 usage.
+patched (nothing is written), 2 usage (including an output that may not be
+written).
+
+--json prints {model, out, pattern, patched, attentions [...], functions,
+bytes, files [{path, role: model | external data, bytes}]}.
 
 Examples:
   $ gratc patch model.onnx --pattern examples/flux_grat_b.grat --grid 64x64 --out model.grat.onnx
@@ -69,6 +95,8 @@ Examples:
       const { io } = ctx;
       const inAbs = resolve(io.cwd, modelPath), outAbs = resolve(io.cwd, flags.out);
       if (inAbs === outAbs) throw usageError('--out must differ from the input model (the input is never modified)');
+      // the model's own files are added by patchFile; any other path to them is caught by inode
+      const outputs = await outputsFor(io, [flags.pattern]);
       const loaded = await loadPattern(io, flags.pattern, flags, true);
       const errs = loaded.diagnostics.filter((d) => d.severity === 'error' && !(d.code === UNBOUND_TEXT && flags.text === undefined));
       if (errs.length > 0) {
@@ -80,7 +108,7 @@ Examples:
       const spec = { source: loaded.file.text, name: defaultNameFor(flags.pattern), grid: flags.grid, text: flags.text };
       let result;
       try {
-        result = await onnxStep(() => patchFile(inAbs, outAbs, spec, { lowering: flags.denseMask ? 'dense-mask' : 'sparse', only: flags.only }));
+        result = await onnxStep(() => patchFile(inAbs, outAbs, spec, { lowering: flags.denseMask ? 'dense-mask' : 'sparse', only: flags.only, outputs, shownAs: flags.out, inputShownAs: modelPath }));
       } catch (e) {
         if (e instanceof PatternError) throw inputError(e.message);
         throw e;
@@ -88,11 +116,14 @@ Examples:
       const json: PatchJson = {
         model: modelPath, out: result.saved ? flags.out : null, pattern: loaded.ir?.name ?? spec.name, patched: result.patched,
         attentions: [...result.rows], functions: result.functions.map((f) => f.name), bytes: result.saved?.bytes ?? null,
+        files: (result.saved?.written ?? []).map((w) => ({ path: w.shownAs, role: w.path === result.saved!.path ? 'model' : 'external data', bytes: w.bytes })),
       };
       if (flags.json) printJson(io, json);
       else if (result.rows.length > 0) io.out(`${formatRows(result.rows)}\n`);
       if (result.rows.length === 0) throw inputError(`no attention found in '${modelPath}'; nothing was written`);
       if (result.patched === 0) throw inputError(`no attention of '${modelPath}' could be patched (see the table); nothing was written`);
-      if (!flags.json) io.out(`patched ${result.patched} of ${result.rows.length} attention${result.rows.length > 1 ? 's' : ''} → ${flags.out} (${result.saved!.bytes.toLocaleString('en-US')} bytes)\n`);
+      if (flags.json) return;
+      io.out(`patched ${result.patched} of ${result.rows.length} attention${result.rows.length > 1 ? 's' : ''} → ${terminalSafe(flags.out)} (${result.saved!.bytes.toLocaleString('en-US')} bytes)\n`);
+      for (const f of json.files) io.out(`wrote ${terminalSafe(f.path)} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
     });
 }

@@ -8,6 +8,7 @@ import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { patternStats } from '../../compiler/stats.js';
 import { buildDefaultModel, DEFAULT_CONFIG, DEFAULT_PATTERN, defaultInputs, type DefaultModelConfig } from './default/model.js';
+import type { Outputs } from '../files.js';
 import { saveModel } from './model.js';
 import { patchModel, type PatchRow } from './patch.js';
 import { maxAbsDiff, openSession, runSession, timeSession, type Ep } from './run.js';
@@ -26,6 +27,8 @@ export interface DemoOptions {
   readonly noReference?: boolean;
   /** Also write default.onnx and default.grat.onnx into this folder. */
   readonly saveDir?: string;
+  /** The command's outputs (runtime/files.ts): the saved models never land on a file it read. */
+  readonly outputs?: Outputs;
 }
 
 export interface DemoResult {
@@ -67,8 +70,8 @@ export async function runDemo(opts: DemoOptions = {}, onStage: (s: Stage) => voi
   const dense = opts.noReference ? null : patchModel(model, spec, { lowering: 'dense-mask' });
   const bytes = { original: toBinary(ModelProtoSchema, model), patched: toBinary(ModelProtoSchema, sparse.model) };
   if (opts.saveDir) {
-    await saveModel(model, `${opts.saveDir}/default.onnx`);
-    await saveModel(sparse.model, `${opts.saveDir}/default.grat.onnx`);
+    await saveModel(model, `${opts.saveDir}/default.onnx`, { outputs: opts.outputs });
+    await saveModel(sparse.model, `${opts.saveDir}/default.grat.onnx`, { outputs: opts.outputs });
   }
   const M = cfg.grid[0] * cfg.grid[1];
   const inp = defaultInputs(cfg);

@@ -12,6 +12,7 @@ import type { Diagnostic } from '../../dsl/diagnostics.js';
 import { imageTokens, totalTokens } from '../../compiler/ir.js';
 import { denseMask } from '../../compiler/reference.js';
 import { GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
+import { terminalSafe } from '../../dsl/render.js';
 import { loadModel, OnnxError, saveModel, type SaveOptions, type SaveResult } from './model.js';
 import { findAttentions, type AttentionForm } from './match.js';
 import { GraphView } from './shapes.js';
@@ -193,24 +194,24 @@ export interface PatchFileResult extends PatchResult {
 
 /**
  * Patches a model file into `outPath` (atomically; nothing is written when no attention was
- * patched and `allowNone` is false). External data is copied beside the output when needed.
+ * patched and `allowNone` is false). External data is copied into `<out>.data` when the output
+ * goes to another folder; no file the input consists of is ever written (model.ts saveModel).
  */
-export async function patchFile(inPath: string, outPath: string, spec: PatternSpec, opts: PatchOptions & SaveOptions & { allowNone?: boolean } = {}): Promise<PatchFileResult> {
-  const loaded = await loadModel(inPath);
+export async function patchFile(inPath: string, outPath: string, spec: PatternSpec, opts: PatchOptions & SaveOptions & { allowNone?: boolean; inputShownAs?: string } = {}): Promise<PatchFileResult> {
+  const loaded = await loadModel(inPath, opts.inputShownAs);
   const result = patchModel(loaded.model, spec, opts);
   if (result.patched === 0 && !opts.allowNone) return { ...result, saved: null };
-  const saved = await saveModel(result.model, outPath, { ...opts, sourceDir: loaded.dir });
+  const saved = await saveModel(result.model, outPath, { ...opts, source: loaded });
   return { ...result, saved };
 }
 
 /** The table `gratc patch` prints. */
 export function formatRows(rows: readonly PatchRow[]): string {
   const head = ['#', 'nodes', 'form', 'heads', 'head_dim', 'seq', 'scale', 'patched'];
-  // node names come from the model: control characters and bidi overrides are shown escaped
-  const safe = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const body = rows.map((r, i) => {
-    const nodes = safe(r.nodes.length > 2 ? `${r.nodes[0]} … ${r.nodes[r.nodes.length - 1]} (${r.nodes.length})` : r.nodes.join(', '));
-    return [String(i), nodes, r.form, String(r.heads ?? '?'), String(r.headDim ?? '?'), String(r.seq ?? '?'), fmtScale(r.scale), `${r.patched ? 'yes' : 'no'}: ${safe(r.note)}`];
+    // node names come from the model: control characters and bidi controls are shown escaped
+    const nodes = terminalSafe(r.nodes.length > 2 ? `${r.nodes[0]} … ${r.nodes[r.nodes.length - 1]} (${r.nodes.length})` : r.nodes.join(', '));
+    return [String(i), nodes, r.form, String(r.heads ?? '?'), String(r.headDim ?? '?'), String(r.seq ?? '?'), fmtScale(r.scale), `${r.patched ? 'yes' : 'no'}: ${terminalSafe(r.note)}`];
   });
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
