@@ -11,6 +11,7 @@ import type { Run } from '../../compiler/keys.js';
 import { referenceAttention, resolveValid, sampleRows, type RowSample } from '../../compiler/reference.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
 import { createGratAttention, fromHalf, toHalf, type GratKernelSource, type Layout, type Precision, type Reduction } from './index.js';
+import { calmDawnPolling } from './dawn_poll.js';
 import { nodeGpu, type NodeBackend, type NodeGpu } from './node.js';
 
 export interface VerifyOptions {
@@ -46,8 +47,8 @@ export interface VerifyResult {
   readonly valid: number;
   readonly seed: number;
   readonly device: string;
-  /** The query groups checked when sampling (null: every row was). */
-  readonly sampled: readonly number[] | null;
+  /** The rows checked when sampling (null: every row was). */
+  readonly sampled: RowSample | null;
 }
 
 export const DEFAULT_TOLERANCE: Record<Precision, number> = { f32: 2e-4, f16: 4e-3 };
@@ -72,22 +73,25 @@ function quantize(x: Float64Array, p: Precision): Float64Array {
 }
 
 /**
- * `n` image query groups to check, chosen by `seed`: the first and the last (grid corners, the
- * ragged edge groups) and the rest at random, in increasing order. All of them when n >= G.
+ * `n` of `0 .. G-1`, chosen by `seed`: the first and the last (grid corners, the ragged edge
+ * groups; the first and last text rows) and the rest at random, in increasing order. All of
+ * them when n >= G.
  */
-export function sampleGroups(ir: PatternIR, n: number, seed: number): number[] {
-  const G = groupCount(ir);
+export function samplePicks(G: number, n: number, seed: number): number[] {
   if (n >= G) return Array.from({ length: G }, (_, g) => g);
   const picked = new Set<number>([0, G - 1].slice(0, n));
-  const r = randomValues(4 * n + 16, seed ^ 0x5a17);
+  const r = randomValues(4 * n + 16, seed);
   for (let i = 0; picked.size < n && i < r.length; i++) picked.add(Math.floor(((r[i] + 1) / 2) * G));
   for (let g = 0; picked.size < n; g++) picked.add(g); // n < G: ends
   return [...picked].sort((a, b) => a - b);
 }
 
-/** The sample `VerifyOptions.sample` asks for, or undefined for every row. */
+/**
+ * The sample `VerifyOptions.sample` asks for (n image query groups and n text query rows: a text
+ * row sees every key, so it costs about a group), or undefined for every row.
+ */
 export const rowSample = (ir: PatternIR, sample: number | undefined, seed: number): RowSample | undefined =>
-  sample === undefined ? undefined : { groups: sampleGroups(ir, sample, seed), textRows: true };
+  sample === undefined ? undefined : { groups: samplePicks(groupCount(ir), sample, seed ^ 0x5a17), textRows: samplePicks(ir.text?.count ?? 0, sample, seed ^ 0x7e47) };
 
 /**
  * Largest |got − want| over the given token rows (every element when `rows` is null), with its
@@ -122,8 +126,14 @@ export function maxAbsErrorOver(got: ArrayLike<number>, want: ArrayLike<number>,
 }
 
 let shared: Promise<NodeGpu> | null = null;
-/** One device per process (Dawn start-up costs ~1 s). */
-export const sharedNodeGpu = (backend: NodeBackend = 'default'): Promise<NodeGpu> => (shared ??= nodeGpu(backend));
+/**
+ * One device per process (Dawn start-up costs ~1 s). Its waits poll calmly (dawn_poll.ts): verify
+ * and the tests wait seconds for lavapipe's compiles, and a spinning wait halves the CPU left to them.
+ */
+export function sharedNodeGpu(backend: NodeBackend = 'default'): Promise<NodeGpu> {
+  calmDawnPolling();
+  return (shared ??= nodeGpu(backend));
+}
 
 export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?: NodeGpu, prebuilt?: GratKernelSource): Promise<VerifyResult> {
   let source = prebuilt;
@@ -168,6 +178,6 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
     valid,
     seed,
     device: g.description,
-    sampled: only?.groups ?? null,
+    sampled: only ?? null,
   };
 }
