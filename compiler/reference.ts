@@ -103,16 +103,16 @@ export interface ReferenceOptions {
   readonly only?: RowSample;
 }
 
-/** Some image query groups' rows, and the text query rows or not. */
+/** Some image query groups' rows and some text query rows (indices into the text, 0-based). */
 export interface RowSample {
   readonly groups: readonly number[];
-  readonly textRows: boolean;
+  readonly textRows: readonly number[];
 }
 
 /** The token rows a sample covers, as runs (image groups in the order given, then the text rows). */
 export function sampleRows(ir: PatternIR, only: RowSample): Run[] {
   const runs = only.groups.flatMap((g) => queryRuns(ir, g));
-  if (only.textRows && ir.text && ir.text.count > 0) runs.push({ start: textOffset(ir), length: ir.text.count });
+  if (ir.text) for (const i of only.textRows) runs.push({ start: textOffset(ir) + i, length: 1 });
   return runs;
 }
 
@@ -183,6 +183,10 @@ export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Float
   const keys = new KeyGroupEnumerator(ir);
   const groups = opts.only?.groups ?? Array.from({ length: groupCount(ir) }, (_, g) => g);
   for (const g of groups) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
-  if (ir.text && (opts.only?.textRows ?? true)) attendRows([{ start: textOffset(ir), length: ir.text.count }], textQueryKeyRuns(ir, valid));
+  if (ir.text) {
+    const t0 = textOffset(ir);
+    const rows = opts.only ? opts.only.textRows.map((i) => ({ start: t0 + i, length: 1 })) : [{ start: t0, length: ir.text.count }];
+    attendRows(rows, textQueryKeyRuns(ir, valid));
+  }
   return out;
 }

@@ -13,7 +13,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ModelProtoSchema } from 'onnx-buf';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
-import { referenceAttention, resolveValid, sampleRows } from '../../compiler/reference.js';
+import { referenceAttention, resolveValid, sampleRows, type RowSample } from '../../compiler/reference.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
 import type { Layout, Precision } from '../../runtime/webgpu/index.js';
 import { EXIT, CliError, oneLine, usageError } from '../exit.js';
@@ -53,8 +53,8 @@ export interface VerifyJson {
   tokens: number;
   batch: number;
   heads: number;
-  /** The image query groups checked (with the text rows) under --sample; null: every row. */
-  sampled: number[] | null;
+  /** The image query groups and text rows (0-based in the text) checked under --sample; null: every row. */
+  sampled: { groups: number[]; textRows: number[] } | null;
   runs: VerifyRunJson[];
   ok: boolean;
 }
@@ -77,7 +77,10 @@ const SUGGESTED_SAMPLE = 8;
 /** Elements of each of q, k, v (float64 reference copies included: ~1 GB at the limit). */
 const MAX_ELEMENTS = 2 ** 25;
 
-async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Promise<{ device: string; runs: VerifyRunJson[]; sampled: number[] | null }> {
+type Sampled = VerifyJson['sampled'];
+const sampledJson = (s: RowSample | null | undefined): Sampled => (s ? { groups: [...s.groups], textRows: [...s.textRows] } : null);
+
+async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Promise<{ device: string; runs: VerifyRunJson[]; sampled: Sampled }> {
   let onnx: typeof import('../../codegen/onnx/index.js');
   let run: typeof import('../../runtime/onnx/run.js');
   let tensor: typeof import('../../runtime/onnx/tensor.js');
@@ -108,12 +111,12 @@ async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Pro
   const { max } = rand.maxAbsErrorOver(got, want, only ? sampleRows(ir, only) : null, { batch: B, heads: H, tokens: N, headDim: D, layout: 'bhnd' });
   const tol = flags.tolerance ?? 2e-4;
   return {
-    device: `onnxruntime ${flags.ep}`, sampled: only ? [...only.groups] : null,
+    device: `onnxruntime ${flags.ep}`, sampled: sampledJson(only),
     runs: [{ backend: 'onnx', variant: `onnx-${flags.ep}`, precision: 'f32', layout: 'bhnd', valid, maxAbsError: max, tolerance: tol, ok: max <= tol }],
   };
 }
 
-async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress): Promise<{ device: string; runs: VerifyRunJson[]; sampled: number[] | null }> {
+async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress): Promise<{ device: string; runs: VerifyRunJson[]; sampled: Sampled }> {
   const { source, diagnostics } = compileWgsl(ir);
   if (!source) throw new CliError(`the WGSL backend cannot compile this pattern: ${diagnostics.map((d) => d.message).join('; ')}`, EXIT.diagnostics);
   const { sharedNodeGpu, verifyWebgpu } = await import('../../runtime/webgpu/verify.js');
@@ -128,7 +131,7 @@ async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress
   if (precisions.includes('f16') && !f16) throw usageError(`this device (${gpu.description}) has no shader-f16: use --precision f32`);
   const layouts: Layout[] = flags.layout === 'both' ? ['bhnd', 'bnhd'] : [flags.layout];
   const runs: VerifyRunJson[] = [];
-  let sampled: number[] | null = null;
+  let sampled: Sampled = null;
   // three steps a run: compile the shader (the slow one on lavapipe), run, compute the reference
   const steps = 3 * precisions.length * layouts.length;
   bar.setTotal(steps);
@@ -139,7 +142,7 @@ async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress
       const onStage = (s: keyof typeof what): void => bar.update(Math.min(steps, done + Object.keys(what).indexOf(s)), `${precision} ${layout}: ${what[s]}`);
       const r = await verifyWebgpu(ir, { batch: flags.batch, heads: flags.heads, layout, precision, valid: flags.valid, seed: flags.seed, tolerance: flags.tolerance, sample: flags.sample, onStage }, gpu, source);
       runs.push({ backend: 'webgpu', variant: r.variant, precision, layout, valid: r.valid, maxAbsError: r.maxAbsError, tolerance: r.tolerance, ok: r.ok });
-      sampled = r.sampled ? [...r.sampled] : null;
+      sampled = sampledJson(r.sampled);
     }
   }
   return { device: gpu.description, runs, sampled };
@@ -161,33 +164,40 @@ export function register(program: Command, ctx: CommandContext = { io: processIo
     .addOption(new Option('--ep <ep>', 'onnxruntime execution provider (onnx)').choices(['cpu', 'webgpu']).default('cpu'))
     .addOption(new Option('--seed <n>', 'random seed').argParser(parseCount).default(1))
     .addOption(new Option('--tolerance <x>', 'largest |error| accepted (default 2e-4 for f32, 4e-3 for f16)').argParser(tolerance))
-    .addOption(new Option('--sample <n>', 'compare only N random query groups (and the text rows) with the reference').argParser(positive))
+    .addOption(new Option('--sample <n>', 'compare only N query groups and N text rows with the reference').argParser(positive))
     .option('--json', 'print the results as JSON on stdout')
     .addOption(quietOption())
     .addHelpText('after', `
 Inputs are uniform in [-1, 1) (seeded), rounded to the kernel's precision; the
 reference is float64 attention with the pattern's mask (compiler/reference.ts),
 computed on the CPU for every row of patterns up to ${MAX_TOKENS.toLocaleString('en-US')} tokens. Beyond that,
---sample N runs the kernel on the whole input and compares N query groups (the
-first, the last and N-2 at random, by --seed) and the text rows.
+--sample N runs the kernel on the whole input and compares N query groups and
+N text query rows (the first, the last and N-2 at random, by --seed).
 webgpu runs the WGSL kernel through Dawn on the first adapter (a Vulkan driver;
 lavapipe works without a GPU); onnx runs the standalone ONNX model (layout bhnd,
 f32) through onnxruntime. For CUDA, compile with --target cuda and run the
 loader's check on the GPU machine.
 
 Output: one line per run on stdout ("max |error| ... ok" or "... FAILED").
---json prints {pattern, device, tokens, batch, heads, sampled (query groups
-checked, null for all), ok, runs [{backend, variant, precision, layout, valid,
-maxAbsError, tolerance, ok}]}. Progress goes to stderr on a terminal (-q: none).
+--json prints {pattern, device, tokens, batch, heads, sampled ({groups,
+textRows} checked, or null for every row), ok, runs [{backend, variant,
+precision, layout, valid, maxAbsError, tolerance, ok}]}. Progress goes to
+stderr on a terminal (-q: none).
 
 Exit status: 0 every run within tolerance, 1 an error above tolerance or errors
 in the input file, 2 usage error (bad flags, unreadable file, no GPU adapter).
 
+Each WGSL variant (precision x layout) is a new pipeline, and compiling one
+takes lavapipe 10-40 s: name one --precision and --layout for a quick check.
+A fixed grid too large for a reference of every row is checked with --sample,
+e.g. examples/video_causal_anchor.grat (75,826 tokens) with --sample 4: the
+kernel runs on every row (minutes on lavapipe, well under a second on a GPU).
+
 Examples:
-  $ gratc verify examples/flux_grat_b.grat --grid 20x36 --valid 17 --precision f32
-  $ gratc verify examples/sliding_window_1d.grat --grid 1000 --layout bnhd --heads 4 --json
+  $ gratc verify examples/flux_grat_b.grat --grid 20x36 --valid 17 --precision f32 --layout bhnd
+  $ gratc verify examples/sliding_window_1d.grat --grid 1000 --heads 4 --precision f32 --layout bnhd --json
   $ gratc verify examples/flux_grat_b.grat --grid 8x8 --backend onnx
-  $ gratc verify examples/video_causal_anchor.grat --sample 2 --precision f32 --layout bhnd`)
+  $ gratc verify examples/sliding_window_1d.grat --grid 100000 --sample 8 --precision f32 --layout bhnd`)
     .action(async (path: string, flags: VerifyFlags) => {
       const { io } = ctx;
       const loaded = await loadPattern(io, path, flags);
@@ -198,11 +208,11 @@ Examples:
       const N = totalTokens(ir);
       if (N > MAX_TOKENS && flags.sample === undefined) {
         const smaller = flags.grid !== undefined ? ' or a smaller --grid' : '';
-        throw usageError(`${N.toLocaleString('en-US')} tokens is too many for a float64 reference of every row on the CPU (limit ${MAX_TOKENS.toLocaleString('en-US')}); pass --sample ${SUGGESTED_SAMPLE} to compare ${SUGGESTED_SAMPLE} random query groups and the text rows${smaller}`);
+        throw usageError(`${N.toLocaleString('en-US')} tokens is too many for a float64 reference of every row on the CPU (limit ${MAX_TOKENS.toLocaleString('en-US')}); pass --sample ${SUGGESTED_SAMPLE} to compare ${SUGGESTED_SAMPLE} query groups and ${SUGGESTED_SAMPLE} text rows${smaller}`);
       }
       const elements = flags.batch * flags.heads * N * ir.headDim;
       if (elements > MAX_ELEMENTS) throw usageError(`--batch ${flags.batch} × --heads ${flags.heads} × ${N} tokens × head_dim ${ir.headDim} is ${elements.toExponential(2)} elements per tensor; at most ${MAX_ELEMENTS.toLocaleString('en-US')}`);
-      let result: { device: string; runs: VerifyRunJson[]; sampled: number[] | null };
+      let result: { device: string; runs: VerifyRunJson[]; sampled: Sampled };
       const bar = startProgress(io, flags.backend === 'onnx' ? 3 : 1, 'opening the GPU adapter', flags.quiet);
       try {
         result = flags.backend === 'onnx' ? await verifyOnnx(ir, flags, bar) : await verifyWebgpuRuns(ir, flags, bar);
@@ -218,7 +228,8 @@ Examples:
         printJson(io, json);
       } else {
         io.out(`${ir.name}: ${N} tokens, batch ${flags.batch}, heads ${flags.heads} on ${result.device}\n`);
-        if (result.sampled) io.out(`  checked ${result.sampled.length} query group${result.sampled.length === 1 ? '' : 's'} (${result.sampled.join(', ')}) and the text rows\n`);
+        const s = result.sampled;
+        if (s) io.out(`  checked query group${s.groups.length === 1 ? '' : 's'} ${s.groups.join(', ')}${s.textRows.length ? ` and text row${s.textRows.length === 1 ? '' : 's'} ${s.textRows.join(', ')}` : ''} (--sample ${flags.sample})\n`);
         for (const r of result.runs) {
           io.out(`  ${r.backend} ${r.variant} ${r.layout} valid=${r.valid}: max |error| ${r.maxAbsError.toExponential(2)} (tolerance ${r.tolerance.toExponential(0)}) ${r.ok ? 'ok' : 'FAILED'}\n`);
         }

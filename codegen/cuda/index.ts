@@ -40,7 +40,8 @@ function template(file: string): HandlebarsTemplateDelegate {
   if (!t) {
     // shared by both kernels: the row copy of the multi-GPU code
     if (!Handlebars.partials.copy_rows) Handlebars.registerPartial('copy_rows', readFileSync(templatePath('copy_rows.cu.hbs'), 'utf8'));
-    t = Handlebars.compile(readFileSync(templatePath(file), 'utf8'), { strict: true, noEscape: false });
+    // noEscape: C++ and Python, not HTML; values are numbers, booleans and identifiers
+    t = Handlebars.compile(readFileSync(templatePath(file), 'utf8'), { strict: true, noEscape: true });
     cache.set(file, t);
   }
   return t;

@@ -20,7 +20,9 @@ function templatePath(file: string): string {
 
 let compiled: HandlebarsTemplateDelegate | null = null;
 const template = (): HandlebarsTemplateDelegate =>
-  (compiled ??= Handlebars.compile(readFileSync(templatePath('attention.wgsl.hbs'), 'utf8'), { strict: true, noEscape: false }));
+  // noEscape: this is WGSL, not HTML (escaping printed `&gt;&#x3D;` into comments); values are
+  // numbers, booleans and identifiers, safe as they are
+  (compiled ??= Handlebars.compile(readFileSync(templatePath('attention.wgsl.hbs'), 'utf8'), { strict: true, noEscape: true }));
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
