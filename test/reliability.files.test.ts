@@ -292,6 +292,32 @@ describe('reliability: external data of the output is OUT.data, never someone el
     expect(maxAbsDiff(await runOutput(base, 'm/p.onnx'), await reference(fixtureModel()))).toBeLessThan(1e-5);
   });
 
+  it('a tensor at offset 3 GiB of a sparse data file, patched into another folder: only its 12,288 bytes are copied', async () => {
+    const base = folder('big');
+    writeFileSync(join(base, 'p.grat'), PATTERN);
+    mkdirSync(join(base, 'm'));
+    mkdirSync(join(base, 'out'));
+    const w = fixtureModel().graph!.initializer.find((t) => t.name === W)!;
+    const m = fixtureModel();
+    const model: ModelProto = {
+      ...m,
+      graph: {
+        ...m.graph!,
+        initializer: m.graph!.initializer.map((t) => (t.name !== W ? t : {
+          ...t, rawData: new Uint8Array(0), dataLocation: 1,
+          externalData: Object.entries({ location: 'big.bin', offset: String(3 * 2 ** 30), length: String(w.rawData.length) })
+            .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
+        })),
+      },
+    };
+    writeFileSync(join(base, 'm', 'model.onnx'), toBinary(ModelProtoSchema, model));
+    sparse(join(base, 'm', 'big.bin'), 3 * 2 ** 30 + 2 ** 20);
+    const r = await gratc(base, patchArgs('m/model.onnx', 'out/p.onnx', '--json'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).files[0]).toEqual({ path: 'out/p.onnx.data', role: 'external data', bytes: 12288 });
+    expect(statSync(join(base, 'out', 'p.onnx.data')).size).toBe(12288);
+  });
+
   it('a failing patch replaces nothing (an existing w.bin, OUT.data) and leaves no temp file', async () => {
     const base = folder('fail');
     writeFileSync(join(base, 'p.grat'), PATTERN);
