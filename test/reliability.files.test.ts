@@ -434,12 +434,14 @@ describe('reliability: inputs are regular files of bounded size', () => {
     const d = setup();
     for (const bad of ['fifo', '/dev/null']) {
       const why = bad === 'fifo' ? /'fifo': is a FIFO, not a regular file/ : /'\/dev\/null': is a character device, not a regular file/;
-      // a FIFO used to block the read for ever: in a subprocess with a timeout
+      // a FIFO used to block the read for ever: in a subprocess with a timeout, once per way of
+      // reading (a model, a .npy input, a .grat file); /dev/null through every command
       const call = (args: string[]): Promise<Ran> => (bad === 'fifo' ? Promise.resolve(sub(d, args, 20_000)) : gratc(d, args));
       refused(await call(['run', bad]), 1, why);
-      refused(await call(['patch', bad, '--pattern', 'p.grat', '--out', 'o.onnx']), 1, why);
       refused(await call(['run', 'm.onnx', '--input', `x=${bad}`]), 1, why);
       refused(await call(['check', bad]), 2, why);
+      if (bad === 'fifo') continue;
+      refused(await call(['patch', bad, '--pattern', 'p.grat', '--out', 'o.onnx']), 1, why);
       refused(await call(['inspect', bad]), 2, why);
       refused(await call(['compile', bad, '--target', 'onnx', '--out', 'o']), 2, why);
       refused(await call(['patch', 'm.onnx', '--pattern', bad, '--out', 'o.onnx']), 2, why);
