@@ -66,5 +66,6 @@ export function modelWinsWarnings(stated: Stated, model: ModelNumerics): Diagnos
   if (scale && model.scales.some((s) => s !== null && !close(s, scale.value))) {
     out.push(warning(MODEL_WINS, `scale ${scale.value} is not used: the model's attention scales by ${list(model.scales, (s) => String(Number(s.toPrecision(6))))}`, scale.span, { hint: HINT }));
   }
-  return out;
+  // the hint once: the three say the same thing
+  return out.map((d, i) => (i === 0 ? d : { ...d, hint: undefined }));
 }

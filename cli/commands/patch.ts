@@ -13,7 +13,12 @@ import { formatRows, patchFile, PatternError, type PatchRow } from '../../runtim
 import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
 import { outputsFor } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
-import { countOf, defaultNameFor, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, UNBOUND_TEXT, type SizeFlags } from '../load.js';
+import {
+  countOf, defaultNameFor, diagnosticJson, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, UNBOUND_TEXT,
+  type DiagnosticJson, type SizeFlags,
+} from '../load.js';
+import { quietOption, startProgress } from '../progress.js';
+import { modelWinsWarnings, statedIn } from '../stated.js';
 
 interface PatchFlags extends SizeFlags {
   pattern: string;
@@ -21,6 +26,7 @@ interface PatchFlags extends SizeFlags {
   json?: boolean;
   denseMask?: boolean;
   only?: string[];
+  quiet?: boolean;
 }
 
 export interface PatchJson {
@@ -34,6 +40,8 @@ export interface PatchJson {
   bytes: number | null;
   /** Every file written, the model last: paths as given (the data file beside --out). */
   files: { path: string; role: 'model' | 'external data'; bytes: number }[];
+  /** The pattern's diagnostics: W0801 where its head_dim, dtype or scale is not the model's. */
+  diagnostics: DiagnosticJson[];
 }
 
 /**
@@ -62,6 +70,7 @@ export function registerPatch(program: Command, ctx: CommandContext): void {
     .option('--only <node...>', 'patch only the attentions whose first node has one of these names')
     .option('--dense-mask', 'lower to the O(N²) dense-masked reference instead (for checking)')
     .option('--json', 'print what was found and patched as JSON on stdout')
+    .addOption(quietOption())
     .addHelpText('after', `
 Attention forms found: MatMul(Q,Kᵀ) → scale → [mask Add] → Softmax → MatMul(V) as
 PyTorch's TorchScript (opset 17) and dynamo (18+) exporters write it; ONNX
@@ -69,6 +78,11 @@ opset-23 Attention; com.microsoft MultiHeadAttention and Attention. Each must
 have a static sequence length equal to the pattern's grid + text (a 'text ?'
 left unbound takes the rest). Per-key additive masks are combined; others are
 refused. The pattern goes into a model-local function in the ai.grat domain.
+
+The model's head_dim, dtype and scale are kept: a patch changes which keys each
+query sees, not the arithmetic. The pattern's own head_dim, dtype and scale
+(which compile uses) are ignored here, with warning W0801 where they differ
+from the model's. The grid must be bound (--grid for 'grid h=? w=?').
 
 Files: the model and its external data must be regular files, the data inside
 the model's folder (symbolic links that leave it are refused). When --out is
@@ -85,38 +99,62 @@ Exit status: 0 some attention patched, 1 bad model or pattern or nothing
 patched (nothing is written), 2 usage (including an output that may not be
 written).
 
---json prints {model, out, pattern, patched, attentions [...], functions,
-bytes, files [{path, role: model | external data, bytes}]}.
+--json prints {model, out, pattern, patched, attentions [{nodes, form, heads,
+headDim, seq, scale, dtype, mask, patched, note}], functions, bytes, files
+[{path, role: model | external data, bytes}], diagnostics [as check --json]}.
 
-Examples:
-  $ gratc patch model.onnx --pattern examples/flux_grat_b.grat --grid 64x64 --out model.grat.onnx
-  $ gratc patch model.onnx --pattern p.grat --grid 32x32 --text 77 --out p.onnx --json`)
+Examples (gratc demo --save writes the embedded model, 64 text tokens before
+a 64x64 grid):
+  $ gratc demo --save build/demo
+  $ gratc patch build/demo/default.onnx --pattern examples/dit_grat_b.grat --grid 64x64 --out build/model.grat.onnx
+  $ gratc patch build/demo/default.onnx --pattern examples/dit_grat_b.grat --grid 64x64 --only /blocks.0.attn.qk --out build/first.onnx --json`)
     .action(async (modelPath: string, flags: PatchFlags) => {
       const { io } = ctx;
       const inAbs = resolve(io.cwd, modelPath), outAbs = resolve(io.cwd, flags.out);
       if (inAbs === outAbs) throw usageError('--out must differ from the input model (the input is never modified)');
       // the model's own files are added by patchFile; any other path to them is caught by inode
       const outputs = await outputsFor(io, [flags.pattern]);
-      const loaded = await loadPattern(io, flags.pattern, flags, true);
-      const errs = loaded.diagnostics.filter((d) => d.severity === 'error' && !(d.code === UNBOUND_TEXT && flags.text === undefined));
-      if (errs.length > 0) {
-        printDiagnostics(io, loaded.diagnostics, loaded.file);
-        printSummary(io, countOf(loaded.diagnostics));
+      // an unbound grid is an error here (positioned, with its hint); an unbound text takes the rest
+      const loaded = await loadPattern(io, flags.pattern, flags);
+      const shown = loaded.diagnostics.filter((d) => !(d.code === UNBOUND_TEXT && flags.text === undefined));
+      if (shown.some((d) => d.severity === 'error')) {
+        printDiagnostics(io, shown, loaded.file);
+        printSummary(io, countOf(shown));
         ctx.exit(EXIT.diagnostics);
         return;
       }
       const spec = { source: loaded.file.text, name: defaultNameFor(flags.pattern), grid: flags.grid, text: flags.text };
       let result;
+      const bar = startProgress(io, 1, `reading, patching and writing ${terminalSafe(modelPath)}`, flags.quiet);
       try {
         result = await onnxStep(() => patchFile(inAbs, outAbs, spec, { lowering: flags.denseMask ? 'dense-mask' : 'sparse', only: flags.only, outputs, shownAs: flags.out, inputShownAs: modelPath }));
       } catch (e) {
+        bar.stop();
+        if (e instanceof PatternError && e.diagnostics.length > 0) {
+          // sizes bound per attention (the text from its sequence length) can still fail: shown like check
+          printDiagnostics(io, e.diagnostics, loaded.file);
+          printSummary(io, countOf(e.diagnostics));
+          ctx.exit(EXIT.diagnostics);
+          return;
+        }
         if (e instanceof PatternError) throw inputError(e.message);
         throw e;
+      } finally {
+        bar.stop();
+      }
+      const patchedRows = result.rows.filter((r) => r.patched);
+      const warnings = [...shown, ...modelWinsWarnings(statedIn(loaded.file.text), {
+        headDims: patchedRows.map((r) => r.headDim), dtypes: patchedRows.map((r) => r.dtype), scales: patchedRows.map((r) => r.scale),
+      })];
+      if (!flags.json) {
+        printDiagnostics(io, warnings, loaded.file);
+        printSummary(io, countOf(warnings));
       }
       const json: PatchJson = {
         model: modelPath, out: result.saved ? flags.out : null, pattern: loaded.ir?.name ?? spec.name, patched: result.patched,
         attentions: [...result.rows], functions: result.functions.map((f) => f.name), bytes: result.saved?.bytes ?? null,
         files: (result.saved?.written ?? []).map((w) => ({ path: w.shownAs, role: w.path === result.saved!.path ? 'model' : 'external data', bytes: w.bytes })),
+        diagnostics: warnings.map((d) => diagnosticJson(d, loaded.file.text)),
       };
       if (flags.json) printJson(io, json);
       else if (result.rows.length > 0) io.out(`${formatRows(result.rows)}\n`);
