@@ -10,6 +10,7 @@ import { registerInspect } from './commands/inspect.js';
 import { registerPatch } from './commands/patch.js';
 import { registerRun } from './commands/run.js';
 import { register as registerVerify } from './commands/verify.js';
+import { WorkRefused } from '../compiler/cost.js';
 import { CliError, EXIT, oneLine, terminalSafe } from './exit.js';
 import { version, type CommandContext, type Io } from './io.js';
 
@@ -66,6 +67,11 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
     if (e instanceof CliError) {
       io.err(`gratc: error: ${terminalSafe(e.message)}\n`);
       return Math.max(code, e.exitCode);
+    }
+    // work the cost model refused (compiler/cost.ts), from whichever stage asked it: one line, exit 1
+    if (e instanceof WorkRefused) {
+      io.err(`gratc: error: ${terminalSafe(e.message)}\n`);
+      return Math.max(code, EXIT.diagnostics);
     }
     io.err(`gratc: error: internal error: ${terminalSafe(oneLine(e))}\n`);
     return EXIT.usage;

@@ -20,6 +20,13 @@ export const MAX_GROUPS = 2 ** 22;
 export const MAX_HEAD_DIM = 1024;
 /** Longest pattern name (default names from file names are cut to this too). */
 export const MAX_NAME = 64;
+/**
+ * Terms in one region. A kernel tests each key group against every earlier term (first-term
+ * ownership: overlapping terms visit a key group once), so per-key work grows with the terms
+ * and the emitted tests with their square; a cap keeps both small instead of making the kernel
+ * loop over terms at run time. The bundled patterns use 1 to 4; 2,000 terms made 250 MB of CUDA.
+ */
+export const MAX_REGION_TERMS = 64;
 
 export function checkSource(text: string, options: CheckOptions = {}): CheckResult {
   const { file, diagnostics } = parse(text);
@@ -135,7 +142,11 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   if (!imageS) missing('image attends', 'image attends neighbors(1) + text');
   if (gridS) {
     const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name), groups: groupRanges(gridS.dims, groupS?.dims, dims) };
-    if (imageS) image = imageRegion(ctx, imageS.region);
+    const over = imageS?.region.terms[MAX_REGION_TERMS];
+    if (over) {
+      diags.push(error('E0406', `this region has ${imageS!.region.terms.length.toLocaleString('en-US')} terms; a region takes at most ${MAX_REGION_TERMS}`, over.span,
+        { hint: 'merge terms into one where(...) condition, or neighbors() with per-dim radii' }));
+    } else if (imageS) image = imageRegion(ctx, imageS.region);
     if (textQ) {
       if (!textS) diags.push(error('E0405', "'text attends' is given, but the pattern has no text segment", textQ.who.span, { hint: "add a 'text N before' statement, or remove this one" }));
       else textQueries = textRegion(ctx, textQ.region);

@@ -209,6 +209,10 @@ const tokensAlong = (d: Dim, a: number, b: number): number => (a > b ? 0 : Math.
 /** Inclusion–exclusion is exact for unions of boxes; past this many terms enumeration is cheaper. */
 const MAX_CLOSED_FORM_TERMS = 8;
 
+/** Whether `countKeys` counts in closed form (inclusion–exclusion) rather than by enumeration. */
+export const closedFormCountable = (ir: PatternIR): boolean =>
+  ir.image.terms.length <= MAX_CLOSED_FORM_TERMS && ir.image.terms.every((t) => t.kind === 'box');
+
 /**
  * Key groups and key tokens (text excluded) of image query group g, without enumerating them
  * when every term is a box: a box's token count factorises per dim even on ragged grids, and
@@ -217,7 +221,7 @@ const MAX_CLOSED_FORM_TERMS = 8;
  */
 export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerator, sizes?: ArrayLike<number>): { groups: number; tokens: number } {
   const terms = ir.image.terms;
-  if (terms.length <= MAX_CLOSED_FORM_TERMS && terms.every((t) => t.kind === 'box')) {
+  if (closedFormCountable(ir)) {
     const q = groupCoords(ir, g), D = ir.dims.length;
     const ivs = terms.map((t) => (t as { axes: readonly AxisRange[]; border: Border }).axes.map((a, i) => axisInterval(a, q[i], ir.dims[i].groups, (t as { border: Border }).border)));
     let groups = 0, tokens = 0;
@@ -241,20 +245,4 @@ export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerat
   let tokens = 0;
   for (let i = 0; i < kg.length; i++) tokens += sizes ? sizes[kg[i]] : groupSize(ir, groupCoords(ir, kg[i]));
   return { groups: kg.length, tokens };
-}
-
-/**
- * Upper bound on the key groups visited to count every query group's keys (what `countKeys`
- * costs over the grid). Callers that sweep the grid refuse patterns far beyond interactive use.
- */
-export function sweepCost(ir: PatternIR): number {
-  const G = groupCount(ir);
-  const closed = ir.image.terms.length <= MAX_CLOSED_FORM_TERMS && ir.image.terms.every((t) => t.kind === 'box');
-  if (closed) return G * (1 << ir.image.terms.length);
-  let perGroup = 0;
-  for (const t of ir.image.terms) {
-    const axes = t.kind === 'box' ? t.axes : t.bounds;
-    perGroup += axes.reduce((n, a, i) => n * (a.kind === 'all' ? ir.dims[i].groups : Math.max(0, Math.min(a.hi - a.lo + 1, ir.dims[i].groups))), 1);
-  }
-  return G * perGroup;
 }

@@ -13,10 +13,11 @@
  */
 import type { PatternIR } from './ir.js';
 import { groupCount, textOffset, totalTokens } from './ir.js';
+import { BUDGET } from './cost.js';
 import { KeyGroupEnumerator, groupCoords, groupSize, gridRun, queryRuns, runsOfGroups, textKeyRun, type Run } from './keys.js';
 
-/** Largest N for which `denseMask` builds its N×N matrix (N² bytes: 400 MB at the limit). */
-export const DENSE_MASK_MAX_TOKENS = 20_000;
+/** Largest N for which `denseMask` builds its N×N matrix (N² bytes: 400 MB at the limit; a budget of compiler/cost.ts). */
+export const DENSE_MASK_MAX_TOKENS = BUDGET.denseMaskTokens;
 
 /** The run-time valid text length: defaults to the text count, clamped to [0, count]. */
 export function resolveValid(ir: PatternIR, valid?: number): number {

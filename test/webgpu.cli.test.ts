@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { register } from '../cli/commands/verify.js';
 import { CliError, EXIT } from '../cli/exit.js';
+import { WorkRefused } from '../compiler/cost.js';
 import { memoryIo } from '../cli/io.js';
 import { buildProgram } from '../cli/run.js';
 
@@ -22,7 +23,8 @@ async function gratc(...args: string[]): Promise<{ code: number; stdout: string;
     await program.parseAsync(args, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) code = e.code === 'commander.helpDisplayed' ? 0 : EXIT.usage;
-    else if (e instanceof CliError) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, e.exitCode); } else throw e;
+    else if (e instanceof CliError) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, e.exitCode); }
+    else if (e instanceof WorkRefused) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, EXIT.diagnostics); } else throw e;
   }
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
@@ -55,9 +57,10 @@ describe('gratc verify', () => {
   it('exits 2 on usage errors and 1 on errors in the file, with one-line messages', async () => {
     expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--layout', 'nhwc')).code).toBe(2);
     expect((await gratc('verify', 'examples/nope.grat')).code).toBe(2);
+    // refused by the cost model before any work: one line naming the reference's multiply-adds
     const big = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '256x256');
-    expect(big.code).toBe(2);
-    expect(big.stderr).toMatch(/^gratc: error: 66048 tokens is too many/);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/^gratc: error: verify \(the float64 reference\) would need 5\.27e\+10 multiply-adds \(limit 4\.00e\+9\); .*--sample 8[^\n]*\n$/);
     expect((await gratc('verify', 'examples/flux_grat_b.grat')).code).toBe(1); // ? grid unbound
   });
 

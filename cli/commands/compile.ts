@@ -8,6 +8,7 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import { TARGETS, type PatternIR, type Target } from '../../compiler/ir.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
+import { compileWork, requireAll } from '../../compiler/cost.js';
 import type { EmittedFile } from '../../codegen/backend.js';
 // codegen/all.js (which loads every backend) is imported by run.ts before a compile runs
 import { backendFor, knownBackends } from '../../codegen/registry.js';
@@ -69,7 +70,12 @@ export function safeRelativePath(p: string, outDir: string): string {
 }
 
 const bytesOf = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c);
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+/** In 64 MiB pieces: one update of more than 2 GiB throws ("data is too long"). */
+const sha256 = (b: Uint8Array): string => {
+  const h = createHash('sha256');
+  for (let i = 0; i < b.length; i += 2 ** 26) h.update(b.subarray(i, i + 2 ** 26));
+  return h.digest('hex');
+};
 
 export function buildManifest(ir: PatternIR, target: Target, files: readonly { path: string; role: string; data: Uint8Array }[], info: Readonly<Record<string, unknown>>): Manifest {
   return {
@@ -131,6 +137,8 @@ Examples:
         ctx.exit(EXIT.diagnostics);
         return;
       }
+      // refused up front when the manifest's statistics or the target's output would not fit (compiler/cost.ts)
+      requireAll(compileWork(ir, flags.target));
       const result = backend.emit(ir);
       diags = [...diags, ...result.diagnostics];
       printDiagnostics(io, diags, loaded.file);

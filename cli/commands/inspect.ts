@@ -9,10 +9,7 @@ import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import { planGeometry } from '../../compiler/plan.js';
 import { spatialPlan, splitBytes, type RankShard } from '../../compiler/shard.js';
 import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
-import { sweepCost } from '../../compiler/keys.js';
-
-/** Key groups a sweep may visit (~a few seconds of work). */
-const SWEEP_LIMIT = 3e8;
+import { inspectWork, requireAll } from '../../compiler/cost.js';
 import { writeOutputs } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
 import {
@@ -273,16 +270,9 @@ Examples:
         if (flags.valid > ir.text.count) throw usageError(`--valid ${flags.valid} is more than the text segment's ${ir.text.count} tokens`);
       }
       const query = chooseQuery(ir, flags);
-      // Counting predicates costs what they scan; refuse what would not finish interactively.
-      const cost = sweepCost(ir);
-      if (cost > SWEEP_LIMIT) {
-        throw inputError(`counting this pattern's keys would visit about ${cost.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups or narrower where() bounds`);
-      }
+      // the statistics (and a picture) cost what they scan: refused up front beyond the budget (compiler/cost.ts)
+      requireAll(inspectWork(ir, { picture: flags.png !== undefined || flags.svg !== undefined }));
       const stats = patternStats(ir, flags.valid);
-      const drawn = stats.keyGroupsPerQueryGroup.mean * stats.queryGroups;
-      if ((flags.png !== undefined || flags.svg !== undefined) && drawn > SWEEP_LIMIT) {
-        throw inputError(`drawing this pattern would visit ${drawn.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups`);
-      }
       const j = inspectJson(ir, path, stats, query);
       if (flags.gpus !== undefined) {
         if (flags.gpus < 1 || flags.gpus > 8) throw usageError(`--gpus ${flags.gpus} is outside 1 to 8 (the loader carries split plans for 1 to 8 GPUs)`);

@@ -14,6 +14,8 @@ import { ModelProtoSchema } from 'onnx-buf';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { referenceAttention, resolveValid, sampleRows, type RowSample } from '../../compiler/reference.js';
+import { amount, BUDGET, requireAll, verifyWork } from '../../compiler/cost.js';
+import { patternStats } from '../../compiler/stats.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
 import type { Layout, Precision } from '../../runtime/webgpu/index.js';
 import { EXIT, CliError, oneLine, usageError } from '../exit.js';
@@ -69,13 +71,6 @@ const tolerance = (v: string): number => {
   if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError('expected a positive number (e.g. 1e-4).');
   return x;
 };
-
-/** Most tokens whose every row the float64 reference computes on the CPU (beyond: --sample). */
-export const MAX_TOKENS = 20_000;
-/** The --sample the size-limit message suggests. */
-const SUGGESTED_SAMPLE = 8;
-/** Elements of each of q, k, v (float64 reference copies included: ~1 GB at the limit). */
-const MAX_ELEMENTS = 2 ** 25;
 
 type Sampled = VerifyJson['sampled'];
 const sampledJson = (s: RowSample | null | undefined): Sampled => (s ? { groups: [...s.groups], textRows: [...s.textRows] } : null);
@@ -170,9 +165,10 @@ export function register(program: Command, ctx: CommandContext = { io: processIo
     .addHelpText('after', `
 Inputs are uniform in [-1, 1) (seeded), rounded to the kernel's precision; the
 reference is float64 attention with the pattern's mask (compiler/reference.ts),
-computed on the CPU for every row of patterns up to ${MAX_TOKENS.toLocaleString('en-US')} tokens. Beyond that,
---sample N runs the kernel on the whole input and compares N query groups and
-N text query rows (the first, the last and N-2 at random, by --seed).
+computed on the CPU for every row while that is at most ${amount(BUDGET.verifyMacs)} multiply-adds
+(the reference plus an onnxruntime CPU run; larger inputs are refused before any
+work). --sample N runs the kernel on the whole input and compares N query groups
+and N text query rows (the first, the last and N-2 at random, by --seed).
 webgpu runs the WGSL kernel through Dawn on the first adapter (a Vulkan driver;
 lavapipe works without a GPU); onnx runs the standalone ONNX model (layout bhnd,
 f32) through onnxruntime. For CUDA, compile with --target cuda and run the
@@ -206,12 +202,9 @@ Examples:
       const ir = loaded.ir;
       if (ir === null) { ctx.exit(EXIT.diagnostics); return; }
       const N = totalTokens(ir);
-      if (N > MAX_TOKENS && flags.sample === undefined) {
-        const smaller = flags.grid !== undefined ? ' or a smaller --grid' : '';
-        throw usageError(`${N.toLocaleString('en-US')} tokens is too many for a float64 reference of every row on the CPU (limit ${MAX_TOKENS.toLocaleString('en-US')}); pass --sample ${SUGGESTED_SAMPLE} to compare ${SUGGESTED_SAMPLE} query groups and ${SUGGESTED_SAMPLE} text rows${smaller}`);
-      }
-      const elements = flags.batch * flags.heads * N * ir.headDim;
-      if (elements > MAX_ELEMENTS) throw usageError(`--batch ${flags.batch} × --heads ${flags.heads} × ${N} tokens × head_dim ${ir.headDim} is ${elements.toExponential(2)} elements per tensor; at most ${MAX_ELEMENTS.toLocaleString('en-US')}`);
+      // the reference's work and the tensors' size, refused up front (compiler/cost.ts)
+      const cpuRuns = flags.backend === 'onnx' && flags.ep === 'cpu' ? 1 : 0;
+      requireAll(verifyWork(ir, { batch: flags.batch, heads: flags.heads, sample: flags.sample, cpuRuns }, () => patternStats(ir, flags.valid).visiblePairs));
       let result: { device: string; runs: VerifyRunJson[]; sampled: Sampled };
       const bar = startProgress(io, flags.backend === 'onnx' ? 3 : 1, 'opening the GPU adapter', flags.quiet);
       try {

@@ -1,0 +1,220 @@
+/**
+ * The cost model (compiler/cost.ts) against what the code it predicts actually does: closed-form
+ * per-axis sums against brute force over every query group, pair bounds against the statistics,
+ * the ONNX lowering's size bounds against the emitted function; and the lowering made linear
+ * (heap-merged buckets, no array-copying inserts or spreads) still emits the same bytes.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { toBinary } from '@bufbuild/protobuf';
+import fc from 'fast-check';
+import { FunctionProtoSchema, type FunctionProto } from 'onnx-buf';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../compiler/index.js';
+import type { AxisRange, Border, Dim, PatternIR } from '../compiler/ir.js';
+import { groupCount } from '../compiler/ir.js';
+import { axisInterval, countKeys, groupCoords, KeyGroupEnumerator } from '../compiler/keys.js';
+import { groupSizes } from '../compiler/reference.js';
+import { patternStats } from '../compiler/stats.js';
+import { axisSums, BUDGET, firstOver, inspectWork, onnxMeasures, onnxWork, patternCost, termSums, WorkRefused } from '../compiler/cost.js';
+import { lowerPattern, mergeBuckets } from '../codegen/onnx/lower.js';
+import { arbPattern, toPattern } from './support/arb_pattern.js';
+
+const ROOT = join(import.meta.dirname, '..');
+const example = (name: string, grid?: number[], text?: number): PatternIR => {
+  const r = checkSource(readFileSync(join(ROOT, 'examples', `${name}.grat`), 'utf8'), { grid, text });
+  if (!r.ir) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
+  return r.ir;
+};
+const pattern = (body: string, grid?: number[]): PatternIR => {
+  const r = checkSource(`pattern t\n${body}\nhead_dim 8\ndtype fp32\n`, { grid });
+  if (!r.ir) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
+  return r.ir;
+};
+
+/** The sums axisSums computes, by walking every query coordinate (keys.ts axisInterval). */
+function bruteAxis(r: AxisRange, d: Dim, border: Border): { groups: number; tokens: number; pairs: number } {
+  let groups = 0, tokens = 0, pairs = 0;
+  const len = (c: number): number => Math.min(d.group, d.size - c * d.group);
+  for (let q = 0; q < d.groups; q++) {
+    const [a, b] = axisInterval(r, q, d.groups, border);
+    if (a > b) continue;
+    let t = 0;
+    for (let k = a; k <= b; k++) t += len(k);
+    groups += b - a + 1; tokens += t; pairs += len(q) * t;
+  }
+  return { groups, tokens, pairs };
+}
+
+/** Constant bytes and node count of a lowered function, as emitted. */
+function emitted(fn: FunctionProto): { bytes: number; nodes: number } {
+  let bytes = 0;
+  for (const n of fn.node) for (const a of n.attribute) if (a.t) bytes += a.t.rawData.length;
+  return { bytes, nodes: fn.node.length };
+}
+
+describe('cost model: closed forms against brute force', () => {
+  it('per-axis sums of interval lengths, key tokens and pairs equal a walk over every query coordinate', () => {
+    const range = fc.oneof(
+      fc.constant<AxisRange>({ kind: 'all' }),
+      fc.tuple(fc.integer({ min: -12, max: 12 }), fc.integer({ min: -12, max: 12 })).map(([lo, hi]): AxisRange => ({ kind: 'offset', lo, hi })),
+      fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 2 ** 31 - 1 })).map(([lo, w]): AxisRange => ({ kind: 'offset', lo, hi: Math.min(lo + w, 2 ** 31 - 1) })),
+    );
+    const dim = fc.tuple(fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 9 }))
+      .map(([size, group]): Dim => ({ name: 'x', size, group, groups: Math.ceil(size / group) }));
+    fc.assert(fc.property(range, dim, fc.constantFrom<Border>('clip', 'shift'), (r, d, border) => {
+      // predicate bounds reach ±2^31: brute force only where the window is walkable
+      const b = bruteAxis(r.kind === 'offset' ? { kind: 'offset', lo: Math.max(r.lo, -d.groups - 1), hi: Math.min(r.hi, d.groups + 1) } : r, d, border);
+      const clipped = r.kind === 'offset' && border === 'shift' && (r.lo < -d.groups - 1 || r.hi > d.groups + 1);
+      if (!clipped) expect(axisSums(r, d, border)).toEqual(b);
+    }), { numRuns: 3000 });
+  });
+
+  it('visits, key-token and pair bounds match the enumeration and the statistics on random patterns', () => {
+    fc.assert(fc.property(arbPattern({ maxTokens: 600 }), (p) => {
+      const t = toPattern(p);
+      const ir = checkSource(t.source, { grid: t.grid, text: t.text }).ir!;
+      const G = groupCount(ir), n = ir.dims.map((d) => d.groups);
+      // what KeyGroupEnumerator visits: every term's window, per query group
+      const visits = ir.image.terms.map((term) => {
+        let v = 0;
+        for (let g = 0; g < G; g++) {
+          const q = groupCoords(ir, g);
+          const axes = term.kind === 'box' ? term.axes : term.bounds;
+          v += axes.reduce((m, a, i) => { const [lo, hi] = axisInterval(a, q[i], n[i], term.kind === 'box' ? term.border : 'clip'); return m * Math.max(0, hi - lo + 1); }, 1);
+        }
+        return v;
+      });
+      expect(termSums(ir).map((s) => s.visits)).toEqual(visits);
+      const c = patternCost(ir), stats = patternStats(ir);
+      expect(stats.visiblePairs).toBeGreaterThanOrEqual(c.pairs.lo);
+      expect(stats.visiblePairs).toBeLessThanOrEqual(c.pairs.hi);
+      const e = new KeyGroupEnumerator(ir), sizes = groupSizes(ir);
+      let keys = 0;
+      for (let g = 0; g < G; g++) keys += countKeys(ir, g, e, sizes).tokens;
+      expect(keys).toBeGreaterThanOrEqual(c.keyTokens.lo);
+      expect(keys).toBeLessThanOrEqual(c.keyTokens.hi);
+    }), { numRuns: 150 });
+  });
+
+  it('a predicate costs its nodes at every key group it is tried on: 2,048 comparisons at 4x64x64 are refused', () => {
+    // a balanced && of 2,048 comparisons (the nesting limit allows a tree, not a chain), none of
+    // them decidable from value ranges, so the checker keeps every one
+    const tree = (lo: number, hi: number): string => (hi - lo === 1 ? `dh * 1000 + dw * 7 + qh != ${lo}` : `(${tree(lo, (lo + hi) >> 1)} && ${tree((lo + hi) >> 1, hi)})`);
+    const ir = pattern(`grid t=4 h=64 w=64\ngroup t=1 h=4 w=4\nimage attends where(${tree(0, 2048)})`);
+    const [steps] = inspectWork(ir, { picture: false });
+    // 1,024 query groups × 1,024 key groups × ~24,500 nodes (before: 1e6 "visits", under the old limit; >120 s)
+    expect(steps.amount).toBeGreaterThan(2e10);
+    expect(firstOver(inspectWork(ir, { picture: false }))).not.toBeNull();
+    // the same window with a one-comparison predicate is cheap
+    expect(firstOver(inspectWork(pattern('grid t=4 h=64 w=64\ngroup t=1 h=4 w=4\nimage attends where(dh + dw != 5)'), { picture: false }))).toBeNull();
+  });
+
+  it('every bundled example at the README sizes is inside every budget of inspect, compile and the lowering', () => {
+    const cases: [PatternIR, string][] = [
+      [example('flux_grat_b', [512, 512]), 'flux_grat_b 512²'], [example('flux_grat_x', [512, 512]), 'flux_grat_x 512²'],
+      [example('hunyuan_grat_b', [32, 48, 80]), 'hunyuan_grat_b'], [example('hunyuan_grat_x', [32, 48, 80]), 'hunyuan_grat_x'],
+      [example('video_causal_anchor'), 'video'], [example('sliding_window_1d', [262144]), 'sliding 1-D'], [example('cuda_dit_b'), 'dit'],
+    ];
+    for (const [ir, name] of cases) {
+      expect(firstOver(inspectWork(ir, { picture: true })), name).toBeNull();
+      expect(firstOver(onnxWork(ir, { textValid: true })), name).toBeNull();
+    }
+  });
+});
+
+describe('cost model: the ONNX lowering', () => {
+  it('bounds what the lowering emits from above, and its up-front bounds from below', () => {
+    fc.assert(fc.property(arbPattern({ maxTokens: 500 }), fc.boolean(), (p, textValid) => {
+      const t = toPattern(p);
+      const ir = checkSource(t.source, { grid: t.grid, text: t.text }).ir!;
+      const l = lowerPattern(ir, { elemType: 1, opset: 17, textValid });
+      const got = emitted(l.fn);
+      const T = ir.text?.count ?? 0, M = ir.dims.reduce((n, d) => n * d.size, 1);
+      const tq = ir.textQueries;
+      const textKeys = T > 0 && tq ? (tq.grid ? M : 0) + (tq.text ? T : 0) : 0;
+      const shape = {
+        buckets: l.buckets.map((b) => ({ ...b, chunk: Math.max(1, Math.floor(128 / b.queryLen)) })),
+        tokens: M + T, textRows: textKeys > 0 ? T : 0, textKeys, textValid: textValid && ir.text !== null,
+      };
+      const [bytes, nodes] = onnxMeasures(shape);
+      expect(got.bytes).toBeLessThanOrEqual(bytes.amount);
+      expect(got.nodes).toBeLessThanOrEqual(nodes.amount);
+      const lower = onnxWork(ir, { textValid });
+      expect(lower[1].amount).toBeLessThanOrEqual(got.bytes);
+    }), { numRuns: 60 });
+  });
+
+  it('emits exactly what it emitted before it was made linear (golden hashes from the old lowering)', () => {
+    const cases: [PatternIR, Record<string, unknown>, string, number][] = [
+      [example('flux_grat_b', [32, 32]), { textValid: true }, 'c0eef53ce44cea93', 87],
+      [example('flux_grat_x', [16, 20]), { textValid: true, keyBias: true }, '34006b5c88761388', 60],
+      [example('hunyuan_grat_x', [8, 12, 20]), { textValid: true, maxBuckets: 3, queryChunk: 64 }, 'a405a92791e1875b', 223],
+      [example('sliding_window_1d', [1000]), {}, '03e5cdbf86b2d4a2', 113],
+      [example('dit_grat_b', [20, 20], 64), { textValid: true, elemType: 10 }, '56a390fb7a781330', 125],
+    ];
+    for (const [ir, o, hash, nodes] of cases) {
+      const l = lowerPattern(ir, { elemType: 1, opset: 17, ...o });
+      expect(l.fn.node.length, ir.name).toBe(nodes);
+      expect(createHash('sha256').update(toBinary(FunctionProtoSchema, l.fn)).digest('hex').slice(0, 16), ir.name).toBe(hash);
+    }
+  });
+
+  it('merges buckets as the old greedy did (least added padding, leftmost on ties), in O(L log L)', () => {
+    // the old algorithm: rescan every adjacent pair each round
+    const naive = (count: number[], maxQ: number[], len: number[], max: number): number[] => {
+      let b = count.map((c, i) => ({ c, q: maxQ[i], k: len[i], first: i }));
+      const cost = (x: { c: number; q: number; k: number }): number => x.c * x.q * x.k;
+      while (b.length > max) {
+        let best = 0, bestAdd = Infinity;
+        for (let i = 0; i + 1 < b.length; i++) {
+          const m = { c: b[i].c + b[i + 1].c, q: Math.max(b[i].q, b[i + 1].q), k: Math.max(b[i].k, b[i + 1].k) };
+          const add = cost(m) - cost(b[i]) - cost(b[i + 1]);
+          if (add < bestAdd) { bestAdd = add; best = i; }
+        }
+        const m = { c: b[best].c + b[best + 1].c, q: Math.max(b[best].q, b[best + 1].q), k: Math.max(b[best].k, b[best + 1].k), first: b[best].first };
+        b = [...b.slice(0, best), m, ...b.slice(best + 2)];
+      }
+      return b.map((x) => x.first);
+    };
+    const input = fc.array(fc.tuple(fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 5 })), { minLength: 1, maxLength: 40 })
+      .map((xs) => { let k = 0; return xs.map(([c, q, dk]) => ({ c, q, k: (k += dk) })); });
+    fc.assert(fc.property(input, fc.integer({ min: 1, max: 8 }), (xs, max) => {
+      const args = [xs.map((x) => x.c), xs.map((x) => x.q), xs.map((x) => x.k)] as const;
+      expect(mergeBuckets(...args, max)).toEqual(naive(...args, max));
+    }), { numRuns: 500 });
+    // 200,000 distinct key lengths (a predicate can give every group its own): the old rescan is 10^10 steps
+    const L = 200_000;
+    const firsts = mergeBuckets(Array(L).fill(1), Array(L).fill(1), Array.from({ length: L }, (_, i) => i + 1), 6);
+    expect(firsts.length).toBe(6);
+  });
+
+  it('lowers 1x1 groups with neighbors(1) at 384² (147,456 groups) in linear work', () => {
+    // before: 5.4 s at 128², 72 s at 256², never at 512² (buckets grown by copying arrays)
+    const ir = pattern('grid h=? w=?\ngroup h=1 w=1\nimage attends neighbors(1)', [384, 384]);
+    const l = lowerPattern(ir, { elemType: 1, opset: 17 });
+    const { nodes } = emitted(l.fn);
+    // chunks of 128 one-token groups, a bounded number of nodes each
+    expect(l.buckets.reduce((n, b) => n + b.groups, 0)).toBe(384 * 384);
+    expect(nodes).toBeLessThanOrEqual(Math.ceil((384 * 384) / 128) * 4 * 6 + 60);
+  }, 60_000);
+
+  it('text 200000 before: no stack overflow; lowered when the text rows see the grid only, refused when they see everything', () => {
+    const grid = 'grid h=8 w=8\ngroup h=4 w=4\ntext 200000 before\nimage attends neighbors(1) + text';
+    const l = lowerPattern(pattern(`${grid}\ntext attends grid`), { elemType: 1, opset: 17, textValid: true });
+    expect(l.buckets).toEqual([{ groups: 4, queryLen: 16, keyLen: 200064 }]);
+    // 200,000 text rows × 200,064 keys of scores per batch·head: refused before any enumeration
+    expect(() => lowerPattern(pattern(grid), { elemType: 1, opset: 17 })).toThrow(WorkRefused);
+    expect(() => lowerPattern(pattern(grid), { elemType: 1, opset: 17 })).toThrow(/4\.00e\+10 elements in its largest intermediate tensor per batch·head \(limit 2\.15e\+9\)/);
+  });
+
+  it('refuses a lowering over the constant-bytes budget before allocating it (Flux GRAT-X at 1024²)', () => {
+    // before: 52 s and 6.5 GB, then "data is too long" hashing a >2 GB buffer
+    const ir = example('flux_grat_x', [1024, 1024]);
+    const t0 = process.hrtime.bigint();
+    expect(() => lowerPattern(ir, { elemType: 1, opset: 17, textValid: true })).toThrow(/bytes of constants \(index tensors\) \(limit 1\.07e\+9\)/);
+    expect(Number(process.hrtime.bigint() - t0) / 1e9).toBeLessThan(5);
+    expect(BUDGET.onnxBytes).toBeLessThan(2 ** 31);
+  });
+});
