@@ -4,14 +4,15 @@
  * difference, the density and the speedup, with progress on a terminal. The model is built to
  * fit the sizes the pattern fixes (a pattern's `text 512 before` gets 512 text tokens).
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { DEFAULT_CONFIG, DEFAULT_PATTERN } from '../../runtime/onnx/default/model.js';
-import { runDemo, STAGES, STAGE_TEXT, type DemoResult } from '../../runtime/onnx/demo.js';
+import { demoInputs, runDemo, STAGES, STAGE_TEXT, type DemoResult } from '../../runtime/onnx/demo.js';
+import { toNpy } from '../../runtime/onnx/npy.js';
 import { formatRows, PatternError } from '../../runtime/onnx/patch.js';
 import { EPS, MAX_THREADS, type Ep } from '../../runtime/onnx/run.js';
-import { EXIT, inputError, usageError } from '../exit.js';
-import { makeDir, outputsFor } from '../fsutil.js';
+import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
+import { makeDir, outputsFor, writeOutputs } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
 import { defaultNameFor, parseCount, parseGrid, printJson, readSource } from '../load.js';
 import { quietOption, startProgress } from '../progress.js';
@@ -68,7 +69,7 @@ export function registerDemo(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--repeat <n>', 'timed runs of each model (median)').argParser(parseCount).default(3))
     .addOption(new Option('--threads <n>', `intra-op threads, at most ${MAX_THREADS} (default: all cores)`).argParser(parseThreads))
     .option('--no-reference', 'skip the O(N²) dense-masked reference (large grids)')
-    .option('--save <dir>', 'also write default.onnx and default.grat.onnx there')
+    .option('--save <dir>', 'also write default.onnx, default.grat.onnx and their inputs text.npy, image.npy there')
     .addOption(new Option('--no-progress', 'the same as --quiet').hideHelp())
     .addOption(quietOption())
     .option('--json', 'print the result as JSON')
@@ -82,7 +83,8 @@ than 1e-4 or the pattern does not fit, 2 usage.
 
 Examples:
   $ gratc demo
-  $ gratc demo --pattern examples/flux_grat_x.grat --json`)
+  $ gratc demo --pattern examples/flux_grat_x.grat --json
+  $ gratc demo --pattern examples/cuda_dit_b.grat --save build/demo`)
     .action(async (flags: DemoFlags) => {
       const { io } = ctx;
       const src = flags.pattern ? (await readSource(io, flags.pattern)).text : undefined;
@@ -108,6 +110,14 @@ Examples:
       } finally {
         bar.stop();
       }
+      // the inputs too, so that `gratc run` can run the saved models as the demo ran them
+      const saved: string[] = [];
+      if (flags.save) {
+        const at = (f: string): string => join(flags.save!, f);
+        const inp = demoInputs({ ...DEFAULT_CONFIG, grid: [grid[0], grid[1]], text });
+        await writeOutputs(io, flags.pattern ? [flags.pattern] : [], [{ path: at('text.npy'), data: toNpy(inp.text) }, { path: at('image.npy'), data: toNpy(inp.image) }]);
+        saved.push(...['default.onnx', 'default.grat.onnx', 'text.npy', 'image.npy'].map(at));
+      }
       if (flags.json) printJson(io, r);
       else {
         io.out(`${formatRows(r.rows)}\n\n`);
@@ -117,6 +127,7 @@ Examples:
           : `max diff   ${r.maxDiff.toExponential(2)} vs the dense-masked reference (tolerance ${r.tolerance.toExponential(0)}) ${r.ok ? 'ok' : 'TOO LARGE'}\n`);
         io.out(`time       original ${r.ms.original.toFixed(1)} ms, patched ${r.ms.patched.toFixed(1)} ms (${r.ep}, median of ${Math.max(1, flags.repeat)})\n`);
         io.out(`speedup    ${r.speedup.toFixed(2)}x\n`);
+        if (saved.length > 0) io.out(`saved      ${saved.map(terminalSafe).join(', ')}\n`);
       }
       if (!r.ok) ctx.exit(EXIT.diagnostics);
     });

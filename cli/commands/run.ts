@@ -14,6 +14,7 @@ import { inputError, terminalSafe, usageError } from '../exit.js';
 import { fileStep, outputsFor } from '../fsutil.js';
 import type { CommandContext } from '../io.js';
 import { parseCount, printJson } from '../load.js';
+import { quietOption, startProgress } from '../progress.js';
 import { onnxStep } from './patch.js';
 
 interface RunFlags {
@@ -22,6 +23,7 @@ interface RunFlags {
   ep: Ep;
   threads?: number;
   json?: boolean;
+  quiet?: boolean;
 }
 
 const pair = (nameRequired: boolean) => (value: string, prev: [string | null, string][] = []): [string | null, string][] => {
@@ -82,6 +84,7 @@ export function registerRun(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--ep <ep>', 'execution provider').choices([...EPS]).default('cpu'))
     .addOption(new Option('--threads <n>', `intra-op threads, at most ${MAX_THREADS} (default: all cores)`).argParser(parseThreads))
     .option('--json', 'print outputs (shape, min, max, mean, NaN count) and timing as JSON')
+    .addOption(quietOption())
     .addHelpText('after', `
 Without --output, prints each output's shape and min/max/mean (over the values
 that are not NaN; NaNs are counted).
@@ -94,9 +97,11 @@ The WebGPU provider needs a Vulkan driver (lavapipe works without a GPU).
 Exit status: 0 ok, 1 bad model or input file or runtime failure, 2 usage
 (including an output path that may not be written).
 
-Examples:
-  $ gratc run model.grat.onnx --input x=x.npy --output y.npy
-  $ gratc run model.grat.onnx --input text=t.npy --input image=i.npy --ep webgpu --json`)
+Examples (gratc demo --save writes the embedded model, its patched copy and
+their inputs):
+  $ gratc demo --save build/demo
+  $ gratc run build/demo/default.grat.onnx --input text=build/demo/text.npy --input image=build/demo/image.npy --output build/y.npy
+  $ gratc run build/demo/default.grat.onnx --input text=build/demo/text.npy --input image=build/demo/image.npy --ep webgpu --json`)
     .action(async (modelPath: string, flags: RunFlags) => {
       const { io } = ctx;
       const outputs = await outputsFor(io, []);
@@ -114,19 +119,22 @@ Examples:
         inputs[name!] = await onnxStep(async () => parseNpy(read.bytes, file));
       }
       const abs = resolve(io.cwd, modelPath);
+      const bar = startProgress(io, 3, `reading ${terminalSafe(modelPath)}`, flags.quiet);
       const { outputs: results, ms } = await onnxStep(async () => {
         // regular files only, external data inside the model's folder (runtime/files.ts), before onnxruntime reads them
         const loaded = await loadModel(abs, modelPath);
         for (const f of loaded.files) outputs.input(f.id, f.shownAs);
+        bar.update(1, `opening an onnxruntime session (${flags.ep})`);
         const session = await openSession(abs, { ep: flags.ep, threads: flags.threads });
         try {
+          bar.update(2, 'running');
           const t0 = performance.now();
           const outputs = await runSession(session, inputs);
           return { outputs, ms: performance.now() - t0 };
         } finally {
           await session.release();
         }
-      });
+      }).finally(() => bar.stop());
       const names = Object.keys(results);
       const files = new Map<string, string>();
       for (const [name, file] of flags.output ?? []) {

@@ -54,6 +54,15 @@ export const STAGE_TEXT: Record<Stage, string> = {
   original: 'timing the original', patched: 'timing the patched model', reference: 'running the dense-masked reference',
 };
 
+/** The inputs the demo runs the model on (`gratc demo --save` writes them as text.npy, image.npy). */
+export function demoInputs(cfg: DefaultModelConfig): { text: NdArray; image: NdArray } {
+  const inp = defaultInputs(cfg);
+  return {
+    text: { dtype: 'float32', shape: [1, cfg.text, cfg.channels], data: inp.text },
+    image: { dtype: 'float32', shape: [1, cfg.grid[0] * cfg.grid[1], cfg.channels], data: inp.image },
+  };
+}
+
 export async function runDemo(opts: DemoOptions = {}, onStage: (s: Stage) => void = () => undefined): Promise<DemoResult> {
   const cfg: DefaultModelConfig = { ...DEFAULT_CONFIG, ...opts.model };
   const ep = opts.ep ?? 'cpu';
@@ -74,11 +83,7 @@ export async function runDemo(opts: DemoOptions = {}, onStage: (s: Stage) => voi
     await saveModel(sparse.model, `${opts.saveDir}/default.grat.onnx`, { outputs: opts.outputs });
   }
   const M = cfg.grid[0] * cfg.grid[1];
-  const inp = defaultInputs(cfg);
-  const inputs: Record<string, NdArray> = {
-    text: { dtype: 'float32', shape: [1, cfg.text, cfg.channels], data: inp.text },
-    image: { dtype: 'float32', shape: [1, M, cfg.channels], data: inp.image },
-  };
+  const inputs = demoInputs(cfg);
   onStage('load');
   const sOrig = await openSession(bytes.original, { ep, threads: opts.threads });
   const sPatched = await openSession(bytes.patched, { ep, threads: opts.threads });
