@@ -200,6 +200,22 @@ export function inspectWork(ir: PatternIR, opts: { picture: boolean }): Measure[
   return [stepsMeasure('counting the keys of every query group', c.statsSteps + (opts.picture ? c.sweepSteps : 0))];
 }
 
+/**
+ * What earlier lowerings into the same model already used: a model holding many attentions holds
+ * all their functions (one protobuf), so their bytes, nodes and steps count against one budget.
+ */
+export interface Spent { readonly bytes: number; readonly nodes: number; readonly steps: number; readonly functions: number }
+export const NOTHING_SPENT: Spent = { bytes: 0, nodes: 0, steps: 0, functions: 0 };
+
+/** Adds what earlier functions used to a lowering's measures (and says so). */
+function plusSpent(ms: Measure[], spent: Spent): Measure[] {
+  if (spent.functions === 0) return ms;
+  const add: Record<string, number> = { bytes: spent.bytes, nodes: spent.nodes, steps: spent.steps };
+  const key = (m: Measure): string => (m.quantity.startsWith('bytes') ? 'bytes' : m.quantity === 'nodes' ? 'nodes' : m.quantity.startsWith('steps') ? 'steps' : '');
+  const also = ` (with the ${spent.functions} function${spent.functions === 1 ? '' : 's'} lowered before it)`;
+  return ms.map((m) => (add[key(m)] ? { ...m, what: m.what + also, amount: m.amount + add[key(m)] } : m));
+}
+
 /** The shape of the ONNX lowering's output, as the cost model counts it (codegen/onnx/lower.ts). */
 export interface OnnxShape {
   /** Buckets of image query groups: groups, padded query rows and key slots per group, groups per chunk. */
@@ -220,7 +236,7 @@ export interface OnnxShape {
 export const ONNX_NODES_PER_CHUNK = 24;
 const ONNX_FIXED_NODES = 40;
 
-export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering'): Measure[] {
+export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering', spent: Spent = NOTHING_SPENT): Measure[] {
   let bytes = 8 * s.tokens + 4096, nodes = ONNX_FIXED_NODES, largest = s.textRows * s.textKeys;
   const slot = 12 + (s.textValid ? 12 : 0);
   for (const b of s.buckets) {
@@ -231,11 +247,11 @@ export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering'): Measure[
   }
   if (s.textValid) bytes += 8 * s.textKeys;
   const hint = 'use larger groups, fewer keys per group or a smaller grid';
-  return [
+  return plusSpent([
     { what, quantity: 'bytes of constants (index tensors)', amount: bytes, limit: BUDGET.onnxBytes, hint },
     { what, quantity: 'nodes', amount: nodes, limit: BUDGET.onnxNodes, hint: 'use larger groups or a smaller grid' },
     { what, quantity: 'elements in its largest intermediate tensor per batch·head', amount: largest, limit: BUDGET.onnxIntermediate, hint: 'use fewer text tokens or a smaller grid' },
-  ];
+  ], spent);
 }
 
 /**
@@ -244,7 +260,7 @@ export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering'): Measure[
  * gathers, the text rows' scores), so hopeless sizes are refused in microseconds. The lowering
  * checks its exact shape again once planned (onnxMeasures), before it allocates.
  */
-export function onnxWork(ir: PatternIR, opts: { textValid: boolean }, what = 'the ONNX lowering'): Measure[] {
+export function onnxWork(ir: PatternIR, opts: { textValid: boolean }, what = 'the ONNX lowering', spent: Spent = NOTHING_SPENT): Measure[] {
   const c = patternCost(ir), T = c.textCount;
   const imageText = ir.image.text ? T : 0;
   const valid = opts.textValid && ir.text !== null;
@@ -257,24 +273,28 @@ export function onnxWork(ir: PatternIR, opts: { textValid: boolean }, what = 'th
     + (imageText > 0 ? 8 * c.imageTokens : 0) // every image token is a query row once every group sees text
     + (valid && tq?.text ? 8 * textKeys : 0);
   const [b, , largest] = onnxMeasures({ buckets: [], tokens: 0, textRows: textKeys > 0 ? T : 0, textKeys, textValid: false }, what);
-  return [stepsMeasure(what, 2 * c.sweepSteps), { ...b, amount: bytes }, largest];
+  return plusSpent([stepsMeasure(what, onnxSteps(ir)), { ...b, amount: bytes }, largest], spent);
 }
 
+/** Steps of the sparse lowering: its plan and its fill each enumerate every query group's keys. */
+export const onnxSteps = (ir: PatternIR): number => 2 * patternCost(ir).sweepSteps;
+
 /** `patch --dense-mask`: an N×N float bias constant and the N×N scores. */
-export function denseOnnxWork(ir: PatternIR): Measure[] {
+export function denseOnnxWork(ir: PatternIR, spent: Spent = NOTHING_SPENT): Measure[] {
   const N = totalTokens(ir);
   const what = 'the dense-mask lowering';
-  return [
+  return plusSpent([
     { what, quantity: 'bytes of constants (the N×N mask)', amount: 4 * N * N + 4 * N, limit: BUDGET.onnxBytes, hint: 'use the sparse lowering (drop --dense-mask) or a smaller model' },
     { what, quantity: 'elements in its largest intermediate tensor per batch·head', amount: N * N, limit: BUDGET.onnxIntermediate, hint: 'use the sparse lowering (drop --dense-mask)' },
-  ];
+    stepsMeasure(what, N * N),
+  ], spent);
 }
 
 /** `compile --target T` up front: the manifest's statistics plus the target's own work. */
 export function compileWork(ir: PatternIR, target: string): Measure[] {
   const c = patternCost(ir);
   const what = `compile --target ${target}`;
-  const stats = stepsMeasure(`${what} (with the manifest's statistics)`, c.statsSteps + (target === 'onnx' ? 2 * c.sweepSteps : 0));
+  const stats = stepsMeasure(`${what} (with the manifest's statistics)`, c.statsSteps + (target === 'onnx' ? onnxSteps(ir) : 0));
   if (target !== 'onnx') return [stats];
   return [stats, ...onnxWork(ir, { textValid: ir.text !== null }, what).slice(1)];
 }

@@ -218,3 +218,17 @@ describe('cost model: the ONNX lowering', () => {
     expect(BUDGET.onnxBytes).toBeLessThan(2 ** 31);
   });
 });
+
+describe('cost model: a model\'s functions share one budget', () => {
+  it('a lowering counts what the functions lowered before it into the same model used', () => {
+    const ir = example('flux_grat_b', [32, 32]);
+    const one = lowerPattern(ir, { elemType: 1, opset: 17, textValid: true });
+    expect(one.spent.functions).toBe(1);
+    expect(one.spent.bytes).toBe(emitted(one.fn).bytes);
+    expect(one.spent.nodes).toBe(one.fn.node.length);
+    // alone it fits; after functions that used nearly all of the bytes, it does not
+    const before = { bytes: BUDGET.onnxBytes - one.spent.bytes / 2, nodes: 0, steps: 0, functions: 3 };
+    expect(() => lowerPattern(ir, { elemType: 1, opset: 17, textValid: true }, before))
+      .toThrow(/^the ONNX lowering \(with the 3 functions lowered before it\) would need 1\.07e\+9 bytes of constants/);
+  });
+});

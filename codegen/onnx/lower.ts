@@ -21,7 +21,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { groupCount, imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
 import { KeyGroupEnumerator, queryRuns, runsOfGroups, textKeyRun, type Run } from '../../compiler/keys.js';
 import { groupSizes } from '../../compiler/reference.js';
-import { denseOnnxWork, onnxMeasures, onnxWork, requireAll } from '../../compiler/cost.js';
+import { denseOnnxWork, NOTHING_SPENT, onnxMeasures, onnxSteps, onnxWork, requireAll, type Spent } from '../../compiler/cost.js';
 import { DT, node, tensorF32, tensorI64, type AttrValue } from '../../runtime/onnx/tensor.js';
 
 export const GRAT_DOMAIN = 'ai.grat';
@@ -71,6 +71,8 @@ export interface Lowered {
   readonly buckets: readonly Bucket[];
   /** Score entries computed (per batch·head): Σ groups·queryLen·keyLen + text rows; padding included. */
   readonly computedPairs: number;
+  /** What it used of the cost model's budgets (compiler/cost.ts), to add up over a model's functions. */
+  readonly spent: Spent;
 }
 
 /**
@@ -209,9 +211,13 @@ export function functionName(ir: PatternIR, opts: LowerOptions): string {
   return `${ir.name}_${createHash('sha256').update(spec).digest('hex').slice(0, 10)}`;
 }
 
-export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
+/**
+ * The sparse lowering. `spent`: what functions lowered before into the same model used; with it,
+ * the budgets bound the model's functions together.
+ */
+export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = NOTHING_SPENT): Lowered {
   // what cannot fit is refused before anything is enumerated or allocated (compiler/cost.ts)
-  requireAll(onnxWork(ir, { textValid: !!opts.textValid }));
+  requireAll(onnxWork(ir, { textValid: !!opts.textValid }, undefined, spent));
   const N = totalTokens(ir), M = imageTokens(ir), D = ir.headDim, T = ir.text?.count ?? 0;
   const scale = opts.scale ?? ir.scale;
   const nodes: NodeProto[] = [];
@@ -222,8 +228,10 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     nodes.push(node(type, inputs, [out], attrs));
     return out;
   };
+  let bytes = 0;
   const constant = (name: string, t: ReturnType<typeof tensorF32>): string => {
     nodes.push(node('Constant', [], [name], { value: t }));
+    bytes += t.rawData.length;
     return name;
   };
   const i64 = (name: string, dims: number[], data: ArrayLike<number>): string => constant(name, tensorI64(name, dims, data));
@@ -254,7 +262,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
   requireAll(onnxMeasures({
     buckets: plan.buckets.map((b) => ({ groups: b.groups, queryLen: b.queryLen, keyLen: b.keyLen, chunk: chunkOf(b.queryLen) })),
     tokens: N, textRows, textKeys, textValid: valid !== null,
-  }));
+  }, undefined, spent));
 
   const parts: string[] = []; // [B,H,rows,D] pieces, concatenated in order
   const rowOf = new Int32Array(N).fill(-1); // token -> row of the concatenation
@@ -363,7 +371,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     metadataProps: Object.entries({ pattern: ir.name, tokens: String(N), head_dim: String(D), scale: String(scale) })
       .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
   });
-  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed };
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed, spent: { bytes, nodes: nodes.length, steps: onnxSteps(ir), functions: 1 } };
 }
 
 /**
@@ -372,8 +380,8 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
  * no key zeroed. O(N²): the reference a patched model is checked against, never the fast path.
  * The text validity is fixed at the full count (no text_valid input).
  */
-export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: PatternIR) => Uint8Array): Lowered {
-  requireAll(denseOnnxWork(ir));
+export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: PatternIR) => Uint8Array, spent: Spent = NOTHING_SPENT): Lowered {
+  requireAll(denseOnnxWork(ir, spent));
   const N = totalTokens(ir);
   const scale = opts.scale ?? ir.scale;
   const mask = denseMask(ir);
@@ -402,5 +410,5 @@ export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: Pa
     opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opts.opset) })],
     docString: `gratc: dense-masked reference of '${ir.name}' (N=${N})`,
   });
-  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: [], computedPairs: N * N };
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: [], computedPairs: N * N, spent: { bytes: 4 * N * N + 4 * N + 8, nodes: nodes.length, steps: N * N, functions: 1 } };
 }

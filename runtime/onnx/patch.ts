@@ -11,7 +11,8 @@ import type { PatternIR } from '../../compiler/ir.js';
 import type { Diagnostic } from '../../dsl/diagnostics.js';
 import { imageTokens, totalTokens } from '../../compiler/ir.js';
 import { denseMask } from '../../compiler/reference.js';
-import { GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
+import { functionName, GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
+import { NOTHING_SPENT, type Spent } from '../../compiler/cost.js';
 import { terminalSafe } from '../../dsl/render.js';
 import { loadModel, OnnxError, saveModel, type SaveOptions, type SaveResult } from './model.js';
 import { findAttentions, type AttentionForm } from './match.js';
@@ -132,6 +133,8 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
     return name;
   };
 
+  const resolved = new Map<string, ReturnType<typeof resolvePattern>>(); // by sequence length and head_dim
+  let spent: Spent = NOTHING_SPENT;
   for (const f of found) {
     const row = { nodes: f.names, form: f.form, heads: f.heads, headDim: f.headDim, seq: f.seq, scale: f.scale, dtype: FLOAT_TYPES.get(f.elem) ?? null, mask: f.mask };
     const skip = (note: string): void => { rows.push({ ...row, patched: false, note }); };
@@ -139,7 +142,9 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
     if (f.problem || !f.rewrite) { skip(f.problem ?? 'not patchable'); continue; }
     if (opset < 13) { skip(`model opset ${opset} < 13`); continue; }
     if (!FLOAT_TYPES.has(f.elem)) { skip(`element type ${dtypeName(f.elem)} is not a float type`); continue; }
-    const res = resolvePattern(spec, f.seq!, f.headDim!);
+    const resKey = `${f.seq}|${f.headDim}`;
+    const res = resolved.get(resKey) ?? resolvePattern(spec, f.seq!, f.headDim!);
+    resolved.set(resKey, res);
     if ('why' in res) { skip(res.why); continue; }
     const lowerOpts = { elemType: f.elem, scale: f.fnScale, keyBias: f.mask !== null && !!f.rewrite, opset };
     let entry: { name: string; lowered: Lowered; ir: PatternIR } | undefined;
@@ -147,10 +152,18 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
       fresh, i64,
       call: (q: string, k: string, v: string, keyBias: string | null, out: string): NodeProto[] => {
         const o = { ...lowerOpts, keyBias: keyBias !== null };
-        const lowered = opts.lowering === 'dense-mask' ? lowerDense(res.ir, o, (x) => denseMask(x)) : lowerPattern(res.ir, o);
-        entry = functions.get(lowered.name) ?? { name: lowered.name, lowered, ir: res.ir };
-        functions.set(lowered.name, entry);
-        return [node(lowered.name, keyBias ? [q, k, v, keyBias] : [q, k, v], [out], {}, { name: fresh(`grat_${f.names[0]}`), domain: GRAT_DOMAIN })];
+        // one function per distinct lowering, however many attentions call it; all of them
+        // together stay inside the cost model's budgets (compiler/cost.ts)
+        const dense = opts.lowering === 'dense-mask';
+        const name = dense ? `${functionName(res.ir, o)}_dense` : functionName(res.ir, o);
+        entry = functions.get(name);
+        if (!entry) {
+          const lowered = dense ? lowerDense(res.ir, o, (x) => denseMask(x), spent) : lowerPattern(res.ir, o, spent);
+          entry = { name: lowered.name, lowered, ir: res.ir };
+          functions.set(lowered.name, entry);
+          spent = { bytes: spent.bytes + lowered.spent.bytes, nodes: spent.nodes + lowered.spent.nodes, steps: spent.steps + lowered.spent.steps, functions: spent.functions + 1 };
+        }
+        return [node(entry.name, keyBias ? [q, k, v, keyBias] : [q, k, v], [out], {}, { name: fresh(`grat_${f.names[0]}`), domain: GRAT_DOMAIN })];
       },
     };
     const nodes = f.rewrite(ctx);

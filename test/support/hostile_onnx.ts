@@ -136,18 +136,19 @@ export function decoyCase(ours: string): HostileCase {
  * A few hundred bytes that declare one attention over `seq` tokens: q, kᵀ, v graph inputs of
  * static shape → MatMul → Softmax → MatMul. Patching it with PATTERN (8x8 grid + `text ? before`)
  * binds the text to seq − 64 tokens, so a hostile seq asks the lowering for any amount of work.
+ * `copies` attentions read the same inputs (outputs y0, y1, ...).
  */
-export function attentionModel(seq: number, headDim = 16): Uint8Array {
+export function attentionModel(seq: number, headDim = 16, copies = 1): Uint8Array {
   const f = DT.FLOAT;
   const graph = create(GraphProtoSchema, {
     name: 'attention',
-    node: [
-      node('MatMul', ['q', 'kt'], ['s'], {}, { name: 'scores' }),
-      node('Softmax', ['s'], ['p'], { axis: -1 }, { name: 'softmax' }),
-      node('MatMul', ['p', 'v'], ['y'], {}, { name: 'mix' }),
-    ],
+    node: Array.from({ length: copies }, (_, i) => [
+      node('MatMul', ['q', 'kt'], [`s${i}`], {}, { name: `scores${i}` }),
+      node('Softmax', [`s${i}`], [`p${i}`], { axis: -1 }, { name: `softmax${i}` }),
+      node('MatMul', [`p${i}`, 'v'], [`y${i}`], {}, { name: `mix${i}` }),
+    ]).flat(),
     input: [valueInfo('q', f, [1, 1, seq, headDim]), valueInfo('kt', f, [1, 1, headDim, seq]), valueInfo('v', f, [1, 1, seq, headDim])],
-    output: [valueInfo('y', f, [1, 1, seq, headDim])],
+    output: Array.from({ length: copies }, (_, i) => valueInfo(`y${i}`, f, [1, 1, seq, headDim])),
   });
   return bin(create(ModelProtoSchema, { irVersion: 8n, graph, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })] }));
 }
