@@ -4,11 +4,11 @@
  * and the canonical hash that names a kernel. Backends add their own tiling and variants.
  */
 import { createHash } from 'node:crypto';
-import type { AxisRange, Border, ImageTerm, Order, PatternIR, PExpr, TextPlace } from './ir.js';
+import type { AxisRange, Border, BoolExpr, ImageTerm, Order, PatternIR, PExpr, TextPlace } from './ir.js';
 
 export type PlanTerm =
   | { readonly kind: 'box'; readonly axes: readonly AxisRange[]; readonly border: Border }
-  | { readonly kind: 'predicate'; readonly bounds: readonly AxisRange[]; readonly expr: PExpr };
+  | { readonly kind: 'predicate'; readonly bounds: readonly AxisRange[]; readonly expr: BoolExpr };
 
 /** What every kernel of a pattern computes, independent of the target. */
 export interface PlanGeometry {
@@ -47,7 +47,7 @@ export function planTerm(t: ImageTerm, ir: PatternIR): PlanTerm {
 export function exprFitsI32(e: PExpr): boolean {
   switch (e.op) {
     case 'int': return Number.isSafeInteger(e.value) && Math.abs(e.value) <= 2 ** 31 - 1;
-    case 'var': return true;
+    case 'var': case 'bool': return true;
     case 'neg': case 'not': case 'abs': return exprFitsI32(e.a);
     default: return exprFitsI32(e.a) && exprFitsI32(e.b);
   }

@@ -210,8 +210,8 @@ describe('cuda sm_90a kernel', () => {
 });
 
 describe('predicates in C', () => {
-  it('prints floor division, modulo and deltas like compiler/predicate.ts', () => {
+  it('prints floor division, modulo and deltas like compiler/predicate.ts, and booleans as booleans', () => {
     const e = { op: '&&', a: { op: '==', a: { op: '%', a: { op: 'var', ref: 'd', axis: 0 }, b: { op: 'int', value: 2 } }, b: { op: 'int', value: 0 } }, b: { op: '<=', a: { op: 'abs', a: { op: 'var', ref: 'd', axis: 1 } }, b: { op: 'var', ref: 'n', axis: 1 } } } as const;
-    expect(predicateC(e, [4, 7])).toBe('(int)(((int)(floor_mod((k[0] - q[0]), 2) == 0) != 0) && ((int)(abs((k[1] - q[1])) <= 7) != 0))');
+    expect(predicateC(e, [4, 7])).toBe('((floor_mod((k[0] - q[0]), 2) == 0) && (abs((k[1] - q[1])) <= 7))');
   });
 });

@@ -13,12 +13,12 @@
  *                  rows/planes in raster order; it moves k to the run's last group
  * Only numbers and generated identifiers reach the text.
  */
-import type { AxisRange, PExpr } from '../../compiler/ir.js';
+import type { AxisRange, BoolExpr } from '../../compiler/ir.js';
 import { CUDA_DIALECT, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains } from '../clike.js';
 import type { KernelSpec } from './spec.js';
 
-/** A predicate as a C int expression (0/1 for booleans); see codegen/clike.ts. */
-export const predicateC = (e: PExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups, CUDA_DIALECT);
+/** A predicate as a C++ bool expression; see codegen/clike.ts. */
+export const predicateC = (e: BoolExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups);
 
 /** `lo[a] = ...; hi[a] = ...;` for one axis (axisInterval with the border, q a variable). */
 const axisWindowC = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
@@ -127,7 +127,7 @@ export function geometryC(spec: KernelSpec): string {
   emit('  switch (t) {');
   spec.terms.forEach((t, i) => {
     const conds: string[] = [];
-    if (t.kind === 'predicate') conds.push(`(${predicateC(t.expr, n)} != 0)`);
+    if (t.kind === 'predicate') conds.push(predicateC(t.expr, n));
     for (let j = 0; j < i; j++) conds.push(`!(${printTermContains(spec.terms[j], n, CUDA_DIALECT)})`);
     emit(`  case ${i}: return ${conds.length ? conds.join('\n      && ') : 'true'};`);
   });

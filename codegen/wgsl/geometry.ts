@@ -11,14 +11,14 @@
  *   odometer_step  the next key group of a window, last axis fastest
  * Only numbers and generated identifiers reach the text.
  */
-import type { AxisRange, PExpr } from '../../compiler/ir.js';
+import type { AxisRange, BoolExpr } from '../../compiler/ir.js';
 import { int, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains, WGSL_DIALECT } from '../clike.js';
 import type { WgslSpec } from './spec.js';
 
 export { int };
 
-/** A predicate as a WGSL i32 expression (0/1 for booleans); see codegen/clike.ts. */
-export const predicateWgsl = (e: PExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups, WGSL_DIALECT);
+/** A predicate as a WGSL bool expression; see codegen/clike.ts. */
+export const predicateWgsl = (e: BoolExpr, ngroups: readonly number[]): string => printPredicate(e, ngroups);
 
 /** `w.lo[a] = ...; w.hi[a] = ...;` for one axis (axisInterval with the border). */
 const axisWindow = (r: AxisRange, a: number, n: number, border: 'clip' | 'shift'): string =>
@@ -105,7 +105,7 @@ export function geometryWgsl(spec: WgslSpec): string {
   emit('  switch (t) {');
   spec.terms.forEach((t, i) => {
     const conds: string[] = [];
-    if (t.kind === 'predicate') conds.push(`(${predicateWgsl(t.expr, n)} != 0)`);
+    if (t.kind === 'predicate') conds.push(predicateWgsl(t.expr, n));
     for (let j = 0; j < i; j++) conds.push(`!(${printTermContains(spec.terms[j], n, WGSL_DIALECT)})`);
     emit(`    case ${i}: { return ${conds.length ? conds.join('\n        && ') : 'true'}; }`);
   });
