@@ -21,6 +21,14 @@ export interface Progress {
 
 const NONE: Progress = { update: () => undefined, setTotal: () => undefined, stop: () => undefined };
 
+/** Bars not yet stopped: a command that throws midway must not leave one drawn (or its timer running). */
+const live = new Set<Progress>();
+
+/** Stops every bar still drawn (cli/run.ts, whatever way a command ends). */
+export function stopAllProgress(): void {
+  for (const p of [...live]) p.stop();
+}
+
 /** `-q, --quiet` for every command with progress. */
 export const quietOption = (): Option => new Option('-q, --quiet', 'no progress on stderr (drawn only when stderr is a terminal)');
 
@@ -38,11 +46,13 @@ export function startProgress(io: Io, total: number, stage: string, quiet = fals
   let steps = Math.max(1, total);
   bar.start(steps, 0, { stage });
   let stopped = false;
-  return {
+  const p: Progress = {
     update: (done, s) => { if (!stopped) bar.update(Math.min(done, steps), { stage: s }); },
     setTotal: (n) => { if (!stopped) { steps = Math.max(1, n); bar.setTotal(steps); } },
-    stop: () => { if (!stopped) { stopped = true; bar.stop(); } },
+    stop: () => { if (!stopped) { stopped = true; live.delete(p); bar.stop(); } },
   };
+  live.add(p);
+  return p;
 }
 
 /** Runs `f` with a bar that is cleared when `f` returns or throws. */

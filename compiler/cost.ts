@@ -112,6 +112,21 @@ function seriesNMinusAbs(a: number, b: number, n: number): number {
   return s;
 }
 
+/**
+ * Most key tokens one image query group can see: each term's window is at most its interval's
+ * groups along every axis (the whole axis for `all`), the union at most the grid, plus the text.
+ */
+export function maxKeyTokensPerGroup(ir: PatternIR): number {
+  const M = imageTokens(ir);
+  const window = (axes: readonly AxisRange[]): number => axes.reduce((n, a, i) => {
+    const d = ir.dims[i];
+    const w = a.kind === 'all' ? d.groups : Math.max(0, Math.min(a.hi, d.groups - 1) - Math.max(a.lo, 1 - d.groups) + 1);
+    return n * Math.min(d.size, w * d.group);
+  }, 1);
+  const image = ir.image.terms.reduce((n, t) => n + window(t.kind === 'box' ? t.axes : t.bounds), 0);
+  return Math.min(M, image) + (ir.image.text ? (ir.text?.count ?? 0) : 0);
+}
+
 /** Nodes of a predicate: what one evaluation costs (short-circuits only make it less). */
 export function exprNodes(e: PExpr): number {
   const x = e as { readonly a?: PExpr; readonly b?: PExpr };
@@ -302,29 +317,38 @@ export function compileWork(ir: PatternIR, target: string): Measure[] {
 /**
  * `verify`: the float64 reference on the CPU computes each visible pair's q·k and p·v (2 ·
  * head_dim multiply-adds) per batch·head, for every row or, with `sample`, for that many query
- * groups and the text rows; `cpuRuns` backend runs on the CPU (onnxruntime's CPU EP) compute
+ * groups and text rows; `cpuRuns` backend runs on the CPU (onnxruntime's CPU EP) compute
  * every pair again. GPU runs are the device's business. Pairs come from the closed-form bound;
  * where that is over the budget, `exactPairs` (the statistics, when affordable) decides.
  */
-export function verifyWork(ir: PatternIR, opts: { batch: number; heads: number; sample?: number; cpuRuns: number }, exactPairs?: () => number): Measure[] {
+export function verifyWork(
+  ir: PatternIR,
+  opts: { batch: number; heads: number; sample?: number; cpuRuns: number; gridFromFlag?: boolean; samplePairs?: (n: number) => number },
+  exactPairs?: () => number,
+): Measure[] {
   const c = patternCost(ir);
   const bh = opts.batch * opts.heads, D = ir.headDim;
-  const macsOf = (pairs: number): number => {
-    let ref = pairs;
-    if (opts.sample !== undefined) {
-      // a query group sees at most every key: its tokens × all tokens, for each group sampled
-      const groupTokens = ir.dims.reduce((n, d) => n * Math.min(d.group, d.size), 1);
-      const textRows = ir.text && ir.textQueries ? c.textCount * ((ir.textQueries.grid ? c.imageTokens : 0) + (ir.textQueries.text ? c.textCount : 0)) : 0;
-      ref = Math.min(pairs, Math.min(opts.sample, c.groups) * groupTokens * c.tokens + textRows);
-    }
-    return 2 * D * bh * (ref + opts.cpuRuns * pairs);
+  // the pairs of `--sample n`'s rows: exact when the caller can count them (a few groups), else
+  // n query groups × the most keys a group can see, and n text rows × what a text row sees
+  const sampled = (n: number): number => {
+    if (opts.samplePairs) return opts.samplePairs(n);
+    const groupTokens = ir.dims.reduce((k, d) => k * Math.min(d.group, d.size), 1);
+    const textRows = ir.text && ir.textQueries ? Math.min(n, c.textCount) * ((ir.textQueries.grid ? c.imageTokens : 0) + (ir.textQueries.text ? c.textCount : 0)) : 0;
+    return Math.min(n, c.groups) * groupTokens * maxKeyTokensPerGroup(ir) + textRows;
   };
-  let macs = macsOf(c.pairs.hi);
-  if (macs > BUDGET.verifyMacs && exactPairs && c.statsSteps <= BUDGET.steps) macs = macsOf(exactPairs());
+  const macsOf = (pairs: number, sample = opts.sample): number =>
+    2 * D * bh * ((sample === undefined ? pairs : Math.min(pairs, sampled(sample))) + opts.cpuRuns * pairs);
+  let pairs = c.pairs.hi;
+  let macs = macsOf(pairs);
+  if (macs > BUDGET.verifyMacs && exactPairs && c.statsSteps <= BUDGET.steps) macs = macsOf((pairs = exactPairs()));
+  // the --sample to suggest: the largest of 8, 4, 2, 1 that would fit, if any
+  const n = opts.sample === undefined ? [8, 4, 2, 1].find((s) => macsOf(pairs, s) <= BUDGET.verifyMacs) : undefined;
+  const sampleHint = n === undefined ? '' : `, or --sample ${n} to check ${n} query group${n > 1 ? 's' : ''}${ir.text ? ` and ${n} text row${n > 1 ? 's' : ''}` : ''} only`;
   const what = `verify (the float64 reference${opts.cpuRuns > 0 ? ' and the CPU run' : ''})`;
   return [
     { what: 'verify', quantity: 'elements per q/k/v tensor', amount: bh * c.tokens * D, limit: BUDGET.verifyElements, hint: 'use a smaller --grid, --batch or --heads' },
-    { what, quantity: 'multiply-adds', amount: macs, limit: BUDGET.verifyMacs, hint: `use a smaller --grid, --batch or --heads${opts.sample === undefined ? ', or --sample 8 to check 8 query groups' : ''}` },
+    // a grid fixed in the file cannot be made smaller from the command line: then --sample is the way
+    { what, quantity: 'multiply-adds', amount: macs, limit: BUDGET.verifyMacs, hint: `use a smaller ${opts.gridFromFlag === false ? '' : '--grid, '}--batch or --heads${sampleHint}` },
   ];
 }
 

@@ -110,6 +110,18 @@ export interface RowSample {
   readonly textRows: readonly number[];
 }
 
+/**
+ * Visible (query, key) token pairs of a sample's rows: what its reference costs (2 · head_dim
+ * multiply-adds each, per batch·head). Enumerates only the sampled groups' keys.
+ */
+export function samplePairs(ir: PatternIR, only: RowSample, valid?: number): number {
+  const v = resolveValid(ir, valid), keys = new KeyGroupEnumerator(ir);
+  const width = (runs: readonly Run[]): number => runs.reduce((n, r) => n + r.length, 0);
+  let n = 0;
+  for (const g of only.groups) n += groupSize(ir, groupCoords(ir, g)) * width(imageKeyRuns(ir, keys, g, v));
+  return n + (ir.text ? only.textRows.length * width(textQueryKeyRuns(ir, v)) : 0);
+}
+
 /** The token rows a sample covers, as runs (image groups in the order given, then the text rows). */
 export function sampleRows(ir: PatternIR, only: RowSample): Run[] {
   const runs = only.groups.flatMap((g) => queryRuns(ir, g));

@@ -47,8 +47,8 @@ or unreadable file.
 
 Examples:
   $ gratc check examples/flux_grat_b.grat
-  $ gratc check --grid 128x128 --text 512 patterns/*.grat
-  $ gratc check --json model.grat | jq '.files[0].diagnostics'`)
+  $ gratc check --grid 128x128 examples/flux_grat_*.grat
+  $ gratc check --json examples/*.grat`)
     .action(async (files: string[], flags: CheckFlags) => {
       const { io } = ctx;
       const results: CheckFileJson[] = [];

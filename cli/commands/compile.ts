@@ -16,11 +16,13 @@ import { EXIT, terminalSafe, usageError } from '../exit.js';
 import { fileStep, makeDir, outputsFor } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
 import { countOf, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, type SizeFlags } from '../load.js';
+import { quietOption, startProgress } from '../progress.js';
 
 interface CompileFlags extends SizeFlags {
   target: Target;
   out: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 export const MANIFEST = 'manifest.json';
@@ -104,6 +106,7 @@ export function registerCompile(program: Command, ctx: CommandContext): void {
     .addOption(gridOption())
     .addOption(textOption())
     .option('--json', 'print what was written as JSON on stdout')
+    .addOption(quietOption())
     .addHelpText('after', () => `
 Targets available in this build: ${knownBackends().map((b) => b.target).sort().join(', ') || '(none)'}.
 A target known to the language but not built in fails with exit status 2.
@@ -119,8 +122,9 @@ Files whose contents did not change are not rewritten.
 status: written | unchanged}], manifest {path, status}}.
 
 Examples:
-  $ gratc compile examples/flux_grat_b.grat --target cuda --out build/flux
-  $ gratc compile video.grat --grid 8x48x80 --text 256 --target wgsl --out web/gen --json`)
+  $ gratc compile examples/flux_grat_b.grat --grid 64x64 --target cuda --out build/flux
+  $ gratc compile examples/hunyuan_grat_x.grat --grid 8x48x80 --target wgsl --out web/gen --json
+  $ gratc compile examples/sliding_window_1d.grat --grid 4096 --target onnx --out build/window`)
     .action(async (path: string, flags: CompileFlags) => {
       const { io } = ctx;
       const backend = backendFor(flags.target);
@@ -139,7 +143,10 @@ Examples:
       }
       // refused up front when the manifest's statistics or the target's output would not fit (compiler/cost.ts)
       requireAll(compileWork(ir, flags.target));
+      // the emit and the manifest's statistics are the slow parts of a big compile (seconds)
+      let bar = startProgress(io, 1, `emitting ${flags.target}`, flags.quiet);
       const result = backend.emit(ir);
+      bar.stop();
       diags = [...diags, ...result.diagnostics];
       printDiagnostics(io, diags, loaded.file);
       printSummary(io, countOf(diags));
@@ -154,7 +161,9 @@ Examples:
         seen.add(rel);
         return { path: rel, role: f.role, data: bytesOf(f.contents) };
       });
+      bar = startProgress(io, 2, 'the manifest\'s statistics', flags.quiet);
       const manifest = buildManifest(ir, flags.target, files, result.info);
+      bar.update(1, `writing ${files.length + 1} files`);
       await makeDir(outDir, flags.out);
       const shown = (rel: string): string => `${flags.out.replace(/[/\\]+$/, '')}/${rel}`;
       const report: CompileJson = { pattern: ir.name, target: flags.target, out: flags.out, files: [], manifest: { path: shown(MANIFEST), status: 'unchanged' } };
@@ -174,6 +183,7 @@ Examples:
       }));
       files.forEach((_, i) => report.files.push({ ...manifest.files[i], status: status[i] }));
       report.manifest.status = status[files.length];
+      bar.stop();
 
       if (flags.json) { printJson(io, report); return; }
       for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(shown(f.path))} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);

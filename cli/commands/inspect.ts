@@ -18,6 +18,7 @@ import {
 } from '../load.js';
 import { int, percent } from '../format.js';
 import { buildPicture } from '../picture.js';
+import { quietOption, startProgress } from '../progress.js';
 import { renderPng } from '../picture_png.js';
 import { renderSvg } from '../picture_svg.js';
 
@@ -30,6 +31,7 @@ interface InspectFlags extends SizeFlags {
   svg?: string;
   query?: number;
   queryAt?: number[];
+  quiet?: boolean;
 }
 
 export interface QueryJson {
@@ -224,6 +226,7 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--query-at <coords>', 'show the query group holding this grid position (token coordinates, outermost first, e.g. 10,20)').argParser(parseCoords))
     .addOption(new Option('--gpus <n>', 'also show the multi-GPU split over n GPUs (1 to 8): bands, halos, bytes each split sends').argParser(parseCount))
     .addOption(new Option('--heads <n>', 'attention heads for the byte counts of --gpus').default(24).argParser(parseCount))
+    .addOption(quietOption())
     .addHelpText('after', `
 The picture: left, the mask at group resolution (rows: query groups, columns:
 key groups, in group raster order, plus one band for the text segment); right,
@@ -252,10 +255,10 @@ Files are written atomically.
 FLOPs count QKᵀ and PV (4 · head_dim per visible pair), per head.
 
 Examples:
-  $ gratc inspect examples/flux_grat_b.grat
-  $ gratc inspect --grid 128x128 --text 512 --valid 77 flux.grat
-  $ gratc inspect video.grat --grid 8x48x80 --query-at 3,20,40 --svg video.svg
-  $ gratc inspect flux.grat --json | jq .stats.density
+  $ gratc inspect examples/flux_grat_b.grat --grid 64x64
+  $ gratc inspect examples/flux_grat_b.grat --grid 128x128 --valid 77 --png flux.png
+  $ gratc inspect examples/hunyuan_grat_x.grat --grid 8x48x80 --query-at 3,20,40 --svg video.svg
+  $ gratc inspect examples/video_causal_anchor.grat --json
   $ gratc inspect examples/flux_grat_b.grat --grid 512x512 --gpus 4`)
     .action(async (path: string, flags: InspectFlags) => {
       const { io } = ctx;
@@ -272,6 +275,9 @@ Examples:
       const query = chooseQuery(ir, flags);
       // the statistics (and a picture) cost what they scan: refused up front beyond the budget (compiler/cost.ts)
       requireAll(inspectWork(ir, { picture: flags.png !== undefined || flags.svg !== undefined }));
+      // the statistics walk every query group's keys, the picture every group pair: seconds when large
+      const picture = flags.png !== undefined || flags.svg !== undefined;
+      const bar = startProgress(io, picture ? 2 : 1, 'the statistics (every query group\'s keys)', flags.quiet);
       const stats = patternStats(ir, flags.valid);
       const j = inspectJson(ir, path, stats, query);
       if (flags.gpus !== undefined) {
@@ -281,7 +287,8 @@ Examples:
       }
 
       const written: string[] = [];
-      if (flags.png !== undefined || flags.svg !== undefined) {
+      if (picture) {
+        bar.update(1, 'the picture');
         const pic = buildPicture(ir, { query, stats });
         const files: { path: string; data: string | Uint8Array }[] = [];
         if (flags.png !== undefined) {
@@ -297,6 +304,7 @@ Examples:
         // both or neither, never onto the .grat file read, a link, a device or a FIFO (cli/fsutil.ts)
         await writeOutputs(io, [path], files);
       }
+      bar.stop();
       if (flags.json) printJson(io, j);
       else io.out(inspectText(j) + written.map((w) => `${w}\n`).join(''));
     });

@@ -13,7 +13,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ModelProtoSchema } from 'onnx-buf';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
-import { referenceAttention, resolveValid, sampleRows, type RowSample } from '../../compiler/reference.js';
+import { referenceAttention, resolveValid, samplePairs as referenceSamplePairs, sampleRows, type RowSample } from '../../compiler/reference.js';
+import { rowSample } from '../../runtime/webgpu/verify.js';
 import { amount, BUDGET, requireAll, verifyWork } from '../../compiler/cost.js';
 import { patternStats } from '../../compiler/stats.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
@@ -193,7 +194,7 @@ Examples:
   $ gratc verify examples/flux_grat_b.grat --grid 20x36 --valid 17 --precision f32 --layout bhnd
   $ gratc verify examples/sliding_window_1d.grat --grid 1000 --heads 4 --precision f32 --layout bnhd --json
   $ gratc verify examples/flux_grat_b.grat --grid 8x8 --backend onnx
-  $ gratc verify examples/sliding_window_1d.grat --grid 100000 --sample 8 --precision f32 --layout bhnd`)
+  $ gratc verify examples/sliding_window_1d.grat --grid 100000 --sample 4 --precision f32 --layout bhnd`)
     .action(async (path: string, flags: VerifyFlags) => {
       const { io } = ctx;
       const loaded = await loadPattern(io, path, flags);
@@ -204,7 +205,9 @@ Examples:
       const N = totalTokens(ir);
       // the reference's work and the tensors' size, refused up front (compiler/cost.ts)
       const cpuRuns = flags.backend === 'onnx' && flags.ep === 'cpu' ? 1 : 0;
-      requireAll(verifyWork(ir, { batch: flags.batch, heads: flags.heads, sample: flags.sample, cpuRuns }, () => patternStats(ir, flags.valid).visiblePairs));
+      // (a sample's pairs are counted exactly: a few groups' keys)
+      const samplePairs = (n: number): number => referenceSamplePairs(ir, rowSample(ir, n, flags.seed)!, flags.valid);
+      requireAll(verifyWork(ir, { batch: flags.batch, heads: flags.heads, sample: flags.sample, cpuRuns, gridFromFlag: flags.grid !== undefined, samplePairs }, () => patternStats(ir, flags.valid).visiblePairs));
       let result: { device: string; runs: VerifyRunJson[]; sampled: Sampled };
       const bar = startProgress(io, flags.backend === 'onnx' ? 3 : 1, 'opening the GPU adapter', flags.quiet);
       try {
