@@ -11,7 +11,7 @@
  */
 import type { AxisRange, Border, Dim, PatternIR, PExpr } from './ir.js';
 import { groupCount, imageTokens, totalTokens } from './ir.js';
-import { closedFormCountable } from './keys.js';
+import { closedFormCountable, interiorAlong } from './keys.js';
 
 /**
  * The budgets, each calibrated on the 2-core CI machine (figures in docs/reliability.md) so every
@@ -188,7 +188,12 @@ export function patternCost(ir: PatternIR): PatternCost {
   // arrays) plus ~60 per term (its window); closed-form counting costs per group and term subset.
   const Tn = ir.image.terms.length, D = ir.dims.length;
   const sweepSteps = G * (100 + 60 * Tn) + 2 * total((s) => s.visits) + total((s) => s.predicateNodes);
-  const statsSteps = closedFormCountable(ir) ? G * (100 + 4 * (1 << Tn) * (Tn + 1) * D) : sweepSteps;
+  // closed form: one count per class of alike query coordinates (patternStats' boxClasses)
+  const classes = ir.dims.reduce((n, d, i) => {
+    const [lo, hi] = interiorAlong(ir.image.terms.map((t) => (t.kind === 'box' ? t.axes[i] : t.bounds[i])), d.groups);
+    return n * (lo <= hi ? d.groups - (hi - lo) : d.groups);
+  }, 1);
+  const statsSteps = closedFormCountable(ir) ? classes * (100 + 4 * (1 << Tn) * (Tn + 1) * D) : sweepSteps;
   const textKeys = ir.image.text ? T : 0;
   const textRows = ir.text && ir.textQueries ? T * ((ir.textQueries.grid ? M : 0) + (ir.textQueries.text ? T : 0)) : 0;
   const extra = M * textKeys + textRows;

@@ -214,12 +214,27 @@ export const closedFormCountable = (ir: PatternIR): boolean =>
   ir.image.terms.length <= MAX_CLOSED_FORM_TERMS && ir.image.terms.every((t) => t.kind === 'box');
 
 /**
+ * Query coordinates [lo, hi] along an axis of n groups where every range's interval is the same
+ * as seen from q (q + lo_t .. q + hi_t, neither clipped, shifted nor reaching the possibly short
+ * last group): counts over the grid are the same for all of them. Empty (lo > hi) when none.
+ */
+export function interiorAlong(ranges: readonly AxisRange[], n: number): Interval {
+  let lo = 0, hi = n - 2;
+  for (const r of ranges) {
+    if (r.kind === 'all' || r.lo > r.hi) continue;
+    lo = Math.max(lo, -r.lo);
+    hi = Math.min(hi, n - 2 - r.hi);
+  }
+  return [lo, hi];
+}
+
+/**
  * Key groups and key tokens (text excluded) of image query group g, without enumerating them
  * when every term is a box: a box's token count factorises per dim even on ragged grids, and
  * boxes intersect to boxes, so the union is counted by inclusion–exclusion over term subsets.
  * Predicate terms fall back to enumeration.
  */
-export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerator, sizes?: ArrayLike<number>): { groups: number; tokens: number } {
+export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerator | null, sizes?: ArrayLike<number>): { groups: number; tokens: number } {
   const terms = ir.image.terms;
   if (closedFormCountable(ir)) {
     const q = groupCoords(ir, g), D = ir.dims.length;
@@ -241,7 +256,7 @@ export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerat
     }
     return { groups, tokens };
   }
-  const kg = enumerator.keyGroups(g);
+  const kg = (enumerator ?? new KeyGroupEnumerator(ir)).keyGroups(g);
   let tokens = 0;
   for (let i = 0; i < kg.length; i++) tokens += sizes ? sizes[kg[i]] : groupSize(ir, groupCoords(ir, kg[i]));
   return { groups: kg.length, tokens };

@@ -100,13 +100,20 @@ export function geometryWgsl(spec: WgslSpec): string {
   emit('}');
   emit();
 
+  // Each earlier term's test is printed once, as its own function (linear text; see cuda/geometry.ts).
+  if (spec.terms.length > 1) emit('/** Key group k is in term j\'s window and its predicate holds (tested for the terms after j). */');
+  spec.terms.slice(0, -1).forEach((t, j) => {
+    emit(`fn term_contains_${j}(q: Coords, k: Coords) -> bool { return ${printTermContains(t, n, WGSL_DIALECT)}; }`);
+  });
+  if (spec.terms.length > 1) emit();
+
   emit('/** Key group k (inside term t\'s window) is visited by term t: its predicate holds and no earlier term has k. */');
   emit('fn term_visible(t: i32, q: Coords, k: Coords) -> bool {');
   emit('  switch (t) {');
   spec.terms.forEach((t, i) => {
     const conds: string[] = [];
     if (t.kind === 'predicate') conds.push(predicateWgsl(t.expr, n));
-    for (let j = 0; j < i; j++) conds.push(`!(${printTermContains(spec.terms[j], n, WGSL_DIALECT)})`);
+    for (let j = 0; j < i; j++) conds.push(`!term_contains_${j}(q, k)`);
     emit(`    case ${i}: { return ${conds.length ? conds.join('\n        && ') : 'true'}; }`);
   });
   emit('    default: { return false; }');
