@@ -93,7 +93,7 @@ Examples:
       const tokens = grid[0] * grid[1] + text;
       if (tokens > MAX_DEMO_TOKENS) throw usageError(`--grid ${grid.join('x')} with ${text} text tokens is ${tokens.toLocaleString('en-US')} tokens; the demo runs dense attention on at most ${MAX_DEMO_TOKENS.toLocaleString('en-US')}`);
       if (flags.repeat > MAX_DEMO_REPEAT) throw usageError(`--repeat ${flags.repeat}: at most ${MAX_DEMO_REPEAT}`);
-      const bar = startProgress(io, STAGES.length, 'starting', flags.quiet === true || !flags.progress);
+      const bar = startProgress(io, STAGES.length, STAGE_TEXT[STAGES[0]], flags.quiet === true || !flags.progress);
       if (flags.save) await makeDir(resolve(io.cwd, flags.save), flags.save);
       const outputs = await outputsFor(io, flags.pattern ? [flags.pattern] : []);
       let r: DemoResult;
