@@ -242,19 +242,26 @@ function plusSpent(ms: Measure[], spent: Spent): Measure[] {
 
 /** The shape of the ONNX lowering's output, as the cost model counts it (codegen/onnx/lower.ts). */
 export interface OnnxShape {
-  /** Buckets of image query groups: groups, padded query rows and key slots per group, groups per chunk. */
-  readonly buckets: readonly { readonly groups: number; readonly queryLen: number; readonly keyLen: number; readonly chunk: number }[];
+  /**
+   * Buckets of image query groups: groups, padded query rows and key slots per group, groups per
+   * chunk, and whether some group is padded (its groups' key counts differ).
+   */
+  readonly buckets: readonly { readonly groups: number; readonly queryLen: number; readonly keyLen: number; readonly chunk: number; readonly padded: boolean }[];
   readonly tokens: number;
   /** Text query rows and the keys each sees (0 when there are none). */
   readonly textRows: number;
   readonly textKeys: number;
   /** Whether the function takes `text_valid` (per-slot text positions are then constants too). */
   readonly textValid: boolean;
+  /** Image groups gather text keys; some group gathers only text keys. */
+  readonly textSlots: boolean;
+  readonly textOnly: boolean;
 }
 
 /**
- * Upper bounds on what the lowering emits for a shape: per chunk at most 24 nodes and per key
- * slot 8 (index) + 4 (padding bias) + 8 (text position) + 4 (text-only keep) bytes; per query row 8.
+ * Upper bounds on what the lowering emits for a shape: per chunk at most 24 nodes; per key slot
+ * 8 bytes (index), + 4 (padding bias) where a bucket is padded, + 8 (text position) where text
+ * keys and text_valid are, + 4 (keep mask) where a group sees only text; per query row 8.
  * test/cost.test.ts checks them against the lowering's actual output.
  */
 export const ONNX_NODES_PER_CHUNK = 24;
@@ -262,10 +269,10 @@ const ONNX_FIXED_NODES = 40;
 
 export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering', spent: Spent = NOTHING_SPENT): Measure[] {
   let bytes = 8 * s.tokens + 4096, nodes = ONNX_FIXED_NODES, largest = s.textRows * s.textKeys;
-  const slot = 12 + (s.textValid ? 12 : 0);
+  const text = s.textValid && s.textSlots ? 8 + (s.textOnly ? 4 : 0) : 0;
   for (const b of s.buckets) {
     const chunks = Math.ceil(b.groups / b.chunk);
-    bytes += b.groups * (8 * b.queryLen + slot * b.keyLen) + 64 * chunks;
+    bytes += b.groups * (8 * b.queryLen + (8 + (b.padded ? 4 : 0) + text) * b.keyLen) + 64 * chunks;
     nodes += ONNX_NODES_PER_CHUNK * chunks;
     largest = Math.max(largest, Math.min(b.chunk, b.groups) * b.queryLen * b.keyLen);
   }
@@ -296,7 +303,7 @@ export function onnxWork(ir: PatternIR, opts: { textValid: boolean }, what = 'th
     + (valid ? 8 * textSlots : 0) // text positions of those slots
     + (imageText > 0 ? 8 * c.imageTokens : 0) // every image token is a query row once every group sees text
     + (valid && tq?.text ? 8 * textKeys : 0);
-  const [b, , largest] = onnxMeasures({ buckets: [], tokens: 0, textRows: textKeys > 0 ? T : 0, textKeys, textValid: false }, what);
+  const [b, , largest] = onnxMeasures({ buckets: [], tokens: 0, textRows: textKeys > 0 ? T : 0, textKeys, textValid: false, textSlots: false, textOnly: false }, what);
   return plusSpent([stepsMeasure(what, onnxSteps(ir)), { ...b, amount: bytes }, largest], spent);
 }
 

@@ -21,7 +21,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { groupCount, imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
 import { KeyGroupEnumerator, queryRuns, runsOfGroups, textKeyRun, type Run } from '../../compiler/keys.js';
 import { groupSizes } from '../../compiler/reference.js';
-import { denseOnnxWork, NOTHING_SPENT, onnxMeasures, onnxSteps, onnxWork, requireAll, type Spent } from '../../compiler/cost.js';
+import { denseOnnxWork, NOTHING_SPENT, onnxMeasures, onnxSteps, onnxWork, requireAll, type OnnxShape, type Spent } from '../../compiler/cost.js';
 import { DT, node, tensorF32, tensorI64, type AttrValue } from '../../runtime/onnx/tensor.js';
 
 export const GRAT_DOMAIN = 'ai.grat';
@@ -73,13 +73,15 @@ export interface Lowered {
   readonly computedPairs: number;
   /** What it used of the cost model's budgets (compiler/cost.ts), to add up over a model's functions. */
   readonly spent: Spent;
+  /** The shape the sparse lowering was checked with before emitting (compiler/cost.ts onnxMeasures). */
+  readonly shape?: OnnxShape;
 }
 
 /**
  * Groups of one bucket, in emission order: by key length, then by group index (the order the
  * buckets were merged in). `first` indexes `Plan.order`.
  */
-interface PlannedBucket { readonly first: number; readonly groups: number; readonly queryLen: number; readonly keyLen: number }
+interface PlannedBucket { readonly first: number; readonly groups: number; readonly queryLen: number; readonly keyLen: number; readonly padded: boolean }
 
 /**
  * What the lowering will emit, from per-group lengths only (no token lists): every image query
@@ -191,7 +193,7 @@ function planGroups(ir: PatternIR, keys: KeyGroupEnumerator, textKeys: number, m
     const end = b + 1 < firsts.length ? firsts[b + 1] : lens.length;
     let queryLen = 0;
     for (let i = f; i < end; i++) queryLen = Math.max(queryLen, byLen.get(lens[i])!.maxQ);
-    return { first: start[f], groups: start[end] - start[f], queryLen, keyLen: lens[end - 1] };
+    return { first: start[f], groups: start[end] - start[f], queryLen, keyLen: lens[end - 1], padded: end - f > 1 };
   });
   return { qLen: sizes, kLen, imageKeys, order, buckets };
 }
@@ -259,10 +261,12 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
   const tq = ir.textQueries;
   const textRows = ir.text && T > 0 && tq ? T : 0;
   const textKeys = textRows > 0 ? (tq!.grid ? M : 0) + (tq!.text ? T : 0) : 0;
-  requireAll(onnxMeasures({
-    buckets: plan.buckets.map((b) => ({ groups: b.groups, queryLen: b.queryLen, keyLen: b.keyLen, chunk: chunkOf(b.queryLen) })),
+  const shape: OnnxShape = {
+    buckets: plan.buckets.map((b) => ({ groups: b.groups, queryLen: b.queryLen, keyLen: b.keyLen, chunk: chunkOf(b.queryLen), padded: b.padded })),
     tokens: N, textRows, textKeys, textValid: valid !== null,
-  }, undefined, spent));
+    textSlots: text !== null, textOnly: text !== null && plan.order.some((g) => plan.imageKeys[g] === 0),
+  };
+  requireAll(onnxMeasures(shape, undefined, spent));
 
   const parts: string[] = []; // [B,H,rows,D] pieces, concatenated in order
   const rowOf = new Int32Array(N).fill(-1); // token -> row of the concatenation
@@ -371,7 +375,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
     metadataProps: Object.entries({ pattern: ir.name, tokens: String(N), head_dim: String(D), scale: String(scale) })
       .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
   });
-  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed, spent: { bytes, nodes: nodes.length, steps: onnxSteps(ir), functions: 1 } };
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed, spent: { bytes, nodes: nodes.length, steps: onnxSteps(ir), functions: 1 }, shape };
 }
 
 /**
