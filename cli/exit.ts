@@ -27,13 +27,8 @@ export const usageError = (message: string): CliError => new CliError(message, E
 /** A problem with the input file that is not a diagnostic of the checker (exit 1). */
 export const inputError = (message: string): CliError => new CliError(message, EXIT.diagnostics);
 
-/**
- * Text from an input (a node name of a hostile model, a path) made safe for a terminal: control
- * characters (ESC, CR, newlines, C1) and bidi overrides are shown as \uXXXX escapes.
- */
-export function terminalSafe(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
+/** The one escaping function for names and paths printed (defined beside the diagnostics renderer). */
+export { terminalSafe } from '../dsl/render.js';
 
 /** The message of anything thrown, on one line. */
 export function oneLine(e: unknown): string {

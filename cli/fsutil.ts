@@ -1,40 +1,44 @@
-/** File writes for the CLI: atomic (temp file in the same folder, then rename) and change-aware. */
-import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+/**
+ * Files for the CLI: every command reads its inputs and writes its outputs through
+ * runtime/files.ts (regular files only, size caps, atomic writes that never land on a link, a
+ * device, a FIFO or an input of the same command). Here: its errors as usage errors (exit 2), and
+ * `mkdir -p`.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { FileError, Outputs, errnoText, type Written } from '../runtime/files.js';
 import { usageError } from './exit.js';
+import type { Io } from './io.js';
 
-const why = (e: unknown): string => {
-  const err = e as NodeJS.ErrnoException;
-  switch (err.code) {
-    case 'ENOENT': return 'no such folder';
-    case 'EACCES': case 'EPERM': return 'permission denied';
-    case 'EISDIR': return 'is a directory';
-    case 'ENOTDIR': return 'a parent is not a folder';
-    case 'EROFS': return 'read-only file system';
-    case 'EEXIST': return 'a file of that name is in the way';
-    default: return err.message ?? String(e);
-  }
-};
-
-/** Writes `data` to `path` (absolute) so readers see the old or the new file, never half of one. */
-export async function writeAtomic(path: string, data: string | Uint8Array, shownAs = path): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+/** Runs a step that reads or writes files; a FileError becomes a usage error (exit 2). */
+export async function fileStep<T>(f: () => Promise<T>): Promise<T> {
   try {
-    await writeFile(tmp, data);
-    await rename(tmp, path);
+    return await f();
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw usageError(`cannot write '${shownAs}': ${why(e)}`);
+    if (e instanceof FileError) throw usageError(e.message);
+    throw e;
   }
 }
 
-/** Writes only when the contents differ from what is there; returns whether it wrote. */
-export async function writeIfChanged(path: string, data: Uint8Array, shownAs = path): Promise<boolean> {
-  const old = await readFile(path).catch(() => null);
-  if (old !== null && old.equals(data)) return false;
-  await writeAtomic(path, data, shownAs);
-  return true;
+/** The outputs of one command run, the files it reads (paths as typed) recorded as inputs. */
+export async function outputsFor(io: Io, inputs: readonly string[]): Promise<Outputs> {
+  const o = new Outputs();
+  for (const p of inputs) await o.inputPath(resolve(io.cwd, p), p);
+  return o;
+}
+
+/**
+ * Writes files (paths as typed) as one transaction: every one is replaced, or none is. Returns
+ * what was written, in order. `inputs`: the files the command read.
+ */
+export function writeOutputs(io: Io, inputs: readonly string[], files: readonly { path: string; data: string | Uint8Array }[]): Promise<Written[]> {
+  return fileStep(async () => {
+    const o = await outputsFor(io, inputs);
+    await o.transaction(async () => {
+      for (const f of files) await o.stage(resolve(io.cwd, f.path), f.path, typeof f.data === 'string' ? Buffer.from(f.data, 'utf8') : f.data);
+    });
+    return o.written;
+  });
 }
 
 /**
@@ -60,6 +64,7 @@ export async function makeDir(path: string, shownAs = path): Promise<void> {
   try {
     await mkdirp(path);
   } catch (e) {
-    throw usageError(`cannot create folder '${shownAs}': ${why(e)}`);
+    const why = (e as NodeJS.ErrnoException).code === 'EEXIST' ? 'a file of that name is in the way' : errnoText(e, 'no such folder');
+    throw usageError(`cannot create folder '${shownAs}': ${why}`);
   }
 }

@@ -13,6 +13,8 @@ export interface Io {
   readonly color: boolean;
   /** Folder relative paths are resolved against. */
   readonly cwd: string;
+  /** Where progress is drawn (cli/progress.ts): stderr when it is a terminal, else none. */
+  readonly progress?: NodeJS.WritableStream | null;
 }
 
 /** Colour only on a terminal, and never when NO_COLOR is set (to anything: https://no-color.org). */
@@ -24,6 +26,7 @@ export function processIo(): Io {
     err: (t) => { process.stderr.write(t); },
     color: useColor(process.stderr.isTTY === true, process.env),
     cwd: process.cwd(),
+    progress: process.stderr.isTTY === true ? process.stderr : null,
   };
 }
 

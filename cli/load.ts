@@ -2,7 +2,6 @@
  * What every command shares: parsing the size flags, reading a `.grat` file, running the
  * checker, and printing its diagnostics (stderr, `file:line:col`, colour only on a TTY).
  */
-import { readFile } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { InvalidArgumentError, Option } from 'commander';
 import type { Diagnostic, SourceFile } from '../dsl/diagnostics.js';
@@ -10,7 +9,9 @@ import type { Diagnostic, SourceFile } from '../dsl/diagnostics.js';
 // --version and usage errors answer fast
 import { lineCol, renderDiagnostics } from '../dsl/render.js';
 import type { PatternIR } from '../compiler/ir.js';
-import { terminalSafe, usageError } from './exit.js';
+import { readInput } from '../runtime/files.js';
+import { terminalSafe } from './exit.js';
+import { fileStep } from './fsutil.js';
 import type { Io } from './io.js';
 
 /** Diagnostic codes for a `?` size the command line did not bind (grid, text). */
@@ -61,15 +62,13 @@ export interface Loaded {
   readonly diagnostics: readonly Diagnostic[];
 }
 
+/** Largest .grat file read (real patterns are a few hundred bytes; 100 MB aborted V8). */
+export const MAX_GRAT_BYTES = 2 ** 20;
+
+/** Reads a .grat file: a regular file of at most MAX_GRAT_BYTES (runtime/files.ts), else exit 2. */
 export async function readSource(io: Io, path: string): Promise<SourceFile> {
-  try {
-    const text = await readFile(resolve(io.cwd, path), 'utf8');
-    return { path, text };
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw usageError(`cannot read '${path}': ${why}`);
-  }
+  const { bytes } = await fileStep(() => readInput(resolve(io.cwd, path), path, { bytes: MAX_GRAT_BYTES, what: 'a .grat file' }));
+  return { path, text: bytes.toString('utf8') };
 }
 
 /** The pattern name used when the file has none: the file's base name as an identifier. */
@@ -163,8 +162,12 @@ export function diagnosticJson(d: Diagnostic, text: string): DiagnosticJson {
   };
 }
 
-/** JSON on stdout, two-space indented, one trailing newline. */
-export const printJson = (io: Io, value: unknown): void => io.out(`${JSON.stringify(value, null, 2)}\n`);
+/**
+ * JSON on stdout, two-space indented, one trailing newline. JSON.stringify escapes C0 controls
+ * inside strings but leaves DEL, C1 and bidi controls raw; terminalSafe turns them into the
+ * equivalent JSON escapes (line by line: the line breaks between values are layout).
+ */
+export const printJson = (io: Io, value: unknown): void => io.out(`${JSON.stringify(value, null, 2).split('\n').map(terminalSafe).join('\n')}\n`);
 
 // ---- options every pattern command takes ----
 

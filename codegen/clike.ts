@@ -1,21 +1,19 @@
 /**
  * Printing the closed form's small expressions for C-like targets. CUDA and WGSL differ only in
- * how a boolean becomes an integer and how literals are checked; everything else is shared, so a
- * predicate or a window means the same in every kernel (tinygrad-style: shared rules, small
+ * how an integer is read as unsigned and how literals are checked; everything else is shared, so
+ * a predicate or a window means the same in every kernel (tinygrad-style: shared rules, small
  * overrides). Only numbers and fixed identifiers reach the text.
  */
-import type { AxisRange, Border, Order, PExpr } from '../compiler/ir.js';
+import type { AxisRange, Border, BoolExpr, IntExpr, Order } from '../compiler/ir.js';
 import type { PlanTerm } from '../compiler/plan.js';
 
 export interface Dialect {
-  /** An integer from a comparison or logical expression: `(int)(x)` in C, `i32(x)` in WGSL. */
-  readonly asInt: (boolExpr: string) => string;
   /** An integer read as unsigned (one compare tests 0 <= x < w): `(unsigned)(x)` in C, `u32(x)` in WGSL. */
   readonly asUnsigned: (intExpr: string) => string;
 }
 
-export const CUDA_DIALECT: Dialect = { asInt: (x) => `(int)(${x})`, asUnsigned: (x) => `(unsigned)(${x})` };
-export const WGSL_DIALECT: Dialect = { asInt: (x) => `i32(${x})`, asUnsigned: (x) => `u32(${x})` };
+export const CUDA_DIALECT: Dialect = { asUnsigned: (x) => `(unsigned)(${x})` };
+export const WGSL_DIALECT: Dialect = { asUnsigned: (x) => `u32(${x})` };
 
 /** A signed 32-bit literal, parenthesized when negative. */
 export const int = (n: number): string => {
@@ -24,11 +22,12 @@ export const int = (n: number): string => {
 };
 
 /**
- * A predicate as an integer expression (0/1 for booleans) over arrays `q` and `k` of group
- * coordinates, mirroring compiler/predicate.ts (floor_div/floor_mod: floor semantics, zero divisor 0).
+ * An integer predicate expression over arrays `q` and `k` of group coordinates, mirroring
+ * compiler/predicate.ts (floor_div/floor_mod: floor semantics, zero divisor 0). The same text in
+ * C and WGSL: `abs`, `min`, `max` and the operators are spelled alike.
  */
-export function printPredicate(e: PExpr, ngroups: readonly number[], d: Dialect): string {
-  const r = (x: PExpr): string => printPredicate(x, ngroups, d);
+export function printInt(e: IntExpr, ngroups: readonly number[]): string {
+  const r = (x: IntExpr): string => printInt(x, ngroups);
   switch (e.op) {
     case 'int': return int(e.value);
     case 'var':
@@ -38,19 +37,25 @@ export function printPredicate(e: PExpr, ngroups: readonly number[], d: Dialect)
         case 'd': return `(k[${e.axis}] - q[${e.axis}])`;
         case 'n': return int(ngroups[e.axis]);
       }
-      break;
-    case 'neg': return `(-${r(e.a)})`;
-    case 'not': return d.asInt(`${r(e.a)} == 0`);
+    // falls through (unreachable: the switch above is exhaustive)
+    case 'neg': return `(-${r((e as { a: IntExpr }).a)})`;
     case 'abs': return `abs(${r(e.a)})`;
     case '+': case '-': case '*': return `(${r(e.a)} ${e.op} ${r(e.b)})`;
     case '/': return `floor_div(${r(e.a)}, ${r(e.b)})`;
     case '%': return `floor_mod(${r(e.a)}, ${r(e.b)})`;
     case 'min': case 'max': return `${e.op}(${r(e.a)}, ${r(e.b)})`;
-    case '==': case '!=': case '<': case '<=': case '>': case '>=': return d.asInt(`${r(e.a)} ${e.op} ${r(e.b)}`);
-    case '&&': return d.asInt(`(${r(e.a)} != 0) && (${r(e.b)} != 0)`);
-    case '||': return d.asInt(`(${r(e.a)} != 0) || (${r(e.b)} != 0)`);
   }
-  throw new Error(`unknown predicate op ${(e as { op: string }).op}`);
+}
+
+/** A condition as a boolean expression (`bool` in C++ and WGSL alike), parenthesized. */
+export function printPredicate(e: BoolExpr, ngroups: readonly number[]): string {
+  const r = (x: BoolExpr): string => printPredicate(x, ngroups);
+  switch (e.op) {
+    case 'bool': return e.value ? 'true' : 'false';
+    case 'not': return `!${r(e.a)}`;
+    case '&&': case '||': return `(${r(e.a)} ${e.op} ${r(e.b)})`;
+    default: return `(${printInt(e.a, ngroups)} ${e.op} ${printInt(e.b, ngroups)})`;
+  }
 }
 
 /**
@@ -111,6 +116,6 @@ export function printTermContains(t: PlanTerm, ngroups: readonly number[], d: Di
     // clip: q+lo <= k <= q+hi (k is always inside the grid)
     parts.push(`(k[${a}] - q[${a}] >= ${int(r.lo)} && k[${a}] - q[${a}] <= ${int(r.hi)})`);
   });
-  if (t.kind === 'predicate') parts.push(`(${printPredicate(t.expr, ngroups, d)} != 0)`);
+  if (t.kind === 'predicate') parts.push(printPredicate(t.expr, ngroups));
   return parts.length ? parts.join(' && ') : 'true';
 }

@@ -35,12 +35,16 @@ export function templateText(backend: string, file: string): string {
 }
 
 const compiled = new Map<string, HandlebarsTemplateDelegate>();
-/** A compiled handlebars template (strict: a missing value is an error), cached. */
+/**
+ * A compiled handlebars template (strict: a missing value is an error), cached. noEscape: the
+ * targets are CUDA, WGSL and Python, not HTML (escaping printed `&gt;&#x3D;` into comments);
+ * values are numbers, booleans and identifiers, safe as they are.
+ */
 export function template(backend: string, file: string): HandlebarsTemplateDelegate {
   const key = `${backend}/${file}`;
   let t = compiled.get(key);
   if (!t) {
-    t = Handlebars.compile(templateText(backend, file), { strict: true, noEscape: false });
+    t = Handlebars.compile(templateText(backend, file), { strict: true, noEscape: true });
     compiled.set(key, t);
   }
   return t;

@@ -20,6 +20,13 @@ export const MAX_GROUPS = 2 ** 22;
 export const MAX_HEAD_DIM = 1024;
 /** Longest pattern name (default names from file names are cut to this too). */
 export const MAX_NAME = 64;
+/**
+ * Terms in one region. A kernel tests each key group against every earlier term (first-term
+ * ownership: overlapping terms visit a key group once), so per-key work grows with the terms
+ * and the emitted tests with their square; a cap keeps both small instead of making the kernel
+ * loop over terms at run time. The bundled patterns use 1 to 4; 2,000 terms made 250 MB of CUDA.
+ */
+export const MAX_REGION_TERMS = 64;
 
 export function checkSource(text: string, options: CheckOptions = {}): CheckResult {
   const { file, diagnostics } = parse(text);
@@ -134,8 +141,12 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   let textQueries: TextRegion | null = null;
   if (!imageS) missing('image attends', 'image attends neighbors(1) + text');
   if (gridS) {
-    const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name) };
-    if (imageS) image = imageRegion(ctx, imageS.region);
+    const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name), groups: groupRanges(gridS.dims, groupS?.dims, dims) };
+    const over = imageS?.region.terms[MAX_REGION_TERMS];
+    if (over) {
+      diags.push(error('E0406', `this region has ${imageS!.region.terms.length.toLocaleString('en-US')} terms; a region takes at most ${MAX_REGION_TERMS}`, over.span,
+        { hint: 'merge terms into one where(...) condition, or neighbors() with per-dim radii' }));
+    } else if (imageS) image = imageRegion(ctx, imageS.region);
     if (textQ) {
       if (!textS) diags.push(error('E0405', "'text attends' is given, but the pattern has no text segment", textQ.who.span, { hint: "add a 'text N before' statement, or remove this one" }));
       else textQueries = textRegion(ctx, textQ.region);
@@ -150,10 +161,15 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   const scaleS = get<'scale'>('scale');
   let scale: number | null = headDim ? 1 / Math.sqrt(headDim) : null;
   if (scaleS) {
-    if (!Number.isFinite(scaleS.value.value) || scaleS.value.value <= 0) {
+    const v = scaleS.value.value;
+    if (!Number.isFinite(v) || v <= 0) {
       diags.push(error('E0602', `scale must be a positive finite number, got ${scaleS.value.text}`, scaleS.value.span));
       scale = null;
-    } else scale = scaleS.value.value;
+    } else if (!fitsFp32Scale(v)) {
+      diags.push(error('E0603', `scale ${scaleS.value.text} is outside the range of fp32, which kernels compute in`, scaleS.value.span,
+        { hint: 'use a scale between about 1.5e-45 and 2.3e38' }));
+      scale = null;
+    } else scale = v;
   }
 
   // ---- schedule ----
@@ -186,6 +202,31 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   if (text && !textQueries) return null;
   return { name, dims, order, text, image, textQueries: text ? textQueries : null, headDim, dtype, scale, schedule };
 }
+
+/**
+ * Per grid dim, the group counts predicates are proved over: exact once the layout is known (or
+ * the file fixes both sizes), else any count the checker accepts.
+ */
+function groupRanges(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<IntLit>[] | undefined, dims: readonly Dim[] | null): [number, number][] {
+  return grid.map((d, i): [number, number] => {
+    const n = dims?.[i]?.groups;
+    if (n !== undefined) return [n, n];
+    const g = group?.[i];
+    const fixed = d.value.kind === 'int' && g !== undefined && g.dim.name === d.dim.name
+      && Number.isSafeInteger(d.value.value) && Number.isSafeInteger(g.value.value) && d.value.value >= 1 && g.value.value >= 1;
+    if (fixed) {
+      const c = Math.ceil((d.value as IntLit).value / g.value.value);
+      if (c <= MAX_GROUPS) return [c, c];
+    }
+    return [1, MAX_GROUPS];
+  });
+}
+
+/**
+ * Kernels hold the scale, and the scale times log2(e) (base-2 softmax), in fp32: both must be
+ * finite there and the scale nonzero, or scores turn into NaN or all equal.
+ */
+const fitsFp32Scale = (v: number): boolean => Math.fround(v) > 0 && Number.isFinite(Math.fround(v * Math.LOG2E));
 
 /** A size from the file, or `?` bound from outside. Reports conflicts between the two. */
 function bindSize(lit: SizeLit, bound: number | undefined, what: string, min: number, diags: Diagnostic[], unbound: () => void): number | null {

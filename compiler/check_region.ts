@@ -3,8 +3,10 @@
  */
 import type { Expr, Region, RegionTerm, CallArg, Ident } from '../dsl/ast.js';
 import { error, warning, type Diagnostic } from '../dsl/diagnostics.js';
-import type { AxisRange, Border, BoxTerm, ImageRegion, ImageTerm, PExpr, TextRegion } from './ir.js';
+import type { AxisRange, Border, BoolExpr, BoxTerm, CmpOp, ImageRegion, ImageTerm, IntExpr, IntOp, TextRegion } from './ir.js';
 import { deltaBounds } from './predicate.js';
+import { simplify } from './simplify.js';
+import { binaryRange, constant, fits, INT_LIMIT, showRange, unaryRange, varRange, type IntRange } from './int_range.js';
 import { didYouMean } from './nearest.js';
 
 export const MAX_LITERAL = 2 ** 31 - 1;
@@ -13,6 +15,11 @@ const MAX_PRED_DEPTH = 64;
 
 export interface RegionContext {
   readonly dimNames: readonly string[];
+  /**
+   * Per dim, the group counts the grid may have: [n, n] once its size is bound, [1, most] while
+   * it is `?`. Predicate ranges are proved over these (int_range.ts).
+   */
+  readonly groups: readonly (readonly [number, number])[];
   readonly border: Border;
   readonly hasText: boolean;
   readonly source: string;
@@ -105,7 +112,32 @@ function crisscross(ctx: RegionContext, form: 'planes' | 'lines', origin: string
   }));
 }
 
-type Typed = { e: PExpr; type: 'int' | 'bool' } | null;
+/**
+ * A typed predicate node: a condition, or an integer with `range`, the values it takes over the
+ * grid (null once an overflow below was reported), and `exact`, whether that range is over bound
+ * sizes only (so an overflow is certain to be possible: an error, not a warning).
+ */
+type IntNode = { readonly type: 'int'; readonly e: IntExpr; readonly range: IntRange | null; readonly exact: boolean };
+type BoolNode = { readonly type: 'bool'; readonly e: BoolExpr };
+type Typed = IntNode | BoolNode | null;
+
+const LIMIT_HINT = `kernels compute predicates in 32-bit integers: every value must stay within ±${INT_LIMIT.toLocaleString('en-US')} for every pair of query and key groups`;
+const INT_OPS: readonly string[] = ['+', '-', '*', '/', '%'];
+
+/** Reports a value range past the 32-bit limit at the node that first leaves it; null range then. */
+function ranged(ctx: RegionContext, at: Expr, e: IntExpr, range: IntRange | null, exact: boolean): IntNode | null {
+  if (range === null || fits(range)) return { type: 'int', e, range, exact };
+  if (exact) {
+    const message = range[0] === range[1]
+      ? `this value is ${showRange(range)}, past 32-bit integers`
+      : `cannot prove this value fits 32-bit integers: on this grid it lies within ${showRange(range)}`;
+    ctx.diags.push(error('E0506', message, at.span, { hint: LIMIT_HINT }));
+    return null;
+  }
+  ctx.diags.push(warning('W0503', `with grid sizes left as ?, this value may lie within ${showRange(range)}, past 32-bit integers`, at.span,
+    { hint: 'bind the sizes (e.g. --grid) to check it; compile refuses the pattern if it can overflow' }));
+  return { type: 'int', e, range: null, exact };
+}
 
 function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
   if (depth > MAX_PRED_DEPTH) {
@@ -113,20 +145,23 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
     return null;
   }
   const sub = (x: Expr) => predicate(ctx, x, depth + 1);
-  const want = (x: Typed, type: 'int' | 'bool', at: Expr, what: string): boolean => {
+  function want(x: Typed, type: 'int', at: Expr, what: string): x is IntNode;
+  function want(x: Typed, type: 'bool', at: Expr, what: string): x is BoolNode;
+  function want(x: Typed, type: 'int' | 'bool', at: Expr, what: string): boolean {
     if (!x) return false;
     if (x.type === type) return true;
     ctx.diags.push(error('E0502', `${what} needs ${type === 'int' ? 'a number' : 'a condition'}, but this is ${x.type === 'int' ? 'a number' : 'a condition'}`, at.span,
       type === 'bool' ? { hint: 'compare it, e.g. `dh == 0`' } : {}));
     return false;
-  };
+  }
+  const binRange = (op: IntOp, a: IntNode, b: IntNode) => (a.range && b.range ? binaryRange(op, a.range, b.range) : null);
   switch (e.kind) {
     case 'int': {
       if (!Number.isSafeInteger(e.lit.value) || Math.abs(e.lit.value) > MAX_LITERAL) {
         ctx.diags.push(error('E0205', `number ${e.lit.text} is too large`, e.span, { hint: `at most ${MAX_LITERAL}` }));
         return null;
       }
-      return { e: { op: 'int', value: e.lit.value }, type: 'int' };
+      return { type: 'int', e: { op: 'int', value: e.lit.value }, range: constant(e.lit.value), exact: true };
     }
     case 'var': {
       const name = e.name.name;
@@ -140,13 +175,15 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
         }));
         return null;
       }
-      return { e: { op: 'var', ref, axis }, type: 'int' };
+      const [lo, hi] = ctx.groups[axis];
+      return { type: 'int', e: { op: 'var', ref, axis }, range: varRange(ref, lo, hi), exact: lo === hi };
     }
     case 'unary': {
       const a = sub(e.arg);
-      if (e.op === '!') return want(a, 'bool', e.arg, "'!'") ? { e: { op: 'not', a: a!.e }, type: 'bool' } : null;
+      if (e.op === '!') return want(a, 'bool', e.arg, "'!'") ? { type: 'bool', e: { op: 'not', a: a.e } } : null;
       if (!want(a, 'int', e.arg, e.op === 'abs' ? '|…|' : "unary '-'")) return null;
-      return { e: { op: e.op === 'abs' ? 'abs' : 'neg', a: a!.e }, type: 'int' };
+      const op = e.op === 'abs' ? 'abs' : 'neg';
+      return ranged(ctx, e, { op, a: a.e }, a.range && unaryRange(op, a.range), a.exact);
     }
     case 'call': {
       const fn = e.fn.name;
@@ -160,21 +197,33 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
         return null;
       }
       const args = e.args.map(sub);
-      if (!args.every((a, i) => want(a, 'int', e.args[i], `${fn}()`))) return null;
-      if (fn === 'abs') return { e: { op: 'abs', a: args[0]!.e }, type: 'int' };
-      return { e: { op: fn as 'min' | 'max', a: args[0]!.e, b: args[1]!.e }, type: 'int' };
+      const ints: IntNode[] = [];
+      for (let i = 0; i < args.length; i++) {
+        const a = args[i];
+        if (want(a, 'int', e.args[i], `${fn}()`)) ints.push(a);
+      }
+      if (ints.length !== arity) return null;
+      const [a, b] = ints;
+      if (fn === 'abs') return ranged(ctx, e, { op: 'abs', a: a.e }, a.range && unaryRange('abs', a.range), a.exact);
+      const op = fn as 'min' | 'max';
+      return ranged(ctx, e, { op, a: a.e, b: b.e }, binRange(op, a, b), a.exact && b.exact);
     }
     case 'binary': {
       const a = sub(e.left), b = sub(e.right);
-      const logical = e.op === '&&' || e.op === '||';
-      const arith = ['+', '-', '*', '/', '%'].includes(e.op);
-      const operandType = logical ? 'bool' : 'int';
-      const okA = want(a, operandType, e.left, `'${e.op}'`), okB = want(b, operandType, e.right, `'${e.op}'`);
+      if (e.op === '&&' || e.op === '||') {
+        const okA = want(a, 'bool', e.left, `'${e.op}'`), okB = want(b, 'bool', e.right, `'${e.op}'`);
+        return okA && okB ? { type: 'bool', e: { op: e.op, a: a.e, b: b.e } } : null;
+      }
+      const okA = want(a, 'int', e.left, `'${e.op}'`), okB = want(b, 'int', e.right, `'${e.op}'`);
       if (!okA || !okB) return null;
-      if ((e.op === '/' || e.op === '%') && b!.e.op === 'int' && b!.e.value === 0) {
+      if ((e.op === '/' || e.op === '%') && b.e.op === 'int' && b.e.value === 0) {
         ctx.diags.push(warning('W0502', `division by zero gives 0 here`, e.right.span));
       }
-      return { e: { op: e.op, a: a!.e, b: b!.e }, type: arith ? 'int' : 'bool' };
+      if (INT_OPS.includes(e.op)) {
+        const op = e.op as IntOp;
+        return ranged(ctx, e, { op, a: a.e, b: b.e }, binRange(op, a, b), a.exact && b.exact);
+      }
+      return { type: 'bool', e: { op: e.op as CmpOp, a: a.e, b: b.e } };
     }
   }
 }
@@ -197,9 +246,11 @@ export function imageRegion(ctx: RegionContext, region: Region): ImageRegion | n
         ok = false;
         continue;
       }
-      const bounds = deltaBounds(p.e, ctx.dimNames.length);
+      // simplified first, so `dt >= -2` bounds dt and kernels print less
+      const expr = simplify(p.e, ctx.groups);
+      const bounds = deltaBounds(expr, ctx.dimNames.length, ctx.groups.map((g) => g[1]));
       if (bounds.some((b) => b.kind === 'offset' && b.lo > b.hi)) ctx.diags.push(warning('W0501', 'this condition can never hold: the term adds no keys', t.span));
-      terms.push({ kind: 'predicate', expr: p.e, bounds, origin });
+      terms.push({ kind: 'predicate', expr, bounds, origin });
       continue;
     }
     switch (name) {

@@ -42,16 +42,26 @@ export interface BoxTerm {
   readonly origin: string; // the source text it came from, for display
 }
 
-/** Integer/boolean expression over group coordinates; types were checked by `check`. */
-export type PExpr =
+/**
+ * Predicates over group coordinates, typed: an integer expression and a condition are distinct
+ * types, so a comparison of conditions or `where(dh + 1)` cannot be built. `q`, `k`: the query
+ * and key group's coordinates, `d` = k - q, `n` the group count (folded to a constant by
+ * compiler/simplify.ts). Semantics: docs/language.md ("Integers"), compiler/predicate.ts.
+ */
+export type IntOp = '+' | '-' | '*' | '/' | '%' | 'min' | 'max';
+export type CmpOp = '==' | '!=' | '<' | '<=' | '>' | '>=';
+export type IntExpr =
   | { readonly op: 'int'; readonly value: number }
   | { readonly op: 'var'; readonly ref: 'q' | 'k' | 'd' | 'n'; readonly axis: number }
-  | { readonly op: 'neg' | 'not' | 'abs'; readonly a: PExpr }
-  | {
-      readonly op: '+' | '-' | '*' | '/' | '%' | 'min' | 'max' | '==' | '!=' | '<' | '<=' | '>' | '>=' | '&&' | '||';
-      readonly a: PExpr;
-      readonly b: PExpr;
-    };
+  | { readonly op: 'neg' | 'abs'; readonly a: IntExpr }
+  | { readonly op: IntOp; readonly a: IntExpr; readonly b: IntExpr };
+export type BoolExpr =
+  | { readonly op: 'bool'; readonly value: boolean }
+  | { readonly op: 'not'; readonly a: BoolExpr }
+  | { readonly op: '&&' | '||'; readonly a: BoolExpr; readonly b: BoolExpr }
+  | { readonly op: CmpOp; readonly a: IntExpr; readonly b: IntExpr };
+/** Any predicate node, for passes that walk both kinds alike (counting, constant checks). */
+export type PExpr = IntExpr | BoolExpr;
 
 /**
  * A predicate term. `bounds[i]` is a sound over-approximation of d_i = k_i - q_i for which the
@@ -59,7 +69,8 @@ export type PExpr =
  */
 export interface PredicateTerm {
   readonly kind: 'predicate';
-  readonly expr: PExpr;
+  /** Simplified (compiler/simplify.ts): constants folded, deltas on the left of comparisons. */
+  readonly expr: BoolExpr;
   readonly bounds: readonly AxisRange[];
   readonly origin: string;
 }

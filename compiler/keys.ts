@@ -209,15 +209,34 @@ const tokensAlong = (d: Dim, a: number, b: number): number => (a > b ? 0 : Math.
 /** Inclusion–exclusion is exact for unions of boxes; past this many terms enumeration is cheaper. */
 const MAX_CLOSED_FORM_TERMS = 8;
 
+/** Whether `countKeys` counts in closed form (inclusion–exclusion) rather than by enumeration. */
+export const closedFormCountable = (ir: PatternIR): boolean =>
+  ir.image.terms.length <= MAX_CLOSED_FORM_TERMS && ir.image.terms.every((t) => t.kind === 'box');
+
+/**
+ * Query coordinates [lo, hi] along an axis of n groups where every range's interval is the same
+ * as seen from q (q + lo_t .. q + hi_t, neither clipped, shifted nor reaching the possibly short
+ * last group): counts over the grid are the same for all of them. Empty (lo > hi) when none.
+ */
+export function interiorAlong(ranges: readonly AxisRange[], n: number): Interval {
+  let lo = 0, hi = n - 2;
+  for (const r of ranges) {
+    if (r.kind === 'all' || r.lo > r.hi) continue;
+    lo = Math.max(lo, -r.lo);
+    hi = Math.min(hi, n - 2 - r.hi);
+  }
+  return [lo, hi];
+}
+
 /**
  * Key groups and key tokens (text excluded) of image query group g, without enumerating them
  * when every term is a box: a box's token count factorises per dim even on ragged grids, and
  * boxes intersect to boxes, so the union is counted by inclusion–exclusion over term subsets.
  * Predicate terms fall back to enumeration.
  */
-export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerator, sizes?: ArrayLike<number>): { groups: number; tokens: number } {
+export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerator | null, sizes?: ArrayLike<number>): { groups: number; tokens: number } {
   const terms = ir.image.terms;
-  if (terms.length <= MAX_CLOSED_FORM_TERMS && terms.every((t) => t.kind === 'box')) {
+  if (closedFormCountable(ir)) {
     const q = groupCoords(ir, g), D = ir.dims.length;
     const ivs = terms.map((t) => (t as { axes: readonly AxisRange[]; border: Border }).axes.map((a, i) => axisInterval(a, q[i], ir.dims[i].groups, (t as { border: Border }).border)));
     let groups = 0, tokens = 0;
@@ -237,24 +256,8 @@ export function countKeys(ir: PatternIR, g: number, enumerator: KeyGroupEnumerat
     }
     return { groups, tokens };
   }
-  const kg = enumerator.keyGroups(g);
+  const kg = (enumerator ?? new KeyGroupEnumerator(ir)).keyGroups(g);
   let tokens = 0;
   for (let i = 0; i < kg.length; i++) tokens += sizes ? sizes[kg[i]] : groupSize(ir, groupCoords(ir, kg[i]));
   return { groups: kg.length, tokens };
-}
-
-/**
- * Upper bound on the key groups visited to count every query group's keys (what `countKeys`
- * costs over the grid). Callers that sweep the grid refuse patterns far beyond interactive use.
- */
-export function sweepCost(ir: PatternIR): number {
-  const G = groupCount(ir);
-  const closed = ir.image.terms.length <= MAX_CLOSED_FORM_TERMS && ir.image.terms.every((t) => t.kind === 'box');
-  if (closed) return G * (1 << ir.image.terms.length);
-  let perGroup = 0;
-  for (const t of ir.image.terms) {
-    const axes = t.kind === 'box' ? t.axes : t.bounds;
-    perGroup += axes.reduce((n, a, i) => n * (a.kind === 'all' ? ir.dims[i].groups : Math.max(0, Math.min(a.hi - a.lo + 1, ir.dims[i].groups))), 1);
-  }
-  return G * perGroup;
 }

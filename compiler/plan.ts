@@ -10,12 +10,12 @@
  * literals, so nothing is re-checked.
  */
 import { createHash } from 'node:crypto';
-import type { AxisRange, Border, ImageTerm, Order, PatternIR, PExpr, TextPlace } from './ir.js';
+import type { AxisRange, Border, BoolExpr, ImageTerm, Order, PatternIR, TextPlace } from './ir.js';
 import { groupCount, imageOffset, imageTokens, textOffset } from './ir.js';
 
 export type PlanTerm =
   | { readonly kind: 'box'; readonly axes: readonly AxisRange[]; readonly border: Border }
-  | { readonly kind: 'predicate'; readonly bounds: readonly AxisRange[]; readonly expr: PExpr };
+  | { readonly kind: 'predicate'; readonly bounds: readonly AxisRange[]; readonly expr: BoolExpr };
 
 export interface PlanDim {
   readonly size: number;

@@ -3,7 +3,7 @@
  * interval analysis that bounds the key-group window each predicate can touch.
  * Arithmetic is on integers: `/` and `%` floor; a zero divisor gives 0 (kernels emit the same).
  */
-import type { AxisRange, PExpr } from './ir.js';
+import type { AxisRange, BoolExpr, CmpOp, IntExpr } from './ir.js';
 
 /** Coordinates seen by a predicate: query group, key group, group counts; one entry per dim. */
 export interface Coords {
@@ -13,12 +13,14 @@ export interface Coords {
 }
 
 type IntFn = (c: Coords) => number;
+type BoolFn = (c: Coords) => boolean;
 
+// Exact: the checker proved every value within ±(2^31 - 1), where float64 arithmetic is exact.
 const floorDiv = (a: number, b: number): number => (b === 0 ? 0 : Math.floor(a / b));
 const floorMod = (a: number, b: number): number => (b === 0 ? 0 : a - b * Math.floor(a / b));
 
-/** Compile to a closure; booleans are 0/1 so one function type serves both kinds. */
-export function compileExpr(e: PExpr): IntFn {
+/** An integer expression as a closure. */
+export function compileInt(e: IntExpr): IntFn {
   switch (e.op) {
     case 'int': { const v = e.value; return () => v; }
     case 'var': {
@@ -31,11 +33,10 @@ export function compileExpr(e: PExpr): IntFn {
       }
     }
     // falls through (unreachable: the switch above is exhaustive)
-    case 'neg': { const a = compileExpr((e as { a: PExpr }).a); return (c) => -a(c); }
-    case 'not': { const a = compileExpr(e.a); return (c) => (a(c) ? 0 : 1); }
-    case 'abs': { const a = compileExpr(e.a); return (c) => Math.abs(a(c)); }
+    case 'neg': { const a = compileInt((e as { a: IntExpr }).a); return (c) => -a(c); }
+    case 'abs': { const a = compileInt(e.a); return (c) => Math.abs(a(c)); }
   }
-  const a = compileExpr(e.a), b = compileExpr(e.b);
+  const a = compileInt(e.a), b = compileInt(e.b);
   switch (e.op) {
     case '+': return (c) => a(c) + b(c);
     case '-': return (c) => a(c) - b(c);
@@ -44,21 +45,26 @@ export function compileExpr(e: PExpr): IntFn {
     case '%': return (c) => floorMod(a(c), b(c));
     case 'min': return (c) => Math.min(a(c), b(c));
     case 'max': return (c) => Math.max(a(c), b(c));
-    case '==': return (c) => +(a(c) === b(c));
-    case '!=': return (c) => +(a(c) !== b(c));
-    case '<': return (c) => +(a(c) < b(c));
-    case '<=': return (c) => +(a(c) <= b(c));
-    case '>': return (c) => +(a(c) > b(c));
-    case '>=': return (c) => +(a(c) >= b(c));
-    case '&&': return (c) => +(a(c) !== 0 && b(c) !== 0);
-    case '||': return (c) => +(a(c) !== 0 || b(c) !== 0);
   }
 }
 
-export const compilePredicate = (e: PExpr): ((c: Coords) => boolean) => {
-  const f = compileExpr(e);
-  return (c) => f(c) !== 0;
+/** The comparison operators as functions on numbers. */
+export const COMPARE: Record<CmpOp, (a: number, b: number) => boolean> = {
+  '==': (a, b) => a === b, '!=': (a, b) => a !== b, '<': (a, b) => a < b,
+  '<=': (a, b) => a <= b, '>': (a, b) => a > b, '>=': (a, b) => a >= b,
 };
+
+/** A condition as a closure. */
+export function compilePredicate(e: BoolExpr): BoolFn {
+  switch (e.op) {
+    case 'bool': { const v = e.value; return () => v; }
+    case 'not': { const a = compilePredicate(e.a); return (c) => !a(c); }
+    case '&&': { const a = compilePredicate(e.a), b = compilePredicate(e.b); return (c) => a(c) && b(c); }
+    case '||': { const a = compilePredicate(e.a), b = compilePredicate(e.b); return (c) => a(c) || b(c); }
+  }
+  const a = compileInt(e.a), b = compileInt(e.b), cmp = COMPARE[e.op];
+  return (c) => cmp(a(c), b(c));
+}
 
 // ---- interval analysis: which d_i = k_i - q_i can satisfy the predicate ----
 
@@ -86,17 +92,14 @@ function solve(op: string, c: number, absOf: boolean): Iv {
   return [-hi, hi];
 }
 
-const flip: Record<string, string> = { '<': '>', '<=': '>=', '>': '<', '>=': '<=', '==': '==', '!=': '!=' };
-
-/** `d_axis` or `|d_axis|` / `abs(d_axis)`, or `k_axis - q_axis`. */
-function deltaAtom(e: PExpr): { axis: number; abs: boolean } | null {
+/** `d_axis` or `|d_axis|`: the shapes compiler/simplify.ts leaves on the left of a comparison. */
+function deltaAtom(e: IntExpr): { axis: number; abs: boolean } | null {
   if (e.op === 'var' && e.ref === 'd') return { axis: e.axis, abs: false };
-  if (e.op === 'abs') { const inner = deltaAtom(e.a); return inner && !inner.abs ? { axis: inner.axis, abs: true } : null; }
-  if (e.op === '-' && e.a.op === 'var' && e.a.ref === 'k' && e.b.op === 'var' && e.b.ref === 'q' && e.a.axis === e.b.axis) return { axis: e.a.axis, abs: false };
+  if (e.op === 'abs' && e.a.op === 'var' && e.a.ref === 'd') return { axis: e.a.axis, abs: true };
   return null;
 }
 
-function bound(e: PExpr, dims: number): Iv[] {
+function bound(e: BoolExpr, dims: number): Iv[] {
   const all = (): Iv[] => Array.from({ length: dims }, () => ALL);
   switch (e.op) {
     case '&&': { const a = bound(e.a, dims), b = bound(e.b, dims); return a.map((x, i) => meet(x, b[i])); }
@@ -110,24 +113,26 @@ function bound(e: PExpr, dims: number): Iv[] {
     }
     case '==': case '<': case '<=': case '>': case '>=': {
       const out = all();
-      const l = deltaAtom(e.a), r = deltaAtom(e.b);
+      const l = deltaAtom(e.a);
       if (l && e.b.op === 'int') out[l.axis] = solve(e.op, e.b.value, l.abs);
-      else if (r && e.a.op === 'int') out[r.axis] = solve(flip[e.op], e.a.value, r.abs);
       return out;
     }
-    case 'int': return e.value === 0 ? all().map(() => [1, 0] as Iv) : all();
+    case 'bool': return e.value ? all() : all().map(() => [1, 0] as Iv);
     default: return all();
   }
 }
 
-/** Per-axis delta window outside of which the predicate is false for sure. */
-export function deltaBounds(e: PExpr, dims: number): AxisRange[] {
-  return bound(e, dims).map((iv): AxisRange => {
-    if (iv[0] > iv[1]) return { kind: 'offset', lo: 1, hi: 0 }; // empty
-    if (iv[0] === -Infinity || iv[1] === Infinity) {
-      if (iv[0] === -Infinity && iv[1] === Infinity) return { kind: 'all' };
-    }
-    // half-open bounds: clamp by the grid at enumeration time
-    return { kind: 'offset', lo: Math.max(iv[0], -(2 ** 31)), hi: Math.min(iv[1], 2 ** 31 - 1) };
+/**
+ * Per-axis delta window outside of which the predicate is false for sure. With the group counts
+ * (at most `groups[i]` along axis i), a window is cut to the deltas the grid has, -(n-1)..n-1,
+ * and one that covers them all is `all`.
+ */
+export function deltaBounds(e: BoolExpr, dims: number, groups?: readonly number[]): AxisRange[] {
+  return bound(e, dims).map((iv, i): AxisRange => {
+    const top = groups ? groups[i] - 1 : 2 ** 31 - 1;
+    const lo = Math.max(iv[0], -top), hi = Math.min(iv[1], top);
+    if (lo > hi) return { kind: 'offset', lo: 1, hi: 0 }; // empty
+    if (lo === -top && hi === top && (groups || (iv[0] === -Infinity && iv[1] === Infinity))) return { kind: 'all' };
+    return { kind: 'offset', lo, hi };
   });
 }

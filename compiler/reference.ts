@@ -13,10 +13,11 @@
  */
 import type { PatternIR } from './ir.js';
 import { groupCount, textOffset, totalTokens } from './ir.js';
+import { BUDGET } from './cost.js';
 import { KeyGroupEnumerator, groupCoords, groupSize, gridRun, queryRuns, runsOfGroups, textKeyRun, type Run } from './keys.js';
 
-/** Largest N for which `denseMask` builds its N×N matrix (N² bytes: 400 MB at the limit). */
-export const DENSE_MASK_MAX_TOKENS = 20_000;
+/** Largest N for which `denseMask` builds its N×N matrix (N² bytes: 400 MB at the limit; a budget of compiler/cost.ts). */
+export const DENSE_MASK_MAX_TOKENS = BUDGET.denseMaskTokens;
 
 /** The run-time valid text length: defaults to the text count, clamped to [0, count]. */
 export function resolveValid(ir: PatternIR, valid?: number): number {
@@ -99,6 +100,33 @@ export interface ReferenceOptions {
   readonly heads: number;
   /** bhnd: [batch, heads, tokens, headDim]; bnhd: [batch, tokens, heads, headDim]. Output uses the same. */
   readonly layout: Layout;
+  /** Compute only these rows (the rest stay 0): a sampled check of patterns too big for all of them. */
+  readonly only?: RowSample;
+}
+
+/** Some image query groups' rows and some text query rows (indices into the text, 0-based). */
+export interface RowSample {
+  readonly groups: readonly number[];
+  readonly textRows: readonly number[];
+}
+
+/**
+ * Visible (query, key) token pairs of a sample's rows: what its reference costs (2 · head_dim
+ * multiply-adds each, per batch·head). Enumerates only the sampled groups' keys.
+ */
+export function samplePairs(ir: PatternIR, only: RowSample, valid?: number): number {
+  const v = resolveValid(ir, valid), keys = new KeyGroupEnumerator(ir);
+  const width = (runs: readonly Run[]): number => runs.reduce((n, r) => n + r.length, 0);
+  let n = 0;
+  for (const g of only.groups) n += groupSize(ir, groupCoords(ir, g)) * width(imageKeyRuns(ir, keys, g, v));
+  return n + (ir.text ? only.textRows.length * width(textQueryKeyRuns(ir, v)) : 0);
+}
+
+/** The token rows a sample covers, as runs (image groups in the order given, then the text rows). */
+export function sampleRows(ir: PatternIR, only: RowSample): Run[] {
+  const runs = only.groups.flatMap((g) => queryRuns(ir, g));
+  if (ir.text) for (const i of only.textRows) runs.push({ start: textOffset(ir) + i, length: 1 });
+  return runs;
 }
 
 type Floats = Float64Array | Float32Array;
@@ -166,7 +194,12 @@ export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Float
   };
 
   const keys = new KeyGroupEnumerator(ir);
-  for (let g = 0, G = groupCount(ir); g < G; g++) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
-  if (ir.text) attendRows([{ start: textOffset(ir), length: ir.text.count }], textQueryKeyRuns(ir, valid));
+  const groups = opts.only?.groups ?? Array.from({ length: groupCount(ir) }, (_, g) => g);
+  for (const g of groups) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
+  if (ir.text) {
+    const t0 = textOffset(ir);
+    const rows = opts.only ? opts.only.textRows.map((i) => ({ start: t0 + i, length: 1 })) : [{ start: t0, length: ir.text.count }];
+    attendRows(rows, textQueryKeyRuns(ir, valid));
+  }
   return out;
 }

@@ -54,20 +54,36 @@ function rowStart(g: KernelPlan, r: number): number {
   return Math.min(r * d0.group, d0.size) * product(g.dims.slice(1).map((d) => d.size));
 }
 
-/** Group rows along dim 0 that the queries of rows [lo, hi) reach (a boolean per row). */
+/**
+ * The dim-0 key rows term t's queries in rows [lo, hi) reach, as one interval, or null. A term's
+ * window along dim 0 slides monotonically with the query row and never skips a row, so over a
+ * range of query rows it covers [start at the first row it is nonempty, end at the last].
+ */
+function termReach(t: KernelPlan['terms'][number], lo: number, hi: number, n: number): [number, number] | null {
+  const r = t.kind === 'box' ? t.axes[0] : t.bounds[0];
+  const border = t.kind === 'box' ? t.border : 'clip';
+  let q1 = lo, q2 = hi - 1;
+  // a clipped window is empty for rows whose offsets fall outside the grid
+  if (r.kind === 'offset' && border === 'clip') { q1 = Math.max(q1, -r.hi); q2 = Math.min(q2, n - 1 - r.lo); }
+  if (q1 > q2) return null;
+  const a = axisInterval(r, q1, n, border)[0], b = axisInterval(r, q2, n, border)[1];
+  return a <= b ? [a, b] : null;
+}
+
+/** Group rows along dim 0 that the queries of rows [lo, hi) reach (a boolean per row); O(rows + terms). */
 function reachedRows(g: KernelPlan, lo: number, hi: number): boolean[] {
   const n = g.dims[0].groups;
   const hit = new Array<boolean>(n).fill(false);
   for (const t of g.terms) {
-    const r = t.kind === 'box' ? t.axes[0] : t.bounds[0];
-    const border = t.kind === 'box' ? t.border : 'clip';
-    for (let q = lo; q < hi; q++) {
-      const [a, b] = axisInterval(r, q, n, border);
-      for (let k = Math.max(a, 0); k <= Math.min(b, n - 1); k++) hit[k] = true;
-    }
+    const iv = termReach(t, lo, hi, n);
+    if (iv) hit.fill(true, iv[0], iv[1] + 1);
   }
   return hit;
 }
+
+/** Every dim-0 row the queries of row q reach lies in [lo, hi); O(terms). */
+const reachesOnly = (g: KernelPlan, q: number, lo: number, hi: number): boolean =>
+  g.terms.every((t) => { const iv = termReach(t, q, q + 1, g.dims[0].groups); return !iv || (iv[0] >= lo && iv[1] < hi); });
 
 /** Band boundaries: rows split as evenly as whole rows allow. */
 function bands(rows: number, world: number): number[] {
@@ -117,7 +133,7 @@ export function spatialPlan(g: KernelPlan, world: number): SpatialResult {
 
     // inner rows: every row they reach is the band's own (text keys are waited for separately)
     let innerLo = lo, innerHi = hi;
-    const local = (q: number): boolean => reachedRows(g, q, q + 1).every((h, k) => !h || (k >= lo && k < hi));
+    const local = (q: number): boolean => reachesOnly(g, q, lo, hi);
     while (innerLo < hi && !local(innerLo)) innerLo++;
     while (innerHi > innerLo && !local(innerHi - 1)) innerHi--;
     ranks.push({

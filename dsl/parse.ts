@@ -55,7 +55,12 @@ export function parse(text: string): ParseResult {
   }
 }
 
-function parseText(text: string): ParseResult {
+/** A UTF-8 byte order mark, which some editors put at the start of a file. */
+const BOM = '\uFEFF';
+
+function parseText(source: string): ParseResult {
+  // the BOM is read as a blank, so offsets (and so spans) still index the caller's text
+  const text = source.startsWith(BOM) ? ` ${source.slice(1)}` : source;
   const lexed = tokenize(text);
   const statements: Statement[] = [];
   const diagnostics: Diagnostic[] = [];
@@ -76,16 +81,33 @@ function parseText(text: string): ParseResult {
     else if (!lexError) diagnostics.push(error(r.code, r.message, r.span, r.hint === undefined ? {} : { hint: r.hint }));
     tokens = [];
   };
-  for (const t of lexed.tokens) {
+  const all = lexed.tokens;
+  for (let i = 0; i < all.length; i++) {
+    const t = all[i];
     if (t.tokenType !== NewLine) tokens.push(t);
-    // a line ending in '+' continues its region on the next line
-    else if (tokens.length === 0 || tokens[tokens.length - 1].image !== '+') endLine(t.startOffset);
+    // a line ending in '+' continues its region on the next line, unless that line is a statement
+    // of its own: then the '+' is reported on its line, not as a puzzle on the next one
+    else if (tokens.length === 0 || tokens[tokens.length - 1].image !== '+' || startsStatement(all, i + 1)) endLine(t.startOffset);
   }
   endLine(Infinity);
 
   line.tokens = [];
   line.text = '';
   return { file: { statements, span: span(0, text.length) }, diagnostics };
+}
+
+/**
+ * Whether the next non-blank line, from token index i, starts a statement rather than continuing
+ * a region: `X attends`, or a statement keyword not used as a region word (`text` and `grid` are
+ * both: alone or before '+' they are region terms).
+ */
+function startsStatement(tokens: readonly IToken[], i: number): boolean {
+  while (i < tokens.length && tokens[i].tokenType === NewLine) i++;
+  const first = tokens[i] as IToken | undefined, second = tokens[i + 1] as IToken | undefined;
+  if (first?.tokenType !== Identifier) return false;
+  if (second?.tokenType === Identifier && second.image === 'attends') return true;
+  const termEnd = second === undefined || second.tokenType === NewLine || second.image === '+';
+  return RULES.has(first.image) && !termEnd;
 }
 
 /** One statement from one line's tokens (never empty), or the line's first error. */
@@ -156,6 +178,9 @@ function hintFor(e: IRecognitionException, attends: boolean): string | undefined
   if (attends && e.name === 'NotAllInputParsedException' && e.token.tokenType === Identifier) {
     return "join region terms with '+', e.g. 'neighbors(1) + text'";
   }
+  // `image attends a +` followed by another statement: the '+' continues nothing
+  const prev = (e as { previousToken?: IToken }).previousToken;
+  if (attends && isEof(e.token) && prev?.image === '+') return "remove the trailing '+', or continue the region with a term on the next line";
   // `a == !b`: '!' binds looser than comparisons, so it cannot start an operand.
   if (e.token.tokenType === Bang) return "'!' applies to a whole comparison; write '(!b)' to use it inside one";
   // `||x| - 1|` lexes as '||': the parser cannot see two bars there.

@@ -11,6 +11,24 @@
 import type { Diagnostic, SourceFile } from './diagnostics.js';
 import type { Span } from './span.js';
 
+/**
+ * Characters that must not reach a terminal raw: C0 controls (ESC, CR, newline, tab…), DEL, C1
+ * controls (U+009B is a one-byte CSI), line/paragraph separators, and the bidi controls that
+ * reorder what is shown (U+061C, U+200E/F, U+202A–U+202E, U+2066–U+2069: "Trojan Source").
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text from an input (a file name, a node name of a model, a source line, a message quoting
+ * either) made safe for a terminal: each unsafe character is shown as `\uXXXX`. The one escaping
+ * function of gratc: every name and path printed goes through it. Idempotent (its output holds
+ * no unsafe character), and applied to JSON text it only rewrites characters inside strings into
+ * equivalent JSON escapes.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 export interface RenderOptions {
   /** ANSI colours (default false). */
   readonly color?: boolean;
@@ -95,10 +113,15 @@ function snippet(file: SourceFile, s: Span, mark: (s: string) => string, st: Sty
   const start = clamp(s.start, 0, file.text.length);
   const end = clamp(s.end, start, file.text.length);
   const i = lineIndex(starts, start);
-  // Control characters would upset the terminal; swap each for one visible code unit so columns hold.
-  const full = lineText(file.text, starts, i).replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '\ufffd');
-  let from = start - starts[i];
-  let to = Math.max(from + 1, Math.min(end - starts[i], full.length));
+  const raw = lineText(file.text, starts, i);
+  const rawFrom = start - starts[i], rawTo = Math.max(rawFrom, Math.min(end - starts[i], raw.length));
+  // Unsafe characters are shown escaped (tabs stay tabs, for the caret line below); the span's
+  // columns are moved by what the escapes before and inside it add.
+  const safe = (s: string): string => s.split('\t').map(terminalSafe).join('\t');
+  const before = safe(raw.slice(0, rawFrom)), inside = safe(raw.slice(rawFrom, rawTo));
+  const full = before + inside + safe(raw.slice(rawTo));
+  let from = before.length;
+  let to = Math.max(from + 1, from + inside.length);
   let shown = full;
   if (full.length > MAX_SHOWN) {
     // A window around the span, marked with an ellipsis on each cut side.
@@ -121,11 +144,14 @@ function snippet(file: SourceFile, s: Span, mark: (s: string) => string, st: Sty
 
 export function renderDiagnostic(d: Diagnostic, file: SourceFile, options: RenderOptions = {}): string {
   const st = options.color ? ansi : plain;
-  const out = [`${st.bold(`${where(file, d.span)}:`)} ${st.sev(d.severity, `${d.severity}[${d.code}]`)}: ${d.message}`];
-  if (d.span) out.push(...snippet(file, d.span, (x) => st.sev(d.severity, x), st));
-  if (d.hint !== undefined) out.push(`  ${st.cyan('hint')}: ${d.hint}`);
+  // the path and messages may quote input text: escaped before any colour is added
+  const f = { ...file, path: terminalSafe(file.path) };
+  const out = [`${st.bold(`${where(f, d.span)}:`)} ${st.sev(d.severity, `${d.severity}[${d.code}]`)}: ${terminalSafe(d.message)}`];
+  if (d.span) out.push(...snippet(f, d.span, (x) => st.sev(d.severity, x), st));
+  if (d.hint !== undefined) out.push(`  ${st.cyan('hint')}: ${terminalSafe(d.hint)}`);
   for (const n of d.notes ?? []) {
-    out.push(n.span ? `  ${st.cyan('note')}: ${where(file, n.span)}: ${n.message}` : `  ${st.cyan('note')}: ${n.message}`);
+    const msg = terminalSafe(n.message);
+    out.push(n.span ? `  ${st.cyan('note')}: ${where(f, n.span)}: ${msg}` : `  ${st.cyan('note')}: ${msg}`);
     if (n.span) out.push(...snippet(file, n.span, st.blue, st));
   }
   return out.join('\n');

@@ -44,7 +44,8 @@ describe('checker: a valid pattern becomes a concrete IR', () => {
   it('predicates get interval bounds', () => {
     const { ir } = checkSource(BASE.replace('neighbors(1)', 'where(|dh| <= 1 && dw >= 2 && dw < 5)'), { grid: [64, 64] });
     const t = ir!.image.terms[0];
-    expect(t.kind === 'predicate' && t.bounds).toEqual([{ kind: 'offset', lo: -1, hi: 1 }, { kind: 'offset', lo: 2, hi: 4 }]);
+    // dw < 5 is cut to the deltas 4 groups have: at most 3
+    expect(t.kind === 'predicate' && t.bounds).toEqual([{ kind: 'offset', lo: -1, hi: 1 }, { kind: 'offset', lo: 2, hi: 3 }]);
   });
 
   it('schedule hints are kept per target', () => {
@@ -113,5 +114,19 @@ describe('bundled examples', () => {
     const { ir } = checkSource('grid h=8 w=8\ngroup h=2 w=2\ntext 3 after\nimage attends neighbors(1) +\n   # a comment line is skipped too\n  text\nhead_dim 8\n');
     expect(ir!.image.text).toBe(true);
     expect(ir!.image.terms).toHaveLength(1);
+  });
+});
+
+describe('numbers the kernels cannot hold', () => {
+  const withScale = (s: string) => checkMessages(`grid h=4 w=4\ngroup h=2 w=2\nimage attends grid\nhead_dim 8\nscale ${s}\n`);
+  it('refuses a scale outside fp32 (issue 15.12: 1e39 gave NaN outputs)', () => {
+    expect(withScale('1e39')).toEqual(['x.grat:5:7: error[E0603]: scale 1e39 is outside the range of fp32, which kernels compute in']);
+    // the kernels' base-2 softmax holds scale * log2(e) in fp32 too
+    expect(withScale('3e38')[0]).toMatch(/E0603/);
+    // a scale that rounds to 0 in fp32 makes every score equal
+    expect(withScale('1e-46')[0]).toMatch(/E0603/);
+  });
+  it('accepts every scale fp32 holds, scaled by log2(e)', () => {
+    for (const s of ['2.3e38', '1e-40', '0.08838834764', '1']) expect(withScale(s)).toEqual([]);
   });
 });

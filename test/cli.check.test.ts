@@ -34,9 +34,17 @@ describe('gratc check', () => {
     expect(r.stdout).toBe('sym.grat: ok\n');
   });
 
-  it('reports unbound sizes only for the flag that was given... and only when it is still unbound', async () => {
-    // --text binds the text count; the grid stays unbound, which check accepts
-    expect((await gratcIn(['check', 'sym.grat', '--text', '77'], dir)).code).toBe(0);
+  it('with any size flag, checks as compile would: every size still left as ? is an error', async () => {
+    // --text binds the text count; the grid stays unbound, which compile and inspect refuse
+    const textOnly = await gratcIn(['check', 'sym.grat', '--text', '77'], dir);
+    expect(textOnly.code).toBe(1);
+    expect(textOnly.stderr).toMatch(/^sym\.grat:\d+:\d+: error\[E0301\]/m);
+    // and --grid alone leaves the text count unbound (issue 16.8: check passed, inspect failed)
+    const gridOnly = await gratcIn(['check', 'sym.grat', '--grid', '100x70'], dir);
+    expect(gridOnly.code).toBe(1);
+    expect(gridOnly.stderr).toMatch(/^sym\.grat:\d+:\d+: error\[E0302\]/m);
+    const inspect = await gratcIn(['inspect', 'sym.grat', '--grid', '100x70'], dir);
+    expect(inspect.code).toBe(1);
     const r = await gratcIn(['check', 'sym.grat', '--grid', '100x70', '--text', '77'], dir);
     expect(r.code).toBe(0);
   });

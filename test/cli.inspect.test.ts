@@ -5,7 +5,9 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import type { PatternIR } from '../compiler/ir.js';
-import { buildPicture, COLORS, escapeXml, renderPng, renderSvg } from '../cli/picture.js';
+import { buildPicture, C, COLORS } from '../cli/picture.js';
+import { renderPng } from '../cli/picture_png.js';
+import { escapeXml, renderSvg } from '../cli/picture_svg.js';
 import { FLUX, gratc, gratcIn, LINE_1D, put, SYMBOLIC, tempDir, VIDEO } from './support/cli.js';
 
 let dir: string;
@@ -135,21 +137,32 @@ describe('inspect --png / --svg', () => {
     return `#${[png.data[o], png.data[o + 1], png.data[o + 2]].map((v) => v.toString(16).padStart(2, '0')).join('')}`;
   };
 
-  it('writes a decodable PNG of the expected size, with the query group and its keys in place', () => {
+  it('writes a decodable PNG of the size it reports, with the query group and its keys in place', () => {
     const r = gratc(['inspect', 'flux.grat', '--png', 'flux.png'], dir);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('wrote flux.png (882×543 PNG)');
+    const size = /wrote flux\.png \((\d+)×(\d+) PNG\)/.exec(r.stdout);
+    expect(size).not.toBeNull();
     const png = PNG.sync.read(readFileSync(join(dir, 'flux.png')));
-    // 17×17 cells of 24 px (16 groups + the text band); legend row wide enough for 5 entries
-    expect([png.width, png.height]).toEqual([882, 543]);
-    // right panel at x=467, y=84, 24-px cells: query group (1,1) red, (0,0) a key (blue), (3,3) not seen
-    const cell = (r0: number, c0: number): string => rgbAt(png, 467 + c0 * 24 + 12, 84 + r0 * 24 + 12);
-    expect(cell(1, 1)).toBe(COLORS[4]);
-    expect(cell(0, 0)).toBe(COLORS[2]);
-    expect(cell(3, 3)).toBe(COLORS[1]);
-    // left panel: the text band comes first (text before the grid); row 0 = text queries see everything
-    expect(rgbAt(png, 16 + 12, 84 + 12)).toBe(COLORS[3]);
-    expect(rgbAt(png, 16 + 24 + 3 + 12, 84 + 12)).toBe(COLORS[2]);
+    expect([png.width, png.height]).toEqual([Number(size![1]), Number(size![2])]);
+    // where the cells are: the same model the CLI drew (mask: image part, text-query row, text-key column, corner; then the right panel)
+    const p = buildPicture(irOf(FLUX), { query: 5 });
+    expect([p.width, p.height]).toEqual([png.width, png.height]);
+    const at = (g: number, r0: number, c0: number): string => {
+      const gr = p.grids[g];
+      return rgbAt(png, gr.x + c0 * gr.cellW + 10, gr.y + r0 * gr.cellH + 10);
+    };
+    // 4×4 groups of 24 px: query group (1,1) red, (0,0) a key (blue), (3,3) not seen
+    expect([p.grids[4].rows, p.grids[4].cols, p.grids[4].cellW]).toEqual([4, 4, 24]);
+    expect(at(4, 1, 1)).toBe(COLORS[C.query]);
+    expect(at(4, 0, 0)).toBe(COLORS[C.image]);
+    expect(at(4, 3, 3)).toBe(COLORS[C.none]);
+    // the mask: the text band comes first (text before the grid) and sits to the left of and above the image part;
+    // text queries see every image key, image queries see the text
+    expect(p.grids[3].x).toBeLessThan(p.grids[0].x);
+    expect(p.grids[3].y).toBeLessThan(p.grids[0].y);
+    expect(at(3, 0, 0)).toBe(COLORS[C.text]);
+    for (let c = 0; c < 16; c++) expect(at(1, 0, c)).toBe(COLORS[C.image]);
+    expect(at(2, 0, 0)).toBe(COLORS[C.text]);
     // no temp files left behind
     expect(readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
@@ -161,7 +174,10 @@ describe('inspect --png / --svg', () => {
     const svg = readFileSync(join(dir, 'video.svg'), 'utf8');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg).toContain('<title>pattern video_grat_x</title>');
-    expect(svg).toContain('>query group 7 (t=1 h=0 w=1): 18 key groups + 256 text keys</text>');
+    // captions are wrapped into lines (one <text> each) to fit their column
+    const text = [...svg.matchAll(/<text [^>]*>([^<]*)<\/text>/g)].map((m) => m[1]).join(' ');
+    expect(text).toContain('pattern video_grat_x: grid t=8 h=16 w=24, group t=2 h=8 w=8');
+    expect(text).toContain('query group 7 (t=1 h=0 w=1): 18 key groups + 256 text keys');
     for (let t = 0; t < 4; t++) expect(svg).toContain(`>t=${t}</text>`);
     expect(svg).toContain('>chosen query group</text>');
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
@@ -182,7 +198,7 @@ describe('inspect --png / --svg', () => {
     expect(Array.from(right.data.subarray(46, 55))).toEqual([1, 2, 2, 2, 4, 2, 2, 2, 1]); // neighbors(3) around group 50
   });
 
-  it('huge group counts are downsampled by OR-ing and stay under 2048 px', () => {
+  it('huge group counts are downsampled by OR-ing and stay under 2048 px', async () => {
     const ir = irOf('grid x=200000\ngroup x=10\nimage attends neighbors(1)\nhead_dim 64\n');
     const p = buildPicture(ir, { query: 0 });
     expect(p.width).toBeLessThanOrEqual(2048);
@@ -191,7 +207,7 @@ describe('inspect --png / --svg', () => {
     expect(mask.cellW).toBeGreaterThanOrEqual(3);
     // a banded diagonal stays a diagonal: every row has a visible cell, the first one on the diagonal
     for (let r = 1; r < mask.rows; r++) expect(mask.data[r * mask.cols + r]).toBe(2);
-    expect(renderPng(p).length).toBeGreaterThan(0);
+    expect((await renderPng(p)).length).toBeGreaterThan(0);
     expect(renderSvg(p).length).toBeLessThan(5_000_000);
   });
 

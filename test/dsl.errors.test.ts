@@ -199,3 +199,32 @@ describe('recovery', () => {
     expect(headers('pattern a\r\ngrid h=\rhead_dim 64')).toEqual(["x.grat:2:8: error[E0002]: expected an integer or '?' after 'h='"]);
   });
 });
+
+describe('line continuation and file starts', () => {
+  it("a trailing '+' before another statement is reported on its own line (issue 16.8)", () => {
+    const text = 'grid h=4 w=4\ngroup h=2 w=2\nimage attends neighbors(1) +\nhead_dim 64';
+    expect(headers(text)).toEqual(["x.grat:3:29: error[E0002]: expected a region like 'neighbors(1)' after '+'"]);
+    expect(rendered(text)[0]).toContain("hint: remove the trailing '+'");
+    // the next statement is still read
+    expect(parse(text).file.statements.map((s) => s.kind)).toEqual(['grid', 'group', 'head_dim']);
+  });
+  it("'X attends' after a trailing '+' is a statement, even past blank lines", () => {
+    expect(headers('text 3 before\nimage attends grid +\n\ntext attends all')).toEqual([
+      "x.grat:2:21: error[E0002]: expected a region like 'neighbors(1)' after '+'",
+    ]);
+  });
+  it("'text' and 'grid' alone or before '+' still continue a region", () => {
+    const r = parse('image attends neighbors(1) +\n  text\nimage attends neighbors(1) +\n\n  grid + text\nhead_dim 8');
+    expect(r.diagnostics).toEqual([]);
+    const regions = r.file.statements.flatMap((s) => (s.kind === 'attends' ? [s.region.terms.length] : []));
+    expect(regions).toEqual([2, 3]);
+  });
+  it('accepts a UTF-8 byte order mark at the start of a file (issue 15.12), nowhere else', () => {
+    const r = parse('\uFEFFpattern p\ngrid h=4');
+    expect(r.diagnostics).toEqual([]);
+    expect(r.file.statements.map((s) => s.kind)).toEqual(['pattern', 'grid']);
+    // spans still index the text as given
+    expect(r.file.statements[0].span).toEqual({ start: 1, end: 10 });
+    expect(headers('pattern p\n\uFEFFgrid h=4').map((h) => h.split(': ').slice(1).join(': '))).toEqual(["error[E0001]: unexpected character '\uFEFF'"]);
+  });
+});

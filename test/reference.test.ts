@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { PExpr, PatternIR } from '../compiler/ir.js';
+import type { BoolExpr, CmpOp, IntExpr, IntOp, PatternIR } from '../compiler/ir.js';
 import { groupCount, totalTokens } from '../compiler/ir.js';
 import { deltaBounds } from '../compiler/predicate.js';
+import { simplify } from '../compiler/simplify.js';
 import { DENSE_MASK_MAX_TOKENS, denseMask, keyCountsPerQueryGroup, referenceAttention, type Layout } from '../compiler/reference.js';
 import { patternStats } from '../compiler/stats.js';
 import { imagePositions, irFromSpec, maskDiff, officialMask, type OfficialSpec } from './support/official_grat.js';
@@ -57,14 +58,17 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return m;
 };
 
-const withPredicate = (ir: PatternIR, expr: PExpr, text = ir.image.text): PatternIR => ({
-  ...ir,
-  image: { terms: [{ kind: 'predicate', expr, bounds: deltaBounds(expr, ir.dims.length), origin: 'where(...)' }], text },
-});
-const v = (ref: 'q' | 'k' | 'd' | 'n', axis: number): PExpr => ({ op: 'var', ref, axis });
-const int = (value: number): PExpr => ({ op: 'int', value });
-const bin = (op: '&&' | '||' | '<=' | '==' | '%', a: PExpr, b: PExpr): PExpr => ({ op, a, b });
-const absD = (axis: number): PExpr => ({ op: 'abs', a: v('d', axis) });
+/** The IR with one predicate term, simplified and bounded as the checker does it. */
+const withPredicate = (ir: PatternIR, raw: BoolExpr, text = ir.image.text): PatternIR => {
+  const expr = simplify(raw, ir.dims.map((d) => [d.groups, d.groups] as const));
+  return { ...ir, image: { terms: [{ kind: 'predicate', expr, bounds: deltaBounds(expr, ir.dims.length), origin: 'where(...)' }], text } };
+};
+const v = (ref: 'q' | 'k' | 'd' | 'n', axis: number): IntExpr => ({ op: 'var', ref, axis });
+const int = (value: number): IntExpr => ({ op: 'int', value });
+const arith = (op: IntOp, a: IntExpr, b: IntExpr): IntExpr => ({ op, a, b });
+const cmp = (op: CmpOp, a: IntExpr, b: IntExpr): BoolExpr => ({ op, a, b });
+const and = (a: BoolExpr, b: BoolExpr): BoolExpr => ({ op: '&&', a, b });
+const absD = (axis: number): IntExpr => ({ op: 'abs', a: v('d', axis) });
 
 // ---- denseMask basics ----
 
@@ -94,23 +98,23 @@ describe('denseMask', () => {
 
   it('predicate terms: where(|dh| <= 1 && dw % 2 == 0) equals a brute-force relation', () => {
     const base: OfficialSpec = { grid: [9, 14], group: [2, 3], order: 'grouped', relation: { kind: 'B', radius: [0] }, text: { count: 3, place: 'after' }, valid: 2 };
-    const expr = bin('&&', bin('<=', absD(0), int(1)), bin('==', bin('%', v('d', 1), int(2)), int(0)));
+    const expr = and(cmp('<=', absD(0), int(1)), cmp('==', arith('%', v('d', 1), int(2)), int(0)));
     const ir = withPredicate(irFromSpec(base), expr);
     const want = officialMask({ ...base, relation: { kind: 'fn', f: (q, k) => Math.abs(k[0] - q[0]) <= 1 && (k[1] - q[1]) % 2 === 0 } });
     expect(maskDiff(denseMask(ir, 2), want, totalTokens(ir))).toBe('equal');
   });
 
   it('random predicates (fast-check): the interval bounds never drop a key group the predicate allows', () => {
-    // an evaluator of PExpr written here, independent of predicate.ts (floor / and %, zero divisor → 0)
-    const evalE = (e: PExpr, q: readonly number[], k: readonly number[], n: readonly number[]): number => {
+    // an evaluator written here, independent of predicate.ts (floor / and %, zero divisor → 0)
+    type C = readonly number[];
+    const evalI = (e: IntExpr, q: C, k: C, n: C): number => {
       switch (e.op) {
         case 'int': return e.value;
         case 'var': return e.ref === 'q' ? q[e.axis] : e.ref === 'k' ? k[e.axis] : e.ref === 'n' ? n[e.axis] : k[e.axis] - q[e.axis];
-        case 'neg': return -evalE(e.a, q, k, n);
-        case 'abs': return Math.abs(evalE(e.a, q, k, n));
-        case 'not': return evalE(e.a, q, k, n) ? 0 : 1;
+        case 'neg': return -evalI(e.a, q, k, n);
+        case 'abs': return Math.abs(evalI(e.a, q, k, n));
       }
-      const a = evalE(e.a, q, k, n), b = evalE(e.b, q, k, n);
+      const a = evalI(e.a, q, k, n), b = evalI(e.b, q, k, n);
       switch (e.op) {
         case '+': return a + b;
         case '-': return a - b;
@@ -119,37 +123,46 @@ describe('denseMask', () => {
         case '%': return b === 0 ? 0 : ((a % b) + b) % b;
         case 'min': return Math.min(a, b);
         case 'max': return Math.max(a, b);
-        case '==': return +(a === b);
-        case '!=': return +(a !== b);
-        case '<': return +(a < b);
-        case '<=': return +(a <= b);
-        case '>': return +(a > b);
-        case '>=': return +(a >= b);
-        case '&&': return +(a !== 0 && b !== 0);
-        case '||': return +(a !== 0 || b !== 0);
+      }
+    };
+    const evalB = (e: BoolExpr, q: C, k: C, n: C): boolean => {
+      switch (e.op) {
+        case 'bool': return e.value;
+        case 'not': return !evalB(e.a, q, k, n);
+        case '&&': return evalB(e.a, q, k, n) && evalB(e.b, q, k, n);
+        case '||': return evalB(e.a, q, k, n) || evalB(e.b, q, k, n);
+      }
+      const a = evalI(e.a, q, k, n), b = evalI(e.b, q, k, n);
+      switch (e.op) {
+        case '==': return a === b;
+        case '!=': return a !== b;
+        case '<': return a < b;
+        case '<=': return a <= b;
+        case '>': return a > b;
+        case '>=': return a >= b;
       }
     };
     const D = 2;
     const cmpOps = ['==', '!=', '<', '<=', '>', '>='] as const;
-    const { bool } = fc.letrec<{ int: PExpr; bool: PExpr }>((tie) => ({
+    const { bool } = fc.letrec<{ int: IntExpr; bool: BoolExpr }>((tie) => ({
       int: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
-        fc.integer({ min: -3, max: 3 }).map((value): PExpr => ({ op: 'int', value })),
-        fc.record({ ref: fc.constantFrom('q' as const, 'k' as const, 'd' as const, 'n' as const), axis: fc.integer({ min: 0, max: D - 1 }) }).map((x): PExpr => ({ op: 'var', ...x })),
-        fc.record({ op: fc.constantFrom('neg' as const, 'abs' as const), a: tie('int') }) as fc.Arbitrary<PExpr>,
-        fc.record({ op: fc.constantFrom('+' as const, '-' as const, '*' as const, '/' as const, '%' as const, 'min' as const, 'max' as const), a: tie('int'), b: tie('int') }) as fc.Arbitrary<PExpr>,
+        fc.integer({ min: -3, max: 3 }).map(int),
+        fc.record({ ref: fc.constantFrom('q' as const, 'k' as const, 'd' as const, 'n' as const), axis: fc.integer({ min: 0, max: D - 1 }) }).map((x): IntExpr => ({ op: 'var', ...x })),
+        fc.record({ op: fc.constantFrom('neg' as const, 'abs' as const), a: tie('int') }),
+        fc.record({ op: fc.constantFrom<IntOp>('+', '-', '*', '/', '%', 'min', 'max'), a: tie('int'), b: tie('int') }),
       ),
       bool: fc.oneof(
         { depthSize: 'small', withCrossShrink: true },
-        // the shapes the interval analysis understands: d op c, |d| op c, c op d, k - q op c
-        fc.record({ op: fc.constantFrom(...cmpOps), axis: fc.integer({ min: 0, max: D - 1 }), c: fc.integer({ min: -3, max: 3 }), form: fc.integer({ min: 0, max: 3 }) }).map(({ op, axis, c, form }): PExpr => {
-          const d: PExpr = form === 3 ? { op: '-', a: v('k', axis), b: v('q', axis) } : v('d', axis);
-          const x: PExpr = form === 1 ? { op: 'abs', a: d } : d;
-          return form === 2 ? { op, a: int(c), b: x } : { op, a: x, b: int(c) };
+        // the shapes the simplifier brings to `d op c` / `|d| op c`: d op c, |d| op c, c op d, k - q op c, -d + c op c
+        fc.record({ op: fc.constantFrom(...cmpOps), axis: fc.integer({ min: 0, max: D - 1 }), c: fc.integer({ min: -3, max: 3 }), form: fc.integer({ min: 0, max: 4 }) }).map(({ op, axis, c, form }): BoolExpr => {
+          const d: IntExpr = form === 3 ? arith('-', v('k', axis), v('q', axis)) : form === 4 ? arith('+', { op: 'neg', a: v('d', axis) }, int(c)) : v('d', axis);
+          const x: IntExpr = form === 1 ? { op: 'abs', a: d } : d;
+          return form === 2 ? cmp(op, int(c), x) : cmp(op, x, int(c));
         }),
-        fc.record({ op: fc.constantFrom(...cmpOps), a: tie('int'), b: tie('int') }) as fc.Arbitrary<PExpr>,
-        fc.record({ op: fc.constantFrom('&&' as const, '||' as const), a: tie('bool'), b: tie('bool') }) as fc.Arbitrary<PExpr>,
-        tie('bool').map((a): PExpr => ({ op: 'not', a })),
+        fc.record({ op: fc.constantFrom(...cmpOps), a: tie('int'), b: tie('int') }),
+        fc.record({ op: fc.constantFrom('&&' as const, '||' as const), a: tie('bool'), b: tie('bool') }),
+        tie('bool').map((a): BoolExpr => ({ op: 'not', a })),
       ),
     }));
     const base: OfficialSpec = { grid: [9, 11], group: [2, 3], order: 'raster', relation: { kind: 'B', radius: [0] }, text: { count: 2, place: 'before' } };
@@ -157,7 +170,7 @@ describe('denseMask', () => {
     fc.assert(fc.property(bool, fc.constantFrom('raster' as const, 'grouped' as const), (expr, order) => {
       const spec = { ...base, order };
       const got = denseMask(withPredicate(irFromSpec(spec), expr));
-      const want = officialMask({ ...spec, relation: { kind: 'fn', f: (q, k, n) => evalE(expr, q, k, n) !== 0 } });
+      const want = officialMask({ ...spec, relation: { kind: 'fn', f: (q, k, n) => evalB(expr, q, k, n) } });
       const diff = maskDiff(got, want, N);
       if (diff !== 'equal') throw new Error(`${JSON.stringify(expr)} (${order}): ${diff}`);
     }), { numRuns: 300 });
@@ -240,7 +253,7 @@ describe('keyCountsPerQueryGroup and patternStats agree with brute-force counts'
   }
 
   it('a pattern with nothing visible has speedupBound Infinity', () => {
-    const ir = withPredicate(irFromSpec({ grid: [4, 4], group: [2, 2], order: 'raster', relation: { kind: 'B', radius: [0] }, text: null }), int(0), false);
+    const ir = withPredicate(irFromSpec({ grid: [4, 4], group: [2, 2], order: 'raster', relation: { kind: 'B', radius: [0] }, text: null }), cmp('==', int(0), int(1)), false);
     const st = patternStats(ir);
     expect(st.visiblePairs).toBe(0);
     expect(st.speedupBound).toBe(Infinity);
@@ -289,7 +302,7 @@ describe('referenceAttention', () => {
     const seed = freshSeed(), rand = mulberry32(seed);
     const spec: OfficialSpec = { grid: [4, 6], group: [2, 3], order: 'raster', relation: { kind: 'B', radius: [0] }, text: { count: 3, place: 'before' }, valid: 0, textSees: { grid: false, text: true } };
     // image keys only where the query group's h coordinate is 0: groups with qh = 1 see nothing
-    const ir = withPredicate(irFromSpec(spec, 4), bin('&&', bin('==', v('q', 0), int(0)), bin('==', v('d', 0), int(0))), true);
+    const ir = withPredicate(irFromSpec(spec, 4), and(cmp('==', v('q', 0), int(0)), cmp('==', v('d', 0), int(0))), true);
     const N = totalTokens(ir), D = 4, n = B * H * N * D;
     const q = randomArray(rand, n), k = randomArray(rand, n), vv = randomArray(rand, n);
     for (const layout of ['bhnd', 'bnhd'] as const) {

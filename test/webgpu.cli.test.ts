@@ -7,8 +7,10 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { register } from '../cli/commands/verify.js';
 import { CliError, EXIT } from '../cli/exit.js';
+import { WorkRefused } from '../compiler/cost.js';
 import { memoryIo } from '../cli/io.js';
 import { buildProgram } from '../cli/run.js';
+import { gpuTimeout } from './support/gpu_budget.js';
 
 const ROOT = join(import.meta.dirname, '..');
 
@@ -22,7 +24,8 @@ async function gratc(...args: string[]): Promise<{ code: number; stdout: string;
     await program.parseAsync(args, { from: 'user' });
   } catch (e) {
     if (e instanceof CommanderError) code = e.code === 'commander.helpDisplayed' ? 0 : EXIT.usage;
-    else if (e instanceof CliError) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, e.exitCode); } else throw e;
+    else if (e instanceof CliError) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, e.exitCode); }
+    else if (e instanceof WorkRefused) { io.err(`gratc: error: ${e.message}\n`); code = Math.max(code, EXIT.diagnostics); } else throw e;
   }
   return { code, stdout: io.stdout, stderr: io.stderr };
 }
@@ -34,17 +37,18 @@ describe('gratc verify', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^sliding_window_1d: 200 tokens, batch 1, heads 2 on /);
     expect(r.stdout.match(/max \|error\| .* ok$/gm)).toHaveLength(4);
-  });
+  }, gpuTimeout({ compiles: [64, 64], runs: 4 })); // f32 and f16: the kernels of webgpu.lavapipe's sliding window
 
   it('prints JSON, and exits 1 when an error is above the tolerance', async () => {
-    const r = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '16x20', '--valid', '5', '--layout', 'bnhd', '--precision', 'f16', '--tolerance', '1e-9', '--json');
+    // head_dim 64 (a 128 kernel's first dispatch costs lavapipe three times the CPU)
+    const r = await gratc('verify', 'examples/cuda_dit_b.grat', '--valid', '5', '--layout', 'bnhd', '--precision', 'f16', '--tolerance', '1e-9', '--json');
     expect(r.code).toBe(1);
     const j = JSON.parse(r.stdout) as { ok: boolean; tokens: number; runs: { valid: number; ok: boolean; maxAbsError: number }[] };
-    expect(j).toMatchObject({ ok: false, tokens: 832 });
+    expect(j).toMatchObject({ ok: false, tokens: 992 });
     expect(j.runs).toHaveLength(1);
     expect(j.runs[0]).toMatchObject({ valid: 5, ok: false });
     expect(j.runs[0].maxAbsError).toBeLessThan(4e-3);
-  });
+  }, gpuTimeout({ compiles: [64], runs: 1 }));
 
   it('verifies the ONNX model through onnxruntime', async () => {
     const r = await gratc('verify', 'examples/sliding_window_1d.grat', '--grid', '160', '--backend', 'onnx', '--json');
@@ -55,9 +59,10 @@ describe('gratc verify', () => {
   it('exits 2 on usage errors and 1 on errors in the file, with one-line messages', async () => {
     expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--layout', 'nhwc')).code).toBe(2);
     expect((await gratc('verify', 'examples/nope.grat')).code).toBe(2);
+    // refused by the cost model before any work: one line naming the reference's multiply-adds
     const big = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '256x256');
-    expect(big.code).toBe(2);
-    expect(big.stderr).toMatch(/^gratc: error: 66048 tokens is too many/);
+    expect(big.code).toBe(1);
+    expect(big.stderr).toMatch(/^gratc: error: verify \(the float64 reference\) would need 5\.27e\+10 multiply-adds \(limit 4\.00e\+9\); .*--sample 8[^\n]*\n$/);
     expect((await gratc('verify', 'examples/flux_grat_b.grat')).code).toBe(1); // ? grid unbound
   });
 

@@ -1,9 +1,9 @@
 /**
  * `gratc check FILE...`: diagnostics only. Sizes left as `?` need no binding here: the
- * checker's "unbound size" errors are dropped unless the matching flag was given.
+ * checker's "unbound size" errors are dropped unless a size flag was given.
  */
 import type { Command } from 'commander';
-import { CliError, EXIT } from '../exit.js';
+import { CliError, EXIT, terminalSafe } from '../exit.js';
 import type { CommandContext } from '../io.js';
 import {
   addCounts, countOf, diagnosticJson, gridOption, loadPattern, printDiagnostics, printJson, printSummary,
@@ -30,7 +30,8 @@ export function registerCheck(program: Command, ctx: CommandContext): void {
     .option('--json', 'print the results as JSON on stdout instead of rendered diagnostics')
     .addHelpText('after', `
 Sizes left as ? are not required for check: unbound-size errors (E0301 grid,
-E0302 text) are reported only when --grid / --text is given.
+E0302 text) are reported only when --grid or --text is given (then for both,
+as compile would).
 
 Output: rendered diagnostics (file:line:col) and a summary line on stderr;
 "FILE: ok" on stdout for each file without errors.
@@ -46,15 +47,16 @@ or unreadable file.
 
 Examples:
   $ gratc check examples/flux_grat_b.grat
-  $ gratc check --grid 128x128 --text 512 patterns/*.grat
-  $ gratc check --json model.grat | jq '.files[0].diagnostics'`)
+  $ gratc check --grid 128x128 examples/flux_grat_*.grat
+  $ gratc check --json examples/*.grat`)
     .action(async (files: string[], flags: CheckFlags) => {
       const { io } = ctx;
       const results: CheckFileJson[] = [];
       let total: Counts = { errors: 0, warnings: 0 };
       for (const path of files) {
         try {
-          const loaded = await loadPattern(io, path, flags, true);
+          // with any size bound, check as compile would: every `?` left unbound is an error
+          const loaded = await loadPattern(io, path, flags, flags.grid === undefined && flags.text === undefined);
           const counts = countOf(loaded.diagnostics);
           total = addCounts(total, counts);
           const ok = counts.errors === 0;
@@ -63,12 +65,12 @@ Examples:
             results.push({ path, ok, diagnostics: loaded.diagnostics.map((d) => diagnosticJson(d, loaded.file.text)) });
           } else {
             printDiagnostics(io, loaded.diagnostics, loaded.file);
-            if (ok) io.out(`${path}: ok${counts.warnings > 0 ? ` (${summaryLine(counts).split(', ')[1]})` : ''}\n`);
+            if (ok) io.out(`${terminalSafe(path)}: ok${counts.warnings > 0 ? ` (${summaryLine(counts).split(', ')[1]})` : ''}\n`);
           }
         } catch (e) {
           if (!(e instanceof CliError)) throw e;
           // an unreadable file: say so, keep checking the others
-          io.err(`gratc: error: ${e.message}\n`);
+          io.err(`gratc: error: ${terminalSafe(e.message)}\n`);
           ctx.exit(e.exitCode);
           results.push({ path, ok: false, diagnostics: [], error: e.message });
         }

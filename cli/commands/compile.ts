@@ -8,18 +8,21 @@ import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
 import { TARGETS, type PatternIR, type Target } from '../../compiler/ir.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
+import { compileWork, requireAll } from '../../compiler/cost.js';
 import type { EmittedFile } from '../../codegen/backend.js';
 // codegen/all.js (which loads every backend) is imported by run.ts before a compile runs
 import { backendFor, knownBackends } from '../../codegen/registry.js';
-import { EXIT, usageError } from '../exit.js';
-import { makeDir, writeIfChanged } from '../fsutil.js';
+import { EXIT, terminalSafe, usageError } from '../exit.js';
+import { fileStep, makeDir, outputsFor } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
 import { countOf, gridOption, loadPattern, printDiagnostics, printJson, printSummary, textOption, type SizeFlags } from '../load.js';
+import { quietOption, startProgress } from '../progress.js';
 
 interface CompileFlags extends SizeFlags {
   target: Target;
   out: string;
   json?: boolean;
+  quiet?: boolean;
 }
 
 export const MANIFEST = 'manifest.json';
@@ -69,7 +72,12 @@ export function safeRelativePath(p: string, outDir: string): string {
 }
 
 const bytesOf = (c: string | Uint8Array): Uint8Array => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c);
-const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+/** In 64 MiB pieces: one update of more than 2 GiB throws ("data is too long"). */
+const sha256 = (b: Uint8Array): string => {
+  const h = createHash('sha256');
+  for (let i = 0; i < b.length; i += 2 ** 26) h.update(b.subarray(i, i + 2 ** 26));
+  return h.digest('hex');
+};
 
 export function buildManifest(ir: PatternIR, target: Target, files: readonly { path: string; role: string; data: Uint8Array }[], info: Readonly<Record<string, unknown>>): Manifest {
   return {
@@ -98,6 +106,7 @@ export function registerCompile(program: Command, ctx: CommandContext): void {
     .addOption(gridOption())
     .addOption(textOption())
     .option('--json', 'print what was written as JSON on stdout')
+    .addOption(quietOption())
     .addHelpText('after', () => `
 Targets available in this build: ${knownBackends().map((b) => b.target).sort().join(', ') || '(none)'}.
 A target known to the language but not built in fails with exit status 2.
@@ -113,8 +122,9 @@ Files whose contents did not change are not rewritten.
 status: written | unchanged}], manifest {path, status}}.
 
 Examples:
-  $ gratc compile examples/flux_grat_b.grat --target cuda --out build/flux
-  $ gratc compile video.grat --grid 8x48x80 --text 256 --target wgsl --out web/gen --json`)
+  $ gratc compile examples/flux_grat_b.grat --grid 64x64 --target cuda --out build/flux
+  $ gratc compile examples/hunyuan_grat_x.grat --grid 8x48x80 --target wgsl --out web/gen --json
+  $ gratc compile examples/sliding_window_1d.grat --grid 4096 --target onnx --out build/window`)
     .action(async (path: string, flags: CompileFlags) => {
       const { io } = ctx;
       const backend = backendFor(flags.target);
@@ -131,7 +141,12 @@ Examples:
         ctx.exit(EXIT.diagnostics);
         return;
       }
+      // refused up front when the manifest's statistics or the target's output would not fit (compiler/cost.ts)
+      requireAll(compileWork(ir, flags.target));
+      // the emit and the manifest's statistics are the slow parts of a big compile (seconds)
+      let bar = startProgress(io, 1, `emitting ${flags.target}`, flags.quiet);
       const result = backend.emit(ir);
+      bar.stop();
       diags = [...diags, ...result.diagnostics];
       printDiagnostics(io, diags, loaded.file);
       printSummary(io, countOf(diags));
@@ -146,21 +161,32 @@ Examples:
         seen.add(rel);
         return { path: rel, role: f.role, data: bytesOf(f.contents) };
       });
+      bar = startProgress(io, 2, 'the manifest\'s statistics', flags.quiet);
       const manifest = buildManifest(ir, flags.target, files, result.info);
+      bar.update(1, `writing ${files.length + 1} files`);
       await makeDir(outDir, flags.out);
       const shown = (rel: string): string => `${flags.out.replace(/[/\\]+$/, '')}/${rel}`;
       const report: CompileJson = { pattern: ir.name, target: flags.target, out: flags.out, files: [], manifest: { path: shown(MANIFEST), status: 'unchanged' } };
-      for (const [i, f] of files.entries()) {
-        const full = resolve(outDir, f.path);
-        await makeDir(dirname(full), shown(dirname(f.path)));
-        const wrote = await writeIfChanged(full, f.data, shown(f.path));
-        report.files.push({ ...manifest.files[i], status: wrote ? 'written' : 'unchanged' });
-      }
       const mBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
-      report.manifest.status = (await writeIfChanged(resolve(outDir, MANIFEST), mBytes, shown(MANIFEST))) ? 'written' : 'unchanged';
+      // one transaction (runtime/files.ts): unchanged files are left alone (never read unless
+      // regular), nothing lands on the .grat read, a link, a device or a FIFO, or leaves DIR
+      // through a symlinked subfolder; on a failure nothing is replaced
+      const outputs = await outputsFor(io, [path]);
+      const status = await fileStep(() => outputs.transaction(async (o) => {
+        const st: ('staged' | 'unchanged')[] = [];
+        for (const f of [...files, { path: MANIFEST, data: mBytes }]) {
+          const full = resolve(outDir, f.path);
+          await makeDir(dirname(full), shown(dirname(f.path)));
+          st.push(await o.stage(full, shown(f.path), f.data, { ifChanged: true, within: outDir }));
+        }
+        return st.map((x) => (x === 'unchanged' ? 'unchanged' as const : 'written' as const));
+      }));
+      files.forEach((_, i) => report.files.push({ ...manifest.files[i], status: status[i] }));
+      report.manifest.status = status[files.length];
+      bar.stop();
 
       if (flags.json) { printJson(io, report); return; }
-      for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${shown(f.path)} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
-      io.out(`${report.manifest.status === 'written' ? 'wrote    ' : 'unchanged'} ${report.manifest.path}\n`);
+      for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(shown(f.path))} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
+      io.out(`${report.manifest.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(report.manifest.path)}\n`);
     });
 }

@@ -2,25 +2,25 @@
  * `gratc inspect FILE`: what a pattern is and what it costs (sizes, keys per query group,
  * density, FLOPs), as text or JSON, optionally drawn as PNG/SVG (picture.ts).
  */
-import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { groupCount, type PatternIR } from '../../compiler/ir.js';
 import { groupCoords, groupSize, KeyGroupEnumerator } from '../../compiler/keys.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import { kernelPlan } from '../../compiler/plan.js';
 import { spatialPlan, splitBytes, type RankShard } from '../../compiler/shard.js';
-import { EXIT, inputError, usageError } from '../exit.js';
-import { sweepCost } from '../../compiler/keys.js';
-
-/** Key groups a sweep may visit (~a few seconds of work). */
-const SWEEP_LIMIT = 3e8;
-import { writeAtomic } from '../fsutil.js';
+import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
+import { inspectWork, requireAll } from '../../compiler/cost.js';
+import { writeOutputs } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
 import {
   countOf, gridOption, loadPattern, parseCoords, parseCount, printDiagnostics, printJson, printSummary, textOption,
   type SizeFlags,
 } from '../load.js';
-import { buildPicture, renderPng, renderSvg } from '../picture.js';
+import { int, percent } from '../format.js';
+import { buildPicture } from '../picture.js';
+import { quietOption, startProgress } from '../progress.js';
+import { renderPng } from '../picture_png.js';
+import { renderSvg } from '../picture_svg.js';
 
 interface InspectFlags extends SizeFlags {
   valid?: number;
@@ -31,6 +31,7 @@ interface InspectFlags extends SizeFlags {
   svg?: string;
   query?: number;
   queryAt?: number[];
+  quiet?: boolean;
 }
 
 export interface QueryJson {
@@ -141,7 +142,6 @@ export function inspectJson(ir: PatternIR, path: string, stats: PatternStats, qu
 
 // ---- text ----
 
-const int = (n: number): string => n.toLocaleString('en-US');
 const num = (n: number): string => (Number.isInteger(n) ? int(n) : n.toLocaleString('en-US', { maximumFractionDigits: 2 }));
 
 /** 5.66e9 → "5.66 GFLOP". */
@@ -152,11 +152,6 @@ export function flops(n: number): string {
   // trim zeros only after a decimal point: 500 stays 500, 5.50 becomes 5.5
   return `${n.toPrecision(3).replace(/(\.\d*?)0+$/, '$1').replace(/\.$/, '')} ${units[i]}FLOP`;
 }
-
-const percent = (x: number): string => {
-  const p = x * 100;
-  return `${p >= 10 ? p.toFixed(1) : p >= 0.1 ? p.toFixed(2) : p.toPrecision(2)}%`;
-};
 
 export function inspectText(j: InspectJson): string {
   const s = j.stats;
@@ -231,12 +226,16 @@ export function registerInspect(program: Command, ctx: CommandContext): void {
     .addOption(new Option('--query-at <coords>', 'show the query group holding this grid position (token coordinates, outermost first, e.g. 10,20)').argParser(parseCoords))
     .addOption(new Option('--gpus <n>', 'also show the multi-GPU split over n GPUs (1 to 8): bands, halos, bytes each split sends').argParser(parseCount))
     .addOption(new Option('--heads <n>', 'attention heads for the byte counts of --gpus').default(24).argParser(parseCount))
+    .addOption(quietOption())
     .addHelpText('after', `
 The picture: left, the mask at group resolution (rows: query groups, columns:
 key groups, in group raster order, plus one band for the text segment); right,
 the chosen query group (red) and its key groups (blue) on the group grid (3-D:
-one small grid per outer coordinate). Very large group counts are downsampled
-(a cell is visible if any group pair in it is). Files are written atomically.
+one small grid per outer coordinate). Ticks are group coordinates; the title
+and captions give the grid, group shape, density and the text band's count and
+valid length. Very large group counts are downsampled (a cell is visible if any
+group pair in it is). The PNG is the SVG drawn by resvg with DejaVu Sans.
+Files are written atomically.
 
 --json prints one object with these keys (stable):
   gratc, path, pattern, grid [sizes], dims [{name, size, group, groups,
@@ -256,10 +255,10 @@ one small grid per outer coordinate). Very large group counts are downsampled
 FLOPs count QKᵀ and PV (4 · head_dim per visible pair), per head.
 
 Examples:
-  $ gratc inspect examples/flux_grat_b.grat
-  $ gratc inspect --grid 128x128 --text 512 --valid 77 flux.grat
-  $ gratc inspect video.grat --grid 8x48x80 --query-at 3,20,40 --svg video.svg
-  $ gratc inspect flux.grat --json | jq .stats.density
+  $ gratc inspect examples/flux_grat_b.grat --grid 64x64
+  $ gratc inspect examples/flux_grat_b.grat --grid 128x128 --valid 77 --png flux.png
+  $ gratc inspect examples/hunyuan_grat_x.grat --grid 8x48x80 --query-at 3,20,40 --svg video.svg
+  $ gratc inspect examples/video_causal_anchor.grat --json
   $ gratc inspect examples/flux_grat_b.grat --grid 512x512 --gpus 4`)
     .action(async (path: string, flags: InspectFlags) => {
       const { io } = ctx;
@@ -274,16 +273,12 @@ Examples:
         if (flags.valid > ir.text.count) throw usageError(`--valid ${flags.valid} is more than the text segment's ${ir.text.count} tokens`);
       }
       const query = chooseQuery(ir, flags);
-      // Counting predicates costs what they scan; refuse what would not finish interactively.
-      const cost = sweepCost(ir);
-      if (cost > SWEEP_LIMIT) {
-        throw inputError(`counting this pattern's keys would visit about ${cost.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups or narrower where() bounds`);
-      }
+      // the statistics (and a picture) cost what they scan: refused up front beyond the budget (compiler/cost.ts)
+      requireAll(inspectWork(ir, { picture: flags.png !== undefined || flags.svg !== undefined }));
+      // the statistics walk every query group's keys, the picture every group pair: seconds when large
+      const picture = flags.png !== undefined || flags.svg !== undefined;
+      const bar = startProgress(io, picture ? 2 : 1, 'the statistics (every query group\'s keys)', flags.quiet);
       const stats = patternStats(ir, flags.valid);
-      const drawn = stats.keyGroupsPerQueryGroup.mean * stats.queryGroups;
-      if ((flags.png !== undefined || flags.svg !== undefined) && drawn > SWEEP_LIMIT) {
-        throw inputError(`drawing this pattern would visit ${drawn.toExponential(1)} key groups (limit ${SWEEP_LIMIT.toExponential(0)}); use larger groups`);
-      }
       const j = inspectJson(ir, path, stats, query);
       if (flags.gpus !== undefined) {
         if (flags.gpus < 1 || flags.gpus > 8) throw usageError(`--gpus ${flags.gpus} is outside 1 to 8 (the loader carries split plans for 1 to 8 GPUs)`);
@@ -292,19 +287,24 @@ Examples:
       }
 
       const written: string[] = [];
-      if (flags.png !== undefined || flags.svg !== undefined) {
-        const pic = buildPicture(ir, { query, valid: stats.valid });
+      if (picture) {
+        bar.update(1, 'the picture');
+        const pic = buildPicture(ir, { query, stats });
+        const files: { path: string; data: string | Uint8Array }[] = [];
         if (flags.png !== undefined) {
-          await writeAtomic(resolve(io.cwd, flags.png), renderPng(pic), flags.png);
+          files.push({ path: flags.png, data: await renderPng(pic) });
           j.pictures.png = flags.png;
-          written.push(`wrote ${flags.png} (${pic.width}×${pic.height} PNG)`);
+          written.push(`wrote ${terminalSafe(flags.png)} (${pic.width}×${pic.height} PNG)`);
         }
         if (flags.svg !== undefined) {
-          await writeAtomic(resolve(io.cwd, flags.svg), renderSvg(pic), flags.svg);
+          files.push({ path: flags.svg, data: renderSvg(pic) });
           j.pictures.svg = flags.svg;
-          written.push(`wrote ${flags.svg} (${pic.width}×${pic.height} SVG)`);
+          written.push(`wrote ${terminalSafe(flags.svg)} (${pic.width}×${pic.height} SVG)`);
         }
+        // both or neither, never onto the .grat file read, a link, a device or a FIFO (cli/fsutil.ts)
+        await writeOutputs(io, [path], files);
       }
+      bar.stop();
       if (flags.json) printJson(io, j);
       else io.out(inspectText(j) + written.map((w) => `${w}\n`).join(''));
     });

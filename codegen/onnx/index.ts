@@ -12,6 +12,7 @@ import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, type Mode
 import { error } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
+import { WorkRefused } from '../../compiler/cost.js';
 import type { Backend, EmitResult } from '../backend.js';
 import { registerBackend } from '../registry.js';
 import { DT, node, valueInfo } from '../../runtime/onnx/tensor.js';
@@ -65,6 +66,7 @@ export const onnxBackend: Backend = {
         },
       };
     } catch (e) {
+      if (e instanceof WorkRefused) throw e; // a refusal, not a diagnostic: the command prints it as one line
       return { files: [], diagnostics: [error('E0901', `onnx backend: ${(e as Error).message}`, null)], info: {} };
     }
   },

@@ -20,6 +20,8 @@ import { createHash } from 'node:crypto';
 import type { PatternIR } from '../../compiler/ir.js';
 import { groupCount, imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
 import { KeyGroupEnumerator, queryRuns, runsOfGroups, textKeyRun, type Run } from '../../compiler/keys.js';
+import { groupSizes } from '../../compiler/reference.js';
+import { denseOnnxWork, NOTHING_SPENT, onnxMeasures, onnxSteps, onnxWork, requireAll, type OnnxShape, type Spent } from '../../compiler/cost.js';
 import { DT, node, tensorF32, tensorI64, type AttrValue } from '../../runtime/onnx/tensor.js';
 
 export const GRAT_DOMAIN = 'ai.grat';
@@ -69,31 +71,137 @@ export interface Lowered {
   readonly buckets: readonly Bucket[];
   /** Score entries computed (per batch·head): Σ groups·queryLen·keyLen + text rows; padding included. */
   readonly computedPairs: number;
+  /** What it used of the cost model's budgets (compiler/cost.ts), to add up over a model's functions. */
+  readonly spent: Spent;
+  /** The shape the sparse lowering was checked with before emitting (compiler/cost.ts onnxMeasures). */
+  readonly shape?: OnnxShape;
 }
 
-interface GroupPlan { g: number; q: number[]; k: number[]; textFrom: number }
+/**
+ * Groups of one bucket, in emission order: by key length, then by group index (the order the
+ * buckets were merged in). `first` indexes `Plan.order`.
+ */
+interface PlannedBucket { readonly first: number; readonly groups: number; readonly queryLen: number; readonly keyLen: number; readonly padded: boolean }
 
-const tokensOf = (runs: readonly Run[]): number[] => {
-  const out: number[] = [];
-  for (const r of runs) for (let t = r.start; t < r.start + r.length; t++) out.push(t);
-  return out;
-};
+/**
+ * What the lowering will emit, from per-group lengths only (no token lists): every image query
+ * group with a key, its query and key lengths, bucketed. Linear in the groups and the key-group
+ * visits, so its cost is known before anything big is allocated.
+ */
+interface Plan {
+  readonly qLen: Int32Array; // per group: query tokens
+  readonly kLen: Int32Array; // per group: key slots (image keys, then text keys)
+  readonly imageKeys: Int32Array; // per group: image key tokens (text slots start here)
+  readonly order: Int32Array; // groups with a key, bucket by bucket
+  readonly buckets: readonly PlannedBucket[];
+}
 
-/** Merges sorted distinct key lengths into at most `max` buckets, adding the least padding. */
-function bucketize(plans: GroupPlan[], max: number): GroupPlan[][] {
-  const byLen = new Map<number, GroupPlan[]>();
-  for (const p of plans) byLen.set(p.k.length, [...(byLen.get(p.k.length) ?? []), p]);
-  let buckets = [...byLen.entries()].sort((a, b) => a[0] - b[0]).map(([, ps]) => ps);
-  const cost = (ps: GroupPlan[]): number => ps.length * Math.max(...ps.map((p) => p.q.length)) * Math.max(...ps.map((p) => p.k.length));
-  while (buckets.length > max) {
-    let best = 0, bestAdd = Infinity;
-    for (let i = 0; i + 1 < buckets.length; i++) {
-      const add = cost([...buckets[i], ...buckets[i + 1]]) - cost(buckets[i]) - cost(buckets[i + 1]);
-      if (add < bestAdd) { bestAdd = add; best = i; }
+/**
+ * Merges adjacent runs of distinct key lengths (sorted) into at most `max` buckets, each time
+ * merging the adjacent pair that adds the least padding (ties: the leftmost). A heap of pair
+ * costs makes this O(L log L) for L distinct lengths; stale heap entries are skipped.
+ * `count[i]`, `maxQ[i]`, `len[i]`: groups, their longest query and their key length, per length.
+ * Returns the index of the first length of each bucket, in order.
+ */
+export function mergeBuckets(count: readonly number[], maxQ: readonly number[], len: readonly number[], max: number): number[] {
+  const L = len.length;
+  const c = count.slice(), q = maxQ.slice(), k = len.slice();
+  const next = Array.from({ length: L }, (_, i) => (i + 1 < L ? i + 1 : -1));
+  const prev = Array.from({ length: L }, (_, i) => i - 1);
+  const alive = new Array<boolean>(L).fill(true), version = new Array<number>(L).fill(0);
+  const cost = (n: number, qq: number, kk: number): number => n * qq * kk;
+  // heap of [added padding, left bucket, its version, right bucket, its version]
+  type Entry = [number, number, number, number, number];
+  const heap: Entry[] = [];
+  const less = (a: Entry, b: Entry): boolean => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+  const push = (e: Entry): void => {
+    heap.push(e);
+    for (let i = heap.length - 1; i > 0;) {
+      const p = (i - 1) >> 1;
+      if (!less(heap[i], heap[p])) break;
+      [heap[i], heap[p]] = [heap[p], heap[i]]; i = p;
     }
-    buckets = [...buckets.slice(0, best), [...buckets[best], ...buckets[best + 1]], ...buckets.slice(best + 2)];
+  };
+  const pop = (): Entry => {
+    const top = heap[0], last = heap.pop()!;
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < heap.length && less(heap[l], heap[m])) m = l;
+        if (r < heap.length && less(heap[r], heap[m])) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m], heap[i]]; i = m;
+      }
+    }
+    return top;
+  };
+  const pair = (i: number): void => {
+    const j = next[i];
+    if (j < 0) return;
+    const add = cost(c[i] + c[j], Math.max(q[i], q[j]), Math.max(k[i], k[j])) - cost(c[i], q[i], k[i]) - cost(c[j], q[j], k[j]);
+    push([add, i, version[i], j, version[j]]);
+  };
+  for (let i = 0; i < L; i++) pair(i);
+  for (let buckets = L; buckets > max;) {
+    const [, i, vi, j, vj] = pop();
+    if (!alive[i] || !alive[j] || version[i] !== vi || version[j] !== vj || next[i] !== j) continue;
+    c[i] += c[j]; q[i] = Math.max(q[i], q[j]); k[i] = Math.max(k[i], k[j]);
+    alive[j] = false; version[i]++;
+    next[i] = next[j];
+    if (next[j] >= 0) prev[next[j]] = i;
+    buckets--;
+    if (prev[i] >= 0) pair(prev[i]);
+    pair(i);
   }
-  return buckets;
+  const firsts: number[] = [];
+  for (let i = 0; i >= 0 && i < L; i = next[i]) firsts.push(i);
+  return firsts;
+}
+
+/** Per-group lengths and buckets; every count is exact, nothing per token is built. */
+function planGroups(ir: PatternIR, keys: KeyGroupEnumerator, textKeys: number, maxBuckets: number): Plan {
+  const G = groupCount(ir), sizes = groupSizes(ir);
+  const kLen = new Int32Array(G), imageKeys = new Int32Array(G);
+  let withKeys = 0;
+  for (let g = 0; g < G; g++) {
+    const kg = keys.keyGroups(g);
+    let n = 0;
+    for (let i = 0; i < kg.length; i++) n += sizes[kg[i]];
+    imageKeys[g] = n;
+    kLen[g] = n + textKeys;
+    if (kLen[g] > 0) withKeys++;
+  }
+  // distinct key lengths, ascending, with their group counts and longest query
+  const byLen = new Map<number, { count: number; maxQ: number }>();
+  for (let g = 0; g < G; g++) {
+    if (kLen[g] === 0) continue;
+    const e = byLen.get(kLen[g]);
+    if (e) { e.count++; e.maxQ = Math.max(e.maxQ, sizes[g]); } else byLen.set(kLen[g], { count: 1, maxQ: sizes[g] });
+  }
+  const lens = [...byLen.keys()].sort((a, b) => a - b);
+  const firsts = mergeBuckets(lens.map((l) => byLen.get(l)!.count), lens.map((l) => byLen.get(l)!.maxQ), lens, maxBuckets);
+  // groups ordered by key length, then index (a stable counting sort over the length ranks)
+  const rank = new Map(lens.map((l, i) => [l, i]));
+  const start = new Int32Array(lens.length + 1);
+  for (let g = 0; g < G; g++) if (kLen[g] > 0) start[rank.get(kLen[g])! + 1]++;
+  for (let i = 0; i < lens.length; i++) start[i + 1] += start[i];
+  const order = new Int32Array(withKeys), at = start.slice(0, lens.length);
+  for (let g = 0; g < G; g++) if (kLen[g] > 0) order[at[rank.get(kLen[g])!]++] = g;
+  const buckets: PlannedBucket[] = firsts.map((f, b) => {
+    const end = b + 1 < firsts.length ? firsts[b + 1] : lens.length;
+    let queryLen = 0;
+    for (let i = f; i < end; i++) queryLen = Math.max(queryLen, byLen.get(lens[i])!.maxQ);
+    return { first: start[f], groups: start[end] - start[f], queryLen, keyLen: lens[end - 1], padded: end - f > 1 };
+  });
+  return { qLen: sizes, kLen, imageKeys, order, buckets };
+}
+
+/** Writes a run's tokens into `out` from `at`; returns the next position. */
+function writeRuns(runs: readonly Run[], out: Int32Array, at: number): number {
+  for (const r of runs) for (let t = r.start; t < r.start + r.length; t++) out[at++] = t;
+  return at;
 }
 
 /** Bump when the emitted body changes, so a function name always identifies one body. */
@@ -105,7 +213,13 @@ export function functionName(ir: PatternIR, opts: LowerOptions): string {
   return `${ir.name}_${createHash('sha256').update(spec).digest('hex').slice(0, 10)}`;
 }
 
-export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
+/**
+ * The sparse lowering. `spent`: what functions lowered before into the same model used; with it,
+ * the budgets bound the model's functions together.
+ */
+export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = NOTHING_SPENT): Lowered {
+  // what cannot fit is refused before anything is enumerated or allocated (compiler/cost.ts)
+  requireAll(onnxWork(ir, { textValid: !!opts.textValid }, undefined, spent));
   const N = totalTokens(ir), M = imageTokens(ir), D = ir.headDim, T = ir.text?.count ?? 0;
   const scale = opts.scale ?? ir.scale;
   const nodes: NodeProto[] = [];
@@ -116,8 +230,10 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     nodes.push(node(type, inputs, [out], attrs));
     return out;
   };
+  let bytes = 0;
   const constant = (name: string, t: ReturnType<typeof tensorF32>): string => {
     nodes.push(node('Constant', [], [name], { value: t }));
+    bytes += t.rawData.length;
     return name;
   };
   const i64 = (name: string, dims: number[], data: ArrayLike<number>): string => constant(name, tensorI64(name, dims, data));
@@ -136,68 +252,66 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
   const scaled = (s: string): string => (scaleName ? op('Mul', [s, scaleName]) : s);
   const neg = f32('neg', [], [NEG]);
 
-  // ---- plan: every image query group's query tokens and key tokens (text last) ----
+  // ---- plan: per-group lengths and buckets, then the exact size check before any big allocation ----
   const keys = new KeyGroupEnumerator(ir);
   const text = ir.image.text ? textKeyRun(ir, T) : null;
-  const plans: GroupPlan[] = [];
-  const empty: number[] = []; // image query tokens that see no key at all (zero rows)
-  for (let g = 0, G = groupCount(ir); g < G; g++) {
-    const qTok = tokensOf(queryRuns(ir, g));
-    const kTok = tokensOf(runsOfGroups(ir, keys.keyGroups(g)));
-    const textFrom = kTok.length;
-    if (text) kTok.push(...tokensOf([text]));
-    if (kTok.length === 0) empty.push(...qTok);
-    else plans.push({ g, q: qTok, k: kTok, textFrom });
-  }
-  const buckets = bucketize(plans, opts.maxBuckets ?? 6);
+  const plan = planGroups(ir, keys, text?.length ?? 0, opts.maxBuckets ?? 6);
   const queryChunk = opts.queryChunk ?? Number(ir.schedule.onnx?.query_chunk ?? DEFAULT_QUERY_CHUNK);
+  const chunkOf = (Qb: number): number => Math.max(1, Math.floor(queryChunk / Qb));
+  const tq = ir.textQueries;
+  const textRows = ir.text && T > 0 && tq ? T : 0;
+  const textKeys = textRows > 0 ? (tq!.grid ? M : 0) + (tq!.text ? T : 0) : 0;
+  const shape: OnnxShape = {
+    buckets: plan.buckets.map((b) => ({ groups: b.groups, queryLen: b.queryLen, keyLen: b.keyLen, chunk: chunkOf(b.queryLen), padded: b.padded })),
+    tokens: N, textRows, textKeys, textValid: valid !== null,
+    textSlots: text !== null, textOnly: text !== null && plan.order.some((g) => plan.imageKeys[g] === 0),
+  };
+  requireAll(onnxMeasures(shape, undefined, spent));
 
   const parts: string[] = []; // [B,H,rows,D] pieces, concatenated in order
   const rowOf = new Int32Array(N).fill(-1); // token -> row of the concatenation
   let rows = 0;
   let computed = 0;
   const bucketInfo: Bucket[] = [];
+  const tOff = textOffset(ir);
 
-  buckets.forEach((ps, b) => {
-    const Gb = ps.length, Qb = Math.max(...ps.map((p) => p.q.length)), Kb = Math.max(...ps.map((p) => p.k.length));
-    const chunk = Math.max(1, Math.floor(queryChunk / Qb));
+  plan.buckets.forEach((pb, b) => {
+    const Gb = pb.groups, Qb = pb.queryLen, Kb = pb.keyLen;
+    const chunk = chunkOf(Qb);
     bucketInfo.push({ groups: Gb, queryLen: Qb, keyLen: Kb });
     computed += Gb * Qb * Kb;
-    const qidx = new Int32Array(Gb * Qb), kidx = new Int32Array(Gb * Kb);
-    const bias = new Float32Array(Gb * Kb), tpos = new Int32Array(Gb * Kb).fill(-1);
-    ps.forEach((p, i) => {
-      for (let j = 0; j < Qb; j++) {
-        const t = p.q[Math.min(j, p.q.length - 1)]; // padded rows repeat a real row; never read back
-        qidx[i * Qb + j] = t;
-        if (j < p.q.length) rowOf[t] = rows + i * Qb + j;
-      }
-      for (let j = 0; j < Kb; j++) {
-        if (j < p.k.length) {
-          kidx[i * Kb + j] = p.k[j];
-          if (j >= p.textFrom) tpos[i * Kb + j] = p.k[j] - textOffset(ir);
-        } else bias[i * Kb + j] = NEG;
-      }
-    });
-    rows += Gb * Qb;
     // chunks of at most `chunk` groups: every intermediate of a chunk stays in cache
     for (let c0 = 0, c = 0; c0 < Gb; c0 += chunk, c++) {
       const n = Math.min(chunk, Gb - c0), tag = `${b}_${c}`;
-      const sub = (a: Int32Array | Float32Array, len: number): Int32Array | Float32Array => a.subarray(c0 * len, (c0 + n) * len);
-      const Qg = op('Gather', [q, i64(`qidx${tag}`, [n, Qb], sub(qidx, Qb))], { axis: 2 }); // [B,H,n,Qb,D]
-      const ki = i64(`kidx${tag}`, [n, Kb], sub(kidx, Kb));
+      // this chunk's index tensors, filled from each group's runs (the key groups are enumerated again)
+      const qidx = new Int32Array(n * Qb), kidx = new Int32Array(n * Kb);
+      const cb = new Float32Array(n * Kb), ct = new Int32Array(n * Kb).fill(-1);
+      let textOnly = false;
+      for (let i = 0; i < n; i++) {
+        const g = plan.order[pb.first + c0 + i];
+        const q0 = i * Qb, qEnd = writeRuns(queryRuns(ir, g), qidx, q0);
+        // padded rows repeat a real row; never read back
+        for (let j = qEnd; j < q0 + Qb; j++) qidx[j] = qidx[qEnd - 1];
+        for (let j = q0; j < qEnd; j++) rowOf[qidx[j]] = rows + (c0 + i) * Qb + (j - q0);
+        const k0 = i * Kb, imgEnd = writeRuns(runsOfGroups(ir, keys.keyGroups(g)), kidx, k0);
+        const kEnd = text ? writeRuns([text], kidx, imgEnd) : imgEnd;
+        for (let j = imgEnd; j < kEnd; j++) ct[j] = kidx[j] - tOff;
+        cb.fill(NEG, kEnd, k0 + Kb);
+        if (plan.imageKeys[g] === 0) textOnly = true;
+      }
+      const Qg = op('Gather', [q, i64(`qidx${tag}`, [n, Qb], qidx)], { axis: 2 }); // [B,H,n,Qb,D]
+      const ki = i64(`kidx${tag}`, [n, Kb], kidx);
       const Kg = op('Gather', [k, ki], { axis: 2 }); // [B,H,n,Kb,D]
       const Vg = op('Gather', [v, ki], { axis: 2 });
       // onnxruntime fuses this Transpose (and the scale) into one FusedMatMul
       let S = scaled(op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })])); // [B,H,n,Qb,Kb]
-      const cb = sub(bias, Kb) as Float32Array;
       let biasName: string | null = cb.some((x) => x !== 0) ? f32(`kbias${tag}`, [n, 1, Kb], cb) : null;
       let keep: string | null = null;
-      const ct = sub(tpos, Kb);
       if (valid && ct.some((x) => x >= 0)) {
         const visible = op('Less', [i64(`ktext${tag}`, [n, 1, Kb], ct), valid]);
         biasName = op('Where', [visible, biasName ?? f32(`zero${tag}`, [], [0]), neg]);
         // a group whose only keys are text keys sees nothing when valid = 0: its rows must be 0
-        if (ps.slice(c0, c0 + n).some((p) => p.textFrom === 0)) keep = op('Where', [visible, f32(`kreal${tag}`, [n, 1, Kb], cb.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${tag}`, [], [0])]);
+        if (textOnly) keep = op('Where', [visible, f32(`kreal${tag}`, [n, 1, Kb], cb.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${tag}`, [], [0])]);
       }
       if (biasName) S = op('Add', [S, biasName]);
       if (kb) S = op('Add', [S, op('Transpose', [op('Gather', [kb, ki], { axis: 3 })], { perm: [0, 1, 3, 2, 4] })]);
@@ -206,11 +320,12 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
       const O = op('MatMul', [P, Vg]); // [B,H,n,Qb,D]
       parts.push(op('Reshape', [O, i64(`oshape${tag}`, [4], [0, 0, -1, D])]));
     }
+    rows += Gb * Qb;
   });
 
   // ---- text queries: every text row sees the same keys, densely ----
-  if (ir.text && T > 0 && ir.textQueries) {
-    const tq = ir.textQueries, tOff = textOffset(ir), iOff = imageOffset(ir);
+  if (ir.text && T > 0 && tq) {
+    const iOff = imageOffset(ir);
     const slice = (x: string, start: number, len: number, axis: number): string =>
       op('Slice', [x, i64(fresh('s'), [1], [start]), i64(fresh('e'), [1], [start + len]), i64(fresh('a'), [1], [axis])]);
     // keys in memory order: all N tokens, or only the grid, or only the text
@@ -237,17 +352,14 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     parts.push(op('MatMul', [P, vSel]));
     for (let j = 0; j < T; j++) rowOf[tOff + j] = rows + j;
     rows += T;
-  } else if (ir.text && T > 0) {
-    empty.push(...Array.from({ length: T }, (_, j) => textOffset(ir) + j));
   }
 
-  // ---- rows that see nothing: one zero row ----
-  if (empty.length > 0) {
+  // ---- rows that see nothing (image groups without keys, text rows without a text region): one zero row ----
+  if (rowOf.some((r) => r < 0)) {
     parts.push(op('Mul', [op('Slice', [q, i64('z_s', [1], [0]), i64('z_e', [1], [1]), i64('z_a', [1], [2])]), f32('zeroes', [], [0])]));
-    for (const t of empty) rowOf[t] = rows;
+    for (let t = 0; t < N; t++) if (rowOf[t] < 0) rowOf[t] = rows;
     rows += 1;
   }
-  for (let t = 0; t < N; t++) if (rowOf[t] < 0) throw new Error(`internal: token ${t} has no output row`);
 
   const cat = parts.length === 1 ? parts[0] : op('Concat', parts, { axis: 2 });
   const y = op('Gather', [cat, i64('inverse', [N], rowOf)], { axis: 2 }, lowp ? undefined : 'y');
@@ -263,7 +375,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
     metadataProps: Object.entries({ pattern: ir.name, tokens: String(N), head_dim: String(D), scale: String(scale) })
       .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
   });
-  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed };
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: bucketInfo, computedPairs: computed, spent: { bytes, nodes: nodes.length, steps: onnxSteps(ir), functions: 1 }, shape };
 }
 
 /**
@@ -272,7 +384,8 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions): Lowered {
  * no key zeroed. O(N²): the reference a patched model is checked against, never the fast path.
  * The text validity is fixed at the full count (no text_valid input).
  */
-export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: PatternIR) => Uint8Array): Lowered {
+export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: PatternIR) => Uint8Array, spent: Spent = NOTHING_SPENT): Lowered {
+  requireAll(denseOnnxWork(ir, spent));
   const N = totalTokens(ir);
   const scale = opts.scale ?? ir.scale;
   const mask = denseMask(ir);
@@ -301,5 +414,5 @@ export function lowerDense(ir: PatternIR, opts: LowerOptions, denseMask: (ir: Pa
     opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: BigInt(opts.opset) })],
     docString: `gratc: dense-masked reference of '${ir.name}' (N=${N})`,
   });
-  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: [], computedPairs: N * N };
+  return { fn, domain: GRAT_DOMAIN, name, inputs, buckets: [], computedPairs: N * N, spent: { bytes: 4 * N * N + 4 * N + 8, nodes: nodes.length, steps: N * N, functions: 1 } };
 }

@@ -8,6 +8,7 @@ import { toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema } from 'onnx-buf';
 import { patternStats } from '../../compiler/stats.js';
 import { buildDefaultModel, DEFAULT_CONFIG, DEFAULT_PATTERN, defaultInputs, type DefaultModelConfig } from './default/model.js';
+import type { Outputs } from '../files.js';
 import { saveModel } from './model.js';
 import { patchModel, type PatchRow } from './patch.js';
 import { maxAbsDiff, openSession, runSession, timeSession, type Ep } from './run.js';
@@ -26,6 +27,8 @@ export interface DemoOptions {
   readonly noReference?: boolean;
   /** Also write default.onnx and default.grat.onnx into this folder. */
   readonly saveDir?: string;
+  /** The command's outputs (runtime/files.ts): the saved models never land on a file it read. */
+  readonly outputs?: Outputs;
 }
 
 export interface DemoResult {
@@ -51,6 +54,15 @@ export const STAGE_TEXT: Record<Stage, string> = {
   original: 'timing the original', patched: 'timing the patched model', reference: 'running the dense-masked reference',
 };
 
+/** The inputs the demo runs the model on (`gratc demo --save` writes them as text.npy, image.npy). */
+export function demoInputs(cfg: DefaultModelConfig): { text: NdArray; image: NdArray } {
+  const inp = defaultInputs(cfg);
+  return {
+    text: { dtype: 'float32', shape: [1, cfg.text, cfg.channels], data: inp.text },
+    image: { dtype: 'float32', shape: [1, cfg.grid[0] * cfg.grid[1], cfg.channels], data: inp.image },
+  };
+}
+
 export async function runDemo(opts: DemoOptions = {}, onStage: (s: Stage) => void = () => undefined): Promise<DemoResult> {
   const cfg: DefaultModelConfig = { ...DEFAULT_CONFIG, ...opts.model };
   const ep = opts.ep ?? 'cpu';
@@ -60,21 +72,18 @@ export async function runDemo(opts: DemoOptions = {}, onStage: (s: Stage) => voi
   onStage('patch');
   const sparse = patchModel(model, spec);
   if (sparse.patched === 0) {
-    const why = sparse.rows.map((r) => r.note).join('; ') || 'no attention found';
+    // every layer gives the same reason: say it once
+    const why = [...new Set(sparse.rows.map((r) => r.note))].join('; ') || 'no attention found';
     throw new Error(`the pattern patched no attention of the default model: ${why}`);
   }
   const dense = opts.noReference ? null : patchModel(model, spec, { lowering: 'dense-mask' });
   const bytes = { original: toBinary(ModelProtoSchema, model), patched: toBinary(ModelProtoSchema, sparse.model) };
   if (opts.saveDir) {
-    await saveModel(model, `${opts.saveDir}/default.onnx`);
-    await saveModel(sparse.model, `${opts.saveDir}/default.grat.onnx`);
+    await saveModel(model, `${opts.saveDir}/default.onnx`, { outputs: opts.outputs });
+    await saveModel(sparse.model, `${opts.saveDir}/default.grat.onnx`, { outputs: opts.outputs });
   }
   const M = cfg.grid[0] * cfg.grid[1];
-  const inp = defaultInputs(cfg);
-  const inputs: Record<string, NdArray> = {
-    text: { dtype: 'float32', shape: [1, cfg.text, cfg.channels], data: inp.text },
-    image: { dtype: 'float32', shape: [1, M, cfg.channels], data: inp.image },
-  };
+  const inputs = demoInputs(cfg);
   onStage('load');
   const sOrig = await openSession(bytes.original, { ep, threads: opts.threads });
   const sPatched = await openSession(bytes.patched, { ep, threads: opts.threads });

@@ -1,15 +1,19 @@
 /**
  * Reading and writing ONNX models (onnx-buf: byte-identical round trips, unknown fields kept).
- * Every problem with an input model becomes one `OnnxError` with a one-line message; writes
- * are atomic (temp file + rename) and leave nothing behind on failure. External data: tensors
- * stored beside the model are checked on load, copied when the output goes to another folder,
- * and a model whose protobuf would pass 2 GB has its large initializers moved to `<out>.data`.
+ * Every problem with an input model becomes one `OnnxError` with a one-line message. Files go
+ * through runtime/files.ts: the model is a regular file of at most 2 GB; each external data file
+ * must resolve, through any symlink, to a regular file inside the model's folder. Writes are one
+ * transaction (temp files, then renames; nothing left behind on failure) that never lands on a
+ * file the run reads. External data: kept in place when the output goes to the input's folder;
+ * otherwise every external tensor is copied into `<out>.data`, named after the output so two
+ * outputs in one folder never share (or overwrite) a data file. A model whose protobuf would pass
+ * 2 GB has its large initializers moved to `<out>.data` too.
  */
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, StringStringEntryProtoSchema, type ModelProto, type TensorProto } from 'onnx-buf';
-import { randomBytes } from 'node:crypto';
-import { copyFile, open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { lstat } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, normalize, resolve, sep } from 'node:path';
+import { FileError, openInside, Outputs, readAt, readInput, sameFile, sameFolder, type FileId, type OpenedFile, type Written } from '../files.js';
 
 /** A problem with an input model or its files (the CLI exits 1 with the message on one line). */
 export class OnnxError extends Error {
@@ -29,15 +33,12 @@ export interface LoadedModel {
   readonly dir: string;
   readonly path: string;
   readonly bytes: number;
+  /** The model file and every external data file it names: what a command using it reads. */
+  readonly files: readonly { readonly id: FileId; readonly shownAs: string }[];
 }
 
-const describeErr = (e: unknown): string => {
-  const err = e as NodeJS.ErrnoException;
-  if (err.code === 'ENOENT') return 'no such file';
-  if (err.code === 'EISDIR') return 'is a directory';
-  if (err.code === 'EACCES' || err.code === 'EPERM') return 'permission denied';
-  return (err.message ?? String(e)).split('\n')[0];
-};
+/** A protobuf decoding error's first line. */
+const describeErr = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0];
 
 /** Every tensor of the main graph and its subgraphs (initializers and Constant values). */
 export function* allTensors(model: ModelProto): Generator<TensorProto> {
@@ -58,13 +59,71 @@ export function* allTensors(model: ModelProto): Generator<TensorProto> {
 
 const extEntry = (t: TensorProto, key: string): string | undefined => t.externalData.find((e) => e.key === key)?.value;
 
-/** The external data file of a tensor, resolved and confined to the model's folder. */
-function externalPath(t: TensorProto, dir: string): string {
+/** A tensor's external data location, normalized; as text it must stay in the model's folder. */
+function externalLocation(t: TensorProto): string {
   const loc = extEntry(t, 'location');
   if (!loc) throw new OnnxError(`tensor '${t.name}' is marked external but names no location`);
   const p = normalize(loc);
   if (isAbsolute(p) || p === '..' || p.startsWith(`..${sep}`)) throw new OnnxError(`tensor '${t.name}': external data location '${loc}' is outside the model's folder`);
-  return join(dir, p);
+  return p;
+}
+
+/**
+ * Opens a tensor's external data file under `dir` (runtime/files.ts: a regular file that
+ * resolves inside the folder; a FIFO, a device or a symlink out of the folder is refused).
+ */
+async function openExternal(t: TensorProto, dir: string, shownAs: string): Promise<OpenedFile & { real: string }> {
+  const loc = externalLocation(t);
+  try {
+    return await openInside(dir, loc, loc, "resolves (through a symbolic link) to outside the model's folder");
+  } catch (e) {
+    // "… of tensor 'w' is missing", "… is a FIFO, not a regular file", "…: permission denied"
+    if (e instanceof FileError) throw new OnnxError(`'${shownAs}': external data file '${extEntry(t, 'location')}' of tensor '${t.name}'${/^(is|resolves) /.test(e.why) ? ' ' : ': '}${e.why}`);
+    throw e;
+  }
+}
+
+/** The external data files of a model's tensors, each opened once (by normalized location). */
+class ExternalFiles {
+  private readonly open = new Map<string, OpenedFile & { real: string }>();
+  constructor(private readonly dir: string, private readonly shownAs: string) {}
+  async get(t: TensorProto): Promise<OpenedFile & { real: string }> {
+    const loc = externalLocation(t);
+    let f = this.open.get(loc);
+    if (!f) {
+      f = await openExternal(t, this.dir, this.shownAs);
+      this.open.set(loc, f);
+    }
+    return f;
+  }
+  get files(): readonly (OpenedFile & { real: string; loc: string })[] {
+    return [...this.open].map(([loc, f]) => ({ ...f, loc }));
+  }
+  async close(): Promise<void> {
+    await Promise.all([...this.open.values()].map((f) => f.fh.close()));
+    this.open.clear();
+  }
+}
+
+/** Offset and length of a tensor's external data: decimal integers >= 0 (onnx writes them so). */
+function extentOf(t: TensorProto, fileSize: number, shownAs: string): { offset: number; length: number } {
+  const number = (key: 'offset' | 'length'): number | undefined => {
+    const v = extEntry(t, key);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,16}$/.test(v.trim())) throw new OnnxError(`'${shownAs}': tensor '${t.name}' has external data ${key} '${v}', which is not a non-negative integer`);
+    return Number(v.trim());
+  };
+  const offset = number('offset') ?? 0, given = number('length');
+  const want = tensorBytes(t);
+  // the length, when given, must be the tensor's size
+  if (want !== null && given !== undefined && given !== want) {
+    throw new OnnxError(`'${shownAs}': tensor '${t.name}' declares ${given} bytes of external data, but its type and shape need ${want}`);
+  }
+  const length = given ?? want ?? Math.max(0, fileSize - offset); // no length: to the end of the file, as onnx reads it
+  if (offset + length > fileSize) {
+    throw new OnnxError(`'${shownAs}': external data file '${extEntry(t, 'location')}' is too short for tensor '${t.name}' (truncated?)`);
+  }
+  return { offset, length };
 }
 
 export function parseModel(bytes: Uint8Array, shownAs: string): ModelProto {
@@ -84,46 +143,37 @@ export function parseModel(bytes: Uint8Array, shownAs: string): ModelProto {
   return model;
 }
 
-/** Reads and checks a model file; external data files must exist and be long enough. */
+/** Largest model file read: protobuf's limit (onnxruntime refuses bigger ones). */
+const MODEL_CAP = { bytes: PROTOBUF_LIMIT, what: 'an ONNX model file' };
+
+/**
+ * Reads and checks a model file (a regular file of at most 2 GB); its external data files must
+ * be regular files inside its folder, long enough for their tensors (they are not read).
+ */
 export async function loadModel(path: string, shownAs = path): Promise<LoadedModel> {
-  let bytes: Buffer;
+  let read: { bytes: Buffer; id: FileId };
   try {
-    bytes = await readFile(path);
+    read = await readInput(path, shownAs, MODEL_CAP);
   } catch (e) {
-    throw new OnnxError(`cannot read '${shownAs}': ${describeErr(e)}`);
+    if (e instanceof FileError) throw new OnnxError(e.message);
+    throw e;
   }
-  const model = parseModel(bytes, shownAs);
+  const model = parseModel(read.bytes, shownAs);
   const dir = dirname(resolve(path));
-  const sizes = new Map<string, number>();
-  for (const t of allTensors(model)) {
-    if (t.dataLocation !== 1) continue;
-    const file = externalPath(t, dir);
-    if (!sizes.has(file)) {
-      try {
-        sizes.set(file, (await stat(file)).size);
-      } catch {
-        throw new OnnxError(`'${shownAs}': external data file '${extEntry(t, 'location')}' of tensor '${t.name}' is missing`);
-      }
+  const files: { id: FileId; shownAs: string }[] = [{ id: read.id, shownAs }];
+  const ext = new ExternalFiles(dir, shownAs);
+  try {
+    for (const t of allTensors(model)) {
+      if (t.dataLocation !== 1) continue;
+      const f = await ext.get(t);
+      if (sameFile(f.id, read.id)) throw new OnnxError(`'${shownAs}': tensor '${t.name}' names the model file itself as its external data`);
+      extentOf(t, f.size, shownAs);
     }
-    if (file === resolve(path)) throw new OnnxError(`'${shownAs}': tensor '${t.name}' names the model file itself as its external data`);
-    // offset and length: decimal integers >= 0 (onnx writes them so); the length, when given, must be the tensor's size
-    const number = (key: 'offset' | 'length'): number | undefined => {
-      const v = extEntry(t, key);
-      if (v === undefined) return undefined;
-      if (!/^\d{1,16}$/.test(v.trim())) throw new OnnxError(`'${shownAs}': tensor '${t.name}' has external data ${key} '${v}', which is not a non-negative integer`);
-      return Number(v.trim());
-    };
-    const offset = number('offset') ?? 0, given = number('length');
-    const want = tensorBytes(t);
-    if (want !== null && given !== undefined && given !== want) {
-      throw new OnnxError(`'${shownAs}': tensor '${t.name}' declares ${given} bytes of external data, but its type and shape need ${want}`);
-    }
-    const length = given ?? want;
-    if (offset + (length ?? 0) > sizes.get(file)!) {
-      throw new OnnxError(`'${shownAs}': external data file '${extEntry(t, 'location')}' is too short for tensor '${t.name}' (truncated?)`);
-    }
+    files.push(...ext.files.map((f) => ({ id: f.id, shownAs: f.loc })));
+  } finally {
+    await ext.close();
   }
-  return { model, dir, path, bytes: bytes.length };
+  return { model, dir, path, bytes: read.bytes.length, files };
 }
 
 /** Bytes per element of the fixed-size ONNX element types (4- and 2-bit types are packed). */
@@ -146,91 +196,128 @@ function payloadBytes(t: TensorProto): number {
 }
 
 export interface SaveOptions {
-  /** Folder the model's existing external data locations are relative to (the input's). */
-  readonly sourceDir?: string;
+  /** The model the output was made from: its external data is found in its folder, and none of its files is written. */
+  readonly source?: LoadedModel;
   /** Move initializers to external data when the protobuf would exceed this (default: 2 GB less 64 MB). */
   readonly externalThreshold?: number;
   /** Only initializers at least this big move out (default 1 KB). */
   readonly externalMinTensor?: number;
+  /** The command's outputs (runtime/files.ts), to share its inputs and transaction; default: a new one. */
+  readonly outputs?: Outputs;
+  /** The output path as shown in messages (default: `outPath`); the data file is shown beside it. */
+  readonly shownAs?: string;
 }
 
 export interface SaveResult {
   readonly path: string;
   readonly bytes: number;
-  /** External data files written or copied beside the output. */
+  /** External data files written beside the output (at most one: `<out>.data`). */
   readonly externalFiles: readonly string[];
+  /** Every file written, in order: the data file (if any), then the model. */
+  readonly written: readonly Written[];
 }
 
+/** Copies are made in pieces of this size (a multi-GB tensor is never held whole). */
+const COPY_CHUNK = 16 * 2 ** 20;
+
+/** A piece of `<out>.data`: bytes of a source file, or a moved initializer's payload. */
+type Segment = { readonly offset: number; readonly length: number } & ({ readonly from: OpenedFile; readonly at: number; readonly loc: string } | { readonly raw: Uint8Array });
+
+/** Runs `f` with fields of some tensors replaced, then puts them back (the caller's model is left as it was). */
+function withFields<T>(swaps: ReadonlyMap<TensorProto, Partial<TensorProto>>, f: () => T): T {
+  const old = [...swaps].map(([t, patch]) => [t, Object.fromEntries(Object.keys(patch).map((k) => [k, t[k as keyof TensorProto]]))] as const);
+  for (const [t, patch] of swaps) Object.assign(t, patch);
+  try {
+    return f();
+  } finally {
+    for (const [t, fields] of old) Object.assign(t, fields);
+  }
+}
+
+const externalEntries = (location: string, offset: number, length: number): TensorProto['externalData'] =>
+  [['location', location], ['offset', String(offset)], ['length', String(length)]].map(([key, value]) => create(StringStringEntryProtoSchema, { key, value }));
+
 /**
- * Writes a model atomically: every file goes to a temp name first and is renamed only when all
- * were written; on any failure the temps are removed and nothing is left behind.
+ * Writes a model (see the module comment). Every file goes to a temp name first and is renamed
+ * only when all were written; on any failure the temps are removed and nothing is replaced.
+ * `<out>.data` replaces an existing file only when it replaces the model `<out>` too (a data file
+ * beside no model of that name is someone else's).
  */
 export async function saveModel(model: ModelProto, outPath: string, opts: SaveOptions = {}): Promise<SaveResult> {
-  const out = resolve(outPath), outDir = dirname(out);
+  const out = resolve(outPath), outDir = dirname(out), shown = opts.shownAs ?? outPath;
+  const dataName = `${basename(out)}.data`, dataPath = join(outDir, dataName), dataShown = join(dirname(shown), dataName);
   const threshold = opts.externalThreshold ?? PROTOBUF_LIMIT - 64 * 2 ** 20;
   const minTensor = opts.externalMinTensor ?? 1024;
-  const temps: [string, string][] = []; // [temp, final]
-  const tmpFor = (final: string): string => {
-    const tmp = join(dirname(final), `.${basename(final)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-    temps.push([tmp, final]);
-    return tmp;
-  };
+  const outputs = opts.outputs ?? new Outputs();
+  const srcDir = opts.source?.dir ?? outDir; // without a source, existing external data lies beside the output
+  for (const f of opts.source?.files ?? []) outputs.input(f.id, f.shownAs);
+  const ext = new ExternalFiles(srcDir, opts.source?.path ?? shown);
   try {
-    // existing external data: copy the files when the output goes to another folder
-    const copied = new Set<string>();
-    const src = opts.sourceDir ? resolve(opts.sourceDir) : outDir;
-    for (const t of allTensors(model)) {
-      if (t.dataLocation !== 1) continue;
-      const from = externalPath(t, src), to = externalPath(t, outDir);
-      if (from === to || copied.has(to)) continue;
-      if (to === out) throw new OnnxError(`external data location '${extEntry(t, 'location')}' would overwrite the output model`);
-      copied.add(to);
-      await copyFile(from, tmpFor(to));
+    const swaps = new Map<TensorProto, Partial<TensorProto>>();
+    const segments: Segment[] = [];
+    let end = 0;
+    const place = (length: number): number => {
+      const offset = end + ((ALIGN - (end % ALIGN)) % ALIGN); // segments start aligned, as onnx's own writer does
+      end = offset + length;
+      return offset;
+    };
+    // existing external data: every file opened (checked again, and never written over); copied
+    // into <out>.data, tensor by tensor, when the output goes to another folder
+    const external = [...allTensors(model)].filter((t) => t.dataLocation === 1);
+    for (const t of external) await ext.get(t);
+    for (const f of ext.files) outputs.input(f.id, f.loc);
+    if (external.length > 0 && !(await sameFolder(srcDir, outDir))) {
+      const copied = new Map<string, number>(); // one copy of each (file, offset, length)
+      for (const t of external) {
+        const f = await ext.get(t);
+        const { offset: at, length } = extentOf(t, f.size, shown);
+        const key = `${f.real}\0${at}\0${length}`;
+        let offset = copied.get(key);
+        if (offset === undefined) {
+          offset = place(length);
+          copied.set(key, offset);
+          segments.push({ offset, length, from: f, at, loc: externalLocation(t) });
+        }
+        swaps.set(t, { externalData: externalEntries(dataName, offset, length) });
+      }
     }
     // too big for one protobuf: move the largest initializers out, biggest first
     const inits = [...(model.graph?.initializer ?? [])].filter((t) => t.dataLocation !== 1 && payloadBytes(t) >= minTensor);
     let total = [...allTensors(model)].reduce((n, t) => n + payloadBytes(t), 0) + 4 * 2 ** 20;
-    const written: string[] = [];
-    const moved = new Map<TensorProto, TensorProto>(); // the caller's model is never changed: moved tensors are copies
-    if (total > threshold) {
-      const dataName = `${basename(out)}.data`;
-      const dataPath = join(outDir, dataName);
-      if (copied.has(dataPath)) throw new OnnxError(`external data file '${dataName}' is already used by the input model`);
-      const fh = await open(tmpFor(dataPath), 'w');
-      try {
-        let offset = 0;
-        for (const t of inits.sort((a, b) => payloadBytes(b) - payloadBytes(a))) {
-          if (total <= threshold) break;
-          const raw = rawBytes(t);
-          if (!raw) continue;
-          const pad = (ALIGN - (offset % ALIGN)) % ALIGN;
-          offset += pad;
-          await fh.write(raw, 0, raw.length, offset);
-          total -= payloadBytes(t);
-          moved.set(t, {
-            ...t, rawData: new Uint8Array(0), floatData: [], int32Data: [], int64Data: [], doubleData: [], uint64Data: [], dataLocation: 1,
-            externalData: [['location', dataName], ['offset', String(offset)], ['length', String(raw.length)]]
-              .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
-          });
-          offset += raw.length;
-        }
-      } finally {
-        await fh.close();
-      }
-      written.push(dataPath);
+    for (const t of inits.sort((a, b) => payloadBytes(b) - payloadBytes(a))) {
+      if (total <= threshold) break;
+      const raw = rawBytes(t);
+      if (!raw) continue;
+      const offset = place(raw.length);
+      segments.push({ offset, length: raw.length, raw });
+      total -= payloadBytes(t);
+      swaps.set(t, {
+        rawData: new Uint8Array(0), floatData: [], int32Data: [], int64Data: [], doubleData: [], uint64Data: [], dataLocation: 1,
+        externalData: externalEntries(dataName, offset, raw.length),
+      });
     }
-    const outModel: ModelProto = moved.size === 0 ? model
-      : { ...model, graph: { ...model.graph!, initializer: model.graph!.initializer.map((t) => moved.get(t) ?? t) } };
-    const bytes = toBinary(ModelProtoSchema, outModel);
+    const bytes = withFields(swaps, () => toBinary(ModelProtoSchema, model));
     if (bytes.length > PROTOBUF_LIMIT) throw new OnnxError('the patched model is still over 2 GB after moving initializers to external data');
-    await writeFile(tmpFor(out), bytes);
-    for (const [tmp, final] of temps) await rename(tmp, final);
-    temps.length = 0;
-    return { path: out, bytes: bytes.length, externalFiles: [...copied, ...written] };
-  } catch (e) {
-    await Promise.all(temps.map(([tmp]) => unlink(tmp).catch(() => undefined)));
-    if (e instanceof OnnxError) throw e;
-    throw new OnnxError(`cannot write '${outPath}': ${describeErr(e)}`);
+
+    await outputs.transaction(async (o) => {
+      if (segments.length > 0) {
+        const outIsFile = (await lstat(out).catch(() => null))?.isFile() === true;
+        await o.stage(dataPath, dataShown, async (fh) => {
+          for (const s of segments) {
+            if ('raw' in s) { await fh.write(s.raw, 0, s.length, s.offset); continue; }
+            for (let done = 0; done < s.length; done += COPY_CHUNK) {
+              const n = Math.min(COPY_CHUNK, s.length - done);
+              await fh.write(await readAt(s.from, s.at + done, n, s.loc), 0, n, s.offset + done);
+            }
+          }
+          return end;
+        }, outIsFile ? {} : { mustBeNew: `it exists, but no model '${shown}' does (gratc replaces a data file only with its model); remove it or choose another output name` });
+      }
+      await o.stage(out, shown, bytes);
+    });
+    return { path: out, bytes: bytes.length, externalFiles: segments.length > 0 ? [dataPath] : [], written: outputs.written.filter((w) => w.path === out || w.path === dataPath) };
+  } finally {
+    await ext.close();
   }
 }
 

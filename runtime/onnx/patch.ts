@@ -8,9 +8,12 @@ import { create } from '@bufbuild/protobuf';
 import { OperatorSetIdProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { checkSource } from '../../compiler/index.js';
 import type { PatternIR } from '../../compiler/ir.js';
+import type { Diagnostic } from '../../dsl/diagnostics.js';
 import { imageTokens, totalTokens } from '../../compiler/ir.js';
 import { denseMask } from '../../compiler/reference.js';
-import { GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
+import { functionName, GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
+import { NOTHING_SPENT, type Spent } from '../../compiler/cost.js';
+import { terminalSafe } from '../../dsl/render.js';
 import { loadModel, OnnxError, saveModel, type SaveOptions, type SaveResult } from './model.js';
 import { findAttentions, type AttentionForm } from './match.js';
 import { GraphView } from './shapes.js';
@@ -35,6 +38,8 @@ export interface PatchRow {
   readonly headDim: number | null;
   readonly seq: number | null;
   readonly scale: number | null;
+  /** The attention's element type as a pattern names it (fp32, fp16, bf16, fp64), when known. */
+  readonly dtype: string | null;
   readonly mask: string | null;
   readonly patched: boolean;
   /** Why not, or how (the function called). */
@@ -51,7 +56,7 @@ export interface PatchResult {
 
 /** A pattern problem the CLI shows as diagnostics (exit 1). */
 export class PatternError extends OnnxError {
-  constructor(message: string, readonly diagnostics: readonly { code: string; message: string }[]) {
+  constructor(message: string, readonly diagnostics: readonly Diagnostic[]) {
     super(message);
   }
 }
@@ -128,14 +133,18 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
     return name;
   };
 
+  const resolved = new Map<string, ReturnType<typeof resolvePattern>>(); // by sequence length and head_dim
+  let spent: Spent = NOTHING_SPENT;
   for (const f of found) {
-    const row = { nodes: f.names, form: f.form, heads: f.heads, headDim: f.headDim, seq: f.seq, scale: f.scale, mask: f.mask };
+    const row = { nodes: f.names, form: f.form, heads: f.heads, headDim: f.headDim, seq: f.seq, scale: f.scale, dtype: FLOAT_TYPES.get(f.elem) ?? null, mask: f.mask };
     const skip = (note: string): void => { rows.push({ ...row, patched: false, note }); };
     if (opts.only && !opts.only.includes(f.names[0])) { skip('not selected'); continue; }
     if (f.problem || !f.rewrite) { skip(f.problem ?? 'not patchable'); continue; }
     if (opset < 13) { skip(`model opset ${opset} < 13`); continue; }
     if (!FLOAT_TYPES.has(f.elem)) { skip(`element type ${dtypeName(f.elem)} is not a float type`); continue; }
-    const res = resolvePattern(spec, f.seq!, f.headDim!);
+    const resKey = `${f.seq}|${f.headDim}`;
+    const res = resolved.get(resKey) ?? resolvePattern(spec, f.seq!, f.headDim!);
+    resolved.set(resKey, res);
     if ('why' in res) { skip(res.why); continue; }
     const lowerOpts = { elemType: f.elem, scale: f.fnScale, keyBias: f.mask !== null && !!f.rewrite, opset };
     let entry: { name: string; lowered: Lowered; ir: PatternIR } | undefined;
@@ -143,10 +152,18 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
       fresh, i64,
       call: (q: string, k: string, v: string, keyBias: string | null, out: string): NodeProto[] => {
         const o = { ...lowerOpts, keyBias: keyBias !== null };
-        const lowered = opts.lowering === 'dense-mask' ? lowerDense(res.ir, o, (x) => denseMask(x)) : lowerPattern(res.ir, o);
-        entry = functions.get(lowered.name) ?? { name: lowered.name, lowered, ir: res.ir };
-        functions.set(lowered.name, entry);
-        return [node(lowered.name, keyBias ? [q, k, v, keyBias] : [q, k, v], [out], {}, { name: fresh(`grat_${f.names[0]}`), domain: GRAT_DOMAIN })];
+        // one function per distinct lowering, however many attentions call it; all of them
+        // together stay inside the cost model's budgets (compiler/cost.ts)
+        const dense = opts.lowering === 'dense-mask';
+        const name = dense ? `${functionName(res.ir, o)}_dense` : functionName(res.ir, o);
+        entry = functions.get(name);
+        if (!entry) {
+          const lowered = dense ? lowerDense(res.ir, o, (x) => denseMask(x), spent) : lowerPattern(res.ir, o, spent);
+          entry = { name: lowered.name, lowered, ir: res.ir };
+          functions.set(lowered.name, entry);
+          spent = { bytes: spent.bytes + lowered.spent.bytes, nodes: spent.nodes + lowered.spent.nodes, steps: spent.steps + lowered.spent.steps, functions: spent.functions + 1 };
+        }
+        return [node(entry.name, keyBias ? [q, k, v, keyBias] : [q, k, v], [out], {}, { name: fresh(`grat_${f.names[0]}`), domain: GRAT_DOMAIN })];
       },
     };
     const nodes = f.rewrite(ctx);
@@ -190,24 +207,24 @@ export interface PatchFileResult extends PatchResult {
 
 /**
  * Patches a model file into `outPath` (atomically; nothing is written when no attention was
- * patched and `allowNone` is false). External data is copied beside the output when needed.
+ * patched and `allowNone` is false). External data is copied into `<out>.data` when the output
+ * goes to another folder; no file the input consists of is ever written (model.ts saveModel).
  */
-export async function patchFile(inPath: string, outPath: string, spec: PatternSpec, opts: PatchOptions & SaveOptions & { allowNone?: boolean } = {}): Promise<PatchFileResult> {
-  const loaded = await loadModel(inPath);
+export async function patchFile(inPath: string, outPath: string, spec: PatternSpec, opts: PatchOptions & SaveOptions & { allowNone?: boolean; inputShownAs?: string } = {}): Promise<PatchFileResult> {
+  const loaded = await loadModel(inPath, opts.inputShownAs);
   const result = patchModel(loaded.model, spec, opts);
   if (result.patched === 0 && !opts.allowNone) return { ...result, saved: null };
-  const saved = await saveModel(result.model, outPath, { ...opts, sourceDir: loaded.dir });
+  const saved = await saveModel(result.model, outPath, { ...opts, source: loaded });
   return { ...result, saved };
 }
 
 /** The table `gratc patch` prints. */
 export function formatRows(rows: readonly PatchRow[]): string {
   const head = ['#', 'nodes', 'form', 'heads', 'head_dim', 'seq', 'scale', 'patched'];
-  // node names come from the model: control characters and bidi overrides are shown escaped
-  const safe = (s: string): string => s.replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
   const body = rows.map((r, i) => {
-    const nodes = safe(r.nodes.length > 2 ? `${r.nodes[0]} … ${r.nodes[r.nodes.length - 1]} (${r.nodes.length})` : r.nodes.join(', '));
-    return [String(i), nodes, r.form, String(r.heads ?? '?'), String(r.headDim ?? '?'), String(r.seq ?? '?'), fmtScale(r.scale), `${r.patched ? 'yes' : 'no'}: ${safe(r.note)}`];
+    // node names come from the model: control characters and bidi controls are shown escaped
+    const nodes = terminalSafe(r.nodes.length > 2 ? `${r.nodes[0]} … ${r.nodes[r.nodes.length - 1]} (${r.nodes.length})` : r.nodes.join(', '));
+    return [String(i), nodes, r.form, String(r.heads ?? '?'), String(r.headDim ?? '?'), String(r.seq ?? '?'), fmtScale(r.scale), `${r.patched ? 'yes' : 'no'}: ${terminalSafe(r.note)}`];
   });
   const widths = head.map((h, c) => Math.max(h.length, ...body.map((b) => b[c].length)));
   const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();

@@ -4,11 +4,14 @@
  * becomes one OnnxError line.
  */
 import * as ort from 'onnxruntime-node';
+import { quietNative } from '../native_stderr.js';
 import { OnnxError } from './model.js';
 import type { NdArray, NpyDtype } from './npy.js';
 
 export type Ep = 'cpu' | 'webgpu';
 export const EPS: readonly Ep[] = ['cpu', 'webgpu'];
+/** Most intra-op threads a session is given (100,000 asked of onnxruntime hung at 2 GB). */
+export const MAX_THREADS = 1024;
 
 export interface SessionOptions {
   readonly ep?: Ep;
@@ -30,6 +33,9 @@ const oneLine = (e: unknown): string => (e instanceof Error ? e.message : String
 /** Opens a session on a model file (external data is found beside it) or on model bytes. */
 export async function openSession(model: string | Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
   const ep = opts.ep ?? 'cpu';
+  if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads >= 0 && opts.threads <= MAX_THREADS)) {
+    throw new OnnxError(`${opts.threads} intra-op threads: at most ${MAX_THREADS}`);
+  }
   const so: ort.InferenceSession.SessionOptions = {
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
@@ -39,7 +45,9 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
     logSeverityLevel: 3,
   };
   try {
-    return typeof model === 'string' ? await ort.InferenceSession.create(model, so) : await ort.InferenceSession.create(model, so);
+    // the WebGPU provider's Dawn prints its limit clamping on fd 2 (runtime/native_stderr.ts)
+    const create = (): Promise<ort.InferenceSession> => (typeof model === 'string' ? ort.InferenceSession.create(model, so) : ort.InferenceSession.create(model, so));
+    return ep === 'webgpu' ? await quietNative(create) : await create();
   } catch (e) {
     const msg = oneLine(e);
     if (ep === 'webgpu' && /adapter|webgpu|dawn|vulkan/i.test(msg)) throw new OnnxError(`the WebGPU execution provider found no usable GPU adapter (${msg}); install a Vulkan driver (lavapipe for software)`);

@@ -4,6 +4,7 @@
  * never imports this. Dawn segfaults at exit when its GPU object is collected while a device is
  * alive, so every object `create()` returns is kept reachable for the life of the process.
  */
+import { quietNative } from '../native_stderr.js';
 import { requestGratDevice } from './index.js';
 
 type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
@@ -45,7 +46,8 @@ export async function nodeGpu(backend: NodeBackend = 'default'): Promise<NodeGpu
   const flags = backend === 'null' ? ['backend=null'] : backend === 'vulkan' ? ['backend=vulkan'] : [];
   const gpu = create(flags);
   keepAlive.push(gpu);
-  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  // Dawn prints its limit clamping on fd 2 while it enumerates adapters (runtime/native_stderr.ts)
+  const adapter = await quietNative(() => gpu.requestAdapter({ powerPreference: 'high-performance' }));
   if (!adapter) {
     throw new Error(`no WebGPU adapter (Dawn backend '${backend}'): install a Vulkan driver (on Debian: mesa-vulkan-drivers >= 25 for lavapipe)`);
   }

@@ -6,9 +6,12 @@
  */
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
-import { referenceAttention, resolveValid } from '../../compiler/reference.js';
+import { groupCount } from '../../compiler/ir.js';
+import type { Run } from '../../compiler/keys.js';
+import { referenceAttention, resolveValid, sampleRows, type RowSample } from '../../compiler/reference.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
 import { createGratAttention, fromHalf, toHalf, type GratKernelSource, type Layout, type Precision, type Reduction } from './index.js';
+import { calmDawnPolling } from './dawn_poll.js';
 import { nodeGpu, type NodeBackend, type NodeGpu } from './node.js';
 
 export interface VerifyOptions {
@@ -22,6 +25,10 @@ export interface VerifyOptions {
   readonly seed?: number;
   /** Largest |error| accepted (default: 2e-4 for f32, 4e-3 for f16). */
   readonly tolerance?: number;
+  /** Check only this many image query groups (and the text rows) against the reference. */
+  readonly sample?: number;
+  /** Told the stage now running (progress). */
+  readonly onStage?: (stage: 'compile' | 'run' | 'reference') => void;
 }
 
 export interface VerifyResult {
@@ -40,6 +47,8 @@ export interface VerifyResult {
   readonly valid: number;
   readonly seed: number;
   readonly device: string;
+  /** The rows checked when sampling (null: every row was). */
+  readonly sampled: RowSample | null;
 }
 
 export const DEFAULT_TOLERANCE: Record<Precision, number> = { f32: 2e-4, f16: 4e-3 };
@@ -63,9 +72,68 @@ function quantize(x: Float64Array, p: Precision): Float64Array {
   return p === 'f16' ? x.map((v) => fromHalf(toHalf(v))) : Float64Array.from(Float32Array.from(x));
 }
 
+/**
+ * `n` of `0 .. G-1`, chosen by `seed`: the first and the last (grid corners, the ragged edge
+ * groups; the first and last text rows) and the rest at random, in increasing order. All of
+ * them when n >= G.
+ */
+export function samplePicks(G: number, n: number, seed: number): number[] {
+  if (n >= G) return Array.from({ length: G }, (_, g) => g);
+  const picked = new Set<number>([0, G - 1].slice(0, n));
+  const r = randomValues(4 * n + 16, seed);
+  for (let i = 0; picked.size < n && i < r.length; i++) picked.add(Math.floor(((r[i] + 1) / 2) * G));
+  for (let g = 0; picked.size < n; g++) picked.add(g); // n < G: ends
+  return [...picked].sort((a, b) => a - b);
+}
+
+/**
+ * The sample `VerifyOptions.sample` asks for (n image query groups and n text query rows: a text
+ * row sees every key, so it costs about a group), or undefined for every row.
+ */
+export const rowSample = (ir: PatternIR, sample: number | undefined, seed: number): RowSample | undefined =>
+  sample === undefined ? undefined : { groups: samplePicks(groupCount(ir), sample, seed ^ 0x5a17), textRows: samplePicks(ir.text?.count ?? 0, sample, seed ^ 0x7e47) };
+
+/**
+ * Largest |got − want| over the given token rows (every element when `rows` is null), with its
+ * flat index; NaN counts as the worst (Infinity). Tensors are [B, H, N, D] or [B, N, H, D].
+ */
+export function maxAbsErrorOver(got: ArrayLike<number>, want: ArrayLike<number>, rows: readonly Run[] | null, shape: { batch: number; heads: number; tokens: number; headDim: number; layout: Layout }): { max: number; index: number } {
+  let max = 0, index = -1;
+  const check = (i: number): boolean => {
+    const e = Math.abs(got[i] - want[i]);
+    if (e <= max) return false;
+    max = Number.isNaN(e) ? Infinity : e;
+    index = i;
+    return max === Infinity;
+  };
+  if (rows === null) {
+    for (let i = 0; i < got.length; i++) if (check(i)) break;
+    return { max, index };
+  }
+  const { batch: B, heads: H, tokens: N, headDim: D, layout } = shape;
+  const stride = layout === 'bhnd' ? D : H * D;
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      const base = layout === 'bhnd' ? (b * H + h) * N * D : (b * N * H + h) * D;
+      for (const r of rows) {
+        for (let t = r.start; t < r.start + r.length; t++) {
+          for (let d = 0; d < D; d++) if (check(base + t * stride + d)) return { max, index };
+        }
+      }
+    }
+  }
+  return { max, index };
+}
+
 let shared: Promise<NodeGpu> | null = null;
-/** One device per process (Dawn start-up costs ~1 s). */
-export const sharedNodeGpu = (backend: NodeBackend = 'default'): Promise<NodeGpu> => (shared ??= nodeGpu(backend));
+/**
+ * One device per process (Dawn start-up costs ~1 s). Its waits poll calmly (dawn_poll.ts): verify
+ * and the tests wait seconds for lavapipe's compiles, and a spinning wait halves the CPU left to them.
+ */
+export function sharedNodeGpu(backend: NodeBackend = 'default'): Promise<NodeGpu> {
+  calmDawnPolling();
+  return (shared ??= nodeGpu(backend));
+}
 
 export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?: NodeGpu, prebuilt?: GratKernelSource): Promise<VerifyResult> {
   let source = prebuilt;
@@ -75,6 +143,7 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
     source = compiled.source;
   }
   const g = gpu ?? await sharedNodeGpu();
+  opts.onStage?.('compile');
   const attn = await createGratAttention(g.device, source, { precision: opts.precision, reduction: opts.reduction });
   const B = opts.batch ?? 1, H = opts.heads ?? 1, layout = opts.layout ?? 'bhnd';
   const seed = opts.seed ?? 1;
@@ -84,19 +153,15 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
   const valid = resolveValid(ir, opts.valid);
   const tq = attn.createTensor(layout, B, H, q), tk = attn.createTensor(layout, B, H, k), tv = attn.createTensor(layout, B, H, v);
   const out = attn.createTensor(layout, B, H, new Float32Array(n).fill(Number.NaN)); // unwritten rows show up as NaN
+  opts.onStage?.('run');
   attn.run({ q: tq, k: tk, v: tv, out, valid });
   const got = await attn.read(out);
   for (const t of [tq, tk, tv, out]) t.buffer.destroy();
-  const want = referenceAttention(ir, q, k, v, { batch: B, heads: H, layout, valid });
-  let max = 0, worst = { index: -1, expected: 0, actual: 0 };
-  for (let i = 0; i < n; i++) {
-    const e = Math.abs(got[i] - want[i]);
-    if (!(e <= max)) { // NaN counts as the worst
-      max = Number.isNaN(e) ? Infinity : e;
-      worst = { index: i, expected: want[i], actual: got[i] };
-      if (max === Infinity) break;
-    }
-  }
+  const only = rowSample(ir, opts.sample, seed);
+  opts.onStage?.('reference');
+  const want = referenceAttention(ir, q, k, v, { batch: B, heads: H, layout, valid, only });
+  const { max, index } = maxAbsErrorOver(got, want, only ? sampleRows(ir, only) : null, { batch: B, heads: H, tokens: N, headDim: D, layout });
+  const worst = { index, expected: index < 0 ? 0 : want[index], actual: index < 0 ? 0 : got[index] };
   const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE[p];
   return {
     ok: max <= tolerance,
@@ -113,5 +178,6 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
     valid,
     seed,
     device: g.description,
+    sampled: only ?? null,
   };
 }

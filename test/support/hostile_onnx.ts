@@ -8,13 +8,13 @@
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import {
-  FunctionProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema,
+  FunctionProtoSchema, GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema,
   type ModelProto, type NodeProto, type TensorProto,
 } from 'onnx-buf';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseModel } from '../../runtime/onnx/model.js';
-import { node } from '../../runtime/onnx/tensor.js';
+import { DT, node, valueInfo } from '../../runtime/onnx/tensor.js';
 
 export const FIXTURE = join(import.meta.dirname, '..', 'fixtures', 'onnx', 'ts17_fused_sdpa.onnx');
 /** The pattern every case is patched with: fits the fixture (8x8 grid + 8 text = 72 tokens). */
@@ -130,4 +130,25 @@ export function decoyCase(ours: string): HostileCase {
     opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })],
   });
   return { name: 'a decoy ai.grat function with our function\'s name', files: { 'm.onnx': bin({ ...m, functions: [decoy] }) }, model: 'm.onnx', expect: 'ok' };
+}
+
+/**
+ * A few hundred bytes that declare one attention over `seq` tokens: q, kᵀ, v graph inputs of
+ * static shape → MatMul → Softmax → MatMul. Patching it with PATTERN (8x8 grid + `text ? before`)
+ * binds the text to seq − 64 tokens, so a hostile seq asks the lowering for any amount of work.
+ * `copies` attentions read the same inputs (outputs y0, y1, ...).
+ */
+export function attentionModel(seq: number, headDim = 16, copies = 1): Uint8Array {
+  const f = DT.FLOAT;
+  const graph = create(GraphProtoSchema, {
+    name: 'attention',
+    node: Array.from({ length: copies }, (_, i) => [
+      node('MatMul', ['q', 'kt'], [`s${i}`], {}, { name: `scores${i}` }),
+      node('Softmax', [`s${i}`], [`p${i}`], { axis: -1 }, { name: `softmax${i}` }),
+      node('MatMul', [`p${i}`, 'v'], [`y${i}`], {}, { name: `mix${i}` }),
+    ]).flat(),
+    input: [valueInfo('q', f, [1, 1, seq, headDim]), valueInfo('kt', f, [1, 1, headDim, seq]), valueInfo('v', f, [1, 1, seq, headDim])],
+    output: Array.from({ length: copies }, (_, i) => valueInfo(`y${i}`, f, [1, 1, seq, headDim])),
+  });
+  return bin(create(ModelProtoSchema, { irVersion: 8n, graph, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })] }));
 }
