@@ -1,7 +1,9 @@
 /**
  * The CUDA backend's planning and emitted text (no compiler needed): spec hashing is a pure
  * function of the specialization, unsupported head_dim / schedules are diagnostics, and the
- * emitted kernel, header and loader have the expected shape. test/cuda.nvcc.test.ts compiles them.
+ * emitted files carry the plan's decisions (sizes, offsets, closed forms, tilings, the spatial
+ * plans). The text itself is pinned by test/golden.test.ts (test/golden/<example>/cuda/), reviewed as a
+ * diff; test/cuda.nvcc.test.ts compiles it.
  */
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
@@ -104,11 +106,9 @@ describe('cuda emitted code', () => {
     for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left
   });
 
-  it('kernel: tensor cores, ldmatrix, cp.async pipeline, pattern constants', () => {
-    for (const s of ['mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32', 'mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32',
-      'ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16', 'cp.async.cg.shared.global', 'cp.async.wait_group', 'ex2.approx.ftz.f32',
-      'constexpr int D = 128;', 'constexpr int TOKENS = 1232;', 'constexpr int TEXT_OFFSET = 0;', 'constexpr int IMAGE_OFFSET = 512;',
-      'constexpr bool IMAGE_SEES_TEXT = true;', `int ${name}_forward(`]) {
+  it('kernel: the pattern\'s constants and closed forms', () => {
+    for (const s of ['constexpr int D = 128;', 'constexpr int TOKENS = 1232;', 'constexpr int TEXT_OFFSET = 0;', 'constexpr int IMAGE_OFFSET = 512;',
+      'constexpr bool IMAGE_SEES_TEXT = true;']) {
       expect(cu).toContain(s);
     }
     // raster order: full-width groups divide by a constant, ragged ones at run time
@@ -117,8 +117,6 @@ describe('cuda emitted code', () => {
     expect(cu).toContain('min(16, 20 - c[0] * 16)');
     // neighbors(1) with clip borders
     expect(cu).toContain('c.lo[0] = max(q[0] + (-1), 0); c.hi[0] = min(q[0] + 1, 1);');
-    // no mask tensor in the API: q, k, v, o, lse and sizes only
-    expect(cu).toMatch(/_forward\(int dtype, const void\* q, const void\* k, const void\* v, void\* o, float\* lse,\s+const long long\* strides, int batch, int heads, int text_valid, float scale, void\* stream\)/);
   });
 
   it('crisscross: later terms skip key groups an earlier term owns', () => {
@@ -139,34 +137,16 @@ describe('cuda emitted code', () => {
     expect(py).toContain(`KERNEL = "${name}"`);
     expect(py).toContain('TOKENS = 1232');
     expect(py).toContain('GRID = (20, 36,)');
-    expect(py).toContain('torch.utils.cpp_extension');
-    expect(py).toContain('def attention(q, k, v, text_valid=None, layout="bhnd"');
-    expect(py).toContain('def plug(module, text_valid=None, parallel=None, group=None)');
   });
 
-  it('multi-GPU: a part entry point in both kernels, the spatial plans and both splits in the loader', () => {
-    const sm90 = r.files.find((f) => f.path === `${name}_sm90a.cu`)?.contents ?? '';
-    // (the Hopper kernel visits the part's groups in bands of rows: query_group, tested in cuda.workorder.test.ts)
-    expect(cu).toContain('decode_group(p.first_group + t / TILES_PER_GROUP, q);');
-    expect(sm90).toContain('decode_group(query_group(p, t / TILES_PER_GROUP), q);');
-    for (const src of [cu, sm90]) {
-      expect(src).toMatch(/_forward_part\(int dtype, [^)]*const int\* part\)/);
-      expect(src).toContain('c.seg = Seg{IMAGE_OFFSET + c.grid_lo, c.grid_len, 0, 0, true};');
-    }
-    expect(h).toContain(`int ${name}_forward_part(int dtype,`);
-    expect(cu).toContain(`int ${name}_copy_rows(const void* src, void* dst,`);
-    expect(sm90).toContain(`int ${name}_sm90a_copy_rows(const void* src, void* dst,`);
-    expect(h).toContain(`int ${name}_copy_rows(`);
-    expect(py).toContain('def copy_rows(src, dst):');
+  it('multi-GPU: the loader embeds the spatial plans; a stale build lock is cleared first', () => {
     // a lock left by a killed build is cleared (torch would wait for it forever)
     // (between the two: whether this is the first build, for its progress line)
     expect(py).toMatch(/_clear_stale_lock\(build_dir\)\n(?:\s+(?:#.*|first = .*|what = .*)\n)*\s+try:\n(?:\s+(?:#.*|with _BuildProgress\(.*:)\n)*\s+path = load\(/);
-    for (const s of ['def ulysses_attention(', 'def spatial_attention(', 'def shard_bounds(world)', 'def launch_part(', 'SPATIAL_PLANS = json.loads(']) expect(py).toContain(s);
     const json = /SPATIAL_PLANS = json\.loads\("""(.*)"""\)/.exec(py)?.[1] ?? 'null';
     const plans = JSON.parse(json) as Record<string, { ranks?: { tokens: number[] }[]; error?: string }>;
     expect(plans['2'].ranks?.map((x) => x.tokens)).toEqual([[0, 512 + 16 * 36], [512 + 16 * 36, 1232]]);
     expect(plans['3'].error).toMatch(/2 group row/);
-    expect(r.files.find((f) => f.path === 'gratc_parallel.py')?.contents).toContain('class Parallel:');
   });
 });
 
@@ -177,14 +157,9 @@ describe('cuda sm_90a kernel', () => {
   const cu80 = fileOf(r, 'kernel');
   const py = fileOf(r, 'loader');
 
-  it('wgmma from swizzled smem, TMA boxes, warp specialization, the same geometry as sm_80', () => {
-    for (const s of ['wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16', 'wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16',
-      'cp.async.bulk.tensor.3d.shared::cluster.global.tile.mbarrier::complete_tx::bytes', 'cp.async.bulk.tensor.4d',
-      'mbarrier.try_wait.parity', 'setmaxnreg.dec.sync.aligned.u32', 'setmaxnreg.inc.sync.aligned.u32', 'fence.proxy.async.shared::cta',
-      'CU_TENSOR_MAP_SWIZZLE_128B', 'constexpr bool RASTER_TMA = true;', 'constexpr int BOX_W = 16, BOX_H = 8, BOX_T = 1;',
-      `int ${name}_sm90a_forward(`, '__CUDA_ARCH_FEAT_SM90_ALL']) {
-      expect(cu90).toContain(s);
-    }
+  it('raster key tiles as TMA boxes of the planned shape, the same geometry as sm_80', () => {
+    expect(cu90).toContain('constexpr bool RASTER_TMA = true;');
+    expect(cu90).toContain('constexpr int BOX_W = 16, BOX_H = 8, BOX_T = 1;');
     // the geometry functions are printed once and shared verbatim by both kernels
     const geom = (cu: string): string => cu.slice(cu.indexOf('// ---- the pattern: layout constants'), cu.indexOf('/** The next key tile'));
     expect(geom(cu90).length).toBeGreaterThan(200);
@@ -203,11 +178,8 @@ describe('cuda sm_90a kernel', () => {
     expect(planSm90(planKernel(ir(FLUX_B.replace('order raster', 'order grouped'), [20, 36])).spec!).rasterBox).toBeNull();
   });
 
-  it('the loader picks sm_90a on compute capability 9.0 and builds it for compute_90a', () => {
+  it('the loader knows the sm_90a kernel was emitted', () => {
     expect(py).toContain('SM90A = True');
-    expect(py).toContain('torch.cuda.get_device_capability(device) == (9, 0)');
-    expect(py).toContain('-gencode=arch=compute_90a,code=sm_90a');
-    expect(py).toContain('GRAT_CUDA_ARCH');
   });
 });
 
