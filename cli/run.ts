@@ -60,8 +60,6 @@ export async function runCli(args: readonly string[], io: Io): Promise<number> {
   let code: number = EXIT.ok;
   const ctx: CommandContext = { io, exit: (c) => { code = Math.max(code, c); } };
   try {
-    // backends register themselves on import; load them only when compile (or its help) may run
-    if (args.includes('compile')) await import('../codegen/all.js');
     await buildProgram(ctx).parseAsync([...args], { from: 'user' });
     return code;
   } catch (e) {

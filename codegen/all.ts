@@ -1,8 +1,14 @@
 /**
- * Loads every backend so `registry.ts` knows them. One import line per target folder
- * (each target's index.ts calls registerBackend); keep the lines sorted.
+ * Every backend of this build, listed explicitly (keep the lines sorted). The CLI's `compile`
+ * imports this module when it runs, so commands that emit nothing never load a code generator.
  */
-import './cuda/index.js';
-import './onnx/index.js';
-import './wgsl/index.js';
+import type { Backend } from './backend.js';
+import { cudaBackend } from './cuda/index.js';
+import { onnxBackend } from './onnx/index.js';
+import { registerBackend } from './registry.js';
+import { wgslBackend } from './wgsl/index.js';
+
+export const BACKENDS: readonly Backend[] = [cudaBackend, onnxBackend, wgslBackend];
+for (const b of BACKENDS) registerBackend(b);
+
 export { backendFor, knownBackends } from './registry.js';

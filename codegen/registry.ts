@@ -1,5 +1,6 @@
 /**
- * The backends `gratc compile --target` knows. Each target folder exports one Backend; add it here.
+ * Backends by target. codegen/all.ts fills it with the build's explicit list; tests may replace
+ * a target's backend with a stand-in (`registerBackend`).
  */
 import type { Target } from '../compiler/ir.js';
 import type { Backend } from './backend.js';

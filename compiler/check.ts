@@ -6,12 +6,30 @@
 import type { DimAssign, Ident, IntLit, PatternFile, SizeLit, Statement, WordStmt } from '../dsl/ast.js';
 import { error, hasErrors, warning, type Diagnostic } from '../dsl/diagnostics.js';
 import { parse } from '../dsl/parse.js';
-import type { CheckOptions, CheckResult } from './index.js';
 import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, Target, TextPlace, TextRegion } from './ir.js';
 import { TARGETS } from './ir.js';
 import { imageRegion, MAX_LITERAL, textRegion, type RegionContext } from './check_region.js';
 import { didYouMean } from './nearest.js';
 import { SCHEDULE_KEYS } from './schedule.js';
+
+/** Sizes left symbolic (`?`) in the file, bound from outside (CLI flags, runtimes). */
+export interface Bindings {
+  /** Grid sizes, outermost first; must have as many entries as the file's grid dims. Overrides fixed sizes only if they agree. */
+  readonly grid?: readonly number[];
+  /** Text token count, for `text ? before|after`. */
+  readonly text?: number;
+}
+
+export interface CheckOptions extends Bindings {
+  /** Pattern name when the file has no `pattern` statement (the CLI passes the file's base name). */
+  readonly defaultName?: string;
+}
+
+export interface CheckResult {
+  /** null when there are errors. */
+  readonly ir: PatternIR | null;
+  readonly diagnostics: readonly Diagnostic[];
+}
 
 /** Token indices are 32-bit in every backend. */
 export const MAX_TOKENS = 2 ** 31 - 1;

@@ -4,7 +4,8 @@
  * so emitted 32-bit integer arithmetic cannot overflow (finite term windows), and the layout facts
  * the kernels, hosts and loaders share (token counts and offsets, query groups, which terms are
  * walked as runs of whole image rows). Backends add only their tiling and variants; the hash that
- * names a kernel is over the plan's identity (`planIdentity`) and those additions.
+ * names a kernel (or an ONNX function) is over the plan's identity, those additions and the
+ * generator's version (`artefactIdentity`).
  *
  * The IR is trusted here: the checker guarantees concrete sizes, 32-bit token indices and 32-bit
  * literals, so nothing is re-checked.
@@ -148,6 +149,22 @@ export function queryTiling(plan: KernelPlan, blockQ: number): QueryTiling {
 export function planIdentity(plan: KernelPlan): Record<string, unknown> {
   const { layout: _layout, runAxes: _runAxes, ...identity } = plan;
   return identity;
+}
+
+/**
+ * The generator of an artefact, `<target>/<version>`. It is part of every artefact's identity:
+ * bump a backend's version when it emits something else for the same plan, so the new output
+ * gets a new name (and a stale build or pipeline cache entry is never taken for it).
+ */
+export type Generator = `${string}/${number}`;
+
+/**
+ * What names an artefact (a CUDA or WGSL kernel, an ONNX function): the generator, the plan's
+ * identity and the backend's own additions (its tiling, variant, options). Nothing else: not the
+ * text's formatting, not another target's schedule (the plan holds neither).
+ */
+export function artefactIdentity(generator: Generator, plan: KernelPlan, additions: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  return { ...planIdentity(plan), ...additions, generator };
 }
 
 /** JSON with sorted keys: byte-stable, so equal specializations hash equally. */

@@ -172,18 +172,19 @@ describe('cost model: the ONNX lowering', () => {
     }), { numRuns: 60 });
   });
 
-  it('emits exactly what it emitted before it was made linear (golden hashes from the old lowering)', () => {
+  it('emits exactly what it emitted before it was made linear (golden hashes of the body from the old lowering)', () => {
     const cases: [PatternIR, Record<string, unknown>, string, number][] = [
-      [example('flux_grat_b', [32, 32]), { textValid: true }, 'c0eef53ce44cea93', 87],
-      [example('flux_grat_x', [16, 20]), { textValid: true, keyBias: true }, '34006b5c88761388', 60],
-      [example('hunyuan_grat_x', [8, 12, 20]), { textValid: true, maxBuckets: 3, queryChunk: 64 }, 'a405a92791e1875b', 223],
-      [example('sliding_window_1d', [1000]), {}, '03e5cdbf86b2d4a2', 113],
-      [example('dit_grat_b', [20, 20], 64), { textValid: true, elemType: 10 }, '56a390fb7a781330', 125],
+      [example('flux_grat_b', [32, 32]), { textValid: true }, '40ba1d49d173fcfd', 87],
+      [example('flux_grat_x', [16, 20]), { textValid: true, keyBias: true }, '9692b643aba83e72', 60],
+      [example('hunyuan_grat_x', [8, 12, 20]), { textValid: true, maxBuckets: 3, queryChunk: 64 }, 'c23f876e7321a94f', 223],
+      [example('sliding_window_1d', [1000]), {}, '20efe9ede9284388', 113],
+      [example('dit_grat_b', [20, 20], 64), { textValid: true, elemType: 10 }, '224c56100cdfdf7e', 125],
     ];
     for (const [ir, o, hash, nodes] of cases) {
       const l = lowerPattern(ir, { elemType: 1, opset: 17, ...o });
       expect(l.fn.node.length, ir.name).toBe(nodes);
-      expect(createHash('sha256').update(toBinary(FunctionProtoSchema, l.fn)).digest('hex').slice(0, 16), ir.name).toBe(hash);
+      // the body only: the function's name follows the generator version (test/names.test.ts)
+      expect(createHash('sha256').update(toBinary(FunctionProtoSchema, { ...l.fn, name: '' })).digest('hex').slice(0, 16), ir.name).toBe(hash);
     }
   });
 

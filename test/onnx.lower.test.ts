@@ -10,7 +10,7 @@ import { checkSource } from '../compiler/index.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
 import { referenceAttention } from '../compiler/reference.js';
-import { backendFor } from '../codegen/registry.js';
+import { backendFor } from '../codegen/all.js';
 import '../codegen/onnx/index.js';
 import { GRAT_DOMAIN, lowerDense, lowerPattern } from '../codegen/onnx/lower.js';
 import { denseMask } from '../compiler/reference.js';

@@ -10,8 +10,6 @@ import { TARGETS, type PatternIR, type Target } from '../../compiler/ir.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import { compileWork, requireAll } from '../../compiler/cost.js';
 import type { EmittedFile } from '../../codegen/backend.js';
-// codegen/all.js (which loads every backend) is imported by run.ts before a compile runs
-import { backendFor, knownBackends } from '../../codegen/registry.js';
 import { EXIT, terminalSafe, usageError } from '../exit.js';
 import { fileStep, makeDir, outputsFor } from '../fsutil.js';
 import { version, type CommandContext } from '../io.js';
@@ -108,7 +106,6 @@ export function registerCompile(program: Command, ctx: CommandContext): void {
     .option('--json', 'print what was written as JSON on stdout')
     .addOption(quietOption())
     .addHelpText('after', () => `
-Targets available in this build: ${knownBackends().map((b) => b.target).sort().join(', ') || '(none)'}.
 A target known to the language but not built in fails with exit status 2.
 
 Writes the backend's files under DIR (paths that would leave DIR are refused)
@@ -127,6 +124,8 @@ Examples:
   $ gratc compile examples/sliding_window_1d.grat --grid 4096 --target onnx --out build/window`)
     .action(async (path: string, flags: CompileFlags) => {
       const { io } = ctx;
+      // the code generators load only when a compile runs (ts-morph and the templates are slow to load)
+      const { backendFor, knownBackends } = await import('../../codegen/all.js');
       const backend = backendFor(flags.target);
       if (!backend) {
         const have = knownBackends().map((b) => b.target).sort();

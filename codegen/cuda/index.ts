@@ -13,7 +13,6 @@ import { queryTiling, type QueryTiling } from '../../compiler/plan.js';
 import { spatialPlans } from '../../compiler/shard.js';
 import { CUDA, printCursor, takesRuns } from '../cursor.js';
 import { ident, template, templateText } from '../kernel.js';
-import { registerBackend } from '../registry.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
 import { planSm90, wgmmaWrappersC, type Sm90Plan } from './sm90.js';
 
@@ -211,4 +210,3 @@ export const cudaBackend: Backend = {
   emit: emitCuda,
 };
 
-registerBackend(cudaBackend);

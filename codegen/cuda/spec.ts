@@ -7,7 +7,7 @@
  */
 import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { Dtype, PatternIR } from '../../compiler/ir.js';
-import { canonicalJson, kernelNameOf, kernelPlan, planIdentity, specHashOf, type KernelPlan } from '../../compiler/plan.js';
+import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, specHashOf, type Generator, type KernelPlan } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
@@ -110,11 +110,14 @@ export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIA
   return { spec: { ...kernelPlan(ir), dtype, tiling, sm90 }, diagnostics: diags };
 }
 
-/** What names the kernel: the plan's identity, the element type, the tiling, and the sm_90a variant where it is not the default (so the shipped kernels keep their names). */
+/** Bump when the emitted CUDA (kernels, host, loader) changes for the same spec. */
+export const GENERATOR: Generator = 'cuda/1';
+
+/** What names the kernel: the plan's identity, the element type, the tiling, the sm_90a variant where it is not the default, and the generator. */
 function specIdentity(spec: KernelSpec): Record<string, unknown> {
-  const { sm90, ...rest } = spec;
+  const { sm90, dtype, tiling, ...plan } = spec;
   const isDefault = canonicalJson(sm90) === canonicalJson(DEFAULT_SM90_VARIANT);
-  return { ...planIdentity(rest as unknown as KernelPlan), dtype: spec.dtype, tiling: spec.tiling, ...(isDefault ? {} : { sm90 }) };
+  return artefactIdentity(GENERATOR, plan, { dtype, tiling, ...(isDefault ? {} : { sm90 }) });
 }
 
 /** JSON with sorted keys: byte-stable. */

@@ -14,8 +14,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { WorkRefused } from '../../compiler/cost.js';
 import type { Backend, EmitResult } from '../backend.js';
-import { registerBackend } from '../registry.js';
-import { DT, node, valueInfo } from '../../runtime/onnx/tensor.js';
+import { DT, node, valueInfo } from './tensor.js';
 import { GRAT_DOMAIN, lowerPattern, type Lowered } from './lower.js';
 
 /** Default-domain opset of emitted models (every op the lowering uses exists since 13). */
@@ -72,4 +71,3 @@ export const onnxBackend: Backend = {
   },
 };
 
-registerBackend(onnxBackend);

@@ -16,13 +16,13 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { FunctionProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type FunctionProto, type NodeProto } from 'onnx-buf';
-import { createHash } from 'node:crypto';
 import type { PatternIR } from '../../compiler/ir.js';
 import { groupCount, imageOffset, imageTokens, textOffset, totalTokens } from '../../compiler/ir.js';
 import { KeyGroupEnumerator, queryRuns, runsOfGroups, textKeyRun, type Run } from '../../compiler/keys.js';
+import { artefactIdentity, kernelPlan, specHashOf, type Generator } from '../../compiler/plan.js';
 import { groupSizes } from '../../compiler/reference.js';
 import { denseOnnxWork, NOTHING_SPENT, onnxMeasures, onnxSteps, onnxWork, requireAll, type OnnxShape, type Spent } from '../../compiler/cost.js';
-import { DT, node, tensorF32, tensorI64, type AttrValue } from '../../runtime/onnx/tensor.js';
+import { DT, node, tensorF32, tensorI64, type AttrValue } from './tensor.js';
 
 export const GRAT_DOMAIN = 'ai.grat';
 
@@ -56,6 +56,9 @@ export interface LowerOptions {
  * through memory; see bench/onnx/NOTES.md for the measurements that chose 128.
  */
 export const DEFAULT_QUERY_CHUNK = 128;
+
+/** Most buckets of image query groups by default (LowerOptions.maxBuckets). */
+export const DEFAULT_MAX_BUCKETS = 6;
 
 export interface Bucket {
   readonly groups: number;
@@ -204,13 +207,25 @@ function writeRuns(runs: readonly Run[], out: Int32Array, at: number): number {
   return at;
 }
 
-/** Bump when the emitted body changes, so a function name always identifies one body. */
-export const LOWERING_VERSION = 3;
+/** Bump when the emitted body changes for the same plan and options, so a function name always identifies one body. */
+export const GENERATOR: Generator = 'onnx/4';
 
-/** A function name that is a pure function of the pattern, the options and the lowering version. */
+/**
+ * The function's name: `<pattern>_<hash10>` over the canonical plan (compiler/plan.ts, as the
+ * kernels' names), the options with their defaults filled in, and the generator. The text's
+ * formatting and the other targets' schedules never change it.
+ */
 export function functionName(ir: PatternIR, opts: LowerOptions): string {
-  const spec = JSON.stringify({ v: LOWERING_VERSION, ir, o: { ...opts, scale: opts.scale ?? ir.scale } });
-  return `${ir.name}_${createHash('sha256').update(spec).digest('hex').slice(0, 10)}`;
+  const options = {
+    elemType: opts.elemType,
+    opset: opts.opset,
+    scale: opts.scale ?? ir.scale,
+    keyBias: !!opts.keyBias,
+    textValid: !!opts.textValid,
+    maxBuckets: opts.maxBuckets ?? DEFAULT_MAX_BUCKETS,
+    queryChunk: opts.queryChunk ?? Number(ir.schedule.onnx?.query_chunk ?? DEFAULT_QUERY_CHUNK),
+  } satisfies Record<keyof LowerOptions, unknown>;
+  return `${ir.name}_${specHashOf(artefactIdentity(GENERATOR, kernelPlan(ir), { options })).slice(0, 10)}`;
 }
 
 /**
@@ -255,7 +270,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
   // ---- plan: per-group lengths and buckets, then the exact size check before any big allocation ----
   const keys = new KeyGroupEnumerator(ir);
   const text = ir.image.text ? textKeyRun(ir, T) : null;
-  const plan = planGroups(ir, keys, text?.length ?? 0, opts.maxBuckets ?? 6);
+  const plan = planGroups(ir, keys, text?.length ?? 0, opts.maxBuckets ?? DEFAULT_MAX_BUCKETS);
   const queryChunk = opts.queryChunk ?? Number(ir.schedule.onnx?.query_chunk ?? DEFAULT_QUERY_CHUNK);
   const chunkOf = (Qb: number): number => Math.max(1, Math.floor(queryChunk / Qb));
   const tq = ir.textQueries;

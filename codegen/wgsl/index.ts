@@ -4,12 +4,11 @@
  * TypeScript module (module.ts, ts-morph) and a copy of the WebGPU runtime it imports.
  *   <kernel>.<variant>.wgsl     the shaders (role 'kernel')
  *   <pattern>.ts                 constants, shapes, kernel source, create<Pattern>(device) (role 'types')
- *   gratc_webgpu_runtime.ts      runtime/webgpu/index.ts (role 'runtime')
+ *   gratc_webgpu_runtime.ts      runtime.ts, verbatim (role 'runtime')
  */
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { error } from '../../dsl/diagnostics.js';
-import { registerBackend } from '../registry.js';
 import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
 import { compileWgsl } from './source.js';
 import { canonicalSpec, specHash, wgslLaunch } from './spec.js';
@@ -49,4 +48,3 @@ export const wgslBackend: Backend = {
   emit: emitWgsl,
 };
 
-registerBackend(wgslBackend);

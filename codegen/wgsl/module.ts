@@ -2,27 +2,27 @@
  * The typed TypeScript module of a compiled pattern, built with ts-morph: the pattern's
  * constants, the shapes q/k/v/out accept (literal token count and head_dim in tuple types), the
  * kernel source (every variant's WGSL) and `create<Pattern>(device)`. It imports the runtime
- * from a file emitted next to it (RUNTIME_FILE, a copy of runtime/webgpu/index.ts), so the
+ * from a file emitted next to it (RUNTIME_FILE, a copy of runtime.ts in this folder), so the
  * output folder is self-contained: it type-checks and runs in a bundler, in Node or as plain
  * ES modules in a browser after `tsc`.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { IndentationText, Project, QuoteKind, StructureKind, VariableDeclarationKind } from 'ts-morph';
-import type { GratKernelSource } from '../../runtime/webgpu/index.js';
+import type { GratKernelSource } from './runtime.js';
 import type { WgslSpec } from './spec.js';
 
 /** File stem of the runtime copy emitted next to each typed module. */
 export const RUNTIME_FILE = 'gratc_webgpu_runtime';
 
-/** The runtime's source text (runtime/webgpu/index.ts), found from the source tree or dist/. */
+/** The runtime's source text (codegen/wgsl/runtime.ts), found from the source tree or dist/. */
 export function runtimeSource(): string {
-  const candidates = [new URL('../../runtime/webgpu/index.ts', import.meta.url), new URL('../../../runtime/webgpu/index.ts', import.meta.url)];
+  const candidates = [new URL('./runtime.ts', import.meta.url), new URL('../../../codegen/wgsl/runtime.ts', import.meta.url)];
   for (const c of candidates) {
     const p = fileURLToPath(c);
     if (existsSync(p)) return readFileSync(p, 'utf8');
   }
-  throw new Error('runtime/webgpu/index.ts not found');
+  throw new Error('codegen/wgsl/runtime.ts not found');
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;

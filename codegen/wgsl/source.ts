@@ -5,7 +5,7 @@
  */
 import type { PatternIR } from '../../compiler/ir.js';
 import type { Diagnostic } from '../../dsl/diagnostics.js';
-import type { GratKernelSource } from '../../runtime/webgpu/index.js';
+import type { GratKernelSource } from './runtime.js';
 import { renderVariant } from './render.js';
 import { allVariants, BLOCK_Q, kernelName, planWgsl, wgslLaunch, type WgslSpec } from './spec.js';
 

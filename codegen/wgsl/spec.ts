@@ -17,7 +17,7 @@
  */
 import { warning, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { canonicalJson, kernelNameOf, kernelPlan, planIdentity, queryTiling, specHashOf, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
+import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, queryTiling, specHashOf, type Generator, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
@@ -83,7 +83,13 @@ export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
   return { spec: { ...kernelPlan(ir), preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' }, diagnostics: diags };
 }
 
-const specIdentity = (spec: WgslSpec): Record<string, unknown> => planIdentity(spec);
+/** Bump when the emitted WGSL or typed module changes for the same spec. */
+export const GENERATOR: Generator = 'wgsl/1';
+
+const specIdentity = (spec: WgslSpec): Record<string, unknown> => {
+  const { preferred, ...plan } = spec;
+  return artefactIdentity(GENERATOR, plan, { preferred });
+};
 export const canonicalSpec = (spec: WgslSpec): string => canonicalJson(specIdentity(spec));
 export const specHash = (spec: WgslSpec): string => specHashOf(specIdentity(spec));
 

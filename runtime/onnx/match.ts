@@ -14,7 +14,7 @@
  */
 import type { NodeProto } from 'onnx-buf';
 import type { GraphView } from './shapes.js';
-import { DT, attrFloat, attrInt, getAttr, node } from './tensor.js';
+import { DT, attrFloat, attrInt, getAttr, node } from '../../codegen/onnx/tensor.js';
 
 export type AttentionForm = 'matmul-softmax' | 'onnx-attention' | 'ms-multihead' | 'ms-attention';
 

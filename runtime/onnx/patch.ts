@@ -17,7 +17,7 @@ import { terminalSafe } from '../../dsl/render.js';
 import { loadModel, OnnxError, saveModel, type SaveOptions, type SaveResult } from './model.js';
 import { findAttentions, type AttentionForm } from './match.js';
 import { GraphView } from './shapes.js';
-import { FLOAT_TYPES, dtypeName, node, tensorI64 } from './tensor.js';
+import { FLOAT_TYPES, dtypeName, node, tensorI64 } from '../../codegen/onnx/tensor.js';
 
 /** A pattern as source text (sizes bound per attention) or as a checked IR. */
 export type PatternSpec =

@@ -6,7 +6,7 @@
  * Unknown ops just leave their outputs unknown; nothing here is trusted beyond matching.
  */
 import type { GraphProto, NodeProto, ValueInfoProto } from 'onnx-buf';
-import { DT, attrInt, attrInts, getAttr, tensorValues } from './tensor.js';
+import { DT, attrInt, attrInts, getAttr, tensorValues } from '../../codegen/onnx/tensor.js';
 
 /** A dimension: a number when static, null when symbolic or unknown. */
 export type Dim = number | null;

@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
-import { DT, node, tensorF32, tensorI64, valueInfo } from '../tensor.js';
+import { DT, node, tensorF32, tensorI64, valueInfo } from '../../../codegen/onnx/tensor.js';
 import { examplePath } from '../../paths.js';
 
 export interface DefaultModelConfig {

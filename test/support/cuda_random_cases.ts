@@ -1,6 +1,6 @@
 /**
  * Random CUDA check cases from the same generator the vitest cross-backend properties use
- * (test/support/arb_pattern.ts): 1-D/2-D/3-D ragged grids, group shapes, radii, crisscross forms,
+ * (arb_pattern.ts): 1-D/2-D/3-D ragged grids, group shapes, radii, crisscross forms,
  * predicates, text before/after/none, `?` sizes bound from outside, valid length 0..count, head_dim
  * 64/128, bf16/fp16. Each case gets a folder under .gen/cuda/check/random_<i>/ with
  *   pattern.grat    the .grat text as generated
@@ -9,9 +9,10 @@
  * and an entry in .gen/cuda/manifest.json (kind 'check', as cases.ts writes them; earlier
  * random_ entries are replaced, the others kept), so bench/cuda/run.py checks them like the rest.
  *
- * Usage (after `npm run build`; the device machine has no Node):
+ * It lives under test/ because the generator needs fast-check (a devDependency): dist/ never
+ * ships it. Usage (the device machine has no Node):
  *   node dist/bench/cuda/cases.js --quick            # optional: the fixed cases
- *   node dist/bench/cuda/random_cases.js [--n 40] [--seed S] [--max-tokens 600]
+ *   npx tsx test/support/cuda_random_cases.ts [--n 40] [--seed S] [--max-tokens 600]
  *   CHECKS=all SELECT=random_ PYTHONUNBUFFERED=1 OUT=/tmp/out python3 bench/cuda/run.py build check
  * The seed is printed and stored in .gen/cuda/random_seed.json: rerun with --seed to reproduce.
  */
@@ -22,8 +23,8 @@ import { checkSource } from '../../compiler/index.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { denseMask, DENSE_MASK_MAX_TOKENS } from '../../compiler/reference.js';
 import { kernelName, planKernel } from '../../codegen/cuda/spec.js';
-import { arbPattern, toPattern } from '../../test/support/arb_pattern.js';
-import { emitCase } from './emit.js';
+import { arbPattern, toPattern } from './arb_pattern.js';
+import { emitCase } from '../../bench/cuda/emit.js';
 
 const ROOT = '.gen/cuda';
 
@@ -83,4 +84,4 @@ function main(): void {
   for (const e of entries) console.log(`check ${String(e.name)}: N=${String(e.tokens)} grid=${JSON.stringify(e.grid)} text=${String(e.text)} valids=${JSON.stringify(e.valids)}`);
 }
 
-if (process.argv[1] && process.argv[1].endsWith('random_cases.js')) main();
+if (process.argv[1] && process.argv[1].endsWith('cuda_random_cases.ts')) main();
