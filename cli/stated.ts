@@ -7,7 +7,7 @@
 import { parse } from '../dsl/parse.js';
 import type { Statement, WordStmt } from '../dsl/ast.js';
 import type { Span } from '../dsl/span.js';
-import { warning, type Diagnostic } from '../dsl/diagnostics.js';
+import { diag, type Diagnostic } from '../dsl/diagnostics.js';
 
 export interface Stated {
   /** Grid sizes, outermost first; null for `?`. Null when the file has no grid statement. */
@@ -58,13 +58,13 @@ export function modelWinsWarnings(stated: Stated, model: ModelNumerics): Diagnos
   const out: Diagnostic[] = [];
   const { headDim, dtype, scale } = stated;
   if (headDim && model.headDims.some((h) => h !== null && h !== headDim.value)) {
-    out.push(warning(MODEL_WINS, `head_dim ${headDim.value} is not used: the model's attention has head_dim ${list(model.headDims, String)}`, headDim.span, { hint: HINT }));
+    out.push(diag(MODEL_WINS, `head_dim ${headDim.value} is not used: the model's attention has head_dim ${list(model.headDims, String)}`, headDim.span, { hint: HINT }));
   }
   if (dtype && model.dtypes.some((d) => d !== null && d !== dtype.value)) {
-    out.push(warning(MODEL_WINS, `dtype ${dtype.value} is not used: the model's attention computes in ${list(model.dtypes, String)}`, dtype.span, { hint: HINT }));
+    out.push(diag(MODEL_WINS, `dtype ${dtype.value} is not used: the model's attention computes in ${list(model.dtypes, String)}`, dtype.span, { hint: HINT }));
   }
   if (scale && model.scales.some((s) => s !== null && !close(s, scale.value))) {
-    out.push(warning(MODEL_WINS, `scale ${scale.value} is not used: the model's attention scales by ${list(model.scales, (s) => String(Number(s.toPrecision(6))))}`, scale.span, { hint: HINT }));
+    out.push(diag(MODEL_WINS, `scale ${scale.value} is not used: the model's attention scales by ${list(model.scales, (s) => String(Number(s.toPrecision(6))))}`, scale.span, { hint: HINT }));
   }
   // the hint once: the three say the same thing
   return out.map((d, i) => (i === 0 ? d : { ...d, hint: undefined }));

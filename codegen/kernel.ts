@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
-import { error, type Diagnostic } from '../dsl/diagnostics.js';
+import type { Code } from '../dsl/codes.js';
+import { diag, type Diagnostic } from '../dsl/diagnostics.js';
 
 /** A backend's plan of a pattern: its typed spec, or null with the diagnostics that say why. */
 export interface PlanResult<S> {
@@ -16,9 +17,9 @@ export interface PlanResult<S> {
 /** head_dim values the kernels are written for (tiles of 16 dims, a register budget). */
 export const KERNEL_HEAD_DIMS = [64, 128] as const;
 
-export function headDimError(code: string, backend: string, headDim: number, hint: string): Diagnostic | null {
+export function headDimError(code: Code, backend: string, headDim: number, hint: string): Diagnostic | null {
   if ((KERNEL_HEAD_DIMS as readonly number[]).includes(headDim)) return null;
-  return error(code, `the ${backend} backend supports head_dim ${KERNEL_HEAD_DIMS.join(' and ')}, got ${headDim}`, null, { hint });
+  return diag(code, `the ${backend} backend supports head_dim ${KERNEL_HEAD_DIMS.join(' and ')}, got ${headDim}`, null, { hint });
 }
 
 /**

@@ -4,7 +4,7 @@
  * trusts the IR. Diagnostics are collected, never thrown.
  */
 import type { DimAssign, Ident, IntLit, PatternFile, SizeLit, Statement, WordStmt } from '../dsl/ast.js';
-import { error, hasErrors, warning, type Diagnostic } from '../dsl/diagnostics.js';
+import { diag, hasErrors, type Diagnostic } from '../dsl/diagnostics.js';
 import { parse } from '../dsl/parse.js';
 import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, Target, TextPlace, TextRegion } from './ir.js';
 import { TARGETS } from './ir.js';
@@ -68,17 +68,17 @@ function describe(key: string): string {
 
 function oneOf<T extends string>(word: Ident, allowed: readonly T[], what: string, diags: Diagnostic[]): T | null {
   if ((allowed as readonly string[]).includes(word.name)) return word.name as T;
-  diags.push(error('E0206', `unknown ${what} '${word.name}'`, word.span, didYouMean(word.name, allowed)));
+  diags.push(diag('E0206', `unknown ${what} '${word.name}'`, word.span, didYouMean(word.name, allowed)));
   return null;
 }
 
 function smallInt(lit: IntLit, what: string, min: number, diags: Diagnostic[], max = MAX_LITERAL): number | null {
   if (!Number.isSafeInteger(lit.value) || lit.value > max) {
-    diags.push(error('E0205', `${what} ${lit.text} is too large`, lit.span, { hint: `at most ${max.toLocaleString('en-US')}` }));
+    diags.push(diag('E0205', `${what} ${lit.text} is too large`, lit.span, { hint: `at most ${max.toLocaleString('en-US')}` }));
     return null;
   }
   if (lit.value < min) {
-    diags.push(error('E0203', `${what} must be at least ${min}, got ${lit.text}`, lit.span));
+    diags.push(diag('E0203', `${what} must be at least ${min}, got ${lit.text}`, lit.span));
     return null;
   }
   return lit.value;
@@ -95,12 +95,12 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   for (const s of file.statements) {
     const key = keyOf(s);
     if (s.kind === 'attends' && s.who.name !== 'image' && s.who.name !== 'text') {
-      diags.push(error('E0206', `unknown query kind '${s.who.name}'`, s.who.span, didYouMean(s.who.name, ['image', 'text'])));
+      diags.push(diag('E0206', `unknown query kind '${s.who.name}'`, s.who.span, didYouMean(s.who.name, ['image', 'text'])));
       continue;
     }
     const first = byKey.get(key);
     if (first) {
-      diags.push(error('E0101', `duplicate ${describe(key)} statement`, s.span, { notes: [{ message: 'first given here', span: first.span }], hint: 'each setting may be given once' }));
+      diags.push(diag('E0101', `duplicate ${describe(key)} statement`, s.span, { notes: [{ message: 'first given here', span: first.span }], hint: 'each setting may be given once' }));
       continue;
     }
     byKey.set(key, s);
@@ -109,13 +109,13 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   // After a syntax error the "missing" statement is usually the broken line itself: stay quiet.
   const syntaxBroken = hasErrors(diags);
   const missing = (what: string, example: string) => {
-    if (!syntaxBroken) diags.push(error('E0102', `missing '${what}' statement`, null, { hint: `add e.g. '${example}'` }));
+    if (!syntaxBroken) diags.push(diag('E0102', `missing '${what}' statement`, null, { hint: `add e.g. '${example}'` }));
   };
 
   const nameS = get<'pattern'>('pattern')?.name;
   if (nameS && nameS.name.length > MAX_NAME) {
     // kernel, module and file names are built from it (file names stop at 255 bytes)
-    diags.push(error('E0208', `the pattern name is ${nameS.name.length} characters long`, nameS.span, { hint: `at most ${MAX_NAME}` }));
+    diags.push(diag('E0208', `the pattern name is ${nameS.name.length} characters long`, nameS.span, { hint: `at most ${MAX_NAME}` }));
   }
   const name = nameS?.name ?? sanitizeName(options.defaultName ?? 'pattern');
 
@@ -138,16 +138,16 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   if (textS) {
     const place = oneOf<TextPlace>(textS.place, ['before', 'after'], 'text place', diags);
     const count = bindSize(textS.count, options.text, 'text count', 0, diags, () =>
-      diags.push(error('E0302', 'the text count is left as ?, and no value was given', textS.count.span, { hint: 'pass --text N' })));
+      diags.push(diag('E0302', 'the text count is left as ?, and no value was given', textS.count.span, { hint: 'pass --text N' })));
     if (place && count !== null) text = { count, place }; else textOk = false;
   } else if (options.text !== undefined && options.text !== 0) {
-    diags.push(error('E0304', `--text ${options.text} was given, but the pattern has no text segment`, null, { hint: "add 'text ? before' (or after) to the pattern" }));
+    diags.push(diag('E0304', `--text ${options.text} was given, but the pattern has no text segment`, null, { hint: "add 'text ? before' (or after) to the pattern" }));
   }
 
   if (dims && text) {
     const img = dims.reduce((n, d) => n * d.size, 1);
     if (img + text.count > MAX_TOKENS) {
-      diags.push(error('E0205', `${(img + text.count).toLocaleString('en-US')} tokens overflow 32-bit token indices`, textS!.span, { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
+      diags.push(diag('E0205', `${(img + text.count).toLocaleString('en-US')} tokens overflow 32-bit token indices`, textS!.span, { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
     }
   }
 
@@ -162,11 +162,11 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
     const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name), groups: groupRanges(gridS.dims, groupS?.dims, dims) };
     const over = imageS?.region.terms[MAX_REGION_TERMS];
     if (over) {
-      diags.push(error('E0406', `this region has ${imageS!.region.terms.length.toLocaleString('en-US')} terms; a region takes at most ${MAX_REGION_TERMS}`, over.span,
+      diags.push(diag('E0406', `this region has ${imageS!.region.terms.length.toLocaleString('en-US')} terms; a region takes at most ${MAX_REGION_TERMS}`, over.span,
         { hint: 'merge terms into one where(...) condition, or neighbors() with per-dim radii' }));
     } else if (imageS) image = imageRegion(ctx, imageS.region);
     if (textQ) {
-      if (!textS) diags.push(error('E0405', "'text attends' is given, but the pattern has no text segment", textQ.who.span, { hint: "add a 'text N before' statement, or remove this one" }));
+      if (!textS) diags.push(diag('E0405', "'text attends' is given, but the pattern has no text segment", textQ.who.span, { hint: "add a 'text N before' statement, or remove this one" }));
       else textQueries = textRegion(ctx, textQ.region);
     } else if (textS) textQueries = { grid: true, text: true };
   }
@@ -181,10 +181,10 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   if (scaleS) {
     const v = scaleS.value.value;
     if (!Number.isFinite(v) || v <= 0) {
-      diags.push(error('E0602', `scale must be a positive finite number, got ${scaleS.value.text}`, scaleS.value.span));
+      diags.push(diag('E0602', `scale must be a positive finite number, got ${scaleS.value.text}`, scaleS.value.span));
       scale = null;
     } else if (!fitsFp32Scale(v)) {
-      diags.push(error('E0603', `scale ${scaleS.value.text} is outside the range of fp32, which kernels compute in`, scaleS.value.span,
+      diags.push(diag('E0603', `scale ${scaleS.value.text} is outside the range of fp32, which kernels compute in`, scaleS.value.span,
         { hint: 'use a scale between about 1.5e-45 and 2.3e38' }));
       scale = null;
     } else scale = v;
@@ -199,18 +199,18 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
     const out: Record<string, ScheduleValue> = {};
     for (const kv of s.settings) {
       if (!SCHEDULE_KEYS[target].includes(kv.key.name)) {
-        diags.push(error('E0702', `unknown ${target} schedule setting '${kv.key.name}'`, kv.key.span, didYouMean(kv.key.name, SCHEDULE_KEYS[target])));
+        diags.push(diag('E0702', `unknown ${target} schedule setting '${kv.key.name}'`, kv.key.span, didYouMean(kv.key.name, SCHEDULE_KEYS[target])));
         continue;
       }
       if (kv.key.name in out) {
-        diags.push(error('E0101', `'${kv.key.name}' is given twice`, kv.span));
+        diags.push(diag('E0101', `'${kv.key.name}' is given twice`, kv.span));
         continue;
       }
       if ('kind' in kv.value) {
         const v = smallInt(kv.value, kv.key.name, 1, diags, 1 << 16);
         if (v !== null) out[kv.key.name] = v;
       } else {
-        diags.push(error('E0703', `'${kv.key.name}' takes a positive integer`, kv.value.span));
+        diags.push(diag('E0703', `'${kv.key.name}' takes a positive integer`, kv.value.span));
       }
     }
     schedule[target] = out;
@@ -251,7 +251,7 @@ function bindSize(lit: SizeLit, bound: number | undefined, what: string, min: nu
   if (lit.kind === 'unbound') {
     if (bound === undefined) { unbound(); return null; }
     if (!Number.isSafeInteger(bound) || bound < min || bound > MAX_TOKENS) {
-      diags.push(error('E0303', `${what} ${bound} is out of range`, lit.span, { hint: `between ${min} and ${MAX_TOKENS.toLocaleString('en-US')}` }));
+      diags.push(diag('E0303', `${what} ${bound} is out of range`, lit.span, { hint: `between ${min} and ${MAX_TOKENS.toLocaleString('en-US')}` }));
       return null;
     }
     return bound;
@@ -259,7 +259,7 @@ function bindSize(lit: SizeLit, bound: number | undefined, what: string, min: nu
   const v = smallInt(lit, what, min, diags, MAX_TOKENS);
   if (v === null) return null;
   if (bound !== undefined && bound !== v) {
-    diags.push(error('E0304', `${what} is fixed to ${v} in the pattern, but ${bound} was given`, lit.span, { hint: 'leave it as ? in the pattern to bind it from outside' }));
+    diags.push(diag('E0304', `${what} is fixed to ${v} in the pattern, but ${bound} was given`, lit.span, { hint: 'leave it as ? in the pattern to bind it from outside' }));
     return null;
   }
   return v;
@@ -268,25 +268,25 @@ function bindSize(lit: SizeLit, bound: number | undefined, what: string, min: nu
 function layout(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<IntLit>[], groupSpan: { start: number; end: number }, options: CheckOptions, diags: Diagnostic[]): Dim[] | null {
   let ok = true;
   if (grid.length < 1 || grid.length > 3) {
-    diags.push(error('E0201', `a grid has 1 to 3 dims, got ${grid.length}`, grid.length ? grid[grid.length - 1].span : null));
+    diags.push(diag('E0201', `a grid has 1 to 3 dims, got ${grid.length}`, grid.length ? grid[grid.length - 1].span : null));
     return null;
   }
   const names = new Map<string, DimAssign<SizeLit>>();
   for (const d of grid) {
     const prev = names.get(d.dim.name);
-    if (prev) { diags.push(error('E0202', `dim '${d.dim.name}' appears twice in the grid`, d.dim.span, { notes: [{ message: 'first here', span: prev.dim.span }] })); ok = false; }
+    if (prev) { diags.push(diag('E0202', `dim '${d.dim.name}' appears twice in the grid`, d.dim.span, { notes: [{ message: 'first here', span: prev.dim.span }] })); ok = false; }
     names.set(d.dim.name, d);
   }
   const bound = options.grid;
   if (bound && bound.length !== grid.length) {
-    diags.push(error('E0303', `--grid gives ${bound.length} size${bound.length === 1 ? '' : 's'}, but the grid has ${grid.length} dims (${grid.map((d) => d.dim.name).join(', ')})`, null,
+    diags.push(diag('E0303', `--grid gives ${bound.length} size${bound.length === 1 ? '' : 's'}, but the grid has ${grid.length} dims (${grid.map((d) => d.dim.name).join(', ')})`, null,
       { hint: `e.g. --grid ${grid.map(() => '64').join('x')}` }));
     return null;
   }
   const gridNames = grid.map((d) => d.dim.name);
   const groupNames = group.map((d) => d.dim.name);
   if (gridNames.join(',') !== groupNames.join(',')) {
-    diags.push(error('E0204', `group dims (${groupNames.join(', ') || 'none'}) must match the grid's, in order (${gridNames.join(', ')})`, groupSpan,
+    diags.push(diag('E0204', `group dims (${groupNames.join(', ') || 'none'}) must match the grid's, in order (${gridNames.join(', ')})`, groupSpan,
       { hint: `e.g. group ${gridNames.map((n) => `${n}=16`).join(' ')}` }));
     return null;
   }
@@ -297,26 +297,26 @@ function layout(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<I
     const g = smallInt(group[i].value, `group size ${d.dim.name}`, 1, diags, MAX_TOKENS);
     if (size === null || g === null) { ok = false; return; }
     if (g > size) {
-      diags.push(warning('W0201', `group ${d.dim.name}=${g} is larger than the grid (${d.dim.name}=${size}): the dim has one group of ${size}`, group[i].value.span));
+      diags.push(diag('W0201', `group ${d.dim.name}=${g} is larger than the grid (${d.dim.name}=${size}): the dim has one group of ${size}`, group[i].value.span));
     }
     dims.push({ name: d.dim.name, size, group: g, groups: Math.ceil(size / g) });
   });
   if (unboundNames.length > 0) {
     const first = grid.find((d) => unboundNames.includes(d.dim.name))!;
-    diags.push(error('E0301', `grid size${unboundNames.length > 1 ? 's' : ''} ${unboundNames.join(', ')} ${unboundNames.length > 1 ? 'are' : 'is'} left as ?, and no value was given`, first.value.span,
+    diags.push(diag('E0301', `grid size${unboundNames.length > 1 ? 's' : ''} ${unboundNames.join(', ')} ${unboundNames.length > 1 ? 'are' : 'is'} left as ?, and no value was given`, first.value.span,
       { hint: `pass --grid ${grid.map((d) => (d.value.kind === 'int' ? d.value.text : '64')).join('x')}` }));
     return null;
   }
   if (!ok) return null;
   const tokens = dims.reduce((n, d) => n * d.size, 1);
   if (tokens > MAX_TOKENS) {
-    diags.push(error('E0205', `the grid has ${tokens.toLocaleString('en-US')} tokens, which overflows 32-bit token indices`, grid[grid.length - 1].span.end > grid[0].span.start ? { start: grid[0].span.start, end: grid[grid.length - 1].span.end } : null,
+    diags.push(diag('E0205', `the grid has ${tokens.toLocaleString('en-US')} tokens, which overflows 32-bit token indices`, grid[grid.length - 1].span.end > grid[0].span.start ? { start: grid[0].span.start, end: grid[grid.length - 1].span.end } : null,
       { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
     return null;
   }
   const groups = dims.reduce((n, d) => n * d.groups, 1);
   if (groups > MAX_GROUPS) {
-    diags.push(error('E0207', `${groups.toLocaleString('en-US')} query groups is more than gratc supports (${MAX_GROUPS.toLocaleString('en-US')})`, groupSpan, { hint: 'use larger groups' }));
+    diags.push(diag('E0207', `${groups.toLocaleString('en-US')} query groups is more than gratc supports (${MAX_GROUPS.toLocaleString('en-US')})`, groupSpan, { hint: 'use larger groups' }));
     return null;
   }
   return dims;

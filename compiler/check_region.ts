@@ -2,7 +2,7 @@
  * Regions and predicates: AST terms → IR terms, with positioned diagnostics.
  */
 import type { Expr, Region, RegionTerm, CallArg, Ident } from '../dsl/ast.js';
-import { error, warning, type Diagnostic } from '../dsl/diagnostics.js';
+import { diag, type Diagnostic } from '../dsl/diagnostics.js';
 import type { AxisRange, Border, BoolExpr, BoxTerm, CmpOp, ImageRegion, ImageTerm, IntExpr, IntOp, TextRegion } from './ir.js';
 import { deltaBounds } from './predicate.js';
 import { simplify } from './simplify.js';
@@ -31,12 +31,12 @@ const originOf = (ctx: RegionContext, t: { span: { start: number; end: number } 
   ctx.source.slice(t.span.start, t.span.end).replace(/#[^\r\n]*/g, ' ').replace(/\s+/g, ' ').trim();
 
 function noArgs(ctx: RegionContext, t: RegionTerm & { kind: 'call' }): void {
-  ctx.diags.push(error('E0402', `'${t.name.name}' takes no arguments`, t.span, { hint: `write '${t.name.name}' alone` }));
+  ctx.diags.push(diag('E0402', `'${t.name.name}' takes no arguments`, t.span, { hint: `write '${t.name.name}' alone` }));
 }
 
 function needText(ctx: RegionContext, at: Ident): boolean {
   if (ctx.hasText) return true;
-  ctx.diags.push(error('E0404', `'${at.name}' names the text keys, but the pattern has no text segment`, at.span, { hint: "add a 'text N before' or 'text N after' statement, or remove this term" }));
+  ctx.diags.push(diag('E0404', `'${at.name}' names the text keys, but the pattern has no text segment`, at.span, { hint: "add a 'text N before' or 'text N after' statement, or remove this term" }));
   return false;
 }
 
@@ -47,17 +47,17 @@ function neighbors(ctx: RegionContext, t: RegionTerm & { kind: 'call' }): BoxTer
   const positional = t.args.filter((a) => a.kind === 'positional');
   const example = `neighbors(${ctx.dimNames.map((n) => `${n}=1`).join(', ')})`;
   if (t.args.length === 0 || (named.length > 0 && positional.length > 0) || positional.length > 1) {
-    ctx.diags.push(error('E0402', 'neighbors() takes one radius for every dim, or one radius per dim by name', t.span, { hint: `e.g. neighbors(1) or ${example}` }));
+    ctx.diags.push(diag('E0402', 'neighbors() takes one radius for every dim, or one radius per dim by name', t.span, { hint: `e.g. neighbors(1) or ${example}` }));
     return null;
   }
   let ok = true;
   const radius = (v: { value: number; text: string; span: { start: number; end: number } }): number | null => {
     if (!Number.isSafeInteger(v.value) || Math.abs(v.value) > MAX_LITERAL) {
-      ctx.diags.push(error('E0205', `radius ${v.text} is too large`, v.span, { hint: `at most ${MAX_LITERAL}` }));
+      ctx.diags.push(diag('E0205', `radius ${v.text} is too large`, v.span, { hint: `at most ${MAX_LITERAL}` }));
       return null;
     }
     if (v.value < 0) {
-      ctx.diags.push(error('E0403', `radius must be >= 0, got ${v.value}`, v.span, { hint: 'radius 0 means the same group only' }));
+      ctx.diags.push(diag('E0403', `radius must be >= 0, got ${v.value}`, v.span, { hint: 'radius 0 means the same group only' }));
       return null;
     }
     return v.value;
@@ -65,7 +65,7 @@ function neighbors(ctx: RegionContext, t: RegionTerm & { kind: 'call' }): BoxTer
   if (positional.length === 1) {
     const a = positional[0] as CallArg & { kind: 'positional' };
     if (!('kind' in a.value) || a.value.kind !== 'int') {
-      ctx.diags.push(error('E0402', 'neighbors() expects an integer radius', a.span, { hint: `e.g. neighbors(1) or ${example}` }));
+      ctx.diags.push(diag('E0402', 'neighbors() expects an integer radius', a.span, { hint: `e.g. neighbors(1) or ${example}` }));
       return null;
     }
     const r = radius(a.value);
@@ -75,12 +75,12 @@ function neighbors(ctx: RegionContext, t: RegionTerm & { kind: 'call' }): BoxTer
     for (const a of named as (CallArg & { kind: 'named' })[]) {
       const i = ctx.dimNames.indexOf(a.key.name);
       if (i < 0) {
-        ctx.diags.push(error('E0408', `unknown dim '${a.key.name}'`, a.key.span, didYouMean(a.key.name, ctx.dimNames)));
+        ctx.diags.push(diag('E0408', `unknown dim '${a.key.name}'`, a.key.span, didYouMean(a.key.name, ctx.dimNames)));
         ok = false;
         continue;
       }
       if (radii[i] !== null) {
-        ctx.diags.push(error('E0402', `dim '${a.key.name}' is given twice`, a.key.span));
+        ctx.diags.push(diag('E0402', `dim '${a.key.name}' is given twice`, a.key.span));
         ok = false;
         continue;
       }
@@ -90,7 +90,7 @@ function neighbors(ctx: RegionContext, t: RegionTerm & { kind: 'call' }): BoxTer
     }
     const missing = ctx.dimNames.filter((_, i) => radii[i] === null);
     if (ok && missing.length > 0) {
-      ctx.diags.push(error('E0402', `neighbors() needs a radius for every dim; missing ${missing.join(', ')}`, t.span, { hint: `e.g. ${example}` }));
+      ctx.diags.push(diag('E0402', `neighbors() needs a radius for every dim; missing ${missing.join(', ')}`, t.span, { hint: `e.g. ${example}` }));
       return null;
     }
   }
@@ -131,17 +131,17 @@ function ranged(ctx: RegionContext, at: Expr, e: IntExpr, range: IntRange | null
     const message = range[0] === range[1]
       ? `this value is ${showRange(range)}, past 32-bit integers`
       : `cannot prove this value fits 32-bit integers: on this grid it lies within ${showRange(range)}`;
-    ctx.diags.push(error('E0506', message, at.span, { hint: LIMIT_HINT }));
+    ctx.diags.push(diag('E0506', message, at.span, { hint: LIMIT_HINT }));
     return null;
   }
-  ctx.diags.push(warning('W0503', `with grid sizes left as ?, this value may lie within ${showRange(range)}, past 32-bit integers`, at.span,
+  ctx.diags.push(diag('W0503', `with grid sizes left as ?, this value may lie within ${showRange(range)}, past 32-bit integers`, at.span,
     { hint: 'bind the sizes (e.g. --grid) to check it; compile refuses the pattern if it can overflow' }));
   return { type: 'int', e, range: null, exact };
 }
 
 function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
   if (depth > MAX_PRED_DEPTH) {
-    ctx.diags.push(error('E0505', `expression nested too deeply (more than ${MAX_PRED_DEPTH} levels)`, e.span));
+    ctx.diags.push(diag('E0505', `expression nested too deeply (more than ${MAX_PRED_DEPTH} levels)`, e.span));
     return null;
   }
   const sub = (x: Expr) => predicate(ctx, x, depth + 1);
@@ -150,7 +150,7 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
   function want(x: Typed, type: 'int' | 'bool', at: Expr, what: string): boolean {
     if (!x) return false;
     if (x.type === type) return true;
-    ctx.diags.push(error('E0502', `${what} needs ${type === 'int' ? 'a number' : 'a condition'}, but this is ${x.type === 'int' ? 'a number' : 'a condition'}`, at.span,
+    ctx.diags.push(diag('E0502', `${what} needs ${type === 'int' ? 'a number' : 'a condition'}, but this is ${x.type === 'int' ? 'a number' : 'a condition'}`, at.span,
       type === 'bool' ? { hint: 'compare it, e.g. `dh == 0`' } : {}));
     return false;
   }
@@ -158,7 +158,7 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
   switch (e.kind) {
     case 'int': {
       if (!Number.isSafeInteger(e.lit.value) || Math.abs(e.lit.value) > MAX_LITERAL) {
-        ctx.diags.push(error('E0205', `number ${e.lit.text} is too large`, e.span, { hint: `at most ${MAX_LITERAL}` }));
+        ctx.diags.push(diag('E0205', `number ${e.lit.text} is too large`, e.span, { hint: `at most ${MAX_LITERAL}` }));
         return null;
       }
       return { type: 'int', e: { op: 'int', value: e.lit.value }, range: constant(e.lit.value), exact: true };
@@ -169,7 +169,7 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
       const axis = 'qkdn'.includes(ref) ? ctx.dimNames.indexOf(name.slice(1)) : -1;
       if (axis < 0) {
         const known = ctx.dimNames.flatMap((d) => ['q', 'k', 'd', 'n'].map((p) => p + d));
-        ctx.diags.push(error('E0501', `unknown variable '${name}'`, e.name.span, {
+        ctx.diags.push(diag('E0501', `unknown variable '${name}'`, e.name.span, {
           ...didYouMean(name, known),
           notes: [{ message: `variables: q<dim> (query group coordinate), k<dim> (key group), d<dim> = k - q, n<dim> (group count); dims: ${ctx.dimNames.join(', ')}`, span: null }],
         }));
@@ -189,11 +189,11 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
       const fn = e.fn.name;
       const arity = fn === 'abs' ? 1 : fn === 'min' || fn === 'max' ? 2 : -1;
       if (arity < 0) {
-        ctx.diags.push(error('E0503', `unknown function '${fn}'`, e.fn.span, didYouMean(fn, ['abs', 'min', 'max'])));
+        ctx.diags.push(diag('E0503', `unknown function '${fn}'`, e.fn.span, didYouMean(fn, ['abs', 'min', 'max'])));
         return null;
       }
       if (e.args.length !== arity) {
-        ctx.diags.push(error('E0503', `${fn}() takes ${arity} argument${arity > 1 ? 's' : ''}, got ${e.args.length}`, e.span));
+        ctx.diags.push(diag('E0503', `${fn}() takes ${arity} argument${arity > 1 ? 's' : ''}, got ${e.args.length}`, e.span));
         return null;
       }
       const args = e.args.map(sub);
@@ -217,7 +217,7 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
       const okA = want(a, 'int', e.left, `'${e.op}'`), okB = want(b, 'int', e.right, `'${e.op}'`);
       if (!okA || !okB) return null;
       if ((e.op === '/' || e.op === '%') && b.e.op === 'int' && b.e.value === 0) {
-        ctx.diags.push(warning('W0502', `division by zero gives 0 here`, e.right.span));
+        ctx.diags.push(diag('W0502', `division by zero gives 0 here`, e.right.span));
       }
       if (INT_OPS.includes(e.op)) {
         const op = e.op as IntOp;
@@ -235,21 +235,21 @@ export function imageRegion(ctx: RegionContext, region: Region): ImageRegion | n
   for (const t of region.terms) {
     const origin = originOf(ctx, t).replace(/\s+/g, ' ');
     const prev = seen.get(origin);
-    if (prev) ctx.diags.push(warning('W0401', `'${origin}' appears twice in this region`, t.span, { notes: [{ message: 'first here', span: prev.span }] }));
+    if (prev) ctx.diags.push(diag('W0401', `'${origin}' appears twice in this region`, t.span, { notes: [{ message: 'first here', span: prev.span }] }));
     seen.set(origin, t);
     const name = t.kind === 'where' ? 'where' : t.name.name;
     if (t.kind === 'where') {
       const p = predicate(ctx, t.expr);
       if (!p) { ok = false; continue; }
       if (p.type !== 'bool') {
-        ctx.diags.push(error('E0502', 'where() needs a condition, but this is a number', t.expr.span, { hint: 'compare it, e.g. `where(dh == 0)`' }));
+        ctx.diags.push(diag('E0502', 'where() needs a condition, but this is a number', t.expr.span, { hint: 'compare it, e.g. `where(dh == 0)`' }));
         ok = false;
         continue;
       }
       // simplified first, so `dt >= -2` bounds dt and kernels print less
       const expr = simplify(p.e, ctx.groups);
       const bounds = deltaBounds(expr, ctx.dimNames.length, ctx.groups.map((g) => g[1]));
-      if (bounds.some((b) => b.kind === 'offset' && b.lo > b.hi)) ctx.diags.push(warning('W0501', 'this condition can never hold: the term adds no keys', t.span));
+      if (bounds.some((b) => b.kind === 'offset' && b.lo > b.hi)) ctx.diags.push(diag('W0501', 'this condition can never hold: the term adds no keys', t.span));
       terms.push({ kind: 'predicate', expr, bounds, origin });
       continue;
     }
@@ -271,7 +271,7 @@ export function imageRegion(ctx: RegionContext, region: Region): ImageRegion | n
           const a = t.args[0];
           const word = t.args.length === 1 && a.kind === 'positional' && !('kind' in a.value) ? a.value.name : null;
           if (word !== 'planes' && word !== 'lines') {
-            ctx.diags.push(error('E0402', 'crisscross takes one of: planes, lines', t.span, { hint: 'crisscross (= planes, the official GRAT-X) or crisscross(lines)' }));
+            ctx.diags.push(diag('E0402', 'crisscross takes one of: planes, lines', t.span, { hint: 'crisscross (= planes, the official GRAT-X) or crisscross(lines)' }));
             ok = false;
             break;
           }
@@ -282,7 +282,7 @@ export function imageRegion(ctx: RegionContext, region: Region): ImageRegion | n
       }
       case 'neighbors': {
         if (t.kind === 'word') {
-          ctx.diags.push(error('E0402', 'neighbors needs a radius', t.span, { hint: `e.g. neighbors(1) or neighbors(${ctx.dimNames.map((n) => `${n}=1`).join(', ')})` }));
+          ctx.diags.push(diag('E0402', 'neighbors needs a radius', t.span, { hint: `e.g. neighbors(1) or neighbors(${ctx.dimNames.map((n) => `${n}=1`).join(', ')})` }));
           ok = false;
           break;
         }
@@ -291,7 +291,7 @@ export function imageRegion(ctx: RegionContext, region: Region): ImageRegion | n
         break;
       }
       default:
-        ctx.diags.push(error('E0401', `unknown region '${name}'`, t.name.span, didYouMean(name, TERM_NAMES)));
+        ctx.diags.push(diag('E0401', `unknown region '${name}'`, t.name.span, didYouMean(name, TERM_NAMES)));
         ok = false;
     }
   }
@@ -307,10 +307,10 @@ export function textRegion(ctx: RegionContext, region: Region): TextRegion | nul
     else if (name === 'grid') grid = true;
     else if (name === 'text') text = true;
     else if (TERM_NAMES.includes(name)) {
-      ctx.diags.push(error('E0407', `text queries have no group coordinates, so '${name}' does not apply to them`, t.span, { hint: 'text queries accept: all, grid, text' }));
+      ctx.diags.push(diag('E0407', `text queries have no group coordinates, so '${name}' does not apply to them`, t.span, { hint: 'text queries accept: all, grid, text' }));
       ok = false;
     } else {
-      ctx.diags.push(error('E0401', `unknown region '${name}'`, t.kind === 'where' ? t.span : t.name.span, didYouMean(name, ['all', 'grid', 'text'])));
+      ctx.diags.push(diag('E0401', `unknown region '${name}'`, t.kind === 'where' ? t.span : t.name.span, didYouMean(name, ['all', 'grid', 'text'])));
       ok = false;
     }
   }

@@ -1,3 +1,4 @@
+import { CODES, type Code } from './codes.js';
 import type { Span } from './span.js';
 
 export type Severity = 'error' | 'warning';
@@ -17,12 +18,9 @@ export interface SourceFile {
   readonly text: string;
 }
 
-export const error = (code: string, message: string, span: Span | null, extra: Partial<Pick<Diagnostic, 'hint' | 'notes'>> = {}): Diagnostic => ({
-  severity: 'error', code, message, span, ...extra,
-});
-
-export const warning = (code: string, message: string, span: Span | null, extra: Partial<Pick<Diagnostic, 'hint' | 'notes'>> = {}): Diagnostic => ({
-  severity: 'warning', code, message, span, ...extra,
+/** A diagnostic; its severity is the code's (codes.ts), so a code never changes what it is. */
+export const diag = (code: Code, message: string, span: Span | null, extra: Partial<Pick<Diagnostic, 'hint' | 'notes'>> = {}): Diagnostic => ({
+  severity: CODES[code].severity, code, message, span, ...extra,
 });
 
 export const hasErrors = (ds: readonly Diagnostic[]): boolean => ds.some((d) => d.severity === 'error');

@@ -3,7 +3,7 @@
  * parser, so a dim may be called `order` or `text` without breaking the grammar.
  */
 import { createToken, Lexer, type IToken, type TokenType } from 'chevrotain';
-import { error, type Diagnostic } from './diagnostics.js';
+import { diag, type Diagnostic } from './diagnostics.js';
 import { span } from './span.js';
 
 // Newlines end statements, so they are real tokens; other whitespace and comments are skipped.
@@ -107,7 +107,7 @@ export const tokenize = (text: string): LexResult => {
     const shown = n > 16 ? `${showChars([...bad].slice(0, 16).join(''))}…` : showChars(bad);
     const message = n === 1 ? `unexpected character '${shown}'` : `unexpected characters '${shown}'`;
     const hint = HINTS.get(bad[0]);
-    return error('E0001', message, span(e.offset, e.offset + e.length), hint === undefined ? {} : { hint });
+    return diag('E0001', message, span(e.offset, e.offset + e.length), hint === undefined ? {} : { hint });
   });
   return { tokens: r.tokens, diagnostics };
 };

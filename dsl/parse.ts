@@ -5,7 +5,8 @@
  */
 import type { IRecognitionException, IToken } from 'chevrotain';
 import type { Expr, PatternFile, Statement } from './ast.js';
-import { error, type Diagnostic } from './diagnostics.js';
+import type { Code } from './codes.js';
+import { diag, type Diagnostic } from './diagnostics.js';
 import { Bang, Identifier, NewLine, OrOr, tokenize } from './lexer.js';
 import { GratParser, isEof, MAX_NESTING, NestingTooDeep, printToken, tokSpan, type LineContext } from './parser.js';
 import { span, type Span } from './span.js';
@@ -42,7 +43,7 @@ let parser: GratParser | undefined;
 const line: LineContext = { text: '', tokens: [] };
 const getParser = (): GratParser => (parser ??= new GratParser(line));
 
-interface LineError { readonly code: string; readonly message: string; readonly span: Span; readonly hint?: string }
+interface LineError { readonly code: Code; readonly message: string; readonly span: Span; readonly hint?: string }
 
 export function parse(text: string): ParseResult {
   const src = typeof text === 'string' ? text : String(text);
@@ -51,7 +52,7 @@ export function parse(text: string): ParseResult {
   } catch (e) {
     // Last resort: a bug here must still come back as a diagnostic, not an exception.
     const file: PatternFile = { statements: [], span: span(0, src.length) };
-    return { file, diagnostics: [error('E0000', `internal parser error: ${e instanceof Error ? e.message : String(e)}`, null)] };
+    return { file, diagnostics: [diag('E0000', `internal parser error: ${e instanceof Error ? e.message : String(e)}`, null)] };
   }
 }
 
@@ -78,7 +79,7 @@ function parseText(source: string): ParseResult {
     if (tokens.length === 0) return;
     const r = parseLine(tokens);
     if ('kind' in r) statements.push(r);
-    else if (!lexError) diagnostics.push(error(r.code, r.message, r.span, r.hint === undefined ? {} : { hint: r.hint }));
+    else if (!lexError) diagnostics.push(diag(r.code, r.message, r.span, r.hint === undefined ? {} : { hint: r.hint }));
     tokens = [];
   };
   const all = lexed.tokens;

@@ -61,7 +61,7 @@ describe('cuda spec', () => {
   it('rejects an unsupported head_dim with a diagnostic naming what is supported', () => {
     const r = emitCuda(ir(FLUX_B.replace('head_dim 128', 'head_dim 96'), [32, 32]));
     expect(r.files).toEqual([]);
-    const d = r.diagnostics.find((x) => x.code === 'C0101');
+    const d = r.diagnostics.find((x) => x.code === 'E0911');
     expect(d?.severity).toBe('error');
     expect(d?.message).toContain('head_dim 64 and 128');
     expect(d?.message).toContain('96');
@@ -70,15 +70,15 @@ describe('cuda spec', () => {
   it('rejects schedule hints it cannot honour', () => {
     const r = emitCuda(ir(`${FLUX_B}schedule cuda block_q=128 warps=2\n`, [32, 32]));
     expect(r.files).toEqual([]);
-    expect(r.diagnostics.map((d) => d.code)).toContain('C0103');
+    expect(r.diagnostics.map((d) => d.code)).toContain('E0913');
     const r2 = emitCuda(ir(`${FLUX_B}schedule cuda block_k=48\n`, [32, 32]));
-    expect(r2.diagnostics.map((d) => d.code)).toContain('C0102');
+    expect(r2.diagnostics.map((d) => d.code)).toContain('E0912');
   });
 
   it('warns on fp32 and still emits (the library takes bf16 and fp16)', () => {
     const r = emitCuda(ir(FLUX_B.replace('dtype bf16', 'dtype fp32'), [32, 32]));
     expect(r.files.length).toBe(6); // sm_80 kernel, header, loader, multi-GPU module; sm_90a kernel and header
-    expect(r.diagnostics.find((d) => d.code === 'C0104')?.severity).toBe('warning');
+    expect(r.diagnostics.find((d) => d.code === 'W0911')?.severity).toBe('warning');
   });
 
   it('plans the launch: text tiles first, then tiles of every query group', () => {

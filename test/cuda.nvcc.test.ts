@@ -1,7 +1,7 @@
 /**
  * Compiles the CUDA kernel of every example in examples/ with nvcc for sm_80 and sm_90 and fails
  * on errors, register spills or any local memory (stack frame), read from `-Xptxas -v`.
- * Examples the backend rejects (e.g. head_dim 32) must say so with the C0101 diagnostic.
+ * Examples the backend rejects (e.g. head_dim 32) must say so with the E0911 diagnostic.
  * `?` sizes are bound from the file's own `--grid AxB` / `--text N` comment, else 3 groups a dim.
  * Compiles run in parallel (one per core); each is a -cubin of one arch.
  */
@@ -11,7 +11,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
-import { emitCuda } from '../codegen/cuda/index.js';
+import { emitCuda, SUPPORTED_HEAD_DIMS } from '../codegen/cuda/index.js';
 
 const ARCHS = ['sm_80', 'sm_90'];
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-'));
@@ -78,13 +78,13 @@ export function ptxasProblems(out: string): string[] {
 describe('nvcc: every example compiles without spills or local memory', () => {
   const examples = readdirSync('examples').filter((f) => f.endsWith('.grat')).sort();
   const jobs: Job[] = [];
-  const rejected: { example: string; codes: string[] }[] = [];
+  const rejected: { example: string; headDim: number; codes: string[] }[] = [];
   for (const ex of examples) {
     const r = load(join('examples', ex));
     it(`${ex} checks`, () => expect(r.ir, r.diagnostics.map((d) => d.message).join('; ')).not.toBeNull());
     if (!r.ir) continue;
     const e = emitCuda(r.ir);
-    if (e.files.length === 0) { rejected.push({ example: ex, codes: e.diagnostics.map((d) => d.code) }); continue; }
+    if (e.files.length === 0) { rejected.push({ example: ex, headDim: r.ir.headDim, codes: e.diagnostics.map((d) => d.code) }); continue; }
     const dir = join(work, ex.replace('.grat', ''));
     mkdirSync(dir, { recursive: true });
     for (const f of e.files) writeFileSync(join(dir, f.path), f.contents);
@@ -92,8 +92,16 @@ describe('nvcc: every example compiles without spills or local memory', () => {
     for (const arch of ARCHS) jobs.push({ example: ex, arch, dir, cu });
   }
 
-  it('examples the backend cannot build say why (C0101 head_dim)', () => {
-    for (const r of rejected) expect(r.codes, r.example).toContain('C0101');
+  it('the backend refuses only what it cannot build, and says why (E0911 head_dim)', () => {
+    for (const r of rejected) {
+      expect(SUPPORTED_HEAD_DIMS, r.example).not.toContain(r.headDim);
+      expect(r.codes.filter((c) => c.startsWith('E')), r.example).toEqual(['E0911']);
+    }
+    // a refusal is checked even when every example builds
+    const ir = checkSource('pattern p\ngrid h=4 w=4\ngroup h=2 w=2\norder raster\nimage attends neighbors(1)\nhead_dim 32\ndtype bf16\n').ir!;
+    const e = emitCuda(ir);
+    expect(e.files).toEqual([]);
+    expect(e.diagnostics.map((d) => d.code)).toEqual(['E0911']);
   });
 
   it.each(ARCHS)('compiles for %s with zero spills and zero stack', async (arch) => {

@@ -1,6 +1,11 @@
 /** The esbuild/rustc-style text of diagnostics, and line/column arithmetic. */
 import { describe, expect, it } from 'vitest';
-import { error, lineCol, parse, renderDiagnostic, renderDiagnostics, span, warning } from '../dsl/index.js';
+import { lineCol, parse, renderDiagnostic, renderDiagnostics, span, type Diagnostic, type Severity, type Span } from '../dsl/index.js';
+
+/** A diagnostic of any code and severity: these tests are about rendering, not codes (dsl/codes.ts). */
+const make = (severity: Severity) => (code: string, message: string, at: Span | null, extra: Partial<Diagnostic> = {}): Diagnostic => ({ severity, code, message, span: at, ...extra });
+const error = make('error');
+const warning = make('warning');
 
 const file = (text: string) => ({ path: 'examples/x.grat', text });
 

@@ -223,7 +223,7 @@ describe('reliability: names from file names, patterns and --out reach the outpu
     writeFileSync(join(dir, 'rt.grat'), `pattern gratc_webgpu_runtime\n${BODY}`);
     const r = await runBounded(['compile', 'rt.grat', '--target', 'wgsl', '--out', 'rt-out']);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/W0105/);
+    expect(r.stderr).toMatch(/E0922/);
   });
 
   it('reserved and colliding pattern names: the Python loaders parse, the WGSL validates, CUDA names are identifiers', async () => {

@@ -13,12 +13,16 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { error, renderDiagnostic, span } from '../dsl/index.js';
+import { renderDiagnostic, span, type Diagnostic, type Severity, type Span } from '../dsl/index.js';
 import { terminalSafe } from '../dsl/render.js';
 import { toNpy } from '../runtime/onnx/npy.js';
 import { DT, node, valueInfo } from '../runtime/onnx/tensor.js';
 import { gratcIn } from './support/cli.js';
 import { fixtureBytes, PATTERN } from './support/hostile_onnx.js';
+
+/** A diagnostic of any code and severity: these tests are about rendering, not codes (dsl/codes.ts). */
+const make = (severity: Severity) => (code: string, message: string, at: Span | null, extra: Partial<Diagnostic> = {}): Diagnostic => ({ severity, code, message, span: at, ...extra });
+const error = make('error');
 
 const dir = mkdtempSync(join(tmpdir(), 'gratc-escape-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -88,7 +88,7 @@ describe('wgsl backend: emitted files', () => {
   it('refuses head dims it has no kernel for, with a hint', () => {
     const r = emitWgsl(pattern('grid n=64\ngroup n=16\nimage attends neighbors(1)\nhead_dim 96'));
     expect(r.files).toEqual([]);
-    expect(r.diagnostics[0]).toMatchObject({ severity: 'error', code: 'W0101' });
+    expect(r.diagnostics[0]).toMatchObject({ severity: 'error', code: 'E0921' });
     expect(r.diagnostics[0].hint).toMatch(/pad/);
   });
 

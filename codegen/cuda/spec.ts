@@ -5,7 +5,7 @@
  * a pure function of the spec, so the name is also the build-cache key (the PyTorch loader builds
  * one library per name) and two patterns that compile to the same kernel share it.
  */
-import { error, warning, type Diagnostic } from '../../dsl/diagnostics.js';
+import { diag, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { Dtype, PatternIR } from '../../compiler/ir.js';
 import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, specHashOf, type Generator, type KernelPlan } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
@@ -78,7 +78,7 @@ function tilingOf(ir: PatternIR, diags: Diagnostic[]): Tiling {
     if (v === undefined) return fallback;
     const allowed: readonly number[] = TILING_CHOICES[key];
     if (typeof v !== 'number' || !allowed.includes(v)) {
-      diags.push(error('C0102', `schedule cuda ${key}=${String(v)} is not supported`, null, { hint: `${key} is one of ${allowed.join(', ')}` }));
+      diags.push(diag('E0912', `schedule cuda ${key}=${String(v)} is not supported`, null, { hint: `${key} is one of ${allowed.join(', ')}` }));
       return fallback;
     }
     return v;
@@ -91,7 +91,7 @@ function tilingOf(ir: PatternIR, diags: Diagnostic[]): Tiling {
   };
   const rowsPerWarp = t.blockQ / t.warps;
   if (rowsPerWarp !== 16 && rowsPerWarp !== 32) {
-    diags.push(error('C0103', `schedule cuda block_q=${t.blockQ} warps=${t.warps} gives ${rowsPerWarp} query rows per warp`, null, { hint: 'each warp owns 16 or 32 query rows: warps = block_q / 16 or block_q / 32' }));
+    diags.push(diag('E0913', `schedule cuda block_q=${t.blockQ} warps=${t.warps} gives ${rowsPerWarp} query rows per warp`, null, { hint: 'each warp owns 16 or 32 query rows: warps = block_q / 16 or block_q / 32' }));
     return base;
   }
   return t;
@@ -100,11 +100,11 @@ function tilingOf(ir: PatternIR, diags: Diagnostic[]): Tiling {
 /** Plans the kernel; returns diagnostics (never throws) for what the CUDA backend cannot build. */
 export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIANT): PlanResult<KernelSpec> {
   const diags: Diagnostic[] = [];
-  const hd = headDimError('C0101', 'CUDA', ir.headDim, 'pad q, k and v to head_dim 64 or 128 (zeros change nothing but the scale: keep `scale` at 1/sqrt(original head_dim))');
+  const hd = headDimError('E0911', 'CUDA', ir.headDim, 'pad q, k and v to head_dim 64 or 128 (zeros change nothing but the scale: keep `scale` at 1/sqrt(original head_dim))');
   if (hd) diags.push(hd);
   let dtype: 'bf16' | 'fp16' = 'bf16';
   if (ir.dtype === 'fp16' || ir.dtype === 'bf16') dtype = ir.dtype;
-  else diags.push(warning('C0104', `the CUDA backend computes on bf16/fp16 tensor cores; dtype ${ir.dtype as Dtype} is read as bf16`, null, { hint: 'pass bf16 or fp16 tensors to attention()' }));
+  else diags.push(diag('W0911', `the CUDA backend computes on bf16/fp16 tensor cores; dtype ${ir.dtype as Dtype} is read as bf16`, null, { hint: 'pass bf16 or fp16 tensors to attention()' }));
   const tiling = tilingOf(ir, diags);
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
   return { spec: { ...kernelPlan(ir), dtype, tiling, sm90 }, diagnostics: diags };

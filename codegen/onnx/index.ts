@@ -9,7 +9,7 @@
  */
 import { create, toBinary } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
-import { error } from '../../dsl/diagnostics.js';
+import { diag } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { WorkRefused } from '../../compiler/cost.js';
@@ -66,7 +66,7 @@ export const onnxBackend: Backend = {
       };
     } catch (e) {
       if (e instanceof WorkRefused) throw e; // a refusal, not a diagnostic: the command prints it as one line
-      return { files: [], diagnostics: [error('E0901', `onnx backend: ${(e as Error).message}`, null)], info: {} };
+      return { files: [], diagnostics: [diag('E0901', `onnx backend: ${(e as Error).message}`, null)], info: {} };
     }
   },
 };

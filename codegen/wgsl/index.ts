@@ -8,7 +8,7 @@
  */
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { error } from '../../dsl/diagnostics.js';
+import { diag } from '../../dsl/diagnostics.js';
 import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
 import { compileWgsl } from './source.js';
 import { canonicalSpec, specHash, wgslLaunch } from './spec.js';
@@ -22,7 +22,7 @@ export function emitWgsl(ir: PatternIR): EmitResult {
   if (!spec || !source) return { files: [], diagnostics, info: {} };
   if (spec.pattern === RUNTIME_FILE) {
     // the typed module would overwrite the runtime copy it imports
-    return { files: [], diagnostics: [...diagnostics, error('W0105', `the WGSL backend cannot name a pattern '${RUNTIME_FILE}': its module would replace the runtime file of that name`, null, { hint: 'rename the pattern (pattern NAME)' })], info: {} };
+    return { files: [], diagnostics: [...diagnostics, diag('E0922', `the WGSL backend cannot name a pattern '${RUNTIME_FILE}': its module would replace the runtime file of that name`, null, { hint: 'rename the pattern (pattern NAME)' })], info: {} };
   }
   const f = wgslLaunch(spec);
   const files: EmittedFile[] = source.variants.map((v) => ({ path: `${source.kernel}.${v.id}.wgsl`, contents: v.code, role: 'kernel' }));

@@ -15,7 +15,7 @@
  * 'sg8': the device's subgroups must hold at least LANES invocations) or through workgroup
  * memory ('shared', any device; same layout as 'sg16').
  */
-import { warning, type Diagnostic } from '../../dsl/diagnostics.js';
+import { diag, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, queryTiling, specHashOf, type Generator, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
@@ -75,10 +75,10 @@ export const MAX_TEXT_SPLITS = 16;
 /** Plans the kernel; returns diagnostics (never throws) for what the WGSL backend cannot build. */
 export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
   const diags: Diagnostic[] = [];
-  const hd = headDimError('W0101', 'WGSL', ir.headDim, 'pad q, k and v with zeros to head_dim 64 or 128 and keep `scale` at 1/sqrt(original head_dim)');
+  const hd = headDimError('E0921', 'WGSL', ir.headDim, 'pad q, k and v with zeros to head_dim 64 or 128 and keep `scale` at 1/sqrt(original head_dim)');
   if (hd) diags.push(hd);
   const hints = ir.schedule.wgsl ?? {};
-  for (const key of Object.keys(hints)) diags.push(warning('W0104', `schedule wgsl ${key}=${String(hints[key])} is ignored: the WGSL backend sizes its tiles from the device limits`, null));
+  for (const key of Object.keys(hints)) diags.push(diag('W0921', `schedule wgsl ${key}=${String(hints[key])} is ignored: the WGSL backend sizes its tiles from the device limits`, null));
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
   return { spec: { ...kernelPlan(ir), preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' }, diagnostics: diags };
 }
