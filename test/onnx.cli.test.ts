@@ -143,9 +143,15 @@ describe('gratc demo', () => {
     expect(j.maxDiff).toBeLessThan(1e-4);
     expect(j.density).toBeGreaterThan(0);
     expect(j.density).toBeLessThan(1);
-    expect(j.speedup).toBeGreaterThan(0);
+    // the figures agree with each other (timings vary run to run; their ratio is the speedup)
+    expect(j.speedupBound).toBeCloseTo(1 / j.density, 6);
+    expect(j.ms.original).toBeGreaterThan(0);
+    expect(j.ms.patched).toBeGreaterThan(0);
+    expect(j.speedup).toBeCloseTo(j.ms.original / j.ms.patched, 10);
     const t = await gratc('demo', '--grid', '32x32', '--text', '8', '--repeat', '1');
     expect(t.stdout).toMatch(/max diff\s+\S+ vs the dense-masked reference \(tolerance 1e-4\) ok/);
-    expect(t.stdout).toMatch(/speedup\s+\d+\.\d+x/);
+    expect(t.stdout).toContain(`density ${j.density.toFixed(4)} (at most ${j.speedupBound.toFixed(2)}x less attention work)`);
+    expect(t.stdout).toMatch(/^time {7}original \d+\.\d ms, patched \d+\.\d ms \(cpu, median of 1\)$/m);
+    expect(t.stdout).toMatch(/^speedup {4}\d+\.\d\dx$/m);
   });
 });
