@@ -1,0 +1,398 @@
+/// <reference types="@webgpu/types" />
+/**
+ * The WebGPU runtime of gratc's WGSL kernels: the same code runs in Node (the `webgpu` package,
+ * see node.ts) and in browsers. It imports nothing (no Node modules, no packages), so a browser
+ * can load it as a plain ES module.
+ *
+ * A compiled pattern is a `GratKernelSource` (its sizes and the WGSL of every variant: emitted
+ * by `gratc compile --target wgsl` into a typed module, or built in Node by codegen/wgsl).
+ * `createGratAttention(device, source)` picks the variant the device supports, creates its
+ * pipeline once per device (cached by kernel name, variant and the device limits it depends on)
+ * and returns an object that binds q/k/v/out buffers in [B, H, N, D] or [B, N, H, D] layout,
+ * takes the valid text length per call, dispatches and reads results back on request.
+ */
+
+export type Layout = 'bhnd' | 'bnhd';
+export type Precision = 'f32' | 'f16';
+export type Reduction = 'sg16' | 'sg8' | 'shared';
+
+/** One compiled shader of a pattern (codegen/wgsl/spec.ts: WgslVariant + its code). */
+export interface GratVariantSource {
+  readonly id: string;
+  readonly precision: Precision;
+  readonly reduction: Reduction;
+  readonly lanes: number;
+  readonly threads: number;
+  readonly workgroupStorage: number;
+  readonly features: readonly string[];
+  readonly minSubgroupSize: number;
+  readonly code: string;
+}
+
+/** A compiled pattern: what the runtime needs (N = tokens, D = head_dim as literal types). */
+export interface GratKernelSource<N extends number = number, D extends number = number> {
+  readonly kernel: string; // pure function of the specialization: the pipeline-cache key
+  readonly pattern: string;
+  readonly tokens: N;
+  readonly headDim: D;
+  readonly textCount: number;
+  readonly gridTiles: number; // workgroups per (batch, head)
+  /**
+   * Split-K of text query tiles: `splits` workgroups per text tile write partials of `rows`
+   * (padded) text rows to scratch buffers (bindings 5, 6); the `combine` entry point merges
+   * them. Absent or splits 1: one dispatch, no scratch.
+   */
+  readonly textSplit?: { readonly splits: number; readonly rows: number };
+  readonly scale: number;
+  readonly preferred: Precision;
+  readonly variants: readonly GratVariantSource[];
+}
+
+/** The element order of a tensor's four dimensions, by layout. */
+export type ShapeOf<L extends Layout, N extends number, D extends number> = L extends 'bhnd'
+  ? readonly [batch: number, heads: number, tokens: N, headDim: D]
+  : readonly [batch: number, tokens: N, heads: number, headDim: D];
+
+/** A GPU buffer holding one of q, k, v or out, with its shape and element type. */
+export interface GratTensor<N extends number = number, D extends number = number, L extends Layout = Layout> {
+  readonly buffer: GPUBuffer;
+  readonly layout: L;
+  readonly shape: ShapeOf<L, N, D>;
+  readonly precision: Precision;
+  readonly batch: number;
+  readonly heads: number;
+}
+
+/** q decides the layout; k, v and out must have the same (NoInfer: they do not widen it). */
+export interface GratRunArgs<N extends number, D extends number, L extends Layout> {
+  readonly q: GratTensor<N, D, L>;
+  readonly k: GratTensor<N, D, NoInfer<L>>;
+  readonly v: GratTensor<N, D, NoInfer<L>>;
+  readonly out: GratTensor<N, D, NoInfer<L>>;
+  /** Valid text length (default: every text token); clamped to [0, text count]. */
+  readonly valid?: number;
+  /** Softmax scale (default: the pattern's). */
+  readonly scale?: number;
+}
+
+export interface GratCreateOptions {
+  /** Element type of the buffers (default: f16 when the pattern asks for fp16/bf16 and the device has shader-f16, else f32). */
+  readonly precision?: Precision;
+  /** Force a reduction (tests); default: subgroups when the device has them, else shared memory. */
+  readonly reduction?: Reduction;
+  /** The adapter's smallest subgroup size, when the device does not say (see requestGratDevice). */
+  readonly subgroupMinSize?: number;
+}
+
+export interface GratAttention<N extends number = number, D extends number = number> {
+  readonly source: GratKernelSource<N, D>;
+  readonly device: GPUDevice;
+  readonly variant: GratVariantSource;
+  readonly precision: Precision;
+  readonly tokens: N;
+  readonly headDim: D;
+  /** A storage buffer for q, k, v or out; `data` (f32 values) is converted to the precision. */
+  createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array): GratTensor<N, D, L>;
+  /** Writes f32 values into a tensor (converted to its precision). */
+  write(t: GratTensor<N, D>, data: Float32Array | Float64Array): void;
+  /** Records the dispatch into a pass encoder of the caller's (no submit). */
+  encode(pass: GPUComputePassEncoder, args: GratRunArgs<N, D, Layout>): void;
+  /** Encodes and submits one run. */
+  run<L extends Layout>(args: GratRunArgs<N, D, L>): void;
+  /** Copies a tensor back and returns its values as f32. */
+  read(t: GratTensor<N, D>): Promise<Float32Array>;
+}
+
+/** Adapter facts the runtime needs but a GPUDevice may not expose (older implementations). */
+const adapterFacts = new WeakMap<GPUDevice, { subgroupMinSize: number }>();
+
+type AdapterInfoWithSubgroups = GPUAdapterInfo & { subgroupMinSize?: number };
+
+/**
+ * Requests a device with what gratc's kernels can use: shader-f16 and subgroups when the
+ * adapter has them, and the adapter's largest workgroup storage and buffer sizes.
+ */
+export async function requestGratDevice(adapter: GPUAdapter, label = 'gratc'): Promise<GPUDevice> {
+  const want = ['shader-f16', 'subgroups'].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const l = adapter.limits;
+  const device = await adapter.requestDevice({
+    label,
+    requiredFeatures: want,
+    requiredLimits: {
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxBufferSize: l.maxBufferSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+    },
+  });
+  const info = (adapter as GPUAdapter & { info?: AdapterInfoWithSubgroups }).info;
+  adapterFacts.set(device, { subgroupMinSize: info?.subgroupMinSize ?? 0 });
+  return device;
+}
+
+function subgroupMinSizeOf(device: GPUDevice, override?: number): number {
+  if (override !== undefined) return override;
+  const known = adapterFacts.get(device);
+  if (known) return known.subgroupMinSize;
+  const info = (device as GPUDevice & { adapterInfo?: AdapterInfoWithSubgroups }).adapterInfo;
+  return info?.subgroupMinSize ?? 0;
+}
+
+export class GratError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'GratError';
+  }
+}
+
+/** The variant a device runs: a precision it supports, subgroups when usable. */
+export function chooseVariant(source: GratKernelSource, device: GPUDevice, opts: GratCreateOptions = {}): GratVariantSource {
+  const f16 = device.features.has('shader-f16');
+  const precision: Precision = opts.precision ?? (source.preferred === 'f16' && f16 ? 'f16' : 'f32');
+  if (precision === 'f16' && !f16) throw new GratError(`precision f16 needs the 'shader-f16' feature, which this device lacks (request it, or use f32)`);
+  const sgMin = subgroupMinSizeOf(device, opts.subgroupMinSize);
+  const fits = (v: GratVariantSource): boolean =>
+    v.precision === precision
+    && v.features.every((f) => device.features.has(f))
+    && v.minSubgroupSize <= (v.minSubgroupSize > 0 ? sgMin : 0)
+    && v.workgroupStorage <= device.limits.maxComputeWorkgroupStorageSize
+    && v.threads <= device.limits.maxComputeInvocationsPerWorkgroup;
+  const order: Reduction[] = opts.reduction ? [opts.reduction] : ['sg16', 'sg8', 'shared'];
+  for (const r of order) {
+    const v = source.variants.find((x) => x.reduction === r && fits(x));
+    if (v) return v;
+  }
+  const want = source.variants.filter((x) => x.precision === precision && (!opts.reduction || x.reduction === opts.reduction));
+  const need = want.length ? Math.min(...want.map((x) => x.workgroupStorage)) : 0;
+  throw new GratError(`no ${precision}${opts.reduction ? ` ${opts.reduction}` : ''} variant of ${source.kernel} fits this device`
+    + ` (workgroup storage ${device.limits.maxComputeWorkgroupStorageSize} B, need ${need} B; subgroup min size ${sgMin};`
+    + ` features ${[...device.features].filter((f) => f === 'shader-f16' || f === 'subgroups').join(', ') || 'none'})`);
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
+
+/** FNV-1a (32-bit) of a string: tells two WGSL texts apart in the cache key. */
+function codeHash(code: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < code.length; i++) h = Math.imul(h ^ code.charCodeAt(i), 0x01000193);
+  return (h >>> 0).toString(16);
+}
+
+/**
+ * The cache key: the kernel (the specialization), the variant, the WGSL itself (the kernel name
+ * hashes the spec, not the template that printed it: two gratc versions share names) and the
+ * device limits it was checked against.
+ */
+function pipelineKey(source: GratKernelSource, v: GratVariantSource, device: GPUDevice): string {
+  const l = device.limits;
+  return `${source.kernel}|${v.id}|${v.code.length}:${codeHash(v.code)}|wgs${l.maxComputeWorkgroupStorageSize}|inv${l.maxComputeInvocationsPerWorkgroup}|sb${l.maxStorageBufferBindingSize}`;
+}
+
+async function buildPipeline(device: GPUDevice, source: GratKernelSource, v: GratVariantSource, entryPoint: string): Promise<GPUComputePipeline> {
+  device.pushErrorScope('validation');
+  const module = device.createShaderModule({ label: `${source.kernel}.${v.id}`, code: v.code });
+  const info = await module.getCompilationInfo();
+  const errors = info.messages.filter((m) => m.type === 'error');
+  if (errors.length) {
+    await device.popErrorScope();
+    throw new GratError(`WGSL of ${source.kernel}.${v.id} does not compile: ${errors.map((m) => `${m.lineNum}:${m.linePos}: ${m.message}`).join('; ')}`);
+  }
+  const pipeline = await device.createComputePipelineAsync({ label: `${source.kernel}.${v.id}.${entryPoint}`, layout: 'auto', compute: { module, entryPoint } });
+  const err = await device.popErrorScope();
+  if (err) throw new GratError(`pipeline ${source.kernel}.${v.id}: ${err.message}`);
+  return pipeline;
+}
+
+/** The pipeline of a variant's entry point ('main', or 'combine' for split text tiles) on a device, created once. */
+export function pipelineFor(device: GPUDevice, source: GratKernelSource, v: GratVariantSource, entryPoint = 'main'): Promise<GPUComputePipeline> {
+  let m = pipelines.get(device);
+  if (!m) pipelines.set(device, (m = new Map()));
+  const key = `${pipelineKey(source, v, device)}|${entryPoint}`;
+  let p = m.get(key);
+  if (!p) {
+    p = buildPipeline(device, source, v, entryPoint);
+    m.set(key, p);
+    p.catch(() => m.delete(key));
+  }
+  return p;
+}
+
+/** Number of pipelines created on a device so far (tests: the cache works). */
+export const cachedPipelineCount = (device: GPUDevice): number => pipelines.get(device)?.size ?? 0;
+
+// ---- f16 conversion (round to nearest even) ----
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function toHalf(x: number): number {
+  f32[0] = x;
+  const b = u32[0];
+  const sign = (b >>> 16) & 0x8000;
+  const exp = (b >>> 23) & 0xff;
+  let mant = b & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  let e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let h = mant >>> shift;
+    const rem = mant & ((1 << shift) - 1), half = 1 << (shift - 1);
+    if (rem > half || (rem === half && (h & 1))) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  return sign | h;
+}
+
+export function fromHalf(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >>> 10) & 0x1f, m = h & 0x3ff;
+  if (e === 0) return sign * m * 2 ** -24;
+  if (e === 0x1f) return m ? NaN : sign * Infinity;
+  return sign * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+function encodeValues(data: Float32Array | Float64Array, precision: Precision): Uint8Array {
+  if (precision === 'f32') {
+    const a = data instanceof Float32Array ? data : Float32Array.from(data);
+    return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  }
+  const h = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) h[i] = toHalf(data[i]);
+  return new Uint8Array(h.buffer);
+}
+
+/** Creates the attention object of a compiled pattern on a device (pipeline built once per device). */
+export async function createGratAttention<N extends number, D extends number>(
+  device: GPUDevice, source: GratKernelSource<N, D>, opts: GratCreateOptions = {},
+): Promise<GratAttention<N, D>> {
+  const variant = chooseVariant(source, device, opts);
+  const pipeline = await pipelineFor(device, source, variant);
+  const split = source.textSplit && source.textSplit.splits > 1 ? source.textSplit : null;
+  const combine = split ? await pipelineFor(device, source, variant, 'combine') : null;
+  // scratch of the text splits, by batch x heads (grown on demand, kept for later calls)
+  let scratch: { bh: number; o: GPUBuffer; ml: GPUBuffer } | null = null;
+  const scratchFor = (bh: number): { o: GPUBuffer; ml: GPUBuffer } => {
+    if (scratch && scratch.bh >= bh) return scratch;
+    const rows = bh * split!.rows * split!.splits;
+    const oBytes = rows * D * 4;
+    if (oBytes > device.limits.maxStorageBufferBindingSize || oBytes > device.limits.maxBufferSize) {
+      throw new GratError(`the text splits of ${bh} (batch × heads) need a ${oBytes} B scratch buffer; this device binds at most ${device.limits.maxStorageBufferBindingSize} B (use fewer heads per call)`);
+    }
+    scratch?.o.destroy();
+    scratch?.ml.destroy();
+    scratch = {
+      bh,
+      o: device.createBuffer({ label: 'gratc.split.o', size: oBytes, usage: GPUBufferUsage.STORAGE }),
+      ml: device.createBuffer({ label: 'gratc.split.ml', size: rows * 8, usage: GPUBufferUsage.STORAGE }),
+    };
+    return scratch;
+  };
+  const N = source.tokens, D = source.headDim, D4 = D / 4;
+  const precision = variant.precision;
+  const bytesPer = precision === 'f16' ? 2 : 4;
+  const maxX = device.limits.maxComputeWorkgroupsPerDimension;
+
+  const checkTensor = (name: string, t: GratTensor<N, D>, ref: GratTensor<N, D>): void => {
+    if (t.precision !== precision) throw new GratError(`${name} holds ${t.precision} values; this kernel runs ${precision}`);
+    if (t.layout !== ref.layout || t.batch !== ref.batch || t.heads !== ref.heads) {
+      throw new GratError(`${name} is ${t.layout} [${t.shape.join(', ')}], q is ${ref.layout} [${ref.shape.join(', ')}]: they must match`);
+    }
+    if (t.buffer.size < t.batch * t.heads * N * D * bytesPer) throw new GratError(`${name}'s buffer is smaller than its shape`);
+  };
+
+  const self: GratAttention<N, D> = {
+    source, device, variant, precision, tokens: N, headDim: D,
+
+    createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array): GratTensor<N, D, L> {
+      for (const [k, x] of [['batch', batch], ['heads', heads]] as const) {
+        if (!Number.isInteger(x) || x < 1) throw new GratError(`${k} must be a positive integer, got ${x}`);
+      }
+      if (layout !== 'bhnd' && layout !== 'bnhd') throw new GratError(`unknown layout ${String(layout)}`);
+      const elems = batch * heads * N * D;
+      const buffer = device.createBuffer({
+        label: `${source.pattern}.${layout}`,
+        size: elems * bytesPer,
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      const shape = (layout === 'bhnd' ? [batch, heads, N, D] : [batch, N, heads, D]) as unknown as ShapeOf<L, N, D>;
+      const t: GratTensor<N, D, L> = { buffer, layout, shape, precision, batch, heads };
+      if (data) self.write(t, data);
+      return t;
+    },
+
+    write(t: GratTensor<N, D>, data: Float32Array | Float64Array): void {
+      const elems = t.batch * t.heads * N * D;
+      if (data.length !== elems) throw new GratError(`expected ${elems} values for [${t.shape.join(', ')}], got ${data.length}`);
+      device.queue.writeBuffer(t.buffer, 0, encodeValues(data, t.precision));
+    },
+
+    encode(pass: GPUComputePassEncoder, args: GratRunArgs<N, D, Layout>): void {
+      const { q, k, v, out } = args;
+      checkTensor('k', k, q); checkTensor('v', v, q); checkTensor('out', out, q); checkTensor('q', q, q);
+      const B = q.batch, H = q.heads;
+      if (B * H > maxX) throw new GratError(`batch × heads = ${B * H} exceeds the device's ${maxX} workgroups per dimension`);
+      const valid = args.valid ?? source.textCount;
+      if (!Number.isInteger(valid) || valid < 0) throw new GratError(`valid must be a non-negative integer, got ${valid}`);
+      const scale = args.scale ?? source.scale;
+      const [sb, sh, sn] = q.layout === 'bhnd' ? [H * N * D4, N * D4, D4] : [N * H * D4, D4, H * D4];
+      const tilesX = Math.min(source.gridTiles, maxX);
+      const tilesY = Math.ceil(source.gridTiles / tilesX);
+      const params = new ArrayBuffer(32);
+      const u = new Uint32Array(params), f = new Float32Array(params);
+      u[0] = Math.min(valid, source.textCount); u[1] = H; u[2] = sb; u[3] = sh; u[4] = sn; u[5] = tilesX; f[6] = scale * Math.LOG2E; u[7] = 0;
+      const ubuf = device.createBuffer({ label: 'gratc.params', size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      device.queue.writeBuffer(ubuf, 0, params);
+      const buffers = [ubuf, q.buffer, k.buffer, v.buffer, out.buffer];
+      const sc = split ? scratchFor(B * H) : null;
+      if (sc) buffers.push(sc.o, sc.ml);
+      const bind = device.createBindGroup({
+        layout: pipeline.getBindGroupLayout(0),
+        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bind);
+      pass.dispatchWorkgroups(tilesX, tilesY, B * H);
+      if (combine && sc) {
+        // the next dispatch sees this one's writes (each dispatch is its own usage scope)
+        const cbind = device.createBindGroup({
+          layout: combine.getBindGroupLayout(0),
+          entries: [[0, ubuf], [4, out.buffer], [5, sc.o], [6, sc.ml]].map(([binding, buffer]) => ({ binding: binding as number, resource: { buffer: buffer as GPUBuffer } })),
+        });
+        pass.setPipeline(combine);
+        pass.setBindGroup(0, cbind);
+        pass.dispatchWorkgroups(Math.ceil((source.textCount * D4) / 64), 1, B * H);
+      }
+    },
+
+    run<L extends Layout>(args: GratRunArgs<N, D, L>): void {
+      const enc = device.createCommandEncoder({ label: 'gratc.run' });
+      const pass = enc.beginComputePass();
+      self.encode(pass, args);
+      pass.end();
+      device.queue.submit([enc.finish()]);
+    },
+
+    async read(t: GratTensor<N, D>): Promise<Float32Array> {
+      const size = t.batch * t.heads * N * D * bytesPer;
+      const staging = device.createBuffer({ label: 'gratc.read', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+      const enc = device.createCommandEncoder();
+      enc.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
+      device.queue.submit([enc.finish()]);
+      await staging.mapAsync(GPUMapMode.READ);
+      const bytes = staging.getMappedRange().slice(0);
+      staging.unmap();
+      staging.destroy();
+      if (t.precision === 'f32') return new Float32Array(bytes);
+      const h = new Uint16Array(bytes), out = new Float32Array(h.length);
+      for (let i = 0; i < h.length; i++) out[i] = fromHalf(h[i]);
+      return out;
+    },
+  };
+  return self;
+}
