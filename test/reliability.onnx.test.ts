@@ -24,11 +24,13 @@ import { decoyCase, fixtureBytes, fixtureModel, hostileCases, PATTERN, type Host
 
 const root = mkdtempSync(join(tmpdir(), 'gratc-hostile-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-afterAll(() => console.log(`reliability figures (hostile ONNX models): ${JSON.stringify(COUNTS)}`));
+afterAll(() => console.log(`reliability figures (hostile ONNX models): ${JSON.stringify({ ...COUNTS, fuzzExit0: OUTCOMES[0], fuzzExit1: OUTCOMES[1] })}`));
 
 /** Counted for docs/reliability.md (printed at the end). */
 export const COUNTS = { named: 0, fuzzed: 0 };
 const FUZZ_RUNS = 80;
+/** Fuzz runs by exit code. */
+const OUTCOMES = [0, 0];
 
 let n = 0;
 function materialize(c: HostileCase): string {
@@ -142,7 +144,19 @@ describe('reliability: gratc patch on hostile models', () => {
       else if (mu.kind === 'flip') { bytes = Uint8Array.from(good); for (const [i, x] of mu.flips) bytes[i] ^= x; }
       else bytes = Uint8Array.from([...good.subarray(0, mu.at), ...mu.bytes, ...good.subarray(mu.at)]);
       COUNTS.fuzzed++;
-      await patchCase({ name: `fuzz ${mu.kind}`, files: { 'm.onnx': bytes }, model: 'm.onnx', expect: 'error' });
+      // what the library makes of the same bytes decides the exit code: 0 exactly when it patches
+      const probe = join(root, `probe${n}.onnx`);
+      writeFileSync(probe, bytes);
+      let expected = 1;
+      try {
+        if (patchModel((await loadModel(probe)).model, { source: PATTERN }).patched > 0) expected = 0;
+      } catch { /* refused: exit 1 */ }
+      rmSync(probe);
+      const r = await patchCase({ name: `fuzz ${mu.kind}`, files: { 'm.onnx': bytes }, model: 'm.onnx', expect: 'error' });
+      expect(r.code, `fuzz ${mu.kind}: ${r.stderr}`).toBe(expected);
+      OUTCOMES[expected]++;
     }), { numRuns: FUZZ_RUNS });
+    // the mutations reach the refusals (a run where every mutant patched would test little)
+    expect(OUTCOMES[1]).toBeGreaterThan(0);
   }, 120_000);
 });
