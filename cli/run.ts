@@ -38,7 +38,9 @@ Colour: diagnostics are coloured only when stderr is a terminal and NO_COLOR is 
 Progress: commands that can take more than a few seconds draw a bar on stderr
 when it is a terminal (never on stdout, pipes or files); -q/--quiet turns it off.
 
-Examples (from the repository root):
+The examples run from the repository root.
+
+Examples:
   $ gratc demo
   $ gratc check examples/flux_grat_b.grat
   $ gratc inspect examples/flux_grat_b.grat --grid 128x128 --png mask.png

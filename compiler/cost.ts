@@ -7,7 +7,7 @@
  * Everything here is closed form in the IR's sizes (microseconds): per-axis sums, because a
  * term's window is a product of per-axis intervals, so sums over all query groups factorise.
  * Where a closed form only bounds a figure (unions of terms, predicates), a caller that is about
- * to pay for the exact figure anyway (the ONNX lowering's plan) checks that again (`require`).
+ * to pay for the exact figure anyway (the ONNX lowering's plan) checks that again (`requireAll`).
  */
 import type { AxisRange, Border, Dim, PatternIR, PExpr } from './ir.js';
 import { groupCount, imageTokens, totalTokens } from './ir.js';
@@ -23,10 +23,10 @@ export const BUDGET = {
   /**
    * Bytes of constants in a model's lowered ONNX functions: a FunctionProto cannot move them to
    * external data, and a model must stay under protobuf's 2 GB (the demo's dense reference at its
-   * 16,384 tokens is 1 GiB); the lowering peaks at about 2.5 times this in memory.
+   * 16,384 tokens is 1 GiB); the lowering peaks at about 3 times this in memory.
    */
   onnxBytes: 1.5 * 2 ** 30,
-  /** Nodes of one lowered ONNX function (onnxruntime spends tens of µs per node creating a session). */
+  /** Nodes of a model's lowered ONNX functions (onnxruntime spends tens of µs per node creating a session). */
   onnxNodes: 100_000,
   /** Elements of the largest tensor a lowered function computes, per batch·head (8 GB of fp32). */
   onnxIntermediate: 2 ** 31,
@@ -172,7 +172,7 @@ export interface PatternCost {
   readonly groups: number;
   /** CPU steps to enumerate every query group's key groups once (KeyGroupEnumerator over the grid). */
   readonly sweepSteps: number;
-  /** CPU steps of patternStats (closed-form counting per group for few boxes, else a sweep). */
+  /** CPU steps of patternStats (for few boxes one closed-form count per class of alike query coordinates, else a sweep). */
   readonly statsSteps: number;
   /** Image key tokens summed over query groups: at least `lo` (the largest box term), at most `hi` (every term's window). */
   readonly keyTokens: Bounds;
@@ -187,7 +187,7 @@ export function patternCost(ir: PatternIR): PatternCost {
   const sums = termSums(ir);
   const total = (f: (s: TermSums) => number): number => sums.reduce((n, s) => n + f(s), 0);
   const largestBox = (f: (s: TermSums) => number): number => sums.reduce((n, s, i) => (ir.image.terms[i].kind === 'box' ? Math.max(n, f(s)) : n), 0);
-  // A step is about 5 ns of this machine's time (test/cost.test.ts measures it): a predicate node
+  // A step is 4-8 ns on the 2-core CI machine (measured on box, predicate and 1x1-group patterns): a predicate node
   // is one, a visited key group two (its index, stamp and sort), a query group ~100 (coordinates,
   // arrays) plus ~60 per term (its window); closed-form counting costs per group and term subset.
   const Tn = ir.image.terms.length, D = ir.dims.length;

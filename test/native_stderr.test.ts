@@ -42,10 +42,10 @@ describe('native stderr noise', () => {
   });
 
   it('gratc verify --backend webgpu and onnxruntime\'s WebGPU provider print nothing on stderr (a pipe)', () => {
-    const wgsl = stderrThroughFifo([MAIN, 'verify', 'examples/sliding_window_1d.grat', '--grid', '50', '--precision', 'f32', '--layout', 'bhnd']);
+    const wgsl = stderrThroughFifo([MAIN, 'verify', 'examples/sliding_window_1d.grat', '--grid', '200', '--precision', 'f32', '--layout', 'bhnd']);
     expect(wgsl.code, wgsl.stderr).toBe(0);
     expect(wgsl.stderr).toBe('');
-    const ort = stderrThroughFifo([MAIN, 'verify', 'examples/sliding_window_1d.grat', '--grid', '50', '--backend', 'onnx', '--ep', 'webgpu']);
+    const ort = stderrThroughFifo([MAIN, 'verify', 'examples/sliding_window_1d.grat', '--grid', '200', '--backend', 'onnx', '--ep', 'webgpu']);
     expect(ort.code, ort.stderr).toBe(0);
     expect(ort.stderr).toBe('');
   }, 180_000);

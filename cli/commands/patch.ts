@@ -103,8 +103,10 @@ written).
 headDim, seq, scale, dtype, mask, patched, note}], functions, bytes, files
 [{path, role: model | external data, bytes}], diagnostics [as check --json]}.
 
-Examples (gratc demo --save writes the embedded model, 64 text tokens before
-a 64x64 grid):
+gratc demo --save writes the embedded model (64 text tokens before a 64x64 grid)
+for the examples to patch.
+
+Examples:
   $ gratc demo --save build/demo
   $ gratc patch build/demo/default.onnx --pattern examples/dit_grat_b.grat --grid 64x64 --out build/model.grat.onnx
   $ gratc patch build/demo/default.onnx --pattern examples/dit_grat_b.grat --grid 64x64 --only /blocks.0.attn.qk --out build/first.onnx --json`)

@@ -97,8 +97,10 @@ The WebGPU provider needs a Vulkan driver (lavapipe works without a GPU).
 Exit status: 0 ok, 1 bad model or input file or runtime failure, 2 usage
 (including an output path that may not be written).
 
-Examples (gratc demo --save writes the embedded model, its patched copy and
-their inputs):
+gratc demo --save writes the embedded model, its patched copy and their inputs
+for the examples to run.
+
+Examples:
   $ gratc demo --save build/demo
   $ gratc run build/demo/default.grat.onnx --input text=build/demo/text.npy --input image=build/demo/image.npy --output build/y.npy
   $ gratc run build/demo/default.grat.onnx --input text=build/demo/text.npy --input image=build/demo/image.npy --ep webgpu --json`)

@@ -12,16 +12,20 @@ export const HEAVY_FIRST: readonly string[] = [
   'test/cuda.nvcc_sm90a.test.ts',
   'test/webgpu.lavapipe.test.ts',
   'test/reliability.backends.test.ts',
+  'test/cli.examples.test.ts',
+  'test/cli.exit.test.ts',
   'test/cuda.nvcc.test.ts',
   'test/webgpu.browser.test.ts',
-  'test/cli.exit.test.ts',
-  'test/webgpu.cli.test.ts',
   'test/dsl.fuzz.test.ts',
+  'test/webgpu.cli.test.ts',
+  'test/cost.cli.test.ts',
+  'test/onnx.webgpu.test.ts',
   'test/reliability.cache.test.ts',
   'test/fuzz.pipeline.test.ts',
   'test/reliability.cli.test.ts',
   'test/cli.inspect.test.ts',
-  'test/onnx.webgpu.test.ts',
+  'test/cuda.loader_progress.test.ts',
+  'test/reliability.files.test.ts',
 ];
 
 const rank = (f: TestSpecification): number => {
