@@ -114,7 +114,8 @@ constexpr bool RASTER_TMA = true;
 constexpr int GRID_NDIM = 2;
 constexpr int GRID_W = 24, GRID_H = 40, GRID_T = 1;
 constexpr int BOX_W = 16, BOX_H = 8, BOX_T = 1;
-constexpr int GROUP_W = 16, GROUP_H = 16;
+// (read only by the producer's box test: some nvcc front ends report them as never referenced, #177-D)
+[[maybe_unused]] constexpr int GROUP_W = 16, GROUP_H = 16;
 // some term is walked in whole-row runs (term_segment; the spec's sm90.runs): a GRAT-X row or frame-plane
 // as contiguous 128-key tiles (TMA boxes of the [heads, tokens, d] map), not 8 x 16 group boxes
 constexpr bool HAS_RUNS = false;
