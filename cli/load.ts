@@ -9,6 +9,7 @@ import type { Diagnostic, SourceFile } from '../dsl/diagnostics.js';
 // --version and usage errors answer fast
 import { lineCol, renderDiagnostics } from '../dsl/render.js';
 import type { PatternIR } from '../compiler/ir.js';
+import { SCHEDULE_KEYS } from '../codegen/targets.js';
 import { readInput } from '../runtime/files.js';
 import { terminalSafe } from './exit.js';
 import { fileStep } from './fsutil.js';
@@ -86,7 +87,7 @@ export function defaultNameFor(path: string): string {
 export async function loadPattern(io: Io, path: string, sizes: SizeFlags, allowUnbound = false): Promise<Loaded> {
   const file = await readSource(io, path);
   const { checkSource } = await import('../compiler/index.js');
-  const result = checkSource(file.text, { grid: sizes.grid, text: sizes.text, defaultName: defaultNameFor(path) });
+  const result = checkSource(file.text, { grid: sizes.grid, text: sizes.text, defaultName: defaultNameFor(path), schedules: SCHEDULE_KEYS });
   let diagnostics = result.diagnostics;
   if (allowUnbound) {
     diagnostics = diagnostics.filter((d) => !((d.code === UNBOUND_GRID && sizes.grid === undefined) || (d.code === UNBOUND_TEXT && sizes.text === undefined)));

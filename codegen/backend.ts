@@ -4,7 +4,8 @@
  * limits (e.g. supported head_dim) and report them as diagnostics, never by throwing.
  */
 import type { Diagnostic } from '../dsl/diagnostics.js';
-import type { PatternIR, Target } from '../compiler/ir.js';
+import type { PatternIR } from '../compiler/ir.js';
+import type { Target } from './targets.js';
 
 export interface EmittedFile {
   /** Relative path inside the output folder (validated: no `..`, no absolute paths). */

@@ -2,7 +2,7 @@
  * Backends by target. codegen/all.ts fills it with the build's explicit list; tests may replace
  * a target's backend with a stand-in (`registerBackend`).
  */
-import type { Target } from '../compiler/ir.js';
+import type { Target } from './targets.js';
 import type { Backend } from './backend.js';
 
 const backends = new Map<Target, Backend>();

@@ -6,11 +6,9 @@
 import type { DimAssign, Ident, IntLit, PatternFile, SizeLit, Statement, WordStmt } from '../dsl/ast.js';
 import { diag, hasErrors, type Diagnostic } from '../dsl/diagnostics.js';
 import { parse } from '../dsl/parse.js';
-import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, Target, TextPlace, TextRegion } from './ir.js';
-import { TARGETS } from './ir.js';
+import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, TextPlace, TextRegion } from './ir.js';
 import { imageRegion, MAX_LITERAL, textRegion, type RegionContext } from './check_region.js';
 import { didYouMean } from './nearest.js';
-import { SCHEDULE_KEYS } from './schedule.js';
 
 /** Sizes left symbolic (`?`) in the file, bound from outside (CLI flags, runtimes). */
 export interface Bindings {
@@ -23,6 +21,12 @@ export interface Bindings {
 export interface CheckOptions extends Bindings {
   /** Pattern name when the file has no `pattern` statement (the CLI passes the file's base name). */
   readonly defaultName?: string;
+  /**
+   * The targets and the `schedule` settings each accepts (codegen/targets.ts `SCHEDULE_KEYS`:
+   * backends declare them, and the compiler never imports codegen). Without it, any target and
+   * setting is kept; only the values are checked.
+   */
+  readonly schedules?: Readonly<Record<string, readonly string[]>>;
 }
 
 export interface CheckResult {
@@ -191,15 +195,18 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   }
 
   // ---- schedule ----
-  const schedule: Partial<Record<Target, Record<string, ScheduleValue>>> = {};
+  // null prototypes: without a table, targets and keys are the file's words (`__proto__` included)
+  const schedule = Object.create(null) as Partial<Record<string, Record<string, ScheduleValue>>>;
+  const schedules = options.schedules;
   for (const s of file.statements) {
     if (s.kind !== 'schedule' || byKey.get(keyOf(s)) !== s) continue;
-    const target = oneOf<Target>(s.target, TARGETS, 'target', diags);
+    const target = schedules ? oneOf(s.target, Object.keys(schedules), 'target', diags) : s.target.name;
     if (!target) continue;
-    const out: Record<string, ScheduleValue> = {};
+    const keys = schedules?.[target];
+    const out: Record<string, ScheduleValue> = Object.create(null) as Record<string, ScheduleValue>;
     for (const kv of s.settings) {
-      if (!SCHEDULE_KEYS[target].includes(kv.key.name)) {
-        diags.push(diag('E0702', `unknown ${target} schedule setting '${kv.key.name}'`, kv.key.span, didYouMean(kv.key.name, SCHEDULE_KEYS[target])));
+      if (keys && !keys.includes(kv.key.name)) {
+        diags.push(diag('E0702', `unknown ${target} schedule setting '${kv.key.name}'`, kv.key.span, didYouMean(kv.key.name, keys)));
         continue;
       }
       if (kv.key.name in out) {

@@ -9,8 +9,6 @@ export type Dtype = 'bf16' | 'fp16' | 'fp32';
 export type Order = 'raster' | 'grouped';
 export type Border = 'clip' | 'shift';
 export type TextPlace = 'before' | 'after';
-export type Target = 'cuda' | 'wgsl' | 'onnx';
-export const TARGETS: readonly Target[] = ['cuda', 'wgsl', 'onnx'];
 
 /** One grid dimension, outermost first. `groups = ceil(size / group)`; the last group may be smaller. */
 export interface Dim {
@@ -101,7 +99,8 @@ export interface PatternIR {
   readonly headDim: number;
   readonly dtype: Dtype;
   readonly scale: number;
-  readonly schedule: Readonly<Partial<Record<Target, Readonly<Record<string, ScheduleValue>>>>>;
+  /** `schedule <target> key=value`, per target (the targets and their keys are codegen's: codegen/targets.ts). */
+  readonly schedule: Readonly<Partial<Record<string, Readonly<Record<string, ScheduleValue>>>>>;
 }
 
 /** Tokens in the grid. */

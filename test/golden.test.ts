@@ -31,7 +31,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import { ModelProtoSchema, type AttributeProto, type NodeProto, type TensorProto, type ValueInfoProto } from 'onnx-buf';
 import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
-import { TARGETS, type Target } from '../compiler/ir.js';
+import { TARGETS, type Target } from '../codegen/targets.js';
 import { backendFor } from '../codegen/all.js';
 import type { EmitResult } from '../codegen/backend.js';
 

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { backendFor } from '../codegen/all.js';
-import { checkSource, type Target } from '../compiler/index.js';
+import type { Target } from '../codegen/targets.js';
+import { checkSource } from '../compiler/index.js';
 
 const pattern = (region: string, extra = ''): string => `pattern p
 grid   h=8 w=8

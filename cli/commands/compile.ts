@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import { TARGETS, type PatternIR, type Target } from '../../compiler/ir.js';
+import type { PatternIR } from '../../compiler/ir.js';
+import { TARGETS, type Target } from '../../codegen/targets.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import { compileWork, requireAll } from '../../compiler/cost.js';
 import type { EmittedFile } from '../../codegen/backend.js';

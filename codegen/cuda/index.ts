@@ -8,6 +8,7 @@
  */
 import Handlebars from 'handlebars';
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
+import { TARGET } from './target.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { queryTiling, type QueryTiling } from '../../compiler/plan.js';
 import { spatialPlans } from '../../compiler/shard.js';
@@ -205,7 +206,7 @@ export function emitCuda(ir: PatternIR): EmitResult {
 }
 
 export const cudaBackend: Backend = {
-  target: 'cuda',
+  target: TARGET.name,
   description: 'CUDA C++ forward kernels (mma.sync for sm_80+, wgmma for sm_90a) with a C API and a PyTorch loader',
   emit: emitCuda,
 };

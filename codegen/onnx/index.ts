@@ -14,6 +14,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { WorkRefused } from '../../compiler/cost.js';
 import type { Backend, EmitResult } from '../backend.js';
+import { TARGET } from './target.js';
 import { DT, node, valueInfo } from './tensor.js';
 import { GRAT_DOMAIN, lowerPattern, type Lowered } from './lower.js';
 
@@ -49,7 +50,7 @@ export function standaloneModel(ir: PatternIR, opts: { elemType?: number } = {})
 }
 
 export const onnxBackend: Backend = {
-  target: 'onnx',
+  target: TARGET.name,
   description: 'ONNX model: the pattern as standard ops in an ai.grat model-local function (runs on onnxruntime CPU/WebGPU)',
   emit(ir: PatternIR): EmitResult {
     try {

@@ -7,6 +7,7 @@
  *   gratc_webgpu_runtime.ts      runtime.ts, verbatim (role 'runtime')
  */
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
+import { TARGET } from './target.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { diag } from '../../dsl/diagnostics.js';
 import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
@@ -43,7 +44,7 @@ export function emitWgsl(ir: PatternIR): EmitResult {
 }
 
 export const wgslBackend: Backend = {
-  target: 'wgsl',
+  target: TARGET.name,
   description: 'WGSL compute shaders for WebGPU (f32/f16, subgroups or workgroup memory) with a typed TypeScript module',
   emit: emitWgsl,
 };

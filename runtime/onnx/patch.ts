@@ -11,6 +11,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import type { Diagnostic } from '../../dsl/diagnostics.js';
 import { imageTokens, totalTokens } from '../../compiler/ir.js';
 import { denseMask } from '../../compiler/reference.js';
+import { SCHEDULE_KEYS } from '../../codegen/targets.js';
 import { functionName, GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
 import { NOTHING_SPENT, type Spent } from '../../compiler/cost.js';
 import { terminalSafe } from '../../dsl/render.js';
@@ -71,7 +72,7 @@ export function resolvePattern(spec: PatternSpec, seq: number, headDim: number):
   let ir: PatternIR;
   if ('ir' in spec) ir = spec.ir;
   else {
-    const opts = { grid: spec.grid, text: spec.text, defaultName: spec.name };
+    const opts = { grid: spec.grid, text: spec.text, defaultName: spec.name, schedules: SCHEDULE_KEYS };
     let r = checkSource(spec.source, opts);
     const errs = r.diagnostics.filter((d) => d.severity === 'error');
     if (!r.ir && errs.length > 0 && errs.every((d) => d.code === UNBOUND_TEXT)) {
