@@ -39,16 +39,18 @@ const compiled = new Map<string, HandlebarsTemplateDelegate>();
 /**
  * A compiled handlebars template (strict: a missing value is an error), cached. noEscape: the
  * targets are CUDA, WGSL and Python, not HTML (escaping printed `&gt;&#x3D;` into comments);
- * values are numbers, booleans and identifiers, safe as they are.
+ * values are numbers, booleans and identifiers, safe as they are. C is the template's context: an
+ * interface next to the code that renders it, so a missing or misspelled value is a type error.
  */
-export function template(backend: string, file: string): HandlebarsTemplateDelegate {
+export function template<C extends object>(backend: string, file: string): (ctx: C) => string {
   const key = `${backend}/${file}`;
   let t = compiled.get(key);
   if (!t) {
     t = Handlebars.compile(templateText(backend, file), { strict: true, noEscape: true });
     compiled.set(key, t);
   }
-  return t;
+  const f = t;
+  return (ctx: C) => f(ctx);
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -25,11 +25,11 @@ const DTYPE_BF16 = 0;
 const DTYPE_FP16 = 1;
 
 /** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy. */
-function cudaTemplate(file: string): HandlebarsTemplateDelegate {
+function cudaTemplate<C extends CudaTemplateContext>(file: string): (ctx: C) => string {
   for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs']] as const) {
     if (!Handlebars.partials[name]) Handlebars.registerPartial(name, templateText('cuda', f));
   }
-  return template('cuda', file);
+  return template<C>('cuda', file);
 }
 
 const num = (n: number): string => {
@@ -65,8 +65,77 @@ function summary(spec: KernelSpec): string {
     + `block_q ${t.blockQ} block_k ${t.blockK} warps ${t.warps} stages ${t.stages}`;
 }
 
+/** Every value of the sm_80 kernel, its header and its loader (kernel.cu.hbs, api.h.hbs, loader.py.hbs and their partials). */
+export interface CudaTemplateContext {
+  readonly sm90a: 'True' | 'False';
+  readonly sm90aReason: string;
+  readonly kernel: string;
+  readonly prefix: string;
+  readonly copyPrefix: string;
+  readonly module: string;
+  readonly pattern: string;
+  readonly hash: string;
+  readonly guard: string;
+  readonly macro: string;
+  readonly specSummary: string;
+  readonly specEscaped: string;
+  readonly headDim: number;
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly warps: number;
+  readonly stages: number;
+  readonly qInRegs: string;
+  readonly minBlocks: number;
+  readonly tokens: number;
+  readonly imageOffset: number;
+  readonly imageTokens: number;
+  readonly textOffset: number;
+  readonly textCount: number;
+  readonly textPlace: string;
+  readonly textPlacePy: string;
+  readonly queryGroups: number;
+  readonly tilesPerGroup: number;
+  readonly textTiles: number;
+  readonly imageSeesTextPy: 'True' | 'False';
+  readonly textQueriesPy: string;
+  readonly spatialJson: string;
+  readonly cursor: string;
+  readonly dtypeBf16: number;
+  readonly dtypeFp16: number;
+  readonly torchDtype: 'float16' | 'bfloat16';
+  readonly scale: string;
+  readonly order: string;
+  readonly ndim: number;
+  readonly gridPy: string;
+  readonly groupPy: string;
+}
+
+/** The sm_90a kernel's values (kernel_sm90.cu.hbs): the sm_80 ones, some replaced, and its own. */
+export interface CudaSm90TemplateContext extends CudaTemplateContext {
+  readonly smemBytes: number;
+  readonly wgmma: string;
+  readonly rasterTma: string;
+  readonly producerRegs: number;
+  readonly consumerRegs: number;
+  readonly gridW: number;
+  readonly gridH: number;
+  readonly gridT: number;
+  readonly groupW: number;
+  readonly groupH: number;
+  readonly boxW: number;
+  readonly boxH: number;
+  readonly boxT: number;
+  readonly splitSoftmax: string;
+  readonly lazyRescale: string;
+  readonly maxFree: string;
+  readonly pingpong: string;
+  readonly hasRuns: string;
+  readonly blockRows: number;
+  readonly groupsLast: number;
+}
+
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
-export function templateContext(plan: CudaPlan): Record<string, unknown> {
+export function templateContext(plan: CudaPlan): CudaTemplateContext {
   const { spec, kernel } = plan;
   const t = spec.tiling, L = spec.layout;
   // Q fragments fit in registers when a warp owns 16 rows or the head is small.
@@ -120,7 +189,7 @@ export function templateContext(plan: CudaPlan): Record<string, unknown> {
 }
 
 /** Template values of the sm_90a kernel: the same spec, its own fixed tiling and variant (sm90.ts, spec.sm90). */
-export function templateContextSm90(plan: CudaPlan): Record<string, unknown> {
+export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
   const base = templateContext(plan);
   const { spec } = plan, p = plan.sm90, v = spec.sm90;
   const D = spec.dims.length, ext = spec.layout.groupExtent;
@@ -170,14 +239,14 @@ function emitPlan(plan: CudaPlan): EmittedFile[] {
   const files: EmittedFile[] = [
     { path: `${kernel}.cu`, contents: cudaTemplate('kernel.cu.hbs')(ctx), role: 'kernel' },
     { path: `${kernel}.h`, contents: cudaTemplate('api.h.hbs')(ctx), role: 'host' },
-    { path: `${ctx.module as string}.py`, contents: cudaTemplate('loader.py.hbs')(ctx), role: 'loader' },
+    { path: `${ctx.module}.py`, contents: cudaTemplate('loader.py.hbs')(ctx), role: 'loader' },
     // the multi-GPU code is the same for every pattern; the loader imports it on first use
     { path: 'gratc_parallel.py', contents: templateText('cuda', 'gratc_parallel.py'), role: 'loader' },
   ];
   if (plan.sm90.supported) {
     const k90 = `${kernel}_sm90a`;
-    const hctx = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase() };
-    files.push({ path: `${k90}.cu`, contents: cudaTemplate('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
+    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase() };
+    files.push({ path: `${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
     files.push({ path: `${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
   }
   return files;

@@ -8,6 +8,51 @@ import { kernelName, wgslLaunch, type WgslSpec, type WgslVariant } from './spec.
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
+/** A V-chunk load of one invocation: register r, key j, key offset jj16, vec4 column offset m8. */
+interface VLoad { readonly r: number; readonly j: number; readonly jj16: number; readonly m8: number }
+/** A K-chunk load of one invocation: register r, key j, vec4 offset j16x8. */
+interface KLoad { readonly r: number; readonly j: number; readonly j16x8: number }
+
+/** Every value templates/attention.wgsl.hbs reads. */
+export interface WgslTemplateContext {
+  readonly kernel: string;
+  readonly variant: string;
+  readonly pattern: string;
+  readonly f16: boolean;
+  readonly subgroups: boolean;
+  readonly reductionNote: string;
+  readonly elem: string;
+  readonly d4: number;
+  readonly blockQ: number;
+  readonly blockK: number;
+  readonly lanes: number;
+  readonly threads: number;
+  readonly rq: number;
+  readonly rk: number;
+  readonly pcols: number;
+  readonly kpc: number;
+  readonly colsPerThread: number;
+  readonly textTiles: number;
+  readonly textSplits: number;
+  readonly splits: boolean;
+  readonly tilesPerGroup: number;
+  readonly gridTiles: number;
+  readonly qsLen: number;
+  readonly psLen: number;
+  readonly rows: readonly number[];
+  readonly keys: readonly number[];
+  readonly cols: readonly number[];
+  readonly comps: readonly string[];
+  readonly ldj: readonly number[];
+  readonly kchunks: readonly { readonly ch: number; readonly dim0: number; readonly dim1: number; readonly col0: number; readonly nextCol: number; readonly last: boolean; readonly loads: readonly KLoad[] }[];
+  readonly v0loads: readonly VLoad[];
+  readonly vchunks: readonly { readonly vc: number; readonly key0: number; readonly key1: number; readonly last: boolean; readonly loads: readonly VLoad[]; readonly nextLoads: readonly VLoad[] }[];
+  readonly maxExpr: string;
+  readonly psumExpr: string;
+  readonly shuffles: readonly number[];
+  readonly cursor: string;
+}
+
 /** The WGSL source of one variant. Deterministic: a pure function of (spec, variant). */
 export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
   const f = wgslLaunch(spec);
@@ -21,11 +66,11 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
   const nkch = d4 / 8; // K chunks of 32 dims (8 vec4) x BLOCK_K keys = 512 vec4
   const kpc = 512 / d4; // keys per V chunk (512 vec4)
   const nvc = v.blockK / kpc;
-  const vloads = (vc: number): { r: number; j: number; jj16: number; m8: number }[] =>
+  const vloads = (vc: number): VLoad[] =>
     range(kpc / 16).flatMap((jj) => range(d4 / 8).map((m) => ({ r: jj * (d4 / 8) + m, j: vc * (kpc / 16) + jj, jj16: 16 * jj, m8: 8 * m })));
-  const kloads = ldj.map((j) => ({ r: j, j, j16x8: 128 * j }));
+  const kloads: KLoad[] = ldj.map((j) => ({ r: j, j, j16x8: 128 * j }));
   for (const vc of range(nvc)) if (vloads(vc).length !== 4) throw new Error('V chunk loads must be 4 per invocation');
-  const ctx = {
+  const ctx: WgslTemplateContext = {
     kernel: kernelName(spec),
     variant: v.id,
     pattern: spec.pattern,
@@ -65,5 +110,5 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     shuffles,
     cursor: printCursor(spec, WGSL, { blockK: v.blockK, runs: false }),
   };
-  return template('wgsl', 'attention.wgsl.hbs')(ctx);
+  return template<WgslTemplateContext>('wgsl', 'attention.wgsl.hbs')(ctx);
 }
