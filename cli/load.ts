@@ -8,6 +8,7 @@ import type { Diagnostic, SourceFile } from '../dsl/diagnostics.js';
 // render.js is light; the parser and checker (chevrotain) load on first use, so --help,
 // --version and usage errors answer fast
 import { lineCol, renderDiagnostics } from '../dsl/render.js';
+import { identifierOf } from '../compiler/identifier.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { SCHEDULE_KEYS } from '../codegen/targets.js';
 import { readInput } from '../runtime/files.js';
@@ -75,9 +76,7 @@ export async function readSource(io: Io, path: string): Promise<SourceFile> {
 /** The pattern name used when the file has none: the file's base name as an identifier. */
 export function defaultNameFor(path: string): string {
   const base = basename(path).replace(/\.grat$/i, '');
-  let name = base.replace(/[^A-Za-z0-9_]/g, '_');
-  if (!/^[A-Za-z_]/.test(name)) name = `_${name}`;
-  return name;
+  return identifierOf(base);
 }
 
 /**

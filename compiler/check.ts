@@ -8,6 +8,7 @@ import { diag, hasErrors, type Diagnostic } from '../dsl/diagnostics.js';
 import { parse } from '../dsl/parse.js';
 import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, TextPlace, TextRegion } from './ir.js';
 import { imageRegion, MAX_LITERAL, textRegion, type RegionContext } from './check_region.js';
+import { identifierOf, MAX_NAME } from './identifier.js';
 import { didYouMean } from './nearest.js';
 
 /** Sizes left symbolic (`?`) in the file, bound from outside (CLI flags, runtimes). */
@@ -40,8 +41,6 @@ export const MAX_TOKENS = 2 ** 31 - 1;
 /** Bounds per-group tables (stats, ONNX index tensors) so absurd group counts are rejected up front. */
 export const MAX_GROUPS = 2 ** 22;
 export const MAX_HEAD_DIM = 1024;
-/** Longest pattern name (default names from file names are cut to this too). */
-export const MAX_NAME = 64;
 /**
  * Terms in one region. A kernel tests each key group against every earlier term (first-term
  * ownership: overlapping terms visit a key group once), so per-key work grows with the terms
@@ -88,11 +87,6 @@ function smallInt(lit: IntLit, what: string, min: number, diags: Diagnostic[], m
   return lit.value;
 }
 
-function sanitizeName(name: string): string {
-  const s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
-  return s.length > 0 ? s.slice(0, MAX_NAME) : 'pattern';
-}
-
 function checkFile(file: PatternFile, source: string, options: CheckOptions, diags: Diagnostic[]): PatternIR | null {
   // one statement of each kind (attends per who, schedule per target)
   const byKey = new Map<string, Statement>();
@@ -121,7 +115,7 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
     // kernel, module and file names are built from it (file names stop at 255 bytes)
     diags.push(diag('E0208', `the pattern name is ${nameS.name.length} characters long`, nameS.span, { hint: `at most ${MAX_NAME}` }));
   }
-  const name = nameS?.name ?? sanitizeName(options.defaultName ?? 'pattern');
+  const name = nameS?.name ?? identifierOf(options.defaultName ?? 'pattern');
 
   // ---- layout ----
   const gridS = get<'grid'>('grid'), groupS = get<'group'>('group');

@@ -13,6 +13,7 @@
 import { createHash } from 'node:crypto';
 import type { AxisRange, Border, BoolExpr, ImageTerm, Order, PatternIR, TextPlace } from './ir.js';
 import { groupCount, imageOffset, imageTokens, textOffset } from './ir.js';
+import { identifierOf, KERNEL_NAME_CHARS } from './identifier.js';
 
 export type PlanTerm =
   | { readonly kind: 'box'; readonly axes: readonly AxisRange[]; readonly border: Border }
@@ -60,12 +61,6 @@ export interface KernelPlan {
   readonly runAxes: readonly (number | null)[];
 }
 
-/** A pattern name as a C/WGSL/Python identifier (the checker already guarantees one; file names may not). */
-export const identifierOf = (name: string): string => {
-  const s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/^([0-9])/, '_$1');
-  return s.length > 0 ? s.slice(0, 48) : 'pattern';
-};
-
 /** A delta beyond ±groups selects nothing more: clamp so emitted 32-bit arithmetic never overflows. */
 export function finiteRange(r: AxisRange, groups: number): AxisRange {
   if (r.kind === 'all') return r;
@@ -105,7 +100,7 @@ export function kernelPlan(ir: PatternIR): KernelPlan {
   const terms = ir.image.terms.map((t) => planTerm(t, ir));
   const groupExtent = dims.map((d) => Math.min(d.group, d.size));
   return {
-    pattern: identifierOf(ir.name),
+    pattern: identifierOf(ir.name, KERNEL_NAME_CHARS),
     dims,
     order: ir.order,
     text: ir.text ? { count: ir.text.count, place: ir.text.place } : null,
