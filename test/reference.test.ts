@@ -10,20 +10,11 @@ import { deltaBounds } from '../compiler/predicate.js';
 import { simplify } from '../compiler/simplify.js';
 import { DENSE_MASK_MAX_TOKENS, denseMask, keyCountsPerQueryGroup, referenceAttention, type Layout } from '../compiler/reference.js';
 import { patternStats } from '../compiler/stats.js';
+import { mulberry32 } from '../runtime/random.js';
 import { imagePositions, irFromSpec, maskDiff, officialMask, type OfficialSpec } from './support/official_grat.js';
 
 // ---- seeded randomness: a fresh seed every run, printed on failure ----
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const freshSeed = (): number => (Math.random() * 2 ** 32) >>> 0;
 const randomArray = (rand: () => number, n: number, scale = 1): Float64Array => Float64Array.from({ length: n }, () => (2 * rand() - 1) * scale);
 

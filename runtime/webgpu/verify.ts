@@ -13,6 +13,7 @@ import { compileWgsl } from '../../codegen/wgsl/source.js';
 import { createGratAttention, fromHalf, toHalf, type GratKernelSource, type Layout, type Precision, type Reduction } from './index.js';
 import { calmDawnPolling } from './dawn_poll.js';
 import { nodeGpu, type NodeBackend, type NodeGpu } from './node.js';
+import { mulberry32 } from '../random.js';
 
 export interface VerifyOptions {
   readonly batch?: number;
@@ -55,15 +56,9 @@ export const DEFAULT_TOLERANCE: Record<Precision, number> = { f32: 2e-4, f16: 4e
 
 /** Seeded uniform [-1, 1) values (mulberry32). */
 export function randomValues(n: number, seed: number): Float64Array {
-  let a = seed >>> 0;
+  const r = mulberry32(seed);
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  }
+  for (let i = 0; i < n; i++) out[i] = r() * 2 - 1;
   return out;
 }
 

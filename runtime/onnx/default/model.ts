@@ -15,6 +15,7 @@ import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type ModelProto, type NodeProto, type TensorProto } from 'onnx-buf';
 import { DT, node, tensorF32, tensorI64, valueInfo } from '../../../codegen/onnx/tensor.js';
 import { examplePath } from '../../paths.js';
+import { mulberry32 } from '../../random.js';
 
 export interface DefaultModelConfig {
   readonly grid: readonly [number, number];
@@ -31,14 +32,9 @@ export const DEFAULT_OPSET = 17;
 
 /** Deterministic normal samples (mulberry32 + Box–Muller). */
 export function gaussian(seed: number): () => number {
-  let a = seed >>> 0;
-  const u = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
-  };
+  const r = mulberry32(seed);
+  // (0, 1): half a step up, so log() never sees 0 (exact: both terms are multiples of 2^-33)
+  const u = (): number => r() + 0.5 / 4294967296;
   return () => Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
 }
 
