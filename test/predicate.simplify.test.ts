@@ -16,6 +16,7 @@ import { groupCount } from '../compiler/ir.js';
 import { binaryRange, fits, unaryRange, varRange, type IntRange } from '../compiler/int_range.js';
 import { axisInterval, groupCoords } from '../compiler/keys.js';
 import { simplify } from '../compiler/simplify.js';
+import { evalBool } from './support/predicate_eval.js';
 import { emitCuda } from '../codegen/cuda/index.js';
 import { compileWgsl } from '../codegen/wgsl/index.js';
 
@@ -110,37 +111,7 @@ describe('examples/video_causal_anchor.grat (issue 17.3)', () => {
 
 // ---- random typed trees: same values, normal form, 32-bit values ----
 
-type C = readonly number[];
-const evalI = (e: IntExpr, q: C, k: C, n: C): number => {
-  switch (e.op) {
-    case 'int': return e.value;
-    case 'var': return e.ref === 'q' ? q[e.axis] : e.ref === 'k' ? k[e.axis] : e.ref === 'n' ? n[e.axis] : k[e.axis] - q[e.axis];
-    case 'neg': return -evalI(e.a, q, k, n);
-    case 'abs': return Math.abs(evalI(e.a, q, k, n));
-  }
-  const a = evalI(e.a, q, k, n), b = evalI(e.b, q, k, n);
-  switch (e.op) {
-    case '+': return a + b;
-    case '-': return a - b;
-    case '*': return a * b;
-    case '/': return b === 0 ? 0 : Math.floor(a / b);
-    case '%': return b === 0 ? 0 : ((a % b) + b) % b;
-    case 'min': return Math.min(a, b);
-    case 'max': return Math.max(a, b);
-  }
-};
-const CMP: Record<CmpOp, (a: number, b: number) => boolean> = {
-  '==': (a, b) => a === b, '!=': (a, b) => a !== b, '<': (a, b) => a < b, '<=': (a, b) => a <= b, '>': (a, b) => a > b, '>=': (a, b) => a >= b,
-};
-const evalB = (e: BoolExpr, q: C, k: C, n: C): boolean => {
-  switch (e.op) {
-    case 'bool': return e.value;
-    case 'not': return !evalB(e.a, q, k, n);
-    case '&&': return evalB(e.a, q, k, n) && evalB(e.b, q, k, n);
-    case '||': return evalB(e.a, q, k, n) || evalB(e.b, q, k, n);
-    default: return CMP[e.op](evalI(e.a, q, k, n), evalI(e.b, q, k, n));
-  }
-};
+const evalB = evalBool;
 
 /** Normal-form violations of a simplified tree (empty when it is in normal form). */
 function violations(e: BoolExpr, top = true): string[] {

@@ -11,6 +11,7 @@ import { simplify } from '../compiler/simplify.js';
 import { DENSE_MASK_MAX_TOKENS, denseMask, keyCountsPerQueryGroup, referenceAttention, type Layout } from '../compiler/reference.js';
 import { patternStats } from '../compiler/stats.js';
 import { mulberry32 } from '../runtime/random.js';
+import { evalBool } from './support/predicate_eval.js';
 import { imagePositions, irFromSpec, maskDiff, officialMask, type OfficialSpec } from './support/official_grat.js';
 
 // ---- seeded randomness: a fresh seed every run, printed on failure ----
@@ -96,43 +97,8 @@ describe('denseMask', () => {
   });
 
   it('random predicates (fast-check): the interval bounds never drop a key group the predicate allows', () => {
-    // an evaluator written here, independent of predicate.ts (floor / and %, zero divisor → 0)
-    type C = readonly number[];
-    const evalI = (e: IntExpr, q: C, k: C, n: C): number => {
-      switch (e.op) {
-        case 'int': return e.value;
-        case 'var': return e.ref === 'q' ? q[e.axis] : e.ref === 'k' ? k[e.axis] : e.ref === 'n' ? n[e.axis] : k[e.axis] - q[e.axis];
-        case 'neg': return -evalI(e.a, q, k, n);
-        case 'abs': return Math.abs(evalI(e.a, q, k, n));
-      }
-      const a = evalI(e.a, q, k, n), b = evalI(e.b, q, k, n);
-      switch (e.op) {
-        case '+': return a + b;
-        case '-': return a - b;
-        case '*': return a * b;
-        case '/': return b === 0 ? 0 : Math.floor(a / b);
-        case '%': return b === 0 ? 0 : ((a % b) + b) % b;
-        case 'min': return Math.min(a, b);
-        case 'max': return Math.max(a, b);
-      }
-    };
-    const evalB = (e: BoolExpr, q: C, k: C, n: C): boolean => {
-      switch (e.op) {
-        case 'bool': return e.value;
-        case 'not': return !evalB(e.a, q, k, n);
-        case '&&': return evalB(e.a, q, k, n) && evalB(e.b, q, k, n);
-        case '||': return evalB(e.a, q, k, n) || evalB(e.b, q, k, n);
-      }
-      const a = evalI(e.a, q, k, n), b = evalI(e.b, q, k, n);
-      switch (e.op) {
-        case '==': return a === b;
-        case '!=': return a !== b;
-        case '<': return a < b;
-        case '<=': return a <= b;
-        case '>': return a > b;
-        case '>=': return a >= b;
-      }
-    };
+    // the evaluator in test/support/predicate_eval.ts is independent of predicate.ts
+    const evalB = evalBool;
     const D = 2;
     const cmpOps = ['==', '!=', '<', '<=', '>', '>='] as const;
     const { bool } = fc.letrec<{ int: IntExpr; bool: BoolExpr }>((tie) => ({
