@@ -129,10 +129,10 @@ function scaled(k: number): ModelProto {
   };
 }
 
-/** W's payload, and the model with W moved to external data at `location` (offset 0). */
-function externalized(m: ModelProto, location: string): { model: Uint8Array; data: Uint8Array } {
+/** W's payload, and the model with W moved to external data at `location`, at `offset` in that file. */
+function externalized(m: ModelProto, location: string, offset = 0): { model: Uint8Array; data: Uint8Array } {
   const w = m.graph!.initializer.find((t) => t.name === W)!;
-  const entries = { location, offset: '0', length: String(w.rawData.length) };
+  const entries = { location, offset: String(offset), length: String(w.rawData.length) };
   const model: ModelProto = {
     ...m,
     graph: {
@@ -297,20 +297,8 @@ describe('reliability: external data of the output is OUT.data, never someone el
     writeFileSync(join(base, 'p.grat'), PATTERN);
     mkdirSync(join(base, 'm'));
     mkdirSync(join(base, 'out'));
-    const w = fixtureModel().graph!.initializer.find((t) => t.name === W)!;
-    const m = fixtureModel();
-    const model: ModelProto = {
-      ...m,
-      graph: {
-        ...m.graph!,
-        initializer: m.graph!.initializer.map((t) => (t.name !== W ? t : {
-          ...t, rawData: new Uint8Array(0), dataLocation: 1,
-          externalData: Object.entries({ location: 'big.bin', offset: String(3 * 2 ** 30), length: String(w.rawData.length) })
-            .map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
-        })),
-      },
-    };
-    writeFileSync(join(base, 'm', 'model.onnx'), toBinary(ModelProtoSchema, model));
+    const { model } = externalized(fixtureModel(), 'big.bin', 3 * 2 ** 30);
+    writeFileSync(join(base, 'm', 'model.onnx'), model);
     sparse(join(base, 'm', 'big.bin'), 3 * 2 ** 30 + 2 ** 20);
     const r = await gratc(base, patchArgs('m/model.onnx', 'out/p.onnx', '--json'));
     expect(r.code, r.stderr).toBe(0);
