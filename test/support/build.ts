@@ -1,5 +1,5 @@
 /**
- * vitest globalSetup: builds dist/ once (`tsc -p tsconfig.json`) so the CLI tests can run
+ * vitest globalSetup: builds dist/ once (scripts/build.mjs: tsc + the bin's execute bit) so the CLI tests can run
  * `node dist/cli/main.js` as a subprocess. Type errors elsewhere in the tree do not stop the
  * run (tsc still emits); they are printed, and a missing dist/cli/main.js fails loudly.
  *
@@ -36,8 +36,8 @@ export function distIsCurrent(root: string): boolean {
 export default function setup(): void {
   const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
   if (distIsCurrent(root)) return;
-  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
-  const r = spawnSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.json')], { cwd: root, encoding: 'utf8' });
+  // scripts/build.mjs: tsc, then the bin's execute bit (npx gratc)
+  const r = spawnSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { cwd: root, encoding: 'utf8' });
   if (r.status !== 0) {
     process.stderr.write(`[test/support/build.ts] tsc reported problems (the build still emitted):\n${r.stdout}${r.stderr}\n`);
   }
