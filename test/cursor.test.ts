@@ -10,7 +10,7 @@ import { checkSource } from '../compiler/check.js';
 import { decodeGroup, groupSegment, keyTiles, segToken, type CursorOptions } from '../compiler/cursor.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
-import { kernelPlan, type KernelPlan } from '../compiler/plan.js';
+import { bindPlan, kernelPlan, type BoundPlan } from '../compiler/plan.js';
 import { denseMask } from '../compiler/reference.js';
 import { arbPattern, describePattern, toPattern, type ArbPattern } from './support/arb_pattern.js';
 
@@ -22,7 +22,7 @@ function irOf(p: ArbPattern): PatternIR {
 }
 
 /** Problems of one walk against the mask's row `row` (empty: none). */
-function walkErrors(plan: KernelPlan, q: readonly number[] | null, valid: number, opts: CursorOptions, mask: Uint8Array, N: number, row: number): string[] {
+function walkErrors(plan: BoundPlan, q: readonly number[] | null, valid: number, opts: CursorOptions, mask: Uint8Array, N: number, row: number): string[] {
   const seen = new Uint8Array(N), errs: string[] = [];
   for (const t of keyTiles(plan, q, valid, opts)) {
     if (t.n > opts.blockK) errs.push(`tile of ${t.n} keys`);
@@ -40,7 +40,7 @@ function walkErrors(plan: KernelPlan, q: readonly number[] | null, valid: number
 }
 
 function allErrors(ir: PatternIR, valid: number, blockK: number, runs: boolean): string[] {
-  const plan = kernelPlan(ir), N = totalTokens(ir), mask = denseMask(ir, valid), opts = { blockK, runs };
+  const plan = bindPlan(kernelPlan(ir)), N = totalTokens(ir), mask = denseMask(ir, valid), opts = { blockK, runs };
   const errs: string[] = [];
   for (let g = 0; g < plan.layout.queryGroups; g++) {
     const q = decodeGroup(plan, g);
@@ -62,7 +62,7 @@ describe('key-tile cursor (compiler/cursor.ts) == dense mask', () => {
 
   it('runs take whole image rows where a term spans trailing axes (Flux GRAT-X, raster)', () => {
     const r = checkSource('pattern fx\ngrid h=40 w=52\ngroup h=16 w=16\norder raster\ntext 5 before\nimage attends crisscross + text\ntext attends all\nhead_dim 128\n', {});
-    const plan = kernelPlan(r.ir!);
+    const plan = bindPlan(kernelPlan(r.ir!));
     expect(plan.runAxes).toEqual([1, null]);
     const tiles = keyTiles(plan, [1, 1], 5, { blockK: 128, runs: true });
     expect(tiles[0].seg).toMatchObject({ base: 5 + 16 * 52, len: 16 * 52, contiguous: true });

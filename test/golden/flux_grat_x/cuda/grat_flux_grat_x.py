@@ -9,11 +9,11 @@ Several GPUs (torch.distributed, NCCL; each rank holds its share of the sequence
     out = grat.spatial_attention(q, k, v)                  # bands of group rows, K/V halos only
     out = grat.parallel_attention(q, k, v)                 # whichever of the two sends less
 
-The kernel (grat_flux_grat_x_bdfa8e206198.cu beside this file) is built on first use with
+The kernel (grat_flux_grat_x_a8cf1264ca3a.cu beside this file) is built on first use with
 torch.utils.cpp_extension, once per specialization: its name carries the specialization's
 hash, and its build folder a hash of the source, the arch, the torch/CUDA versions and the
 device, so the build cache (TORCH_EXTENSIONS_DIR) never mixes two patterns or two toolchains.
-On a compute-capability-9.0 card (H100/H200) the Hopper kernel grat_flux_grat_x_bdfa8e206198_sm90a.cu (wgmma,
+On a compute-capability-9.0 card (H100/H200) the Hopper kernel grat_flux_grat_x_a8cf1264ca3a_sm90a.cu (wgmma,
 built for sm_90a) is used instead when it was emitted (SM90A); GRAT_CUDA_ARCH=sm80 forces the
 portable kernel, and attention(..., arch="sm80"|"sm90a") picks one per call.
 A build lock older than GRAT_BUILD_LOCK_TIMEOUT seconds (default 600), left by a killed build, is
@@ -39,8 +39,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-KERNEL = "grat_flux_grat_x_bdfa8e206198"
-SPEC_HASH = "bdfa8e2061981f2f"
+KERNEL = "grat_flux_grat_x_a8cf1264ca3a"
+SPEC_HASH = "a8cf1264ca3a894f"
 PATTERN = "flux_grat_x"
 TOKENS = 2432
 HEAD_DIM = 128

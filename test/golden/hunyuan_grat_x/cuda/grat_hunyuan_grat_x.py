@@ -9,11 +9,11 @@ Several GPUs (torch.distributed, NCCL; each rank holds its share of the sequence
     out = grat.spatial_attention(q, k, v)                  # bands of group rows, K/V halos only
     out = grat.parallel_attention(q, k, v)                 # whichever of the two sends less
 
-The kernel (grat_hunyuan_grat_x_9b8a9f492f2d.cu beside this file) is built on first use with
+The kernel (grat_hunyuan_grat_x_f41a461134f5.cu beside this file) is built on first use with
 torch.utils.cpp_extension, once per specialization: its name carries the specialization's
 hash, and its build folder a hash of the source, the arch, the torch/CUDA versions and the
 device, so the build cache (TORCH_EXTENSIONS_DIR) never mixes two patterns or two toolchains.
-On a compute-capability-9.0 card (H100/H200) the Hopper kernel grat_hunyuan_grat_x_9b8a9f492f2d_sm90a.cu (wgmma,
+On a compute-capability-9.0 card (H100/H200) the Hopper kernel grat_hunyuan_grat_x_f41a461134f5_sm90a.cu (wgmma,
 built for sm_90a) is used instead when it was emitted (SM90A); GRAT_CUDA_ARCH=sm80 forces the
 portable kernel, and attention(..., arch="sm80"|"sm90a") picks one per call.
 A build lock older than GRAT_BUILD_LOCK_TIMEOUT seconds (default 600), left by a killed build, is
@@ -39,8 +39,8 @@ import warnings
 import torch
 import torch.nn.functional as F
 
-KERNEL = "grat_hunyuan_grat_x_9b8a9f492f2d"
-SPEC_HASH = "9b8a9f492f2d7fdb"
+KERNEL = "grat_hunyuan_grat_x_f41a461134f5"
+SPEC_HASH = "f41a461134f52313"
 PATTERN = "hunyuan_grat_x"
 TOKENS = 2176
 HEAD_DIM = 128
