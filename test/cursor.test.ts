@@ -10,7 +10,7 @@ import { checkSource } from '../compiler/check.js';
 import { decodeGroup, groupSegment, keyTiles, segToken, type CursorOptions } from '../compiler/cursor.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
-import { bindPlan, kernelPlan, type BoundPlan } from '../compiler/plan.js';
+import { bindPlan, kernelPlan, launchSizesError, type BoundPlan } from '../compiler/plan.js';
 import { denseMask } from '../compiler/reference.js';
 import { arbPattern, describePattern, toPattern, type ArbPattern } from './support/arb_pattern.js';
 
@@ -59,6 +59,51 @@ describe('key-tile cursor (compiler/cursor.ts) == dense mask', () => {
       }), { numRuns: 300 });
     });
   }
+
+  for (const runs of [false, true]) {
+    it(`run-time sizes: a plan compiled once walks the mask at every launch size (ragged, 1 token, text 0), runs ${runs}`, () => {
+      let walked = 0;
+      fc.assert(fc.property(arbPattern({ maxTokens: 160, maxText: 16 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.constantFrom(1, 8, 64), (p, keep, blockK) => {
+        // the same pattern with some sizes left to launch (the first dim always): `?` in the file, no binding
+        const t = toPattern({ ...p, unbound: true });
+        let source = t.source;
+        p.dims.forEach((d, a) => { if (keep[a] && a > 0) source = source.replace(`${d.name}=?`, `${d.name}=${d.size}`); });
+        if (p.text && keep[3]) source = source.replace(/^text \?/m, `text ${p.text.count}`);
+        const rt = checkSource(source, { runtimeSizes: true });
+        if (!rt.ir) return; // a predicate that may overflow at the run-time limits (E0506): refused, rightly
+        const plan = kernelPlan(rt.ir);
+        const sizes = { grid: p.dims.map((d) => d.size), text: p.text?.count ?? 0 };
+        expect(plan.runtime).not.toBeNull();
+        expect(launchSizesError(plan, sizes)).toBeNull();
+        const ir = irOf(p), bound = bindPlan(plan, sizes), N = totalTokens(ir), mask = denseMask(ir, p.valid), opts = { blockK, runs };
+        const errs: string[] = [];
+        for (let g = 0; g < bound.layout.queryGroups; g++) {
+          const q = decodeGroup(bound, g);
+          errs.push(...walkErrors(bound, q, p.valid, opts, mask, N, groupSegment(bound, q).base).map((e) => `group ${g}: ${e}`));
+        }
+        if (bound.textQueries && bound.layout.textCount > 0) errs.push(...walkErrors(bound, null, p.valid, opts, mask, N, bound.layout.textOffset).map((e) => `text: ${e}`));
+        if (errs.length) throw new Error(`${source}\nsizes ${JSON.stringify(sizes)} valid=${p.valid} blockK=${blockK}\n${errs.slice(0, 8).join('\n')}`);
+        walked++;
+      }), { numRuns: 300 });
+      expect(walked).toBeGreaterThan(200); // few are refused at the limits
+    });
+  }
+
+  it('run-time sizes: launch sizes are checked against the compiled ones and the limits', () => {
+    const src = 'pattern fb\ngrid h=? w=?\ngroup h=16 w=16\ntext 5 before\nimage attends neighbors(1) + text\nhead_dim 128\n';
+    const plan = kernelPlan(checkSource(src, { runtimeSizes: true }).ir!);
+    expect(plan.dims.map((d) => d.size)).toEqual([{ kind: 'runtime', max: 4096 }, { kind: 'runtime', max: 4096 }]);
+    expect(plan.text?.count).toEqual({ kind: 'fixed', value: 5 });
+    expect(launchSizesError(plan, { grid: [1, 1], text: 5 })).toBeNull();
+    expect(launchSizesError(plan, { grid: [512, 512], text: 5 })).toBeNull();
+    expect(launchSizesError(plan, { grid: [4097, 1], text: 5 })).toMatch(/past the limit 4096/);
+    expect(launchSizesError(plan, { grid: [0, 8], text: 5 })).toMatch(/positive/);
+    expect(launchSizesError(plan, { grid: [8, 8], text: 4 })).toMatch(/compiled as 5/);
+    expect(() => bindPlan(plan)).toThrow(/taken at launch/);
+    // a 1-token grid: one group of one token
+    const one = bindPlan(plan, { grid: [1, 1], text: 5 });
+    expect(keyTiles(one, [0, 0], 5, { blockK: 64, runs: false }).map((t) => [t.seg.base, t.n])).toEqual([[5, 1], [0, 5]]);
+  });
 
   it('runs take whole image rows where a term spans trailing axes (Flux GRAT-X, raster)', () => {
     const r = checkSource('pattern fx\ngrid h=40 w=52\ngroup h=16 w=16\norder raster\ntext 5 before\nimage attends crisscross + text\ntext attends all\nhead_dim 128\n', {});

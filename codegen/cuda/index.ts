@@ -71,7 +71,7 @@ const showSize = (s: KernelSpec['dims'][number]['size']): string => (s.kind === 
  * kernel's raster boxes): C statements, every number from the spec. Sizes past the limits the
  * checker proved (ir.runtime.max) are cudaErrorInvalidValue, as is NULL then.
  */
-function hostSizesC(spec: KernelSpec): string {
+export function hostSizesC(spec: KernelSpec): string {
   const D = spec.dims.length, bad = 'return static_cast<int>(cudaErrorInvalidValue);';
   const textSize = spec.text?.count ?? { kind: 'fixed' as const, value: 0 };
   if (!spec.runtime) {
@@ -109,7 +109,7 @@ function hostSizesC(spec: KernelSpec): string {
 }
 
 /** Params' fields for sizes taken at launch, and the division by a launch value they use (empty for fixed sizes). */
-function paramsRuntimeC(spec: KernelSpec): { fields: string; helpers: string } {
+export function paramsRuntimeC(spec: KernelSpec): { fields: string; helpers: string } {
   if (!spec.runtime) return { fields: '', helpers: '' };
   return {
     fields: [
