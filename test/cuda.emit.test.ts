@@ -29,6 +29,12 @@ function ir(src: string, grid?: number[], text?: number): PatternIR {
   return r.ir;
 }
 
+/** The package's file `name` (grat_<pattern>/name). */
+const pyFile = (r: ReturnType<typeof emitCuda>, name: string): string => {
+  const f = r.files.find((x) => x.path === `${r.info.module as string}/${name}`);
+  if (!f || typeof f.contents !== 'string') throw new Error(`no ${name}`);
+  return f.contents;
+};
 const fileOf = (r: ReturnType<typeof emitCuda>, role: string): string => {
   const f = r.files.find((x) => x.role === role);
   if (!f || typeof f.contents !== 'string') throw new Error(`no ${role} file`);
@@ -77,7 +83,7 @@ describe('cuda spec', () => {
 
   it('warns on fp32 and still emits (the library takes bf16 and fp16)', () => {
     const r = emitCuda(ir(FLUX_B.replace('dtype bf16', 'dtype fp32'), [32, 32]));
-    expect(r.files.length).toBe(6); // sm_80 kernel, header, loader, multi-GPU module; sm_90a kernel and header
+    expect(r.files.filter((f) => f.role === 'kernel').length).toBe(2); // the sm_80 and sm_90a kernels
     expect(r.diagnostics.find((d) => d.code === 'W0911')?.severity).toBe('warning');
   });
 
@@ -94,15 +100,18 @@ describe('cuda spec', () => {
 
 describe('cuda emitted code', () => {
   const r = emitCuda(ir(FLUX_B, [20, 36]));
-  const cu = fileOf(r, 'kernel'), h = fileOf(r, 'host'), py = fileOf(r, 'loader');
+  const cu = fileOf(r, 'kernel'), h = fileOf(r, 'host'), py = pyFile(r, '_spec.py');
   const name = r.info.kernel as string;
 
   it('is registered as the cuda backend', () => {
     expect(backendFor('cuda')?.emit).toBe(emitCuda);
   });
 
-  it('names its files after the kernel (sm_80, loader, then the sm_90a kernel)', () => {
-    expect(r.files.map((f) => f.path)).toEqual([`${name}.cu`, `${name}.h`, 'grat_flux_b.py', 'gratc_parallel.py', `${name}_sm90a.cu`, `${name}_sm90a.h`]);
+  it('is a Python package with the kernels inside (named after the kernel: sm_80, then sm_90a)', () => {
+    const pkg = (f: string): string => `grat_flux_b/${f}`;
+    expect(r.files.map((f) => f.path)).toEqual(['pyproject.toml', ...['__init__.py', '_spec.py', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '__main__.py',
+      `${name}.cu`, `${name}.h`, `${name}_sm90a.cu`, `${name}_sm90a.h`].map(pkg)]);
+    expect(fileOf(r, 'package')).toMatch(/packages = \["grat_flux_b"\]\n[^]*grat_flux_b = \["\*\.cu", "\*\.h"\]/);
     for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left
   });
 
@@ -142,7 +151,7 @@ describe('cuda emitted code', () => {
   it('multi-GPU: the loader embeds the spatial plans; a stale build lock is cleared first', () => {
     // a lock left by a killed build is cleared (torch would wait for it forever)
     // (between the two: whether this is the first build, for its progress line)
-    expect(py).toMatch(/_clear_stale_lock\(build_dir\)\n(?:\s+(?:#.*|first = .*|what = .*)\n)*\s+try:\n(?:\s+(?:#.*|with _BuildProgress\(.*:)\n)*\s+path = load\(/);
+    expect(pyFile(r, '_build.py')).toMatch(/_clear_stale_lock\(folder\)\n(?:\s+(?:#.*|first = .*|what = .*)\n)*\s+try:\n(?:\s+(?:#.*|with _BuildProgress\(.*:)\n)*\s+path = load\(/);
     const json = /SPATIAL_PLANS = json\.loads\("""(.*)"""\)/.exec(py)?.[1] ?? 'null';
     const plans = JSON.parse(json) as Record<string, { ranks?: { tokens: number[] }[]; error?: string }>;
     expect(plans['2'].ranks?.map((x) => x.tokens)).toEqual([[0, 512 + 16 * 36], [512 + 16 * 36, 1232]]);
@@ -153,9 +162,9 @@ describe('cuda emitted code', () => {
 describe('cuda sm_90a kernel', () => {
   const r = emitCuda(ir(FLUX_B, [20, 36]));
   const name = r.info.kernel as string;
-  const cu90 = r.files.find((f) => f.path === `${name}_sm90a.cu`)!.contents as string;
+  const cu90 = r.files.find((f) => f.path.endsWith(`/${name}_sm90a.cu`))!.contents as string;
   const cu80 = fileOf(r, 'kernel');
-  const py = fileOf(r, 'loader');
+  const py = pyFile(r, '_spec.py');
 
   it('raster key tiles as TMA boxes of the planned shape, the same geometry as sm_80', () => {
     expect(cu90).toContain('constexpr bool RASTER_TMA = true;');

@@ -1,13 +1,13 @@
 /**
- * The generated Python loader's first build (30-60 s of nvcc) shows a line with the elapsed time
+ * The generated Python package's first build (30-60 s of nvcc) shows a line with the elapsed time
  * on stderr when stderr is a terminal, cleared when the build ends; nothing in a pipe, with
- * GRAT_QUIET=1, or when the library is already built. torch is replaced by a stub whose
- * cpp_extension.load sleeps like a short build and then fails (no GPU or nvcc needed); the
- * terminal is a pseudo-terminal from script(1).
+ * GRAT_QUIET=1, or when the library is already built. torch is the stub of test/support/stub_torch,
+ * whose cpp_extension.load sleeps like a short build (STUB_BUILD_SECONDS) and then fails (no GPU or
+ * nvcc needed); the terminal is a pseudo-terminal from script(1).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
@@ -16,25 +16,17 @@ import { ROOT, tempDir } from './support/cli.js';
 const dir = tempDir();
 let module = '';
 
-const STUB: Record<string, string> = {
-  'torch/__init__.py': 'from . import cuda, nn, utils, version\n__version__ = "0.0-stub"\nbfloat16, float16, float32 = "bf16", "f16", "f32"\n',
-  'torch/cuda.py': 'def is_available():\n    return False\n',
-  'torch/version.py': 'cuda = None\n',
-  'torch/nn/__init__.py': 'from . import functional\n',
-  'torch/nn/functional.py': '',
-  'torch/utils/__init__.py': '',
-  'torch/utils/cpp_extension.py': 'import time\n\ndef load(**kw):\n    time.sleep(2.5)\n    raise RuntimeError("stub build failed")\n',
-};
+const STUB = join(ROOT, 'test', 'support', 'stub_torch');
 
 beforeAll(() => {
   const { ir, diagnostics } = checkSource(readFileSync(join(ROOT, 'examples', 'cuda_dit_b.grat'), 'utf8'), { defaultName: 'cuda_dit_b' });
   if (!ir) throw new Error(diagnostics.map((d) => d.message).join('; '));
-  for (const f of emitCuda(ir).files) writeFileSync(join(dir, f.path), f.contents);
-  module = readdirSync(dir).find((f) => /^grat_.*\.py$/.test(f) && f !== 'gratc_parallel.py')!.replace(/\.py$/, '');
-  for (const [p, text] of Object.entries(STUB)) {
-    mkdirSync(join(dir, p, '..'), { recursive: true });
-    writeFileSync(join(dir, p), text);
+  const r = emitCuda(ir);
+  for (const f of r.files) {
+    mkdirSync(dirname(join(dir, f.path)), { recursive: true });
+    writeFileSync(join(dir, f.path), f.contents);
   }
+  module = r.info.module as string;
   writeFileSync(join(dir, 'first_build.py'), [
     'import sys',
     `import ${module} as grat`,
@@ -46,7 +38,7 @@ beforeAll(() => {
 });
 
 function python(tty: boolean, env: Record<string, string> = {}): string {
-  const opts = { cwd: dir, encoding: 'utf8' as const, env: { ...process.env, TORCH_EXTENSIONS_DIR: join(dir, 'cache'), GRAT_QUIET: '', ...env } };
+  const opts = { cwd: dir, encoding: 'utf8' as const, env: { ...process.env, PYTHONPATH: STUB, STUB_BUILD_SECONDS: '2.5', TORCH_EXTENSIONS_DIR: join(dir, 'cache'), GRAT_QUIET: '', ...env } };
   const r = tty
     ? spawnSync('script', ['-qec', 'python3 first_build.py', '/dev/null'], opts)
     : spawnSync('python3', ['first_build.py'], opts);

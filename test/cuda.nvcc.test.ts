@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda, SUPPORTED_HEAD_DIMS } from '../codegen/cuda/index.js';
@@ -87,7 +87,7 @@ describe('nvcc: every example compiles without spills or local memory', () => {
     if (e.files.length === 0) { rejected.push({ example: ex, headDim: r.ir.headDim, codes: e.diagnostics.map((d) => d.code) }); continue; }
     const dir = join(work, ex.replace('.grat', ''));
     mkdirSync(dir, { recursive: true });
-    for (const f of e.files) writeFileSync(join(dir, f.path), f.contents);
+    for (const f of e.files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
     const cu = e.files.find((f) => f.role === 'kernel')!.path;
     for (const arch of ARCHS) jobs.push({ example: ex, arch, dir, cu });
   }

@@ -8,7 +8,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../codegen/cuda/index.js';
@@ -84,7 +84,7 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     if (!cu) continue; // rejected by the backend, or falls back to sm_80 (cuda.nvcc.test.ts covers it)
     const dir = join(work, ex.replace('.grat', ''));
     mkdirSync(dir, { recursive: true });
-    for (const f of e.files) writeFileSync(join(dir, f.path), f.contents);
+    for (const f of e.files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
     jobs.push({ example: ex, dir, cu: cu.path, ir: r.ir });
   }
 
@@ -124,7 +124,7 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
       const dir = join(job.dir, `ab_${name}`);
       mkdirSync(dir, { recursive: true });
       const files = emitSpec(planKernel(job.ir, { ...DEFAULT_SM90_VARIANT, ...v }).spec!);
-      for (const f of files) writeFileSync(join(dir, f.path), f.contents);
+      for (const f of files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
       const cu = files.find((f) => f.path.endsWith('_sm90a.cu'))!.path;
       const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', cu], dir);
       return (r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${name}: ${x}`);

@@ -17,7 +17,7 @@
  *   <pattern>.onnx.txt the ONNX model as text: graph, function nodes, constants with their shapes
  *                      and sha256 (small ones with values), and the model's sha256; a block of
  *                      nodes repeated but for names and constants is printed once (foldRepeats)
- * Files copied verbatim into every output (gratc_parallel.py, the WebGPU runtime) are checked
+ * Files copied verbatim into every output (the CUDA package's pattern-independent .py files, the WebGPU runtime) are checked
  * equal across examples and kept once, in golden/copied/<target>/.
  *
  * Patterns with open sizes get small grids here (ragged where that is cheap), so the files stay
@@ -48,17 +48,19 @@ const SIZES: Readonly<Record<string, { grid: number[]; text?: number }>> = {
   sliding_window_1d: { grid: [1000] }, // 15 groups of 64 and one of 40
 };
 
-/** Files every output of a target holds unchanged (copies of project sources), kept once. */
-const COPIED = new Set(['gratc_parallel.py', 'gratc_webgpu_runtime.ts']);
+/** Files every output of a target holds unchanged (copies of project sources), kept once: by name, in any folder of the output. */
+const COPIED = new Set(['gratc_webgpu_runtime.ts', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '__main__.py']);
+const base = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 
 const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.grat')).map((f) => f.slice(0, -'.grat'.length)).sort();
 
 const hex = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
 
-/** The golden name of an emitted file: the kernel name (`grat_<pattern>_<hash>`) becomes `kernel`. */
+/** The golden name of an emitted file (its name without the folder): the kernel name (`grat_<pattern>_<hash>`) becomes `kernel`. */
 function goldenName(path: string, kernel: unknown): string {
-  if (typeof kernel === 'string' && path.startsWith(kernel)) return `kernel${path.slice(kernel.length)}`;
-  return path.endsWith('.onnx') ? `${path}.txt` : path;
+  const name = base(path);
+  if (typeof kernel === 'string' && name.startsWith(kernel)) return `kernel${name.slice(kernel.length)}`;
+  return name.endsWith('.onnx') ? `${name}.txt` : name;
 }
 
 // ---- ONNX as text ----
@@ -100,8 +102,8 @@ const nodeLine = (n: NodeProto): string => `  ${n.output.join(', ')} = ${n.domai
 
 function valueLine(v: ValueInfoProto): string {
   const t = v.type?.value.case === 'tensorType' ? v.type.value.value : null;
-  const dims = t?.shape?.dim.map((d) => (d.value.case === 'dimValue' ? String(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?')) ?? [];
-  return `  ${v.name}: ${t ? elem(t.elemType) : '?'}[${dims.join(', ')}]`;
+  const dims = t?.shape?.dim.map((d) => (d.value.case === 'dimValue' ? String(d.value.value) : d.value.case === 'dimParam' ? d.value.value : '?'));
+  return `  ${v.name}: ${t ? elem(t.elemType) : '?'}${dims ? `[${dims.join(', ')}]` : ' (any shape)'}`;
 }
 
 /**
@@ -164,7 +166,7 @@ function emit(example: string, target: Target): Emitted {
 function summary(e: Emitted): string {
   const { target, result, kernel } = e;
   return `${JSON.stringify({
-    files: result.files.map((f) => ({ path: f.path, role: f.role, golden: COPIED.has(f.path) ? `../../copied/${target}/${f.path}` : goldenName(f.path, kernel) })),
+    files: result.files.map((f) => ({ path: f.path, role: f.role, golden: COPIED.has(base(f.path)) ? `../../copied/${target}/${base(f.path)}` : goldenName(f.path, kernel) })),
     diagnostics: result.diagnostics.map((d) => `${d.severity}[${d.code}]: ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`),
     info: result.info,
   }, null, 2)}\n`;
@@ -192,11 +194,11 @@ describe.each(examples)('%s', (example) => {
     await expect.soft(summary(e)).toMatchFileSnapshot(`${dir}/emit.json`);
     const expected = new Set(['emit.json']);
     for (const f of e.result.files) {
-      if (COPIED.has(f.path)) {
-        const first = copies.get(`${target}/${f.path}`);
+      if (COPIED.has(base(f.path))) {
+        const first = copies.get(`${target}/${base(f.path)}`);
         if (first === undefined) {
-          copies.set(`${target}/${f.path}`, f.contents);
-          await expect(f.contents).toMatchFileSnapshot(`golden/copied/${target}/${f.path}`);
+          copies.set(`${target}/${base(f.path)}`, f.contents);
+          await expect(f.contents).toMatchFileSnapshot(`golden/copied/${target}/${base(f.path)}`);
         } else expect(f.contents === first, `${f.path} is the same in every output`).toBe(true);
         continue;
       }

@@ -115,6 +115,48 @@ describe('onnx backend vs the float64 reference', () => {
     expect(max).toBeLessThan(1e-5);
   });
 
+  // per-sample text lengths (CFG-style batch: one sample with no valid text): the reference per sample
+  const PER_SAMPLE: [string, string][] = [
+    ['GRAT-B', 'grid h=8 w=8\ngroup h=4 w=4\ntext 6 before\nimage attends neighbors(1) + text\ntext attends all'],
+    ['text-only groups, text sees text', 'grid h=6 w=9\ngroup h=2 w=3\ntext 3 before\nimage attends where(dh == 1) + text\ntext attends text\nschedule onnx query_chunk=12'],
+    ['ragged, text after, text sees grid', 'grid h=10 w=7\ngroup h=4 w=4\ntext 5 after\nimage attends crisscross + text\ntext attends grid'],
+  ];
+  for (const [name, body] of PER_SAMPLE) {
+    it(`text_valid per sample [batch] (${name}): one length 0, one past the count, against the reference of each sample`, async () => {
+      const ir = pattern(body);
+      const bytes = backendFor('onnx')!.emit(ir).files[0].contents as Uint8Array;
+      const T = ir.text!.count, H = 2, N = totalTokens(ir), D = ir.headDim;
+      const session = await ort.InferenceSession.create(bytes);
+      try {
+        for (const lens of [[T - 1, 0], [0, T + 4, 2], [7], [-3, 1]]) {
+          const B = lens.length, per = H * N * D;
+          const [q, k, v] = [5, 6, 7].map((s) => rand(B * per, s + B));
+          const y = (await session.run({
+            q: new ort.Tensor('float32', q, [B, H, N, D]), k: new ort.Tensor('float32', k, [B, H, N, D]), v: new ort.Tensor('float32', v, [B, H, N, D]),
+            text_valid: new ort.Tensor('int64', BigInt64Array.from(lens.map(BigInt)), [B]),
+          })).y.data as Float32Array;
+          let max = 0;
+          lens.forEach((valid, b) => { // (the reference clamps to [0, count] too)
+            const part = (x: Float32Array): Float32Array => x.subarray(b * per, (b + 1) * per);
+            const ref = referenceAttention(ir, part(q), part(k), part(v), { batch: 1, heads: H, layout: 'bhnd', valid });
+            for (let i = 0; i < per; i++) max = Math.max(max, Math.abs(y[b * per + i] - ref[i]));
+          });
+          expect(max, `lengths ${lens.join(',')}`).toBeLessThan(1e-5);
+        }
+        // a scalar still works (models emitted before took only a scalar)
+        const q = rand(H * N * D, 9);
+        const y = (await session.run({
+          q: new ort.Tensor('float32', q, [1, H, N, D]), k: new ort.Tensor('float32', q, [1, H, N, D]), v: new ort.Tensor('float32', q, [1, H, N, D]),
+          text_valid: new ort.Tensor('int64', BigInt64Array.of(2n), []),
+        })).y.data as Float32Array;
+        const ref = referenceAttention(ir, q, q, q, { batch: 1, heads: H, layout: 'bhnd', valid: 2 });
+        expect(y.reduce((m, x, i) => Math.max(m, Math.abs(x - ref[i])), 0)).toBeLessThan(1e-5);
+      } finally {
+        await session.release();
+      }
+    });
+  }
+
   it('emits one ai.grat function the graph calls, with a deterministic name', () => {
     const ir = pattern(CASES[0][1]);
     const a = backendFor('onnx')!.emit(ir), b = backendFor('onnx')!.emit(ir);

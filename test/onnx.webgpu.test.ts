@@ -12,6 +12,10 @@ import { loadModel } from '../runtime/onnx/model.js';
 import { parseNpy } from '../runtime/onnx/npy.js';
 import { patchModel } from '../runtime/onnx/patch.js';
 import { maxAbsDiff, runModel } from '../runtime/onnx/run.js';
+import { checkSource } from '../compiler/check.js';
+import { totalTokens } from '../compiler/ir.js';
+import { standaloneModel } from '../codegen/onnx/index.js';
+import { randomValues, referencePerSample } from '../runtime/webgpu/verify.js';
 
 const F = join(import.meta.dirname, 'fixtures/onnx');
 const skip = process.env.GRATC_SKIP_WEBGPU === '1';
@@ -28,5 +32,22 @@ describe.skipIf(skip)('WebGPU execution provider', () => {
     const gpu = await runModel(bytes, inputs, { ep: 'webgpu' });
     const cpu = await runModel(bytes, inputs, { ep: 'cpu' });
     expect(maxAbsDiff(gpu.y, cpu.y)).toBeLessThan(1e-4);
+  }, 120_000);
+
+  it('runs a compiled model with text lengths per sample (one of them 0) and matches the float64 reference', async () => {
+    const { ir } = checkSource('pattern t\ngrid h=8 w=12\ngroup h=4 w=4\ntext 6 after\nimage attends neighbors(1) + text\ntext attends text\nhead_dim 16\ndtype fp32\n');
+    const { model } = standaloneModel(ir!);
+    const B = 2, H = 2, N = totalTokens(ir!), D = 16, per = H * N * D;
+    const [q, k, v] = [1, 2, 3].map((s) => Float32Array.from(randomValues(B * per, s)));
+    const lens = [4, 0];
+    const shape = [B, H, N, D];
+    const inputs = {
+      q: { dtype: 'float32' as const, shape, data: q }, k: { dtype: 'float32' as const, shape, data: k }, v: { dtype: 'float32' as const, shape, data: v },
+      text_valid: { dtype: 'int64' as const, shape: [B], data: BigInt64Array.from(lens.map(BigInt)) },
+    };
+    const gpu = await runModel(toBinary(ModelProtoSchema, model), inputs, { ep: 'webgpu' });
+    const want = referencePerSample(ir!, q, k, v, { batch: B, heads: H, layout: 'bhnd', valid: lens });
+    const got = gpu.y.data as Float32Array;
+    expect(got.reduce((m, x, i) => Math.max(m, Math.abs(x - want[i])), 0)).toBeLessThan(1e-4);
   }, 120_000);
 });

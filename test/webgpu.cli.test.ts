@@ -56,6 +56,23 @@ describe('gratc verify', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, runs: [{ backend: 'onnx', ok: true }] });
   });
 
+  it('takes text lengths per sample (--valid 300,0 with --batch 2) for both backends, and refuses a count that is not the batch', async () => {
+    const onnx = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--backend', 'onnx', '--batch', '2', '--valid', '300,0', '--json');
+    expect(onnx.code, onnx.stderr).toBe(0);
+    expect(JSON.parse(onnx.stdout)).toMatchObject({ ok: true, batch: 2, runs: [{ backend: 'onnx', valid: [300, 0], ok: true }] });
+    const text = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--backend', 'onnx', '--batch', '3', '--valid', '0,900,7');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/onnx onnx-cpu bhnd valid=0,512,7: max \|error\| .* ok$/m); // clamped to the 512 text tokens
+    // the kernels of webgpu.lavapipe's sliding window... have no text: cuda_dit_b (head_dim 64) has
+    const gpu = await gratc('verify', 'examples/cuda_dit_b.grat', '--batch', '2', '--valid', '0,5', '--layout', 'bnhd', '--precision', 'f16', '--json');
+    expect(gpu.code, gpu.stderr).toBe(0);
+    expect(JSON.parse(gpu.stdout)).toMatchObject({ ok: true, runs: [{ backend: 'webgpu', valid: [0, 5], ok: true }] });
+    const wrong = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--backend', 'onnx', '--batch', '3', '--valid', '1,2');
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toBe('gratc: error: --valid gives 2 lengths for --batch 3: give one per sample, or one for all\n');
+    expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--valid', '1,x')).code).toBe(2);
+  }, gpuTimeout({ compiles: [64], runs: 3 }));
+
   it('exits 2 on usage errors and 1 on errors in the file, with one-line messages', async () => {
     expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--layout', 'nhwc')).code).toBe(2);
     expect((await gratc('verify', 'examples/nope.grat')).code).toBe(2);

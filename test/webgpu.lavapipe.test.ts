@@ -21,7 +21,7 @@ import { compileWgsl } from '../codegen/wgsl/index.js';
 import { cachedPipelineCount, createGratAttention, fromHalf, toHalf, type GratKernelSource, type Reduction } from '../runtime/webgpu/index.js';
 import type { NodeGpu } from '../runtime/webgpu/node.js';
 import { isDawnPoll, POLL_MS, SPIN_POLLS } from '../runtime/webgpu/dawn_poll.js';
-import { randomValues, sharedNodeGpu, verifyWebgpu, type VerifyOptions } from '../runtime/webgpu/verify.js';
+import { randomValues, referencePerSample, sharedNodeGpu, verifyWebgpu, type VerifyOptions } from '../runtime/webgpu/verify.js';
 import { gpuTimeout, type GpuWork } from './support/gpu_budget.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -128,6 +128,9 @@ describe('webgpu kernels vs the float64 reference (lavapipe in CI)', () => {
     checks('flux GRAT-B, ragged grid, text before (split key tiles), valid 0 / 17 / 40, both layouts, head_dim 128', [
       ...[0, 17, 40].map((valid): Case => [fluxB, f32({ layout: 'bhnd', valid, seed: 11 + valid })]),
       [fluxB, f32({ layout: 'bnhd', valid: 17, heads: 2, seed: 12 })],
+      // per-sample text lengths (a CFG batch: one sample without text), both layouts
+      [fluxB, f32({ layout: 'bhnd', valid: [17, 0], batch: 2, heads: 2, seed: 21 })],
+      [fluxB, f32({ layout: 'bnhd', valid: [0, 40, 3], batch: 3, seed: 22 })],
     ]);
     checks('HunyuanVideo GRAT-X, 3-D planes, text after, batch 2, both layouts', [
       [hunyuanX, f32({ layout: 'bnhd', valid: 7, batch: 2, seed: 3 })],
@@ -141,6 +144,7 @@ describe('webgpu kernels vs the float64 reference (lavapipe in CI)', () => {
       [preds, f32({ layout: 'bnhd', valid: 0, heads: 2, seed: 8 })],
       [preds, f32({ layout: 'bnhd', valid: 4, heads: 2, seed: 12 })],
       [preds, f32({ layout: 'bhnd', valid: 9, seed: 18 })],
+      [preds, f32({ layout: 'bhnd', valid: [9, 0], batch: 2, heads: 2, seed: 23 })],
     ]);
     checks('3-D lines in grouped order, text rows that see only the grid, both layouts', [
       [lines, f32({ layout: 'bhnd', valid: 3, seed: 9 })],
@@ -208,6 +212,25 @@ describe('webgpu runtime', () => {
     for (const t of [q, k, v, out]) t.buffer.destroy();
     expect(polls, `${polls} polls in ${ms.toFixed(0)} ms`).toBeLessThanOrEqual(SPIN_POLLS + ms / POLL_MS + 2);
   }, gpuTimeout({ compiles: [64], runs: 40 }));
+
+  it('takes text lengths per sample as a GPU buffer of i32 (clamped in the kernel) and checks their number', async () => {
+    const source = compileWgsl(fluxB).source!;
+    const attn = await createGratAttention(gpu.device, source, { precision: 'f32' }); // compiled above
+    const B = 2, H = 1, n = B * H * attn.tokens * attn.headDim;
+    const [q, k, v] = [31, 32, 33].map((s) => randomValues(n, s).map((x) => Math.fround(x)));
+    const [tq, tk, tv, out] = [q, k, v, new Float64Array(n)].map((x) => attn.createTensor('bhnd', B, H, x));
+    const lengths = gpu.device.createBuffer({ size: 8, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+    gpu.device.queue.writeBuffer(lengths, 0, Int32Array.of(-5, 1000)); // clamped to 0 and to the 40 text tokens
+    attn.run({ q: tq, k: tk, v: tv, out, valid: lengths });
+    const got = await attn.read(out);
+    const want = referencePerSample(fluxB, q, k, v, { batch: B, heads: H, layout: 'bhnd', valid: [0, 40] });
+    expect(got.reduce((m, x, i) => Math.max(m, Math.abs(x - want[i])), 0)).toBeLessThan(2e-4);
+    expect(() => attn.run({ q: tq, k: tk, v: tv, out, valid: [3] })).toThrow(/valid has 1 lengths; the batch has 2 samples/);
+    expect(() => attn.run({ q: tq, k: tk, v: tv, out, valid: [3, -1] })).toThrow(/valid\[1\] must be a non-negative integer/);
+    const small = gpu.device.createBuffer({ size: 4, usage: GPUBufferUsage.STORAGE });
+    expect(() => attn.run({ q: tq, k: tk, v: tv, out, valid: small })).toThrow(/2 samples need 8 B/);
+    for (const b of [lengths, small, tq.buffer, tk.buffer, tv.buffer, out.buffer]) b.destroy();
+  }, gpuTimeout({ compiles: [128], runs: 1 }));
 
   it('round-trips f16 values exactly', () => {
     for (const x of [0, 1, -2.5, 65504, 6.1e-5, 5.96e-8, 0.1]) expect(fromHalf(toHalf(fromHalf(toHalf(x))))).toBe(fromHalf(toHalf(x)));

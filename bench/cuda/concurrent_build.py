@@ -9,10 +9,10 @@ import sys
 import tempfile
 
 CHILD = r"""
-import importlib.util, sys, os, torch
+import sys, os, torch
 d = sys.argv[1]
-py = [f for f in os.listdir(d) if f.endswith('.py')][0]
-spec = importlib.util.spec_from_file_location('m', os.path.join(d, py)); m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
+sys.path.insert(0, d)  # the compile folder: its package grat_<pattern>/ imports by name
+m = __import__([f for f in os.listdir(d) if f.startswith('grat_') and os.path.isdir(os.path.join(d, f))][0])
 g = torch.Generator(device='cuda').manual_seed(0)
 q, k, v = (torch.randn(1, 2, m.TOKENS, m.HEAD_DIM, device='cuda', dtype=torch.bfloat16, generator=g) for _ in range(3))
 out = m.attention(q, k, v)

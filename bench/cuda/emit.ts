@@ -5,7 +5,7 @@
  * GRID is like 64x64; TEXT a text count; both bind `?` sizes. Folder name: the pattern + sizes.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { checkSource } from '../../compiler/index.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../../codegen/cuda/index.js';
@@ -22,7 +22,7 @@ export function emitCase(root: string, name: string, ir: PatternIR, sm90?: Parti
   if (r.files.length === 0) throw new Error(`${name}: ${r.diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')}`);
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
-  for (const f of r.files) writeFileSync(join(dir, f.path), f.contents);
+  for (const f of r.files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
   writeFileSync(join(dir, 'info.json'), JSON.stringify(r.info, null, 1));
   return dir;
 }

@@ -19,7 +19,6 @@ NCCL NVLink multicast stays off (NCCL_NVLS_ENABLE=0).
 """
 import datetime
 import gzip
-import importlib.util
 import json
 import os
 import statistics
@@ -33,6 +32,8 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
+
 ROOT = ".gen/cuda"
 OUT = os.environ.get("OUT", "/tmp/out")
 MODE = sys.argv[1] if len(sys.argv) > 1 else "check"
@@ -41,10 +42,7 @@ SELECT = os.environ.get("SELECT")
 
 
 def module_of(c):
-    spec = importlib.util.spec_from_file_location(c["name"], os.path.join(c["dir"], c["module"] + ".py"))
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    return gratmod.load(c["dir"], c["module"], c["name"])
 
 
 def selected(kind, default=None):
@@ -62,8 +60,7 @@ if MODE == "build":
 
     def one(c):
         t0 = time.time()
-        code = (f"import importlib.util as u; s = u.spec_from_file_location('m', {os.path.join(c['dir'], c['module'] + '.py')!r}); "
-                f"m = u.module_from_spec(s); s.loader.exec_module(m); m.load_library()")
+        code = f"{gratmod.load_code(c['dir'], c['module'])}; m.load_library()"
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, MAX_JOBS="1"))
         return c["name"], r.returncode, time.time() - t0, (r.stdout + r.stderr)[-3000:]
     bad = 0
@@ -103,7 +100,7 @@ def rel(a, b):
 
 def poison(m):
     """NaN in every cached scratch buffer of the multi-GPU code (K/V rows not received would show)."""
-    par = m._parallel()
+    par = m._api._parallel()
     for b in par._buffers.values():
         b.fill_(float("nan"))
 
@@ -251,7 +248,7 @@ def bench():
                 row[mode] = dict(ms=ms, chose=stats.get("mode"), bytes_sent_per_rank=sent, bytes_sent_max=max(sent), tflops_per_gpu=flops / ms / 1e9 / world)
                 if mode == "spatial":
                     # the rank's image-query kernel alone (K/V already in place): compute and balance without communication
-                    par, me = m._parallel(), m.spatial_plan(world)["ranks"][rank]
+                    par, me = m._api._parallel(), m.spatial_plan(world)["ranks"][rank]
                     kv = [b for key, b in par._buffers.items() if key[0] == "kv"][0]
                     Hh, Dd, es = H, D, 2
                     skv = [Hh * Dd, Dd, 2 * B * Hh * Dd]

@@ -5,7 +5,6 @@ CASE_NAME is a folder under .gen/cuda/check or .gen/cuda/bench (built earlier by
 ARCH is sm80 or sm90a (default: this device's pick). Check cases run every valid text length in
 bf16 and fp16 and compare with the dense-mask reference; bench cases run bf16 at 24 heads.
 """
-import importlib.util
 import json
 import os
 import sys
@@ -19,9 +18,10 @@ name = sys.argv[1]
 arch = sys.argv[2] if len(sys.argv) > 2 else None
 reps = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 case = next(c for c in json.load(open(".gen/cuda/manifest.json")) if c["name"] == name)
-spec = importlib.util.spec_from_file_location(name, os.path.join(case["dir"], case["module"] + ".py"))
-m = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(m)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import gratmod  # noqa: E402  (the generated package, imported by path)
+
+m = gratmod.load(case["dir"], case["module"], name)
 N, D = case["tokens"], case["headDim"]
 if case["kind"] == "check":
     worst = 0.0

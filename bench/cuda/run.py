@@ -21,7 +21,6 @@ same (shape, pattern), A/B in one run. DENSE=0 skips cuDNN / flash SDPA.
 """
 import concurrent.futures as cf
 import datetime
-import importlib.util
 import json
 import math
 import os
@@ -32,6 +31,8 @@ import time
 
 import numpy as np
 import torch
+
+import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
 import torch.nn.functional as F
 
 ROOT = ".gen/cuda"
@@ -83,12 +84,8 @@ def archs_of(m):
 
 
 def module_of(c):
-    """Imports a case's generated loader under a unique name (many share a module name)."""
-    path = os.path.join(c["dir"], c["module"] + ".py")
-    spec = importlib.util.spec_from_file_location(c["name"], path)
-    m = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(m)
-    return m
+    """Imports a case's generated package under a unique name (many share a module name), afresh."""
+    return gratmod.load(c["dir"], c["module"], c["name"])
 
 
 # ---------------- build: every kernel, in parallel processes ----------------
@@ -102,7 +99,7 @@ def build_all(cases):
         if variant != "base":
             env["ARCHS"] = "sm90a"  # the switches are the Hopper kernel's
         t0 = time.time()
-        code = (f"import importlib.util as u, os; s = u.spec_from_file_location('m', {os.path.join(c['dir'], c['module'] + '.py')!r}); m = u.module_from_spec(s); s.loader.exec_module(m); "
+        code = (f"import os; {gratmod.load_code(c['dir'], c['module'])}; "
                 f"cap = __import__('torch').cuda.get_device_capability(); archs = ['sm80'] + (['sm90a'] if getattr(m, 'SM90A', False) and cap == (9, 0) else []); "
                 f"env = os.environ.get('ARCHS'); [m.load_library(verbose=True, arch=a) for a in archs if not env or a in env.split(',')]")
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
@@ -161,7 +158,7 @@ def sass_all(cases):
                 continue
             name = m.KERNEL + "_sm90a"
             extra = (flags if variant != "base" else os.environ.get("GRAT_CUDA_FLAGS", "")).split()
-            so = os.path.join(m._build_dir(name, "sm90a", extra), name + ".so")
+            so = os.path.join(m._build.build_dir(name, "sm90a", extra), name + ".so")
             if not os.path.exists(so):
                 continue
             st = sass_overlap(so)

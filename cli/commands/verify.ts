@@ -13,8 +13,8 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ModelProtoSchema } from 'onnx-buf';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
-import { referenceAttention, resolveValid, samplePairs as referenceSamplePairs, sampleRows, type RowSample } from '../../compiler/reference.js';
-import { rowSample } from '../../runtime/webgpu/verify.js';
+import { samplePairs as referenceSamplePairs, sampleRows, type RowSample } from '../../compiler/reference.js';
+import { resolveValids, rowSample } from '../../runtime/webgpu/verify.js';
 import { amount, BUDGET, requireAll, verifyWork } from '../../compiler/cost.js';
 import { patternStats } from '../../compiler/stats.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
@@ -26,7 +26,7 @@ import { quietOption, startProgress, type Progress } from '../progress.js';
 
 interface VerifyFlags extends SizeFlags {
   backend: 'webgpu' | 'onnx';
-  valid?: number;
+  valid?: number | number[];
   batch: number;
   heads: number;
   layout: Layout | 'both';
@@ -44,7 +44,8 @@ export interface VerifyRunJson {
   variant: string;
   precision: string;
   layout: string;
-  valid: number;
+  /** The valid text length, or one per sample (--valid 77,0). */
+  valid: number | number[];
   maxAbsError: number;
   tolerance: number;
   ok: boolean;
@@ -66,6 +67,11 @@ const positive = (v: string): number => {
   const n = parseCount(v);
   if (n < 1) throw new InvalidArgumentError('expected a positive integer.');
   return n;
+};
+/** `--valid 77` (every sample) or `--valid 77,0` (one per sample, as many as --batch). */
+export const parseValid = (v: string): number | number[] => {
+  const parts = v.split(',');
+  return parts.length === 1 ? parseCount(v) : parts.map((p) => parseCount(p));
 };
 const tolerance = (v: string): number => {
   const x = Number(v);
@@ -89,7 +95,7 @@ async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Pro
     throw usageError("backend 'onnx' verification is not available in this build");
   }
   const B = flags.batch, H = flags.heads, N = totalTokens(ir), D = ir.headDim, n = B * H * N * D;
-  const valid = resolveValid(ir, flags.valid);
+  const valid = resolveValids(ir, flags.valid, B);
   bar.update(0, 'building the ONNX model');
   const { model } = onnx.standaloneModel(ir, { elemType: tensor.DT.FLOAT });
   const q = Float32Array.from(rand.randomValues(n, flags.seed)), k = Float32Array.from(rand.randomValues(n, flags.seed + 1)), v = Float32Array.from(rand.randomValues(n, flags.seed + 2));
@@ -97,13 +103,14 @@ async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Pro
   const inputs: Record<string, import('../../runtime/onnx/npy.js').NdArray> = {
     q: { dtype: 'float32', shape, data: q }, k: { dtype: 'float32', shape, data: k }, v: { dtype: 'float32', shape, data: v },
   };
-  if (ir.text) inputs.text_valid = { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(valid)) };
+  // one length for all samples is a scalar; per-sample lengths a [batch] tensor (the model takes both)
+  if (ir.text) inputs.text_valid = typeof valid === 'number' ? { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(valid)) } : { dtype: 'int64', shape: [B], data: BigInt64Array.from(valid.map(BigInt)) };
   bar.update(1, `running it with onnxruntime (${flags.ep})`);
   const out = await run.runModel(toBinary(ModelProtoSchema, model), inputs, { ep: flags.ep });
   const got = out.y.data as Float32Array;
   bar.update(2, flags.sample === undefined ? 'the float64 reference' : `the float64 reference of ${flags.sample} query groups`);
   const only = rand.rowSample(ir, flags.sample, flags.seed);
-  const want = referenceAttention(ir, q, k, v, { batch: B, heads: H, layout: 'bhnd', valid, only });
+  const want = rand.referencePerSample(ir, q, k, v, { batch: B, heads: H, layout: 'bhnd', valid, only });
   const { max } = rand.maxAbsErrorOver(got, want, only ? sampleRows(ir, only) : null, { batch: B, heads: H, tokens: N, headDim: D, layout: 'bhnd' });
   const tol = flags.tolerance ?? 2e-4;
   return {
@@ -152,7 +159,7 @@ export function register(program: Command, ctx: CommandContext = { io: processIo
     .addOption(new Option('--backend <backend>', 'what runs the pattern').choices(['webgpu', 'onnx']).default('webgpu'))
     .addOption(gridOption())
     .addOption(textOption())
-    .addOption(new Option('--valid <n>', 'valid text length (default: every text token)').argParser(parseCount))
+    .addOption(new Option('--valid <n[,n...]>', 'valid text length, one for every sample or one per sample (default: every text token)').argParser(parseValid))
     .addOption(new Option('--batch <n>', 'batch size').argParser(positive).default(1))
     .addOption(new Option('--heads <n>', 'attention heads').argParser(positive).default(1))
     .addOption(new Option('--layout <layout>', 'tensor layout (webgpu)').choices(['bhnd', 'bnhd', 'both']).default('both'))
@@ -192,22 +199,28 @@ kernel runs on every row (minutes on lavapipe, well under a second on a GPU).
 
 Examples:
   $ gratc verify examples/flux_grat_b.grat --grid 20x36 --valid 17 --precision f32 --layout bhnd
+  $ gratc verify examples/flux_grat_b.grat --grid 8x8 --backend onnx --batch 2 --valid 300,0
   $ gratc verify examples/sliding_window_1d.grat --grid 1000 --heads 4 --precision f32 --layout bnhd --json
   $ gratc verify examples/flux_grat_b.grat --grid 8x8 --backend onnx
   $ gratc verify examples/sliding_window_1d.grat --grid 100000 --sample 4 --precision f32 --layout bhnd`)
     .action(async (path: string, flags: VerifyFlags) => {
       const { io } = ctx;
+      if (Array.isArray(flags.valid) && flags.valid.length !== flags.batch) {
+        throw usageError(`--valid gives ${flags.valid.length} lengths for --batch ${flags.batch}: give one per sample, or one for all`);
+      }
       const loaded = await loadPattern(io, path, flags);
       printDiagnostics(io, loaded.diagnostics, loaded.file);
       printSummary(io, countOf(loaded.diagnostics));
       const ir = loaded.ir;
       if (ir === null) { ctx.exit(EXIT.diagnostics); return; }
       const N = totalTokens(ir);
+      // the longest length bounds the work of every sample
+      const costValid = Array.isArray(flags.valid) ? Math.max(...flags.valid) : flags.valid;
       // the reference's work and the tensors' size, refused up front (compiler/cost.ts)
       const cpuRuns = flags.backend === 'onnx' && flags.ep === 'cpu' ? 1 : 0;
       // (a sample's pairs are counted exactly: a few groups' keys)
-      const samplePairs = (n: number): number => referenceSamplePairs(ir, rowSample(ir, n, flags.seed)!, flags.valid);
-      requireAll(verifyWork(ir, { batch: flags.batch, heads: flags.heads, sample: flags.sample, cpuRuns, gridFromFlag: flags.grid !== undefined, samplePairs }, () => patternStats(ir, flags.valid).visiblePairs));
+      const samplePairs = (n: number): number => referenceSamplePairs(ir, rowSample(ir, n, flags.seed)!, costValid);
+      requireAll(verifyWork(ir, { batch: flags.batch, heads: flags.heads, sample: flags.sample, cpuRuns, gridFromFlag: flags.grid !== undefined, samplePairs }, () => patternStats(ir, costValid).visiblePairs));
       let result: { device: string; runs: VerifyRunJson[]; sampled: Sampled };
       const bar = startProgress(io, flags.backend === 'onnx' ? 3 : 1, 'opening the GPU adapter', flags.quiet);
       try {

@@ -1,8 +1,10 @@
 /**
- * The CUDA backend: PatternIR → KernelSpec (spec.ts) → three files from handlebars templates:
- *   <kernel>.cu  the specialized kernel + C host API (needs only the CUDA toolkit)
- *   <kernel>.h   the C API
- *   <module>.py  the PyTorch loader: builds the .cu with torch.utils.cpp_extension, attention(), plug()
+ * The CUDA backend: PatternIR → KernelSpec (spec.ts) → a pip-installable folder:
+ *   <module>/<kernel>.cu  the specialized kernel + C host API (needs only the CUDA toolkit), and
+ *                         <kernel>_sm90a.cu, the Hopper kernel, where sm90.ts supports the spec
+ *   <module>/<kernel>.h   their C API
+ *   pyproject.toml, <module>/*.py  the PyTorch package (python.ts): builds the .cu files with
+ *                         torch.utils.cpp_extension, attention(), the torch.library op, plug()
  * Templates hold the shape of the code; every value they receive is a number, a generated
  * identifier or C text printed by codegen/cursor.ts from numbers.
  */
@@ -11,17 +13,17 @@ import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import { TARGET } from './target.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { fixedPlan, groupExtents, queryTiling, sizeMax, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
-import { spatialPlans } from '../../compiler/shard.js';
 import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
 import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
 import { planSm90, wgmmaWrappersC, type Sm90Plan } from './sm90.js';
+import { emitPython, packageName } from './python.js';
 
 export { planSm90, type Sm90Plan } from './sm90.js';
 export { canonicalSpec, DEFAULT_SM90_VARIANT, kernelName, planKernel, specHash, SUPPORTED_ARCHS, SUPPORTED_HEAD_DIMS, type KernelSpec, type Sm90Variant } from './spec.js';
 
-/** dtype codes of the C API (keep in sync with the loader's _DTYPES). */
+/** dtype codes of the C API (the Python package's _DTYPES receives them). */
 const DTYPE_BF16 = 0;
 const DTYPE_FP16 = 1;
 
@@ -144,16 +146,12 @@ function summary(spec: KernelSpec): string {
     + `block_q ${t.blockQ} block_k ${t.blockK} warps ${t.warps} stages ${t.stages}`;
 }
 
-/** Every value of the sm_80 kernel, its header and its loader (kernel.cu.hbs, api.h.hbs, loader.py.hbs and their partials). */
+/** Every value of the sm_80 kernel and its header (kernel.cu.hbs, api.h.hbs and their partials). */
 export interface CudaTemplateContext {
-  readonly sm90a: 'True' | 'False';
-  readonly sm90aReason: string;
   readonly kernel: string;
   readonly prefix: string;
   readonly copyPrefix: string;
-  readonly module: string;
   readonly pattern: string;
-  readonly hash: string;
   readonly guard: string;
   readonly macro: string;
   readonly specSummary: string;
@@ -174,7 +172,6 @@ export interface CudaTemplateContext {
   readonly textOffset: number | 'None';
   readonly textCount: number | 'None';
   readonly textPlace: string;
-  readonly textPlacePy: string;
   readonly queryGroups: number | 'None';
   readonly tilesPerGroup: number;
   readonly textTiles: number | 'None';
@@ -192,20 +189,11 @@ export interface CudaTemplateContext {
   readonly hostSizes: string;
   readonly paramsRuntime: string;
   readonly runtimeHelpers: string;
-  /** The spec's run-time sizes and limits as JSON (null: none), for the loader. */
-  readonly runtimeJson: string;
-  readonly imageSeesTextPy: 'True' | 'False';
-  readonly textQueriesPy: string;
-  readonly spatialJson: string;
   readonly cursor: string;
   readonly dtypeBf16: number;
   readonly dtypeFp16: number;
-  readonly torchDtype: 'float16' | 'bfloat16';
   readonly scale: string;
-  readonly order: string;
   readonly ndim: number;
-  readonly gridPy: string;
-  readonly groupPy: string;
 }
 
 /** The sm_90a kernel's values (kernel_sm90.cu.hbs): the sm_80 ones, some replaced, and its own. */
@@ -246,14 +234,10 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
   // Q fragments fit in registers when a warp owns 16 rows or the head is small.
   const qInRegs = t.blockQ / t.warps === 16 || spec.headDim === 64;
   return {
-    sm90a: plan.sm90.supported ? 'True' : 'False',
-    sm90aReason: JSON.stringify(plan.sm90.reason ?? ''),
     kernel,
     prefix: kernel,
     copyPrefix: kernel,
-    module: ident(`grat_${spec.pattern}`),
     pattern: ident(spec.pattern),
-    hash: specHash(spec),
     guard: `${kernel.toUpperCase()}_H`,
     macro: kernel.toUpperCase(),
     specSummary: summary(spec),
@@ -274,7 +258,6 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
     textOffset: L?.textOffset ?? 'None',
     textCount: L?.textCount ?? (spec.text?.count.kind === 'fixed' ? spec.text.count.value : 'None'),
     textPlace: spec.text?.place ?? 'none',
-    textPlacePy: spec.text ? `"${spec.text.place}"` : 'None',
     queryGroups: L?.queryGroups ?? 'None',
     tilesPerGroup: plan.sm80.tilesPerGroup,
     textTiles: textTiles ?? 'None',
@@ -289,21 +272,11 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
     hostSizes: hostSizesC(spec),
     paramsRuntime: runtime.fields,
     runtimeHelpers: runtime.helpers,
-    runtimeJson: JSON.stringify(spec.runtime),
-    imageSeesTextPy: spec.imageSeesText ? 'True' : 'False',
-    textQueriesPy: spec.textQueries ? `{"grid": ${spec.textQueries.grid ? 'True' : 'False'}, "text": ${spec.textQueries.text ? 'True' : 'False'}}` : 'None',
-    // numbers, booleans and fixed keys only: safe inside a Python string literal (no multi-GPU
-    // plans where sizes are taken at launch: issue 23)
-    spatialJson: JSON.stringify(plan.bound ? spatialPlans(plan.bound) : {}),
     cursor: printCursor(spec, CUDA, { blockK: t.blockK, runs: false }),
     dtypeBf16: DTYPE_BF16,
     dtypeFp16: DTYPE_FP16,
-    torchDtype: spec.dtype === 'fp16' ? 'float16' : 'bfloat16',
     scale: num(spec.scale),
-    order: spec.order,
     ndim: spec.dims.length,
-    gridPy: spec.dims.map((d) => `${d.size.kind === 'fixed' ? d.size.value : 'None'},`).join(' '),
-    groupPy: spec.dims.map((d) => `${d.group},`).join(' '),
   };
 }
 
@@ -358,7 +331,7 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
   };
 }
 
-/** The emitted files for a planned spec (the sm_90a kernel and its header when planSm90 supports the spec). */
+/** The emitted files for a planned spec: the Python package (python.ts) with the kernels inside it (the sm_90a kernel and its header when planSm90 supports the spec). */
 export function emitSpec(spec: KernelSpec): EmittedFile[] {
   return emitPlan(cudaPlan(spec));
 }
@@ -366,18 +339,18 @@ export function emitSpec(spec: KernelSpec): EmittedFile[] {
 function emitPlan(plan: CudaPlan): EmittedFile[] {
   const ctx = templateContext(plan);
   const kernel = plan.kernel;
+  // the kernels are the package's data: it builds them from the folder it is installed in
+  const dir = packageName(plan.spec);
   const files: EmittedFile[] = [
-    { path: `${kernel}.cu`, contents: cudaTemplate('kernel.cu.hbs')(ctx), role: 'kernel' },
-    { path: `${kernel}.h`, contents: cudaTemplate('api.h.hbs')(ctx), role: 'host' },
-    { path: `${ctx.module}.py`, contents: cudaTemplate('loader.py.hbs')(ctx), role: 'loader' },
-    // the multi-GPU code is the same for every pattern; the loader imports it on first use
-    { path: 'gratc_parallel.py', contents: templateText('cuda', 'gratc_parallel.py'), role: 'loader' },
+    ...emitPython(plan, { scale: ctx.scale, dtypeBf16: DTYPE_BF16, dtypeFp16: DTYPE_FP16 }),
+    { path: `${dir}/${kernel}.cu`, contents: cudaTemplate('kernel.cu.hbs')(ctx), role: 'kernel' },
+    { path: `${dir}/${kernel}.h`, contents: cudaTemplate('api.h.hbs')(ctx), role: 'host' },
   ];
   if (plan.sm90.supported) {
     const k90 = `${kernel}_sm90a`;
     const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase() };
-    files.push({ path: `${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
-    files.push({ path: `${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
+    files.push({ path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
+    files.push({ path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
   }
   return files;
 }
@@ -391,7 +364,8 @@ export function emitCuda(ir: PatternIR): EmitResult {
     diagnostics,
     info: {
       kernel: plan.kernel,
-      module: `grat_${spec.pattern}`,
+      module: packageName(spec),
+      package: { pyproject: 'pyproject.toml', folder: packageName(spec) },
       specHash: specHash(spec),
       spec: JSON.parse(canonicalSpec(spec)) as unknown,
       archs: [...SUPPORTED_ARCHS],
@@ -407,7 +381,7 @@ export function emitCuda(ir: PatternIR): EmitResult {
 
 export const cudaBackend: Backend = {
   target: TARGET.name,
-  description: 'CUDA C++ forward kernels (mma.sync for sm_80+, wgmma for sm_90a) with a C API and a PyTorch loader',
+  description: 'CUDA C++ forward kernels (mma.sync for sm_80+, wgmma for sm_90a) with a C API, in a pip-installable PyTorch package',
   runtimeSizes: true,
   emit: emitCuda,
 };

@@ -2,7 +2,8 @@
  * The `onnx` backend: a standalone ONNX model holding the pattern's attention as a model-local
  * function (lower.ts) and a graph that calls it:
  *
- *   inputs  q, k, v: [batch, heads, N, head_dim]   (+ text_valid: int64 scalar, when the pattern has text)
+ *   inputs  q, k, v: [batch, heads, N, head_dim]   (+ text_valid: int64, when the pattern has text:
+ *           a scalar for every sample or [batch] per-sample lengths; declared without a shape)
  *   output  y:       [batch, heads, N, head_dim]
  *
  * `gratc patch` (runtime/onnx/patch.ts) puts the same function into an existing model instead.
@@ -29,7 +30,8 @@ export function standaloneModel(ir: PatternIR, opts: { elemType?: number } = {})
   const lowered = lowerPattern(ir, { elemType, textValid: ir.text !== null, opset: EMIT_OPSET });
   const dims = ['batch', 'heads', totalTokens(ir), ir.headDim];
   const inputs = [valueInfo('q', elemType, dims), valueInfo('k', elemType, dims), valueInfo('v', elemType, dims)];
-  if (ir.text) inputs.push(valueInfo('text_valid', DT.INT64, []));
+  // no declared shape: a scalar (as before) and a [batch] tensor are both accepted
+  if (ir.text) inputs.push(valueInfo('text_valid', DT.INT64, null));
   const graph = create(GraphProtoSchema, {
     name: `gratc_${ir.name}`,
     node: [node(lowered.name, lowered.inputs.slice(), ['y'], {}, { name: 'attention', domain: GRAT_DOMAIN })],

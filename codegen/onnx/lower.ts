@@ -36,7 +36,10 @@ export interface LowerOptions {
   readonly scale?: number;
   /** Adds a 4th input `key_bias` [b|1, h|1, 1, N]: an additive per-key bias (a key-padding mask). */
   readonly keyBias?: boolean;
-  /** Adds an input `text_valid` (int64 scalar): text keys at positions >= it are padding. */
+  /**
+   * Adds an input `text_valid` (int64: a scalar, [1] or [batch], per-sample lengths): sample b's
+   * text keys at positions >= its length are padding (clamped to [0, text count] as everywhere).
+   */
   readonly textValid?: boolean;
   /** Version of the default ONNX domain the function imports (the model's). */
   readonly opset: number;
@@ -208,7 +211,7 @@ function writeRuns(runs: readonly Run[], out: Int32Array, at: number): number {
 }
 
 /** Bump when the emitted body changes for the same plan and options, so a function name always identifies one body. */
-export const GENERATOR: Generator = 'onnx/4';
+export const GENERATOR: Generator = 'onnx/5';
 
 /**
  * The function's name: `<pattern>_<hash10>` over the canonical plan (compiler/plan.ts, as the
@@ -260,6 +263,18 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
   const q0 = asF32('q'), k = asF32('k'), v = asF32('v');
   const kb = opts.keyBias ? asF32('key_bias') : null;
   const valid = opts.textValid && ir.text ? 'text_valid' : null;
+  // text_valid at least 0 (a negative length would hide the image slots, whose position is -1)
+  // and as [b|1, 1, ...], so it broadcasts over a score tensor of `rank` dims (a scalar and [1]
+  // become all ones): per-sample lengths mask per sample. Made once, where used; named, not
+  // numbered, so every other node keeps the name it had before text_valid could be [batch].
+  const validAs = new Map<number, string>();
+  let nonneg: string | null = null;
+  const validOf = (rank: number): string => {
+    nonneg ??= op('Max', [valid!, i64('valid_zero', [], [0])], {}, 'text_valid_nonneg');
+    let v = validAs.get(rank);
+    if (!v) validAs.set(rank, v = op('Reshape', [nonneg, i64(`valid_shape${rank}`, [rank], [-1, ...Array(rank - 1).fill(1)])], {}, `text_valid${rank}d`));
+    return v;
+  };
   // the scale multiplies each MatMul's scores: onnxruntime fuses MatMul + scalar Mul (+ the
   // key Transpose) into one FusedMatMul, so this costs nothing, unlike scaling q up front
   const q = q0;
@@ -323,7 +338,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
       let biasName: string | null = cb.some((x) => x !== 0) ? f32(`kbias${tag}`, [n, 1, Kb], cb) : null;
       let keep: string | null = null;
       if (valid && ct.some((x) => x >= 0)) {
-        const visible = op('Less', [i64(`ktext${tag}`, [n, 1, Kb], ct), valid]);
+        const visible = op('Less', [i64(`ktext${tag}`, [n, 1, Kb], ct), validOf(5)]); // [B|1,1,n,1,Kb]
         biasName = op('Where', [visible, biasName ?? f32(`zero${tag}`, [], [0]), neg]);
         // a group whose only keys are text keys sees nothing when valid = 0: its rows must be 0
         if (textOnly) keep = op('Where', [visible, f32(`kreal${tag}`, [n, 1, Kb], cb.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${tag}`, [], [0])]);
@@ -356,7 +371,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
     if (valid && tq.text) {
       const tpos = new Int32Array(L).fill(-1);
       for (let j = 0; j < L; j++) { const t = (sel ? sel[0] : 0) + j; if (t >= tOff && t < tOff + T) tpos[j] = t - tOff; }
-      const visible = op('Less', [i64('ttext', [L], tpos), valid]);
+      const visible = op('Less', [i64('ttext', [L], tpos), validOf(4)]); // [B|1,1,1,L]
       S = op('Add', [S, op('Where', [visible, f32('tzero', [], [0]), neg])]);
       // text rows that see only text keys see nothing when valid = 0: their rows must be 0
       if (!tq.grid) keep = op('Where', [visible, f32('tone', [], [1]), f32('tzero_', [], [0])]);

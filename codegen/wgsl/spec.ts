@@ -88,7 +88,7 @@ export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
 }
 
 /** Bump when the emitted WGSL or typed module changes for the same spec. */
-export const GENERATOR: Generator = 'wgsl/1';
+export const GENERATOR: Generator = 'wgsl/2';
 
 const specIdentity = (spec: WgslSpec): Record<string, unknown> => {
   const { preferred, ...plan } = spec;

@@ -8,7 +8,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { groupCount } from '../../compiler/ir.js';
 import type { Run } from '../../compiler/keys.js';
-import { referenceAttention, resolveValid, sampleRows, type RowSample } from '../../compiler/reference.js';
+import { referenceAttention, resolveValid, sampleRows, type ReferenceOptions, type RowSample } from '../../compiler/reference.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
 import { createGratAttention, fromHalf, toHalf, type GratKernelSource, type Layout, type Precision, type Reduction } from './index.js';
 import { calmDawnPolling } from './dawn_poll.js';
@@ -21,8 +21,8 @@ export interface VerifyOptions {
   readonly layout?: Layout;
   readonly precision?: Precision;
   readonly reduction?: Reduction;
-  /** Valid text length (default: every text token). */
-  readonly valid?: number;
+  /** Valid text length (default: every text token): one for every sample, or one per sample. */
+  readonly valid?: number | readonly number[];
   readonly seed?: number;
   /** Largest |error| accepted (default: 2e-4 for f32, 4e-3 for f16). */
   readonly tolerance?: number;
@@ -45,7 +45,8 @@ export interface VerifyResult {
   readonly batch: number;
   readonly heads: number;
   readonly tokens: number;
-  readonly valid: number;
+  /** The valid text length (clamped), or one per sample when lengths were given per sample. */
+  readonly valid: number | number[];
   readonly seed: number;
   readonly device: string;
   /** The rows checked when sampling (null: every row was). */
@@ -53,6 +54,25 @@ export interface VerifyResult {
 }
 
 export const DEFAULT_TOLERANCE: Record<Precision, number> = { f32: 2e-4, f16: 4e-3 };
+
+/** The lengths per sample as given (clamped to [0, text count]), or one for all. */
+export function resolveValids(ir: PatternIR, valid: number | readonly number[] | undefined, batch: number): number | number[] {
+  if (typeof valid === 'number' || valid === undefined) return resolveValid(ir, valid);
+  if (valid.length !== batch) throw new RangeError(`${valid.length} valid lengths for a batch of ${batch}: give one per sample, or one for all`);
+  return valid.map((v) => resolveValid(ir, v));
+}
+
+/**
+ * The float64 reference with a text length per sample: each sample is its own batch of one
+ * (a sample's rows are contiguous in both layouts), so the definition is used as it is.
+ */
+export function referencePerSample(ir: PatternIR, q: Float32Array | Float64Array, k: Float32Array | Float64Array, v: Float32Array | Float64Array, opts: Omit<ReferenceOptions, 'valid'> & { valid: number | readonly number[] }): Float64Array {
+  if (typeof opts.valid === 'number') return referenceAttention(ir, q, k, v, { ...opts, valid: opts.valid });
+  const per = opts.heads * totalTokens(ir) * ir.headDim, out = new Float64Array(opts.batch * per);
+  const part = (x: Float32Array | Float64Array, b: number): Float32Array | Float64Array => x.subarray(b * per, (b + 1) * per);
+  opts.valid.forEach((valid, b) => out.set(referenceAttention(ir, part(q, b), part(k, b), part(v, b), { ...opts, batch: 1, valid }), b * per));
+  return out;
+}
 
 /** Seeded uniform [-1, 1) values (mulberry32). */
 export function randomValues(n: number, seed: number): Float64Array {
@@ -145,7 +165,7 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
   const N = totalTokens(ir), D = ir.headDim, n = B * H * N * D;
   const p = attn.precision;
   const q = quantize(randomValues(n, seed), p), k = quantize(randomValues(n, seed + 1), p), v = quantize(randomValues(n, seed + 2), p);
-  const valid = resolveValid(ir, opts.valid);
+  const valid = resolveValids(ir, opts.valid, B);
   const tq = attn.createTensor(layout, B, H, q), tk = attn.createTensor(layout, B, H, k), tv = attn.createTensor(layout, B, H, v);
   const out = attn.createTensor(layout, B, H, new Float32Array(n).fill(Number.NaN)); // unwritten rows show up as NaN
   opts.onStage?.('run');
@@ -154,7 +174,7 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
   for (const t of [tq, tk, tv, out]) t.buffer.destroy();
   const only = rowSample(ir, opts.sample, seed);
   opts.onStage?.('reference');
-  const want = referenceAttention(ir, q, k, v, { batch: B, heads: H, layout, valid, only });
+  const want = referencePerSample(ir, q, k, v, { batch: B, heads: H, layout, valid, only });
   const { max, index } = maxAbsErrorOver(got, want, only ? sampleRows(ir, only) : null, { batch: B, heads: H, tokens: N, headDim: D, layout });
   const worst = { index, expected: index < 0 ? 0 : want[index], actual: index < 0 ? 0 : got[index] };
   const tolerance = opts.tolerance ?? DEFAULT_TOLERANCE[p];

@@ -9,7 +9,8 @@
  * `createGratAttention(device, source)` picks the variant the device supports, creates its
  * pipeline once per device (cached by kernel name, variant and the device limits it depends on)
  * and returns an object that binds q/k/v/out buffers in [B, H, N, D] or [B, N, H, D] layout,
- * takes the valid text length per call, dispatches and reads results back on request.
+ * takes the valid text length per call (one for all samples or one per sample), dispatches and
+ * reads results back on request.
  */
 
 export type Layout = 'bhnd' | 'bnhd';
@@ -69,11 +70,18 @@ export interface GratRunArgs<N extends number, D extends number, L extends Layou
   readonly k: GratTensor<N, D, NoInfer<L>>;
   readonly v: GratTensor<N, D, NoInfer<L>>;
   readonly out: GratTensor<N, D, NoInfer<L>>;
-  /** Valid text length (default: every text token); clamped to [0, text count]. */
-  readonly valid?: number;
+  /**
+   * Valid text length (default: every text token): one for every sample, one per sample (an
+   * array or Int32Array of `batch` lengths: CFG batches, batched prompts), or a GPU buffer of
+   * `batch` i32 lengths (STORAGE usage; e.g. computed on the device). Clamped to [0, text count].
+   */
+  readonly valid?: GratValid;
   /** Softmax scale (default: the pattern's). */
   readonly scale?: number;
 }
+
+/** Text lengths of a run: see GratRunArgs.valid. */
+export type GratValid = number | readonly number[] | Int32Array | GPUBuffer;
 
 export interface GratCreateOptions {
   /** Element type of the buffers (default: f16 when the pattern asks for fp16/bf16 and the device has shader-f16, else f32). */
@@ -267,6 +275,33 @@ function encodeValues(data: Float32Array | Float64Array, precision: Precision): 
   return new Uint8Array(h.buffer);
 }
 
+const isGpuBuffer = (x: GratValid): x is GPUBuffer =>
+  typeof x === 'object' && !Array.isArray(x) && !ArrayBuffer.isView(x) && 'usage' in x && 'size' in x;
+
+/**
+ * The kernel's binding 7: `batch` i32 text lengths. A number or an array is checked and
+ * uploaded (values above the text count are clamped here, as the kernel does); a GPU buffer is
+ * bound as it is (the kernel clamps each value to [0, text count]).
+ */
+function validBuffer(device: GPUDevice, valid: GratValid, batch: number, textCount: number): GPUBuffer {
+  if (isGpuBuffer(valid)) {
+    if (!(valid.usage & GPUBufferUsage.STORAGE)) throw new GratError('the valid-lengths buffer needs STORAGE usage');
+    if (valid.size < 4 * batch) throw new GratError(`the valid-lengths buffer holds ${valid.size} B; ${batch} samples need ${4 * batch} B (i32 each)`);
+    return valid;
+  }
+  const each = typeof valid === 'number' ? null : Array.from(valid);
+  if (each !== null && each.length !== batch) throw new GratError(`valid has ${each.length} lengths; the batch has ${batch} samples (give one per sample, or one number for all)`);
+  const lengths = new Int32Array(batch);
+  for (let b = 0; b < batch; b++) {
+    const x = each === null ? valid as number : each[b];
+    if (!Number.isInteger(x) || x < 0) throw new GratError(`valid${each === null ? '' : `[${b}]`} must be a non-negative integer, got ${x}`);
+    lengths[b] = Math.min(x, textCount);
+  }
+  const buf = device.createBuffer({ label: 'gratc.valid', size: 4 * batch, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buf, 0, lengths);
+  return buf;
+}
+
 /** Creates the attention object of a compiled pattern on a device (pipeline built once per device). */
 export async function createGratAttention<N extends number, D extends number>(
   device: GPUDevice, source: GratKernelSource<N, D>, opts: GratCreateOptions = {},
@@ -337,23 +372,22 @@ export async function createGratAttention<N extends number, D extends number>(
       checkTensor('k', k, q); checkTensor('v', v, q); checkTensor('out', out, q); checkTensor('q', q, q);
       const B = q.batch, H = q.heads;
       if (B * H > maxX) throw new GratError(`batch × heads = ${B * H} exceeds the device's ${maxX} workgroups per dimension`);
-      const valid = args.valid ?? source.textCount;
-      if (!Number.isInteger(valid) || valid < 0) throw new GratError(`valid must be a non-negative integer, got ${valid}`);
+      const validBuf = validBuffer(device, args.valid ?? source.textCount, B, source.textCount);
       const scale = args.scale ?? source.scale;
       const [sb, sh, sn] = q.layout === 'bhnd' ? [H * N * D4, N * D4, D4] : [N * H * D4, D4, H * D4];
       const tilesX = Math.min(source.gridTiles, maxX);
       const tilesY = Math.ceil(source.gridTiles / tilesX);
       const params = new ArrayBuffer(32);
       const u = new Uint32Array(params), f = new Float32Array(params);
-      u[0] = Math.min(valid, source.textCount); u[1] = H; u[2] = sb; u[3] = sh; u[4] = sn; u[5] = tilesX; f[6] = scale * Math.LOG2E; u[7] = 0;
+      u[0] = 0; u[1] = H; u[2] = sb; u[3] = sh; u[4] = sn; u[5] = tilesX; f[6] = scale * Math.LOG2E; u[7] = 0;
       const ubuf = device.createBuffer({ label: 'gratc.params', size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(ubuf, 0, params);
-      const buffers = [ubuf, q.buffer, k.buffer, v.buffer, out.buffer];
+      const buffers: [number, GPUBuffer][] = [[0, ubuf], [1, q.buffer], [2, k.buffer], [3, v.buffer], [4, out.buffer], [7, validBuf]];
       const sc = split ? scratchFor(B * H) : null;
-      if (sc) buffers.push(sc.o, sc.ml);
+      if (sc) buffers.push([5, sc.o], [6, sc.ml]);
       const bind = device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
-        entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+        entries: buffers.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
       });
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);

@@ -25,11 +25,16 @@ const char* grat_flux_grat_b_cc234b731088_sm90a_spec(void);
 
 /* Launches the forward pass on `stream` (a cudaStream_t; NULL = the default stream).
  * dtype: GRAT_FLUX_GRAT_B_CC234B731088_SM90A_DTYPE_BF16 or GRAT_FLUX_GRAT_B_CC234B731088_SM90A_DTYPE_FP16. strides: 12 values, (batch, head, token)
- * strides of q, k, v, then o. text_valid: how many text tokens are real (clamped to
- * [0, 512]). scale: softmax scale (the pattern's default is 0.088388347648318433).
- * Returns a cudaError_t value (0 = success); grat_flux_grat_b_cc234b731088_sm90a_error_string names it. */
+ * strides of q, k, v, then o. sizes (host memory): 2 grid sizes, outermost first, then the
+ * text count (0 without text); NULL = the compiled sizes; a compiled size must be given as compiled, a run-time one within its
+ * limit, else cudaErrorInvalidValue. text_valid: NULL, or a device int32 [batch] array of each
+ * sample's real text tokens (clamped to [0, text count] in the kernel); text_valid_all: the same
+ * for every sample when text_valid is NULL. scale: softmax scale (the pattern's default is 0.088388347648318433).
+ * Returns a cudaError_t value (0 = success); grat_flux_grat_b_cc234b731088_sm90a_error_string names it. No host sync and
+ * no allocation: CUDA graphs capture it. */
 int grat_flux_grat_b_cc234b731088_sm90a_forward(int dtype, const void* q, const void* k, const void* v, void* o, float* lse,
-                       const long long* strides, int batch, int heads, int text_valid, float scale, void* stream);
+                       const long long* strides, int batch, int heads, const int* sizes, const int* text_valid,
+                       int text_valid_all, float scale, void* stream);
 
 /* One part of the same computation (a rank's share in a multi-GPU split; NULL = everything):
  * part = {text, first_group, groups, grid_lo, grid_len}: the text query rows when text is 1, and
@@ -39,8 +44,8 @@ int grat_flux_grat_b_cc234b731088_sm90a_forward(int dtype, const void* q, const 
  * text rows of several parts can be merged by their lse. Token indices stay the whole sequence's:
  * q/o/lse are only touched at the part's rows, k/v only where those rows' keys lie. */
 int grat_flux_grat_b_cc234b731088_sm90a_forward_part(int dtype, const void* q, const void* k, const void* v, void* o, float* lse,
-                            const long long* strides, int batch, int heads, int text_valid, float scale, void* stream,
-                            const int* part);
+                            const long long* strides, int batch, int heads, const int* sizes, const int* text_valid,
+                            int text_valid_all, float scale, void* stream, const int* part);
 
 /* Copies a [batch, heads, rows, 128] block of 16-bit elements between two strided layouts
  * (strides: src then dst, (batch, head, row) in elements, multiples of 8) on `stream`: what the

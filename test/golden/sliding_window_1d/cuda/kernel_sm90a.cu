@@ -1176,10 +1176,10 @@ cudaError_t launch(Params p, int batch, cudaStream_t stream) {
     ik = tk;
     iv = tv;
     if constexpr (RASTER_TMA) {
-      const unsigned long long idims[5] = {D, static_cast<unsigned long long>(GRID_W), static_cast<unsigned long long>(1), GRID_NDIM == 3 ? static_cast<unsigned long long>(1) : static_cast<unsigned long long>(p.heads), static_cast<unsigned long long>(p.heads)};
+      const unsigned long long idims[5] = {D, static_cast<unsigned long long>(GRID_W), static_cast<unsigned long long>(GRID_H), GRID_NDIM == 3 ? static_cast<unsigned long long>(GRID_T) : static_cast<unsigned long long>(p.heads), static_cast<unsigned long long>(p.heads)};
       const unsigned ibox[5] = {64, BOX_W, BOX_H, GRID_NDIM == 3 ? static_cast<unsigned>(BOX_T) : 1u, 1};
-      const long long iks[4] = {p.sk.n, p.sk.n * GRID_W, GRID_NDIM == 3 ? p.sk.n * GRID_W * 1 : p.sk.h, p.sk.h};
-      const long long ivs[4] = {p.sv.n, p.sv.n * GRID_W, GRID_NDIM == 3 ? p.sv.n * GRID_W * 1 : p.sv.h, p.sv.h};
+      const long long iks[4] = {p.sk.n, p.sk.n * GRID_W, GRID_NDIM == 3 ? p.sk.n * GRID_W * GRID_H : p.sk.h, p.sk.h};
+      const long long ivs[4] = {p.sv.n, p.sv.n * GRID_W, GRID_NDIM == 3 ? p.sv.n * GRID_W * GRID_H : p.sv.h, p.sv.h};
       if (!encode(&ik, kb + static_cast<long long>(IMAGE_OFFSET) * p.sk.n, GRID_NDIM + 2, idims, iks, ibox)
           || !encode(&iv, vb + static_cast<long long>(IMAGE_OFFSET) * p.sv.n, GRID_NDIM + 2, idims, ivs, ibox))
         return cudaErrorInvalidValue;

@@ -1,0 +1,1 @@
+reorderable_logging_functions = set()
