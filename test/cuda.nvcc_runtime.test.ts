@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
@@ -70,7 +70,7 @@ describe('nvcc: kernels with sizes taken at launch compile clean for sm_80 and s
     const e = emitCuda(r.ir);
     const dir = join(work, name);
     mkdirSync(dir, { recursive: true });
-    for (const f of e.files) writeFileSync(join(dir, f.path), f.contents);
+    for (const f of e.files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
     jobs.push({ name, arch: 'sm_80', dir, cu: e.files.find((f) => f.path.endsWith('.cu') && !f.path.endsWith('_sm90a.cu'))!.path });
     const h = e.files.find((f) => f.path.endsWith('_sm90a.cu'));
     if (h) jobs.push({ name, arch: 'sm_90a', dir, cu: h.path });
