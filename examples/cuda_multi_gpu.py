@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else "build/cuda_dit_b")
-import grat_cuda_dit_b as grat  # noqa: E402  (the loader gratc generated)
+import grat_cuda_dit_b as grat  # noqa: E402  (the package gratc generated)
 from cuda_plug_transformer import TinyDiT  # noqa: E402  (an ordinary model calling SDPA)
 
 MODE = sys.argv[2] if len(sys.argv) > 2 else "auto"

@@ -2,10 +2,12 @@
 
     gratc compile examples/cuda_dit_b.grat --target cuda --out build/cuda_dit_b
     python3 examples/cuda_plug_transformer.py build/cuda_dit_b
+(or `pip install build/cuda_dit_b` once, then the import works from anywhere.)
 
 The model below is an ordinary transformer that calls F.scaled_dot_product_attention. After
 `grat.plug(model)`, its attention calls with the pattern's shape run the sparse kernel (text
-padding masked by `text_valid`); other calls still go to SDPA. The script checks the plugged
+padding masked by `text_valid`); other calls still go to SDPA (strict=True here: none may).
+plug.report() says how many calls ran sparse and, by reason, how many dense. The script checks the plugged
 model against the same model given the equivalent dense mask, and times both.
 """
 import os
@@ -16,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, sys.argv[1] if len(sys.argv) > 1 else "build/cuda_dit_b")
-import grat_cuda_dit_b as grat  # noqa: E402  (the loader gratc generated)
+import grat_cuda_dit_b as grat  # noqa: E402  (the package gratc generated)
 
 
 class Block(nn.Module):
@@ -76,10 +78,11 @@ def main():
     for b in model.blocks:
         b.mask = None
 
-    plug = grat.plug(model, text_valid=valid)  # <- the two lines: import the loader, plug it in
+    plug = grat.plug(model, text_valid=valid, strict=True)  # <- the two lines: import the package, plug it in
     out = model(x)
     err = ((out.float() - ref.float()).norm() / ref.float().norm()).item()
-    print(f"plugged {plug.calls} attention calls; relative difference to the dense-mask model: {err:.2e}")
+    print(plug.report())
+    print(f"relative difference to the dense-mask model: {err:.2e}")
 
     def ms(fn, n=20):
         fn(); torch.cuda.synchronize()

@@ -9,7 +9,7 @@
  * `gratc patch` (runtime/onnx/patch.ts) puts the same function into an existing model instead.
  */
 import { create, toBinary } from '@bufbuild/protobuf';
-import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
+import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, type ModelProto, type ValueInfoProto } from 'onnx-buf';
 import { diag } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
@@ -18,6 +18,7 @@ import type { Backend, EmitResult } from '../backend.js';
 import { TARGET } from './target.js';
 import { DT, node, valueInfo } from './tensor.js';
 import { GRAT_DOMAIN, lowerPattern, type Lowered } from './lower.js';
+import { lowerRuntime, needsGridInput, type RuntimeSpec } from './lower_runtime.js';
 
 /** Default-domain opset of emitted models (every op the lowering uses exists since 13). */
 export const EMIT_OPSET = 17;
@@ -32,13 +33,32 @@ export function standaloneModel(ir: PatternIR, opts: { elemType?: number } = {})
   const inputs = [valueInfo('q', elemType, dims), valueInfo('k', elemType, dims), valueInfo('v', elemType, dims)];
   // no declared shape: a scalar (as before) and a [batch] tensor are both accepted
   if (ir.text) inputs.push(valueInfo('text_valid', DT.INT64, null));
+  return { model: modelOf(ir, lowered, inputs, valueInfo('y', elemType, dims)), lowered };
+}
+
+/**
+ * A standalone model of the run-time lowering (lower_runtime.ts): q, k, v [batch, heads, tokens,
+ * head_dim] with `tokens` open, text_valid as in standaloneModel, and `grid` (int64 [rank]) when
+ * the sizes do not follow from the sequence length.
+ */
+export function standaloneRuntimeModel(ir: PatternIR, rt: RuntimeSpec, opts: { elemType?: number } = {}): { model: ModelProto; lowered: Lowered } {
+  const elemType = opts.elemType ?? ELEM[ir.dtype];
+  const lowered = lowerRuntime(ir, rt, { elemType, textValid: ir.text !== null, opset: EMIT_OPSET });
+  const dims = ['batch', 'heads', 'tokens', ir.headDim];
+  const inputs = [valueInfo('q', elemType, dims), valueInfo('k', elemType, dims), valueInfo('v', elemType, dims)];
+  if (ir.text) inputs.push(valueInfo('text_valid', DT.INT64, null));
+  if (needsGridInput(rt)) inputs.push(valueInfo('grid', DT.INT64, [ir.dims.length]));
+  return { model: modelOf(ir, lowered, inputs, valueInfo('y', elemType, dims)), lowered };
+}
+
+function modelOf(ir: PatternIR, lowered: Lowered, inputs: ValueInfoProto[], output: ValueInfoProto): ModelProto {
   const graph = create(GraphProtoSchema, {
     name: `gratc_${ir.name}`,
     node: [node(lowered.name, lowered.inputs.slice(), ['y'], {}, { name: 'attention', domain: GRAT_DOMAIN })],
     input: inputs,
-    output: [valueInfo('y', elemType, dims)],
+    output: [output],
   });
-  const model = create(ModelProtoSchema, {
+  return create(ModelProtoSchema, {
     irVersion: IR_VERSION,
     producerName: 'gratc',
     graph,
@@ -48,7 +68,6 @@ export function standaloneModel(ir: PatternIR, opts: { elemType?: number } = {})
       create(OperatorSetIdProtoSchema, { domain: GRAT_DOMAIN, version: 1n }),
     ],
   });
-  return { model, lowered };
 }
 
 export const onnxBackend: Backend = {

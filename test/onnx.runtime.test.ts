@@ -1,0 +1,168 @@
+/**
+ * The run-time-grid ONNX lowering (codegen/onnx/lower_runtime.ts): ONE model per pattern, run by
+ * onnxruntime (CPU) at several grid sizes (ragged, one token, one group) and text lengths (per
+ * sample, 0), each compared with the float64 reference of the pattern checked at that size
+ * (compiler/reference.ts, an independent definition).
+ */
+import { describe, expect, it } from 'vitest';
+import * as ort from 'onnxruntime-node';
+import { toBinary } from '@bufbuild/protobuf';
+import { ModelProtoSchema } from 'onnx-buf';
+import { checkSource } from '../compiler/index.js';
+import type { PatternIR } from '../compiler/ir.js';
+import { totalTokens } from '../compiler/ir.js';
+import { referenceAttention } from '../compiler/reference.js';
+import { standaloneRuntimeModel } from '../codegen/onnx/index.js';
+import { needsGridInput, type RuntimeSpec } from '../codegen/onnx/lower_runtime.js';
+import { mulberry32 } from '../runtime/random.js';
+
+function check(source: string, grid?: number[], text?: number): PatternIR {
+  const r = checkSource(source, { grid, text, defaultName: 't' });
+  if (!r.ir) throw new Error(r.diagnostics.map((d) => d.message).join('; '));
+  return r.ir;
+}
+
+const values = (n: number, seed: number): Float32Array => {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+};
+
+/**
+ * Terms and text flags only: what the run-time lowering takes from the IR. A predicate is
+ * simplified over the grid it was checked at (`max(1, qh - 3)` is 1 where qh < 4), so the probe's
+ * form is the general one and the run's an equivalent specialization: only its origin is compared
+ * here. Its bounds (the window it is tried on) may be wider in the probe: a sound
+ * over-approximation is all the lowering needs, so they are compared apart (`covers`).
+ */
+const structure = (ir: PatternIR): string => JSON.stringify([
+  ir.image.terms.map((t) => (t.kind === 'predicate' ? t.origin : t)), ir.image.text, ir.textQueries, ir.order, ir.text?.place, ir.dims.map((d) => d.group),
+]);
+const covers = (probe: PatternIR, ir: PatternIR): boolean => probe.image.terms.every((t, i) => {
+  const u = ir.image.terms[i];
+  if (t.kind !== 'predicate' || u.kind !== 'predicate') return true;
+  return t.bounds.every((b, a) => {
+    const c = u.bounds[a];
+    if (b.kind === 'all') return true;
+    const [lo, hi] = c.kind === 'all' ? [1 - ir.dims[a].groups, ir.dims[a].groups - 1] : [c.lo, c.hi]; // `all`: every delta
+    return lo > hi || (b.lo <= lo && hi <= b.hi);
+  });
+});
+
+interface Run { readonly grid: number[]; readonly text?: number; readonly valid?: number[]; readonly heads?: number }
+
+/**
+ * Builds one model from the pattern checked at `probe` (open sizes marked by `rt`) and runs it
+ * at every size of `runs`; returns the largest |error| of each run.
+ */
+async function runAll(source: string, rt: RuntimeSpec, probe: { grid: number[]; text?: number }, runs: readonly Run[]): Promise<number[]> {
+  const base = check(source, probe.grid, probe.text);
+  const { model, lowered } = standaloneRuntimeModel(base, rt);
+  const bytes = toBinary(ModelProtoSchema, model);
+  expect(bytes.length).toBeLessThan(200_000); // no index tensors: the model does not grow with the grid
+  const session = await ort.InferenceSession.create(bytes);
+  const errors: number[] = [];
+  try {
+    for (const [i, run] of runs.entries()) {
+      const ir = check(source, run.grid, base.text ? (run.text ?? base.text.count) : undefined);
+      expect(structure(ir), `the pattern at ${run.grid.join('x')} has the probe's terms`).toBe(structure(base));
+      expect(covers(base, ir), `the probe's predicate windows cover those at ${run.grid.join('x')}`).toBe(true);
+      const valid = run.valid ?? [ir.text?.count ?? 0];
+      const B = valid.length, H = run.heads ?? 2, N = totalTokens(ir), D = ir.headDim, per = H * N * D;
+      const [q, k, v] = [1, 2, 3].map((s) => values(B * per, 100 * i + s));
+      const feeds: Record<string, ort.Tensor> = {
+        q: new ort.Tensor('float32', q, [B, H, N, D]), k: new ort.Tensor('float32', k, [B, H, N, D]), v: new ort.Tensor('float32', v, [B, H, N, D]),
+      };
+      if (ir.text) feeds.text_valid = new ort.Tensor('int64', BigInt64Array.from(valid.map(BigInt)), [B]);
+      if (needsGridInput(rt)) feeds.grid = new ort.Tensor('int64', BigInt64Array.from(run.grid.map(BigInt)), [run.grid.length]);
+      expect(lowered.inputs).toEqual(Object.keys(feeds));
+      const y = (await session.run(feeds)).y.data as Float32Array;
+      let max = 0;
+      valid.forEach((vb, b) => {
+        const part = (x: Float32Array): Float32Array => x.subarray(b * per, (b + 1) * per);
+        const ref = referenceAttention(ir, part(q), part(k), part(v), { batch: 1, heads: H, layout: 'bhnd', valid: vb });
+        for (let j = 0; j < per; j++) max = Math.max(max, Math.abs(y[b * per + j] - ref[j]));
+      });
+      errors.push(max);
+    }
+  } finally {
+    await session.release();
+  }
+  return errors;
+}
+
+const both = { dims: [true, true], text: false };
+
+describe('onnx: one model for every grid size (run-time sizes)', () => {
+  it('Flux GRAT-B shape (text before, text sees all): ragged grids, one token, per-sample text lengths with 0', async () => {
+    const src = 'grid h=? w=?\ngroup h=4 w=4\ntext 6 before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+    const errs = await runAll(src, both, { grid: [64, 64] }, [
+      { grid: [8, 8] }, { grid: [10, 7], valid: [6, 0] }, { grid: [1, 1], valid: [0, 3, 9] }, { grid: [3, 17], valid: [2] }, { grid: [16, 4] },
+    ]);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('crisscross, text after, text sees the grid, key slots clipped at every edge', async () => {
+    const src = 'grid h=? w=?\ngroup h=4 w=4\ntext 5 after\nimage attends crisscross + text\ntext attends grid\nhead_dim 8\ndtype fp32';
+    const errs = await runAll(src, both, { grid: [64, 64] }, [{ grid: [10, 7], valid: [5, 0] }, { grid: [4, 4] }, { grid: [1, 30] }]);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('3-D, grouped order, shift border, overlapping terms (first-term ownership)', async () => {
+    const src = 'grid t=? h=? w=?\ngroup t=1 h=3 w=3\norder grouped\nborder shift\nimage attends neighbors(1) + neighbors(t=0, h=2, w=0)\nhead_dim 8\ndtype fp32';
+    const errs = await runAll(src, { dims: [true, true, true], text: false }, { grid: [20, 30, 30] }, [
+      { grid: [3, 6, 6] }, { grid: [2, 7, 5] }, { grid: [1, 2, 2] }, { grid: [4, 3, 10] },
+    ]);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('predicates with floor / and % and min/max, text rows that see only text (length 0: zero rows)', async () => {
+    const src = 'grid h=? w=?\ngroup h=4 w=8\ntext 9 after\nimage attends where(dh % 2 == 0 && |dh| <= 2 && dw / 2 == 0) + where(kh == 0 || min(kw, qw) > max(1, qh - 3)) + neighbors(1)\ntext attends text\nhead_dim 8\ndtype fp32';
+    const errs = await runAll(src, both, { grid: [64, 64] }, [{ grid: [13, 21], valid: [9, 0] }, { grid: [4, 8] }, { grid: [30, 9], valid: [4] }]);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('a 1-D window: the one open size follows from the sequence length (no grid input)', async () => {
+    const src = 'grid n=?\ngroup n=16\norder grouped\nborder shift\nimage attends neighbors(2)\nhead_dim 8\ndtype fp32';
+    const rt = { dims: [true], text: false };
+    expect(needsGridInput(rt)).toBe(false);
+    const errs = await runAll(src, rt, { grid: [4096] }, [{ grid: [200] }, { grid: [1] }, { grid: [47] }, { grid: [16] }]);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('an open text count with a fixed grid follows from the sequence length; a fixed dim beside an open one, too', async () => {
+    const textOpen = 'grid h=6 w=8\ngroup h=2 w=4\ntext ? before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+    const e1 = await runAll(textOpen, { dims: [false, false], text: true }, { grid: [6, 8], text: 100 }, [
+      { grid: [6, 8], text: 7, valid: [7, 0] }, { grid: [6, 8], text: 0, valid: [0] }, { grid: [6, 8], text: 1 },
+    ]);
+    for (const e of e1) expect(e).toBeLessThan(1e-5);
+    const oneOpen = 'grid h=? w=6\ngroup h=4 w=4\ntext 3 after\nimage attends neighbors(1) + text\ntext attends grid\nhead_dim 8\ndtype fp32';
+    const e2 = await runAll(oneOpen, { dims: [true, false], text: false }, { grid: [64, 6] }, [{ grid: [9, 6], valid: [3, 0] }, { grid: [1, 6] }]);
+    for (const e of e2) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('both open with an open text count: the grid input gives the grid, the text is the rest', async () => {
+    const src = 'grid h=? w=?\ngroup h=4 w=4\ntext ? after\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+    const errs = await runAll(src, { dims: [true, true], text: true }, { grid: [64, 64], text: 100 }, [
+      { grid: [5, 9], text: 4, valid: [4, 0] }, { grid: [8, 8], text: 0 }, { grid: [1, 1], text: 11, valid: [3] },
+    ]);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('sizes that do not add up fail in onnxruntime, never silently', async () => {
+    const src = 'grid h=? w=8\ngroup h=4 w=4\ntext 6 before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+    const ir = check(src, [64, 8]);
+    const run = async (rt: RuntimeSpec, N: number, grid?: number[]): Promise<unknown> => {
+      const session = await ort.InferenceSession.create(toBinary(ModelProtoSchema, standaloneRuntimeModel(ir, rt).model));
+      const x = new ort.Tensor('float32', new Float32Array(2 * N * 8), [1, 2, N, 8]);
+      const feeds: Record<string, ort.Tensor> = { q: x, k: x, v: x, text_valid: new ort.Tensor('int64', BigInt64Array.of(6n), []) };
+      if (grid) feeds.grid = new ort.Tensor('int64', BigInt64Array.from(grid.map(BigInt)), [2]);
+      try { return await session.run(feeds); } finally { await session.release(); }
+    };
+    // one open size from N: 6 + 8·h tokens; 6 + 8·5 + 3 is no grid
+    await expect(run({ dims: [true, false], text: false }, 6 + 40 + 3)).rejects.toThrow(/Reshape|reshape/);
+    expect(await run({ dims: [true, false], text: false }, 6 + 40)).toBeDefined();
+    // a grid input: its fixed entry must be 8, and the tokens must be grid + text
+    await expect(run({ dims: [true, false], text: true }, 6 + 40, [5, 9])).rejects.toThrow(/Reshape|reshape/);
+    await expect(run({ dims: [true, false], text: true }, 6 + 41, [5, 8])).resolves.toBeDefined(); // an open text: 7 text tokens
+  });
+});
