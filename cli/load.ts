@@ -82,11 +82,13 @@ export function defaultNameFor(path: string): string {
 /**
  * Reads and checks one file. With `allowUnbound`, diagnostics for `?` sizes that no flag bound
  * are dropped (`check` does not need sizes): E0301 when `--grid` is absent, E0302 when `--text` is.
+ * With `runtimeSizes` (`compile` for a backend that takes sizes at launch), those sizes are left
+ * to launch (ir.runtime) instead.
  */
-export async function loadPattern(io: Io, path: string, sizes: SizeFlags, allowUnbound = false): Promise<Loaded> {
+export async function loadPattern(io: Io, path: string, sizes: SizeFlags, allowUnbound = false, runtimeSizes = false): Promise<Loaded> {
   const file = await readSource(io, path);
   const { checkSource } = await import('../compiler/index.js');
-  const result = checkSource(file.text, { grid: sizes.grid, text: sizes.text, defaultName: defaultNameFor(path), schedules: SCHEDULE_KEYS });
+  const result = checkSource(file.text, { grid: sizes.grid, text: sizes.text, defaultName: defaultNameFor(path), schedules: SCHEDULE_KEYS, runtimeSizes });
   let diagnostics = result.diagnostics;
   if (allowUnbound) {
     diagnostics = diagnostics.filter((d) => !((d.code === UNBOUND_GRID && sizes.grid === undefined) || (d.code === UNBOUND_TEXT && sizes.text === undefined)));

@@ -25,5 +25,10 @@ export interface EmitResult {
 export interface Backend {
   readonly target: Target;
   readonly description: string;
+  /**
+   * Whether it emits code that takes `?` sizes at launch (ir.runtime): `compile` leaves unbound
+   * sizes to launch only for such a backend (else E0301/E0302 as before).
+   */
+  readonly runtimeSizes?: boolean;
   emit(ir: PatternIR): EmitResult;
 }

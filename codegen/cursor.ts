@@ -13,11 +13,11 @@
  * term_segment (whole-row runs, printed only where the kernel takes them), stage_on,
  * odometer_step and next_segment. Only numbers and fixed identifiers reach the text.
  */
-import type { KernelPlan } from '../compiler/plan.js';
-import { termAxes, termBorder } from '../compiler/plan.js';
-import { CUDA_DIALECT, int, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains, WGSL_DIALECT, type Dialect } from './clike.js';
+import type { BoundPlan, KernelPlan, PlanSize } from '../compiler/plan.js';
+import { bindPlan, termAxes, termBorder } from '../compiler/plan.js';
+import { CUDA_DIALECT, int, printAxisWindow, printGroupBase, printGroupLength, printPredicate, printTermContains, WGSL_DIALECT, type Dialect, type SizeExpr } from './clike.js';
 
-type Ty = 'int' | 'bool' | 'Seg' | 'Coords' | 'KeyTile';
+type Ty = 'int' | 'bool' | 'Seg' | 'Coords' | 'KeyTile' | 'Geom';
 
 /** How a target spells what the shared functions need. */
 export interface KernelDialect extends Dialect {
@@ -44,14 +44,14 @@ export interface KernelDialect extends Dialect {
   readonly addr: (name: string) => string;
 }
 
-const CUDA_TYPES: Record<Ty, string> = { int: 'int', bool: 'bool', Seg: 'Seg', Coords: 'int', KeyTile: 'KeyTile' };
-const WGSL_TYPES: Record<Ty, string> = { int: 'i32', bool: 'bool', Seg: 'Seg', Coords: 'Coords', KeyTile: 'KeyTile' };
+const CUDA_TYPES: Record<Ty, string> = { int: 'int', bool: 'bool', Seg: 'Seg', Coords: 'int', KeyTile: 'KeyTile', Geom: 'Geom' };
+const WGSL_TYPES: Record<Ty, string> = { int: 'i32', bool: 'bool', Seg: 'Seg', Coords: 'Coords', KeyTile: 'KeyTile', Geom: 'Geom' };
 
 export const CUDA: KernelDialect = {
   ...CUDA_DIALECT,
   name: 'cuda',
   fn: (ret, name, params) => `__device__ __forceinline__ ${ret ? CUDA_TYPES[ret] : 'void'} ${name}(${params.join(', ')}) {`,
-  param: (name, ty) => (ty === 'Coords' ? `const int (&${name})[NDIM]` : ty === 'Seg' ? `const Seg& ${name}` : `${CUDA_TYPES[ty]} ${name}`),
+  param: (name, ty) => (ty === 'Coords' ? `const int (&${name})[NDIM]` : ty === 'Seg' || ty === 'Geom' ? `const ${ty}& ${name}` : `${CUDA_TYPES[ty]} ${name}`),
   coordsOut: (name) => `int (&${name})[NDIM]`,
   cursorParam: (name) => `Cursor& ${name}`,
   ref: (name) => name,
@@ -85,6 +85,9 @@ export const WGSL: KernelDialect = {
   addr: (name) => `&${name}`,
 };
 
+/** A size in printed code: a literal or the geometry's field. */
+const sx = (v: SizeExpr): string => (typeof v === 'number' ? int(v) : v);
+
 export interface CursorPrintOptions {
   /** Keys per key tile. */
   readonly blockK: number;
@@ -93,34 +96,76 @@ export interface CursorPrintOptions {
 }
 
 /** Does the printed cursor take whole-row runs for some term? */
-export const takesRuns = (plan: KernelPlan, runs: boolean): boolean => runs && plan.runAxes.some((a) => a !== null);
+export const takesRuns = (plan: KernelPlan | BoundPlan, runs: boolean): boolean => runs && plan.runAxes.some((a) => a !== null);
+
+/** A plan's sizes as the printer reads them (a bound plan's are all compiled in). */
+const planSize = (s: PlanSize | number): PlanSize => (typeof s === 'number' ? { kind: 'fixed', value: s } : s);
+
+/**
+ * The fields of the launch's geometry (`struct Geom`, printed where some size is taken at launch):
+ * the group counts and sizes of the run-time axes, and the token layout. Hosts fill it once per
+ * launch from the sizes; the printed functions take it as their last argument `G`.
+ */
+export function geomFields(plan: KernelPlan | BoundPlan): string[] {
+  const f: string[] = [];
+  plan.dims.forEach((d, a) => { if (planSize(d.size).kind === 'runtime') f.push(`n${a}`, `size${a}`); });
+  return [...f, 'image_offset', 'image_tokens', 'text_offset', 'text_count', 'query_groups', 'tokens'];
+}
+
+/** Does the printed cursor take a geometry argument (some size is taken at launch)? */
+export const hasGeom = (plan: KernelPlan | BoundPlan): boolean => plan.dims.some((d) => planSize(d.size).kind === 'runtime') || (plan.text !== null && planSize(plan.text.count).kind === 'runtime');
+
+/**
+ * The layout values as a kernel template spells them: the printed constants (IMAGE_OFFSET, ...)
+ * of a fixed plan, or fields of the launch's geometry `geom` (e.g. `p.geom`).
+ */
+export function layoutExprs(plan: KernelPlan | BoundPlan, geom: string): { imageOffset: string; imageTokens: string; textOffset: string; textCount: string; queryGroups: string; tokens: string } {
+  if (!hasGeom(plan)) return { imageOffset: 'IMAGE_OFFSET', imageTokens: 'IMAGE_TOKENS', textOffset: 'TEXT_OFFSET', textCount: 'TEXT_COUNT', queryGroups: 'QUERY_GROUPS', tokens: 'TOKENS' };
+  return { imageOffset: `${geom}.image_offset`, imageTokens: `${geom}.image_tokens`, textOffset: `${geom}.text_offset`, textCount: `${geom}.text_count`, queryGroups: `${geom}.query_groups`, tokens: `${geom}.tokens` };
+}
 
 /** The constants, structs, geometry and cursor of a plan in one dialect (see the file comment). */
-export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrintOptions): string {
+export function printCursor(plan: KernelPlan | BoundPlan, d: KernelDialect, opts: CursorPrintOptions): string {
   const D = plan.dims.length, T = plan.terms.length;
-  const n = plan.dims.map((x) => x.groups), size = plan.dims.map((x) => x.size), grp = plan.dims.map((x) => x.group);
-  const L = plan.layout;
+  const sizes = plan.dims.map((x) => planSize(x.size)), grp = plan.dims.map((x) => x.group);
+  const rt = hasGeom(plan);
+  // per axis: the group count and size, literals or the geometry's fields
+  const n: SizeExpr[] = sizes.map((x, a) => (x.kind === 'fixed' ? Math.ceil(x.value / grp[a]) : `G.n${a}`));
+  const size: SizeExpr[] = sizes.map((x, a) => (x.kind === 'fixed' ? x.value : `G.size${a}`));
+  // a full group's extent along an axis: min(group, size); a run-time axis's fast paths assume the group
+  const extent = sizes.map((x, a) => (x.kind === 'fixed' ? Math.min(grp[a], x.value) : grp[a]));
+  const L = rt ? null : 'layout' in plan ? plan.layout : bindPlan(plan).layout;
+  const imageOffsetV: SizeExpr = rt ? 'G.image_offset' : L!.imageOffset;
   const runs = takesRuns(plan, opts.runs);
   const out: string[] = [];
   const emit = (...lines: string[]): void => { out.push(...lines); };
   const ind = (lines: readonly string[], by = '  '): string[] => lines.map((l) => by + l);
   const c = d.ref('c'); // the cursor, through its reference
   const axes = (f: (a: number) => string): string[] => Array.from({ length: D }, (_, a) => f(a));
+  // the geometry argument: a parameter of every function that reads a run-time size, passed on by callers
+  const gp = rt ? [d.param('G', 'Geom')] : [];
+  const ga = rt ? ', G' : '';
 
   emit('// ---- the pattern: layout constants (compiler/plan.ts) ----');
   emit(d.constant('NDIM', 'int', String(D)));
   if (d.name === 'wgsl') emit('alias Coords = array<i32, NDIM>;');
   emit(d.constant('NTERMS', 'int', String(T)));
-  emit(d.constant('IMAGE_OFFSET', 'int', String(L.imageOffset)));
-  emit(d.constant('IMAGE_TOKENS', 'int', String(L.imageTokens)));
-  emit(d.constant('TEXT_OFFSET', 'int', String(L.textOffset)));
-  emit(d.constant('TEXT_COUNT', 'int', String(L.textCount)));
+  if (L) {
+    emit(d.constant('IMAGE_OFFSET', 'int', String(L.imageOffset)));
+    emit(d.constant('IMAGE_TOKENS', 'int', String(L.imageTokens)));
+    emit(d.constant('TEXT_OFFSET', 'int', String(L.textOffset)));
+    emit(d.constant('TEXT_COUNT', 'int', String(L.textCount)));
+  }
   emit(d.constant('IMAGE_SEES_TEXT', 'bool', String(plan.imageSeesText)));
   emit(d.constant('TEXTQ_GRID', 'bool', String(plan.textQueries?.grid ?? false)));
   emit(d.constant('TEXTQ_TEXT', 'bool', String(plan.textQueries?.text ?? false)));
   emit(d.constant('STAGE_GRID', 'int', 'NTERMS') + '      // text queries: the grid (the launch\'s part) as one run');
   emit(d.constant('STAGE_TEXT', 'int', 'NTERMS + 1') + '  // the first `valid` text tokens');
   emit('');
+  if (rt) {
+    emit('/** The launch\'s sizes (some are taken at launch): group counts n<a> and sizes size<a> of the run-time axes, the token layout. */');
+    emit(...d.struct('Geom', geomFields(plan).map((f) => [f, 'int'] as const)));
+  }
   emit('/** A run of tokens: contiguous (base + i), or a raster group (rows of lw tokens, lh rows a plane). */');
   emit(...d.struct('Seg', [['base', 'int'], ['len', 'int'], ['lw', 'int'], ['lh', 'int'], ['contiguous', 'bool']]));
   if (d.name === 'wgsl') {
@@ -146,47 +191,47 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   emit('');
 
   emit('/** Group coordinates (outermost first) of query group g. */');
-  emit(d.fn(null, 'decode_group', [d.param('g0', 'int'), d.coordsOut('c')]));
+  emit(d.fn(null, 'decode_group', [d.param('g0', 'int'), d.coordsOut('c'), ...gp]));
   emit(`  ${d.var('g', 'int', 'g0')}`);
-  for (let a = D - 1; a >= 1; a--) emit(`  ${d.ref('c')}[${a}] = g % ${int(n[a])};`, `  g = g / ${int(n[a])};`);
+  for (let a = D - 1; a >= 1; a--) emit(`  ${d.ref('c')}[${a}] = g % ${sx(n[a])};`, `  g = g / ${sx(n[a])};`);
   emit(`  ${d.ref('c')}[0] = g;`, '}');
   emit('');
 
   emit('/** The tokens of image group c: where it starts, how many, and its row shape (raster order). */');
-  emit(d.fn('Seg', 'group_segment', [d.param('c', 'Coords')]));
+  emit(d.fn('Seg', 'group_segment', [d.param('c', 'Coords'), ...gp]));
   for (let a = 0; a < D; a++) emit(`  ${d.let(`len${a}`, 'int', printGroupLength(size[a], grp[a], a))}`);
   const lens = axes((a) => `len${a}`).join(' * ');
-  const base = printGroupBase(plan.order, size, grp, L.imageOffset);
+  const base = printGroupBase(plan.order, size, grp, imageOffsetV);
   if (plan.order === 'grouped') emit(`  return ${d.seg(base, lens, lens, '1', 'true')};`);
   else emit(`  return ${d.seg(base, lens, `len${D - 1}`, D >= 2 ? `len${D - 2}` : '1', D === 1 ? 'true' : 'false')};`);
   emit('}');
   emit('');
 
   emit('/** Sequence index of the local-th token of a segment (row-major inside a raster group). */');
-  emit(d.fn('int', 'seg_token', [d.param('s', 'Seg'), d.param('local', 'int')]));
+  emit(d.fn('int', 'seg_token', [d.param('s', 'Seg'), d.param('local', 'int'), ...gp]));
   if (plan.order === 'grouped' || D === 1) {
     emit('  return s.base + local;');
   } else {
     emit('  if (s.contiguous) { return s.base + local; }');
-    const gw = L.groupExtent[D - 1];
+    const gw = extent[D - 1];
     if (D === 2) {
       emit(`  ${d.var('y', 'int')}`, `  ${d.var('x', 'int')}`);
       emit(`  if (s.lw == ${gw}) { y = local / ${gw}; x = local - y * ${gw}; }  // full-width groups: divide by a constant`);
       emit('  else { y = local / s.lw; x = local - y * s.lw; }');
-      emit(`  return s.base + y * ${int(size[1])} + x;`);
+      emit(`  return s.base + y * ${sx(size[1])} + x;`);
     } else {
-      const gh = L.groupExtent[D - 2];
+      const gh = extent[D - 2];
       emit(...['r', 'x', 't', 'y'].map((v) => `  ${d.var(v, 'int')}`));
       emit(`  if (s.lw == ${gw} && s.lh == ${gh}) { r = local / ${gw}; x = local - r * ${gw}; t = r / ${gh}; y = r - t * ${gh}; }`);
       emit('  else { r = local / s.lw; x = local - r * s.lw; t = r / s.lh; y = r - t * s.lh; }');
-      emit(`  return s.base + (t * ${int(size[1])} + y) * ${int(size[2])} + x;`);
+      emit(`  return s.base + (t * ${sx(size[1])} + y) * ${sx(size[2])} + x;`);
     }
   }
   emit('}');
   emit('');
 
   emit('/** Term t\'s window of key groups for query group q, into the cursor\'s lo/hi; false when empty. */');
-  emit(d.fn('bool', 'term_window', [d.param('t', 'int'), d.param('q', 'Coords'), d.cursorParam('c')]));
+  emit(d.fn('bool', 'term_window', [d.param('t', 'int'), d.param('q', 'Coords'), d.cursorParam('c'), ...gp]));
   emit(...ind(d.switchOf('t', plan.terms.map((t) => termAxes(t).map((r, a) => printAxisWindow(r, a, n[a], termBorder(t), `${c}.lo[${a}]`, `${c}.hi[${a}]`))), ['return false;'])));
   emit(`  return ${axes((a) => `${c}.lo[${a}] <= ${c}.hi[${a}]`).join(' && ')};`, '}');
   emit('');
@@ -196,16 +241,16 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   // of CUDA). Forced inline (CUDA), the compiled code is the same.
   if (T > 1) emit('/** Key group k is in term j\'s window and its predicate holds (tested for the terms after j). */');
   plan.terms.slice(0, -1).forEach((t, j) => {
-    emit(`${d.fn('bool', `term_contains_${j}`, [d.param('q', 'Coords'), d.param('k', 'Coords')])} return ${printTermContains(t, n, d)}; }`);
+    emit(`${d.fn('bool', `term_contains_${j}`, [d.param('q', 'Coords'), d.param('k', 'Coords'), ...gp])} return ${printTermContains(t, n, d)}; }`);
   });
   if (T > 1) emit('');
 
   emit('/** Key group k (inside term t\'s window) is visited by term t: its predicate holds and no earlier term has k. */');
-  emit(d.fn('bool', 'term_visible', [d.param('t', 'int'), d.param('q', 'Coords'), d.param('k', 'Coords')]));
+  emit(d.fn('bool', 'term_visible', [d.param('t', 'int'), d.param('q', 'Coords'), d.param('k', 'Coords'), ...gp]));
   emit(...ind(d.switchOf('t', plan.terms.map((t, i) => {
     const conds: string[] = [];
     if (t.kind === 'predicate') conds.push(printPredicate(t.expr, n));
-    for (let j = 0; j < i; j++) conds.push(`!term_contains_${j}(q, k)`);
+    for (let j = 0; j < i; j++) conds.push(`!term_contains_${j}(q, k${ga})`);
     return [`return ${conds.length ? conds.join('\n      && ') : 'true'};`];
   }), ['return false;'])));
   emit('}');
@@ -213,26 +258,26 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
 
   if (runs) {
     emit('/** The key run at the cursor\'s group of term t (moves k to the run\'s last group): a whole-axes run, or the group. */');
-    emit(d.fn('Seg', 'term_segment', [d.param('t', 'int'), d.cursorParam('c')]));
+    emit(d.fn('Seg', 'term_segment', [d.param('t', 'int'), d.cursorParam('c'), ...gp]));
     const cases = plan.terms.map((_, i) => {
       const c0 = plan.runAxes[i];
-      if (c0 === null) return [`return group_segment(${c}.k);`];
+      if (c0 === null) return [`return group_segment(${c}.k${ga});`];
       // fixed group coordinates on axes < c0, every token of axes >= c0 (raster order)
       const body: string[] = [];
       for (let a = 0; a < c0; a++) body.push(d.let(`len${a}`, 'int', printGroupLength(size[a], grp[a], a).replace(/c\[/g, `${c}.k[`)));
       const start = (a: number): string => (a < c0 ? `${c}.k[${a}] * ${int(grp[a])}` : '0');
       let lin = start(0);
-      for (let a = 1; a < D; a++) lin = `(${lin}) * ${int(size[a])} + ${start(a)}`;
-      const len = axes((a) => (a < c0 ? `len${a}` : int(size[a]))).join(' * ');
+      for (let a = 1; a < D; a++) lin = `(${lin}) * ${sx(size[a])} + ${start(a)}`;
+      const len = axes((a) => (a < c0 ? `len${a}` : sx(size[a]))).join(' * ');
       // contiguous when only the first axis is fixed (or none); in 3-D with t and h fixed: planes of
       // len1 whole rows (seg_token's raster form with lw = the grid width)
-      const seg = c0 <= 1 ? d.seg(`${int(L.imageOffset)} + ${lin}`, len, len, '1', 'true') : d.seg(`${int(L.imageOffset)} + ${lin}`, len, int(size[D - 1]), `len${D - 2}`, 'false');
+      const seg = c0 <= 1 ? d.seg(`${sx(imageOffsetV)} + ${lin}`, len, len, '1', 'true') : d.seg(`${sx(imageOffsetV)} + ${lin}`, len, sx(size[D - 1]), `len${D - 2}`, 'false');
       body.push(d.let('s', 'Seg', seg));
       for (let a = c0; a < D; a++) body.push(`${c}.k[${a}] = ${c}.hi[${a}];`);
       body.push('return s;');
       return body;
     });
-    emit(...ind(d.switchOf('t', cases, [`return group_segment(${c}.k);`])));
+    emit(...ind(d.switchOf('t', cases, [`return group_segment(${c}.k${ga});`])));
     emit('}');
     emit('');
   }
@@ -258,26 +303,26 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   emit('');
 
   emit('/** Moves to the next non-empty segment; false when the tile\'s keys are exhausted. */');
-  emit(d.fn('bool', 'next_segment', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int')]));
+  emit(d.fn('bool', 'next_segment', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int'), ...gp]));
   emit(`  ${d.loop}`);
   emit(`    if (${c}.stage < NTERMS) {`);
   emit(`      ${d.var('more', 'bool', `${c}.fresh`)}`);
   emit(`      if (!more) { more = odometer_step(c); }`);
   emit(`      ${c}.fresh = false;`);
   emit('      if (more) {');
-  emit(`        if (term_visible(${c}.stage, q, ${c}.k)) {`);
-  emit(`          ${c}.seg = ${runs ? `term_segment(${c}.stage, c)` : `group_segment(${c}.k)`};`);
+  emit(`        if (term_visible(${c}.stage, q, ${c}.k${ga})) {`);
+  emit(`          ${c}.seg = ${runs ? `term_segment(${c}.stage, c${ga})` : `group_segment(${c}.k${ga})`};`);
   emit(`          ${c}.off = 0;`);
   emit('          return true;');
   emit('        }');
   emit('        continue;');
   emit('      }');
   emit(`    } else if (${c}.stage == STAGE_GRID) {`);
-  emit(`      if (${c}.fresh) { ${c}.fresh = false; ${c}.seg = ${d.seg(`IMAGE_OFFSET + ${c}.grid_lo`, `${c}.grid_len`, '0', '0', 'true')}; ${c}.off = 0; return true; }`);
+  emit(`      if (${c}.fresh) { ${c}.fresh = false; ${c}.seg = ${d.seg(`${rt ? 'G.image_offset' : 'IMAGE_OFFSET'} + ${c}.grid_lo`, `${c}.grid_len`, '0', '0', 'true')}; ${c}.off = 0; return true; }`);
   emit(`    } else if (${c}.stage == STAGE_TEXT) {`);
   emit(`      if (${c}.fresh) {`);
   emit(`        ${c}.fresh = false;`);
-  emit(`        if (valid > 0) { ${c}.seg = ${d.seg('TEXT_OFFSET', 'valid', '0', '0', 'true')}; ${c}.off = 0; return true; }`);
+  emit(`        if (valid > 0) { ${c}.seg = ${d.seg(rt ? 'G.text_offset' : 'TEXT_OFFSET', 'valid', '0', '0', 'true')}; ${c}.off = 0; return true; }`);
   emit('      }');
   emit('    } else {');
   emit('      return false;');
@@ -285,7 +330,7 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   emit('    // enter the next stage that applies to this tile (a term with an empty window is skipped)');
   emit(`    ${d.loop}`);
   emit(`      ${c}.stage += 1;`);
-  emit(`      if (stage_on(${c}.stage, text_tile) && (${c}.stage >= NTERMS || term_window(${c}.stage, q, c))) { break; }`);
+  emit(`      if (stage_on(${c}.stage, text_tile) && (${c}.stage >= NTERMS || term_window(${c}.stage, q, c${ga}))) { break; }`);
   emit('    }');
   emit(`    ${c}.fresh = true;`);
   emit(...axes((a) => `    ${c}.k[${a}] = ${c}.lo[${a}];`));
@@ -296,15 +341,15 @@ export function printCursor(plan: KernelPlan, d: KernelDialect, opts: CursorPrin
   // sm_80 kernel 9 registers in its main loop), WGSL as a KeyTile
   emit('/** The next key tile: up to BK keys of one segment (n = 0 when none is left). */');
   if (d.name === 'cuda') {
-    emit(d.fn('int', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int'), 'Seg& seg', 'int& off']));
-    emit(`  while (c.off >= c.seg.len) {`, '    if (!next_segment(c, q, text_tile, valid)) { return 0; }', '  }');
+    emit(d.fn('int', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int'), 'Seg& seg', 'int& off', ...gp]));
+    emit(`  while (c.off >= c.seg.len) {`, `    if (!next_segment(c, q, text_tile, valid${ga})) { return 0; }`, '  }');
     emit('  seg = c.seg;', '  off = c.off;', `  c.off += ${int(opts.blockK)};`, `  return min(${int(opts.blockK)}, seg.len - off);`, '}');
   } else {
-    emit(d.fn('KeyTile', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int')]));
+    emit(d.fn('KeyTile', 'next_tile', [d.cursorParam('c'), d.param('q', 'Coords'), d.param('text_tile', 'bool'), d.param('valid', 'int'), ...gp]));
     emit(`  ${d.var('t', 'KeyTile')}`);
     emit(`  ${d.loop}`);
     emit(`    if (${c}.off < ${c}.seg.len) { break; }`);
-    emit('    if (!next_segment(c, q, text_tile, valid)) { return t; }');
+    emit(`    if (!next_segment(c, q, text_tile, valid${ga})) { return t; }`);
     emit('  }');
     emit(`  t.seg = ${c}.seg;`, `  t.off = ${c}.off;`, `  t.n = min(${int(opts.blockK)}, t.seg.len - t.off);`, `  ${c}.off += ${int(opts.blockK)};`, '  return t;', '}');
   }

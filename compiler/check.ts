@@ -6,7 +6,7 @@
 import type { DimAssign, Ident, IntLit, PatternFile, SizeLit, Statement, WordStmt } from '../dsl/ast.js';
 import { diag, hasErrors, type Diagnostic } from '../dsl/diagnostics.js';
 import { parse } from '../dsl/parse.js';
-import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, ScheduleValue, TextPlace, TextRegion } from './ir.js';
+import type { Border, Dim, Dtype, ImageRegion, Order, PatternIR, RuntimeSizes, ScheduleValue, TextPlace, TextRegion } from './ir.js';
 import { imageRegion, MAX_LITERAL, textRegion, type RegionContext } from './check_region.js';
 import { identifierOf, MAX_NAME } from './identifier.js';
 import { didYouMean } from './nearest.js';
@@ -28,6 +28,11 @@ export interface CheckOptions extends Bindings {
    * setting is kept; only the values are checked.
    */
   readonly schedules?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * `?` sizes that nothing binds become run-time sizes (`compile`: kernels take them at launch)
+   * instead of E0301/E0302; the IR then holds them at their maxima (`runtimeLimits`, ir.runtime).
+   */
+  readonly runtimeSizes?: boolean;
 }
 
 export interface CheckResult {
@@ -48,6 +53,14 @@ export const MAX_HEAD_DIM = 1024;
  * loop over terms at run time. The bundled patterns use 1 to 4; 2,000 terms made 250 MB of CUDA.
  */
 export const MAX_REGION_TERMS = 64;
+
+/**
+ * The largest run-time sizes (ir.runtime.max): 2^24 grid tokens, each of D run-time dims at most
+ * 2^(24/D) (1-D 16,777,216; 2-D 4096 — Flux 8192² px is a 512 x 512 latent; 3-D 256 —
+ * HunyuanVideo 1080p is 33 x 68 x 120), 65,536 text tokens. Token indices stay below 2^25 and
+ * predicates are proved over the group counts these allow.
+ */
+export const RUNTIME_MAX = { gridTokens: 2 ** 24, dims: [2 ** 24, 2 ** 12, 2 ** 8] as const, text: 2 ** 16 } as const;
 
 export function checkSource(text: string, options: CheckOptions = {}): CheckResult {
   const { file, diagnostics } = parse(text);
@@ -132,17 +145,22 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   // ---- text ----
   const textS = get<'text'>('text');
   let text: { count: number; place: TextPlace } | null = null;
-  let textOk = true;
+  let textOk = true, runtimeText = false;
   if (textS) {
     const place = oneOf<TextPlace>(textS.place, ['before', 'after'], 'text place', diags);
-    const count = bindSize(textS.count, options.text, 'text count', 0, diags, () =>
-      diags.push(diag('E0302', 'the text count is left as ?, and no value was given', textS.count.span, { hint: 'pass --text N' })));
+    const count = textS.count.kind === 'unbound' && options.text === undefined && options.runtimeSizes
+      ? RUNTIME_MAX.text
+      : bindSize(textS.count, options.text, 'text count', 0, diags, () =>
+        diags.push(diag('E0302', 'the text count is left as ?, and no value was given', textS.count.span, { hint: 'pass --text N' })));
+    if (textS.count.kind === 'unbound' && options.text === undefined && options.runtimeSizes) runtimeText = true;
     if (place && count !== null) text = { count, place }; else textOk = false;
   } else if (options.text !== undefined && options.text !== 0) {
     diags.push(diag('E0304', `--text ${options.text} was given, but the pattern has no text segment`, null, { hint: "add 'text ? before' (or after) to the pattern" }));
   }
 
-  if (dims && text) {
+  const runtimeDims = dims && gridS ? gridS.dims.map((d) => d.value.kind === 'unbound' && options.grid === undefined && options.runtimeSizes === true) : [];
+  const isRuntime = runtimeText || runtimeDims.some((x) => x);
+  if (dims && text && !isRuntime) {
     const img = dims.reduce((n, d) => n * d.size, 1);
     if (img + text.count > MAX_TOKENS) {
       diags.push(diag('E0205', `${(img + text.count).toLocaleString('en-US')} tokens overflow 32-bit token indices`, textS!.span, { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
@@ -157,7 +175,7 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   let textQueries: TextRegion | null = null;
   if (!imageS) missing('image attends', 'image attends neighbors(1) + text');
   if (gridS) {
-    const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name), groups: groupRanges(gridS.dims, groupS?.dims, dims) };
+    const ctx: RegionContext = { ...ctxBase, dimNames: gridS.dims.map((d) => d.dim.name), groups: groupRanges(gridS.dims, groupS?.dims, dims, runtimeDims), proven: isRuntime };
     const over = imageS?.region.terms[MAX_REGION_TERMS];
     if (over) {
       diags.push(diag('E0406', `this region has ${imageS!.region.terms.length.toLocaleString('en-US')} terms; a region takes at most ${MAX_REGION_TERMS}`, over.span,
@@ -219,17 +237,27 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
 
   if (!dims || !order || !border || !dtype || !image || !textOk || headDim === null || scale === null) return null;
   if (text && !textQueries) return null;
-  return { name, dims, order, text, image, textQueries: text ? textQueries : null, headDim, dtype, scale, schedule };
+  const runtime = isRuntime ? runtimeOf(dims, runtimeDims, text, runtimeText) : null;
+  return { name, dims, order, text, image, textQueries: text ? textQueries : null, headDim, dtype, scale, schedule, ...(runtime ? { runtime } : {}) };
+}
+
+/** The run-time sizes of an IR whose `?` sizes were left to launch (dims and text at their maxima). */
+function runtimeOf(dims: readonly Dim[], rtDims: readonly boolean[], text: { count: number } | null, rtText: boolean): RuntimeSizes {
+  const maxDims = dims.map((d) => d.size);
+  const gridTokens = Math.min(RUNTIME_MAX.gridTokens, maxDims.reduce((n, x) => n * x, 1));
+  const groups = Math.min(MAX_GROUPS, dims.reduce((n, d) => n * d.groups, 1));
+  const textMax = text?.count ?? 0;
+  return { dims: rtDims, text: rtText, max: { dims: maxDims, text: textMax, tokens: gridTokens + textMax, groups } };
 }
 
 /**
  * Per grid dim, the group counts predicates are proved over: exact once the layout is known (or
  * the file fixes both sizes), else any count the checker accepts.
  */
-function groupRanges(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<IntLit>[] | undefined, dims: readonly Dim[] | null): [number, number][] {
+function groupRanges(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<IntLit>[] | undefined, dims: readonly Dim[] | null, runtime: readonly boolean[]): [number, number][] {
   return grid.map((d, i): [number, number] => {
     const n = dims?.[i]?.groups;
-    if (n !== undefined) return [n, n];
+    if (n !== undefined) return [runtime[i] ? 1 : n, n]; // a run-time dim: 1 to its maximum's groups
     const g = group?.[i];
     const fixed = d.value.kind === 'int' && g !== undefined && g.dim.name === d.dim.name
       && Number.isSafeInteger(d.value.value) && Number.isSafeInteger(g.value.value) && d.value.value >= 1 && g.value.value >= 1;
@@ -293,11 +321,15 @@ function layout(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<I
   }
   const unboundNames: string[] = [];
   const dims: Dim[] = [];
+  const rtMax = RUNTIME_MAX.dims[grid.length - 1];
+  let runtime = false;
   grid.forEach((d, i) => {
-    const size = bindSize(d.value, bound?.[i], `grid size ${d.dim.name}`, 1, diags, () => unboundNames.push(d.dim.name));
+    const rt = d.value.kind === 'unbound' && bound === undefined && options.runtimeSizes === true;
+    runtime ||= rt;
+    const size = rt ? rtMax : bindSize(d.value, bound?.[i], `grid size ${d.dim.name}`, 1, diags, () => unboundNames.push(d.dim.name));
     const g = smallInt(group[i].value, `group size ${d.dim.name}`, 1, diags, MAX_TOKENS);
     if (size === null || g === null) { ok = false; return; }
-    if (g > size) {
+    if (g > size && !rt) {
       diags.push(diag('W0201', `group ${d.dim.name}=${g} is larger than the grid (${d.dim.name}=${size}): the dim has one group of ${size}`, group[i].value.span));
     }
     dims.push({ name: d.dim.name, size, group: g, groups: Math.ceil(size / g) });
@@ -309,6 +341,8 @@ function layout(grid: readonly DimAssign<SizeLit>[], group: readonly DimAssign<I
     return null;
   }
   if (!ok) return null;
+  // run-time sizes: the launch checks tokens and groups against ir.runtime.max
+  if (runtime) return dims;
   const tokens = dims.reduce((n, d) => n * d.size, 1);
   if (tokens > MAX_TOKENS) {
     diags.push(diag('E0205', `the grid has ${tokens.toLocaleString('en-US')} tokens, which overflows 32-bit token indices`, grid[grid.length - 1].span.end > grid[0].span.start ? { start: grid[0].span.start, end: grid[grid.length - 1].span.end } : null,

@@ -20,6 +20,8 @@ export interface RegionContext {
    * it is `?`. Predicate ranges are proved over these (int_range.ts).
    */
   readonly groups: readonly (readonly [number, number])[];
+  /** The ranges are final (run-time sizes: 1 to the maxima), so a possible overflow is E0506, not W0503. */
+  readonly proven?: boolean;
   readonly border: Border;
   readonly hasText: boolean;
   readonly source: string;
@@ -130,7 +132,7 @@ function ranged(ctx: RegionContext, at: Expr, e: IntExpr, range: IntRange | null
   if (exact) {
     const message = range[0] === range[1]
       ? `this value is ${showRange(range)}, past 32-bit integers`
-      : `cannot prove this value fits 32-bit integers: on this grid it lies within ${showRange(range)}`;
+      : `cannot prove this value fits 32-bit integers: ${ctx.proven ? 'up to the run-time size limits' : 'on this grid'} it lies within ${showRange(range)}`;
     ctx.diags.push(diag('E0506', message, at.span, { hint: LIMIT_HINT }));
     return null;
   }
@@ -176,7 +178,7 @@ function predicate(ctx: RegionContext, e: Expr, depth = 0): Typed {
         return null;
       }
       const [lo, hi] = ctx.groups[axis];
-      return { type: 'int', e: { op: 'var', ref, axis }, range: varRange(ref, lo, hi), exact: lo === hi };
+      return { type: 'int', e: { op: 'var', ref, axis }, range: varRange(ref, lo, hi), exact: lo === hi || ctx.proven === true };
     }
     case 'unary': {
       const a = sub(e.arg);

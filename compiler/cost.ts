@@ -10,7 +10,7 @@
  * to pay for the exact figure anyway (the ONNX lowering's plan) checks that again (`requireAll`).
  */
 import type { AxisRange, Border, Dim, PatternIR, PExpr } from './ir.js';
-import { groupCount, imageTokens, totalTokens } from './ir.js';
+import { groupCount, hasRuntimeSizes, imageTokens, totalTokens } from './ir.js';
 import { closedFormCountable, interiorAlong } from './keys.js';
 
 /**
@@ -324,6 +324,8 @@ export function denseOnnxWork(ir: PatternIR, spent: Spent = NOTHING_SPENT): Meas
 
 /** `compile --target T` up front: the manifest's statistics plus the target's own work. */
 export function compileWork(ir: PatternIR, target: string): Measure[] {
+  // sizes taken at launch: no statistics (they need the sizes), and only the CUDA backend takes them
+  if (hasRuntimeSizes(ir)) return [stepsMeasure(`compile --target ${target}`, 0)];
   const c = patternCost(ir);
   const what = `compile --target ${target}`;
   const stats = stepsMeasure(`${what} (with the manifest's statistics)`, c.statsSteps + (target === 'onnx' ? onnxSteps(ir) : 0));

@@ -1,6 +1,7 @@
 /**
  * The key-tile cursor: the walk over a query tile's keys, tile by tile, that every kernel runs.
- * This TypeScript interpreter is its executable definition: it is tested against the dense mask
+ * This TypeScript interpreter, over a plan bound to one launch's sizes (bindPlan: a fixed plan's
+ * own, or any sizes a run-time plan takes), is its executable definition: it is tested against the dense mask
  * (compiler/reference.ts) on random patterns, and codegen/cursor.ts prints the same functions,
  * step for step and with the same names, in each kernel dialect (CUDA, WGSL). Change one, change
  * the other: test/cursor.test.ts checks this file against the mask, test/cuda.cursor.test.ts and
@@ -14,7 +15,7 @@
  * launch's part [gridLo, gridLo + gridLen)) and the valid text. Each segment is cut into tiles of
  * at most blockK tokens.
  */
-import type { KernelPlan } from './plan.js';
+import type { BoundPlan } from './plan.js';
 import { termAxes, termBorder } from './plan.js';
 import { axisInterval } from './keys.js';
 import { compilePredicate } from './predicate.js';
@@ -47,7 +48,7 @@ export interface CursorOptions {
 const contiguous = (base: number, len: number): Seg => ({ base, len, lw: 0, lh: 0, contiguous: true });
 
 /** Group coordinates (outermost first) of query group g. */
-export function decodeGroup(plan: KernelPlan, g: number): number[] {
+export function decodeGroup(plan: BoundPlan, g: number): number[] {
   const D = plan.dims.length, c = new Array<number>(D);
   for (let a = D - 1; a >= 1; a--) { c[a] = g % plan.dims[a].groups; g = Math.floor(g / plan.dims[a].groups); }
   c[0] = g;
@@ -55,7 +56,7 @@ export function decodeGroup(plan: KernelPlan, g: number): number[] {
 }
 
 /** The tokens of image group c. */
-export function groupSegment(plan: KernelPlan, c: readonly number[]): Seg {
+export function groupSegment(plan: BoundPlan, c: readonly number[]): Seg {
   const D = plan.dims.length, len = plan.dims.map((d, a) => Math.min(d.group, d.size - c[a] * d.group));
   const count = len.reduce((n, x) => n * x, 1);
   let base: number;
@@ -75,7 +76,7 @@ export function groupSegment(plan: KernelPlan, c: readonly number[]): Seg {
 }
 
 /** Sequence index of the local-th token of a segment (row-major inside a raster group). */
-export function segToken(plan: KernelPlan, s: Seg, local: number): number {
+export function segToken(plan: BoundPlan, s: Seg, local: number): number {
   if (s.contiguous) return s.base + local;
   const D = plan.dims.length, W = plan.dims[D - 1].size;
   if (D === 2) {
@@ -87,7 +88,7 @@ export function segToken(plan: KernelPlan, s: Seg, local: number): number {
 }
 
 /** Term t's window of key groups for query group q; null when empty. */
-export function termWindow(plan: KernelPlan, t: number, q: readonly number[]): { lo: number[]; hi: number[] } | null {
+export function termWindow(plan: BoundPlan, t: number, q: readonly number[]): { lo: number[]; hi: number[] } | null {
   const term = plan.terms[t], lo: number[] = [], hi: number[] = [];
   termAxes(term).forEach((r, a) => {
     const [l, h] = axisInterval(r, q[a], plan.dims[a].groups, termBorder(term));
@@ -96,15 +97,15 @@ export function termWindow(plan: KernelPlan, t: number, q: readonly number[]): {
   return lo.every((l, a) => l <= hi[a]) ? { lo, hi } : null;
 }
 
-const predicates = new WeakMap<KernelPlan, ((c: { q: readonly number[]; k: readonly number[]; n: readonly number[] }) => boolean)[]>();
-function predicateOf(plan: KernelPlan, t: number): ((c: { q: readonly number[]; k: readonly number[]; n: readonly number[] }) => boolean) | null {
+const predicates = new WeakMap<BoundPlan, ((c: { q: readonly number[]; k: readonly number[]; n: readonly number[] }) => boolean)[]>();
+function predicateOf(plan: BoundPlan, t: number): ((c: { q: readonly number[]; k: readonly number[]; n: readonly number[] }) => boolean) | null {
   let ps = predicates.get(plan);
   if (!ps) { ps = plan.terms.map((x) => (x.kind === 'predicate' ? compilePredicate(x.expr) : () => true)); predicates.set(plan, ps); }
   return plan.terms[t].kind === 'predicate' ? ps[t] : null;
 }
 
 /** Term t's window contains key group k and its predicate holds. */
-export function termContains(plan: KernelPlan, t: number, q: readonly number[], k: readonly number[]): boolean {
+export function termContains(plan: BoundPlan, t: number, q: readonly number[], k: readonly number[]): boolean {
   const w = termWindow(plan, t, q);
   if (!w || k.some((x, a) => x < w.lo[a] || x > w.hi[a])) return false;
   const p = predicateOf(plan, t);
@@ -112,7 +113,7 @@ export function termContains(plan: KernelPlan, t: number, q: readonly number[], 
 }
 
 /** Key group k (inside term t's window) is visited by term t: its predicate holds and no earlier term has k. */
-export function termVisible(plan: KernelPlan, t: number, q: readonly number[], k: readonly number[]): boolean {
+export function termVisible(plan: BoundPlan, t: number, q: readonly number[], k: readonly number[]): boolean {
   const p = predicateOf(plan, t);
   if (p !== null && !p({ q, k, n: plan.dims.map((d) => d.groups) })) return false;
   for (let j = 0; j < t; j++) if (termContains(plan, j, q, k)) return false;
@@ -120,7 +121,7 @@ export function termVisible(plan: KernelPlan, t: number, q: readonly number[], k
 }
 
 /** The run of term t at key group k (runAxes[t] = c0): every group of axes >= c0; moves k to the run's last group. */
-export function termSegment(plan: KernelPlan, t: number, k: number[], hi: readonly number[]): Seg {
+export function termSegment(plan: BoundPlan, t: number, k: number[], hi: readonly number[]): Seg {
   const c0 = plan.runAxes[t];
   if (c0 === null) return groupSegment(plan, k);
   const D = plan.dims.length, size = plan.dims.map((d) => d.size);
@@ -135,7 +136,7 @@ export function termSegment(plan: KernelPlan, t: number, k: number[], hi: readon
 }
 
 /** Whether stage s (a term, STAGE_GRID = nterms, STAGE_TEXT = nterms + 1, done) applies to the tile. */
-function stageOn(plan: KernelPlan, s: number, textTile: boolean): boolean {
+function stageOn(plan: BoundPlan, s: number, textTile: boolean): boolean {
   const T = plan.terms.length;
   if (s < T) return !textTile;
   if (s === T) return textTile && (plan.textQueries?.grid ?? false);
@@ -158,7 +159,7 @@ export class Cursor {
   private readonly gridLo: number;
   private readonly gridLen: number;
 
-  constructor(private readonly plan: KernelPlan, private readonly q: readonly number[] | null, private readonly valid: number, private readonly opts: CursorOptions) {
+  constructor(private readonly plan: BoundPlan, private readonly q: readonly number[] | null, private readonly valid: number, private readonly opts: CursorOptions) {
     const D = plan.dims.length;
     this.k = new Array<number>(D).fill(0);
     this.lo = new Array<number>(D).fill(0);
@@ -229,7 +230,7 @@ export class Cursor {
 }
 
 /** Every key tile of an image query group (coordinates) or of the text queries (null). */
-export function keyTiles(plan: KernelPlan, q: readonly number[] | null, valid: number, opts: CursorOptions): KeyTile[] {
+export function keyTiles(plan: BoundPlan, q: readonly number[] | null, valid: number, opts: CursorOptions): KeyTile[] {
   const c = new Cursor(plan, q, valid, opts), out: KeyTile[] = [];
   for (let t = c.next(); t.n > 0; t = c.next()) out.push(t);
   return out;

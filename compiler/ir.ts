@@ -89,6 +89,24 @@ export interface TextRegion {
 
 export type ScheduleValue = number | string;
 
+/**
+ * Sizes taken at launch: a `?` grid size or text count that nothing bound when compiling. The
+ * checker proves 32-bit safety at the maxima (every size up to them is then safe too) and the
+ * IR's sizes of those dims (and its text count) ARE the maxima: size-dependent facts computed
+ * from such an IR (cost, statistics) are upper bounds. compiler/plan.ts types them as run-time
+ * sizes; kernels take the actual sizes at launch and reject ones past `max`.
+ */
+export interface RuntimeSizes {
+  readonly dims: readonly boolean[]; // per grid dim, outermost first
+  readonly text: boolean;
+  readonly max: {
+    readonly dims: readonly number[]; // per dim: the largest size (a fixed dim: its size)
+    readonly text: number; // the largest text count (fixed: the count; no text: 0)
+    readonly tokens: number; // the largest grid + text
+    readonly groups: number; // the largest number of query groups
+  };
+}
+
 export interface PatternIR {
   readonly name: string;
   readonly dims: readonly Dim[]; // 1 to 3
@@ -101,7 +119,12 @@ export interface PatternIR {
   readonly scale: number;
   /** `schedule <target> key=value`, per target (the targets and their keys are codegen's: codegen/targets.ts). */
   readonly schedule: Readonly<Partial<Record<string, Readonly<Record<string, ScheduleValue>>>>>;
+  /** Sizes left to launch (CheckOptions.runtimeSizes); absent or null: every size is concrete. */
+  readonly runtime?: RuntimeSizes | null;
 }
+
+/** Does the IR leave any size to launch? */
+export const hasRuntimeSizes = (ir: PatternIR): boolean => ir.runtime != null && (ir.runtime.text || ir.runtime.dims.some((x) => x));
 
 /** Tokens in the grid. */
 export const imageTokens = (ir: PatternIR): number => ir.dims.reduce((n, d) => n * d.size, 1);

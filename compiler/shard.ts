@@ -10,7 +10,7 @@
  * them) and checked against the dense mask of compiler/reference.ts in the tests.
  */
 import { axisInterval } from './keys.js';
-import type { KernelPlan } from './plan.js';
+import type { BoundPlan } from './plan.js';
 
 /** K/V tokens [start, end) of the whole sequence that a rank receives from rank `from`. */
 export interface Transfer {
@@ -49,7 +49,7 @@ export type SpatialResult = { readonly ok: true; readonly plan: SpatialPlan } | 
 const product = (xs: readonly number[]): number => xs.reduce((a, b) => a * b, 1);
 
 /** Image tokens of group rows [0, r): row r of dim 0 starts there in both orders. */
-function rowStart(g: KernelPlan, r: number): number {
+function rowStart(g: BoundPlan, r: number): number {
   const d0 = g.dims[0];
   return Math.min(r * d0.group, d0.size) * product(g.dims.slice(1).map((d) => d.size));
 }
@@ -59,7 +59,7 @@ function rowStart(g: KernelPlan, r: number): number {
  * window along dim 0 slides monotonically with the query row and never skips a row, so over a
  * range of query rows it covers [start at the first row it is nonempty, end at the last].
  */
-function termReach(t: KernelPlan['terms'][number], lo: number, hi: number, n: number): [number, number] | null {
+function termReach(t: BoundPlan['terms'][number], lo: number, hi: number, n: number): [number, number] | null {
   const r = t.kind === 'box' ? t.axes[0] : t.bounds[0];
   const border = t.kind === 'box' ? t.border : 'clip';
   let q1 = lo, q2 = hi - 1;
@@ -71,7 +71,7 @@ function termReach(t: KernelPlan['terms'][number], lo: number, hi: number, n: nu
 }
 
 /** Group rows along dim 0 that the queries of rows [lo, hi) reach (a boolean per row); O(rows + terms). */
-function reachedRows(g: KernelPlan, lo: number, hi: number): boolean[] {
+function reachedRows(g: BoundPlan, lo: number, hi: number): boolean[] {
   const n = g.dims[0].groups;
   const hit = new Array<boolean>(n).fill(false);
   for (const t of g.terms) {
@@ -82,7 +82,7 @@ function reachedRows(g: KernelPlan, lo: number, hi: number): boolean[] {
 }
 
 /** Every dim-0 row the queries of row q reach lies in [lo, hi); O(terms). */
-const reachesOnly = (g: KernelPlan, q: number, lo: number, hi: number): boolean =>
+const reachesOnly = (g: BoundPlan, q: number, lo: number, hi: number): boolean =>
   g.terms.every((t) => { const iv = termReach(t, q, q + 1, g.dims[0].groups); return !iv || (iv[0] >= lo && iv[1] < hi); });
 
 /** Band boundaries: rows split as evenly as whole rows allow. */
@@ -90,7 +90,7 @@ function bands(rows: number, world: number): number[] {
   return Array.from({ length: world + 1 }, (_, i) => Math.round((i * rows) / world));
 }
 
-export function spatialPlan(g: KernelPlan, world: number): SpatialResult {
+export function spatialPlan(g: BoundPlan, world: number): SpatialResult {
   if (!Number.isInteger(world) || world < 1) return { ok: false, reason: `world size must be a positive integer, got ${world}` };
   const rows = g.dims[0].groups;
   if (rows < world) {
@@ -151,7 +151,7 @@ export function spatialPlan(g: KernelPlan, world: number): SpatialResult {
 }
 
 /** Plans for 1..maxWorld GPUs (an error reason where the grid has too few rows), as the loader embeds them. */
-export function spatialPlans(g: KernelPlan, maxWorld = 8): Record<number, SpatialPlan | { readonly error: string }> {
+export function spatialPlans(g: BoundPlan, maxWorld = 8): Record<number, SpatialPlan | { readonly error: string }> {
   const out: Record<number, SpatialPlan | { readonly error: string }> = {};
   for (let w = 1; w <= maxWorld; w++) {
     const r = spatialPlan(g, w);
@@ -168,7 +168,7 @@ export interface SplitBytes {
   readonly auto: 'spatial' | 'ulysses';
 }
 
-export function splitBytes(g: KernelPlan, plan: SpatialPlan, heads: number, elemBytes = 2, batch = 1): SplitBytes {
+export function splitBytes(g: BoundPlan, plan: SpatialPlan, heads: number, elemBytes = 2, batch = 1): SplitBytes {
   const world = plan.world, D = g.headDim;
   const row = batch * heads * D * elemBytes; // one token of one tensor
   const N = plan.ranks.reduce((n, r) => n + r.tokens[1] - r.tokens[0], 0);

@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { Backend, EmittedFile } from '../codegen/backend.js';
 import { backendFor, knownBackends, registerBackend } from '../codegen/registry.js';
 import { safeRelativePath } from '../cli/commands/compile.js';
-import { FLUX, gratc, gratcIn, MALFORMED, put, tempDir } from './support/cli.js';
+import { FLUX, gratc, gratcIn, MALFORMED, put, SYMBOLIC, tempDir } from './support/cli.js';
 
 let dir: string;
 beforeAll(() => {
@@ -60,6 +60,36 @@ describe('compile with a real backend (subprocess)', () => {
   });
 });
 
+describe('compile: sizes taken at launch (cuda)', () => {
+  it('cuda without --grid compiles a ? pattern: the manifest names the run-time sizes and their limits; bound sizes specialise; wgsl keeps E0301', async () => {
+    await import('../codegen/all.js');
+    put(dir, 'sym.grat', `pattern sym\n${SYMBOLIC}`);
+    const r = await gratcIn(['compile', 'sym.grat', '--target', 'cuda', '--out', 'rt'], dir);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^sizes taken at launch: h <= 4,096, w <= 4,096, text count <= 65,536 \(at most 16,842,752 tokens, 65,536 query groups\)$/m);
+    const m = JSON.parse(readFileSync(join(dir, 'rt', 'manifest.json'), 'utf8'));
+    expect(m).toMatchObject({ grid: [null, null], group: [16, 16], text: { count: null, place: 'before' }, stats: null });
+    const limits = { dims: [true, true], text: true, max: { dims: [4096, 4096], text: 65536, tokens: 2 ** 24 + 65536, groups: 65536 } };
+    expect(m.runtime).toEqual(limits);
+    expect(m.info.runtime).toEqual(limits);
+    expect(m.info.spec.runtime).toEqual(limits); // the spec JSON the kernels' _spec() returns
+    const cu = readFileSync(join(dir, 'rt', m.files.find((f: { path: string }) => f.path.endsWith('_sm90a.cu')).path), 'utf8');
+    expect(cu).toContain('Geom geom;');
+    expect(cu).not.toMatch(/constexpr int (TOKENS|QUERY_GROUPS|TEXT_TILES) =/);
+
+    const b = await gratcIn(['compile', 'sym.grat', '--target', 'cuda', '--grid', '64x70', '--text', '5', '--out', 'fixed', '--json'], dir);
+    expect(b.code).toBe(0);
+    const mb = JSON.parse(readFileSync(join(dir, 'fixed', 'manifest.json'), 'utf8'));
+    expect(mb).toMatchObject({ grid: [64, 70], text: { count: 5 }, runtime: null });
+    expect(mb.info.kernel).not.toBe(m.info.kernel);
+
+    const w = await gratcIn(['compile', 'sym.grat', '--target', 'wgsl', '--out', 'w'], dir);
+    expect(w.code).toBe(1);
+    expect(w.stderr).toMatch(/error\[E0301\]/);
+    expect(existsSync(join(dir, 'w'))).toBe(false);
+  }, 60_000);
+});
+
 describe('compile with a registered backend', () => {
   beforeAll(async () => {
     // load the real backends first (as the CLI would), so the stand-in replaces rather than precedes them
@@ -81,7 +111,7 @@ describe('compile with a registered backend', () => {
     const out = join(dir, 'build', 'x');
     expect(readFileSync(join(out, 'kernels', 'attn.txt'), 'utf8')).toBe('hello\n');
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
-    expect(Object.keys(m)).toEqual(['gratc', 'pattern', 'target', 'grid', 'group', 'text', 'order', 'headDim', 'dtype', 'files', 'info', 'stats']);
+    expect(Object.keys(m)).toEqual(['gratc', 'pattern', 'target', 'grid', 'group', 'text', 'runtime', 'order', 'headDim', 'dtype', 'files', 'info', 'stats']);
     expect(m).toMatchObject({
       pattern: 'flux_grat_b', target: 'onnx', grid: [64, 64], group: [16, 16], text: { count: 512, place: 'before' },
       order: 'raster', headDim: 128, dtype: 'bf16', info: { kernel: 'attn_flux_grat_b' },

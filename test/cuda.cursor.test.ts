@@ -19,6 +19,7 @@ import { queryRuns } from '../compiler/keys.js';
 import { denseMask } from '../compiler/reference.js';
 import { DEFAULT_SM90_VARIANT, emitSpec, planKernel } from '../codegen/cuda/index.js';
 import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
+import { bindPlan } from '../compiler/plan.js';
 import { VIDEO } from './support/cli.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-cursor-'));
@@ -119,7 +120,7 @@ function mismatches(ir: PatternIR, out: string, runs: boolean): string[] {
     const want: number[] = [];
     for (let k = 0; k < N; k++) if (mask[row * N + k]) want.push(k);
     // the printed cursor walks the keys in its definition's order (compiler/cursor.ts)
-    const plan = planKernel(ir).spec!;
+    const plan = bindPlan(planKernel(ir).spec!);
     const defined = keyTiles(plan, decodeGroup(plan, g), ir.text?.count ?? 0, { blockK: 128, runs }).flatMap((t) => Array.from({ length: t.n }, (_, r) => segToken(plan, t.seg, t.off + r)));
     if (defined.join(' ') !== keys.join(' ')) bad.push(`group ${g}: the printed cursor's order differs from compiler/cursor.ts`);
     const got = [...keys].sort((a, b) => a - b);

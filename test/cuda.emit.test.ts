@@ -89,9 +89,9 @@ describe('cuda spec', () => {
 
   it('plans the launch: text tiles first, then tiles of every query group', () => {
     const spec = planKernel(ir(FLUX_B, [20, 36])).spec!; // ragged: 2 x 3 groups, edge groups smaller
-    const f = cudaPlan(spec).sm80.tiles;
-    expect(spec.layout.tokens).toBe(720 + 512);
-    expect(spec.layout.queryGroups).toBe(6);
+    const c = cudaPlan(spec), f = c.sm80.tiles!;
+    expect(c.bound!.layout.tokens).toBe(720 + 512);
+    expect(c.bound!.layout.queryGroups).toBe(6);
     expect(f.tilesPerGroup).toBe(2);
     expect(f.textTiles).toBe(4);
     expect(f.gridTiles).toBe(4 + 12);

@@ -29,6 +29,19 @@ function spec(): KernelSpec {
 /** The same pattern as kernels state a grid and text count given at launch (the spec JSON's "runtime", CONTRACT.md). */
 const OPEN_RUNTIME = { dims: [true, true], text: true, max: { dims: [64, 64], text: 600, tokens: 4500 } };
 
+/** The pattern compiled with its sizes left to launch (compiler/plan.ts types them), at OPEN_RUNTIME's small limits. */
+function openSpec(): KernelSpec {
+  const { ir, diagnostics } = checkSource(readFileSync(join(ROOT, 'examples', 'flux_grat_b.grat'), 'utf8'), { runtimeSizes: true });
+  if (!ir) throw new Error(diagnostics.map((d) => d.message).join('; '));
+  const s = planKernel(ir).spec!;
+  return {
+    ...s,
+    dims: s.dims.map((d) => ({ ...d, size: { kind: 'runtime', max: 64 } })),
+    text: { place: s.text!.place, count: { kind: 'runtime', max: 600 } },
+    runtime: { ...OPEN_RUNTIME, max: { ...OPEN_RUNTIME.max, groups: 16 } },
+  };
+}
+
 function write(folder: string, files: readonly EmittedFile[]): void {
   for (const f of files) {
     mkdirSync(dirname(join(folder, f.path)), { recursive: true });
@@ -48,14 +61,14 @@ const fixed = join(dir, 'fixed'), open = join(dir, 'open');
 
 beforeAll(() => {
   write(fixed, emitCuda(checkSource(readFileSync(join(ROOT, 'examples', 'flux_grat_b.grat'), 'utf8'), { grid: [20, 36] }).ir!).files);
-  write(open, emitSpec({ ...spec(), runtime: OPEN_RUNTIME } as KernelSpec));
+  write(open, emitSpec(openSpec()));
 });
 
 describe('run-time sizes in the package', () => {
   it('come from the spec JSON\'s "runtime" field; without it every size is fixed and its own limit', () => {
     expect(runtimeSizes(spec())).toEqual({ dims: [false, false], text: false, max: { dims: [20, 36], text: 512, tokens: 1232 } });
-    expect(runtimeSizes({ ...spec(), runtime: OPEN_RUNTIME } as KernelSpec)).toEqual(OPEN_RUNTIME);
-    expect(() => runtimeSizes({ ...spec(), runtime: { dims: [true], text: true, max: {} } } as KernelSpec)).toThrow(/"runtime" field is not/);
+    expect(runtimeSizes(openSpec())).toMatchObject(OPEN_RUNTIME);
+    expect(() => runtimeSizes({ ...spec(), runtime: { dims: [true], text: true, max: {} } } as unknown as KernelSpec)).toThrow(/"runtime" field is not/);
     const py = readFileSync(join(open, 'grat_flux_grat_b', '_spec.py'), 'utf8');
     expect(py).toContain('GRID = (None, None,)');
     expect(py).toContain('TOKENS = None');

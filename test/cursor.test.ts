@@ -10,7 +10,7 @@ import { checkSource } from '../compiler/check.js';
 import { decodeGroup, groupSegment, keyTiles, segToken, type CursorOptions } from '../compiler/cursor.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
-import { kernelPlan, type KernelPlan } from '../compiler/plan.js';
+import { bindPlan, kernelPlan, launchSizesError, type BoundPlan } from '../compiler/plan.js';
 import { denseMask } from '../compiler/reference.js';
 import { arbPattern, describePattern, toPattern, type ArbPattern } from './support/arb_pattern.js';
 
@@ -22,7 +22,7 @@ function irOf(p: ArbPattern): PatternIR {
 }
 
 /** Problems of one walk against the mask's row `row` (empty: none). */
-function walkErrors(plan: KernelPlan, q: readonly number[] | null, valid: number, opts: CursorOptions, mask: Uint8Array, N: number, row: number): string[] {
+function walkErrors(plan: BoundPlan, q: readonly number[] | null, valid: number, opts: CursorOptions, mask: Uint8Array, N: number, row: number): string[] {
   const seen = new Uint8Array(N), errs: string[] = [];
   for (const t of keyTiles(plan, q, valid, opts)) {
     if (t.n > opts.blockK) errs.push(`tile of ${t.n} keys`);
@@ -40,7 +40,7 @@ function walkErrors(plan: KernelPlan, q: readonly number[] | null, valid: number
 }
 
 function allErrors(ir: PatternIR, valid: number, blockK: number, runs: boolean): string[] {
-  const plan = kernelPlan(ir), N = totalTokens(ir), mask = denseMask(ir, valid), opts = { blockK, runs };
+  const plan = bindPlan(kernelPlan(ir)), N = totalTokens(ir), mask = denseMask(ir, valid), opts = { blockK, runs };
   const errs: string[] = [];
   for (let g = 0; g < plan.layout.queryGroups; g++) {
     const q = decodeGroup(plan, g);
@@ -60,9 +60,54 @@ describe('key-tile cursor (compiler/cursor.ts) == dense mask', () => {
     });
   }
 
+  for (const runs of [false, true]) {
+    it(`run-time sizes: a plan compiled once walks the mask at every launch size (ragged, 1 token, text 0), runs ${runs}`, () => {
+      let walked = 0;
+      fc.assert(fc.property(arbPattern({ maxTokens: 160, maxText: 16 }), fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }), fc.constantFrom(1, 8, 64), (p, keep, blockK) => {
+        // the same pattern with some sizes left to launch (the first dim always): `?` in the file, no binding
+        const t = toPattern({ ...p, unbound: true });
+        let source = t.source;
+        p.dims.forEach((d, a) => { if (keep[a] && a > 0) source = source.replace(`${d.name}=?`, `${d.name}=${d.size}`); });
+        if (p.text && keep[3]) source = source.replace(/^text \?/m, `text ${p.text.count}`);
+        const rt = checkSource(source, { runtimeSizes: true });
+        if (!rt.ir) return; // a predicate that may overflow at the run-time limits (E0506): refused, rightly
+        const plan = kernelPlan(rt.ir);
+        const sizes = { grid: p.dims.map((d) => d.size), text: p.text?.count ?? 0 };
+        expect(plan.runtime).not.toBeNull();
+        expect(launchSizesError(plan, sizes)).toBeNull();
+        const ir = irOf(p), bound = bindPlan(plan, sizes), N = totalTokens(ir), mask = denseMask(ir, p.valid), opts = { blockK, runs };
+        const errs: string[] = [];
+        for (let g = 0; g < bound.layout.queryGroups; g++) {
+          const q = decodeGroup(bound, g);
+          errs.push(...walkErrors(bound, q, p.valid, opts, mask, N, groupSegment(bound, q).base).map((e) => `group ${g}: ${e}`));
+        }
+        if (bound.textQueries && bound.layout.textCount > 0) errs.push(...walkErrors(bound, null, p.valid, opts, mask, N, bound.layout.textOffset).map((e) => `text: ${e}`));
+        if (errs.length) throw new Error(`${source}\nsizes ${JSON.stringify(sizes)} valid=${p.valid} blockK=${blockK}\n${errs.slice(0, 8).join('\n')}`);
+        walked++;
+      }), { numRuns: 300 });
+      expect(walked).toBeGreaterThan(200); // few are refused at the limits
+    });
+  }
+
+  it('run-time sizes: launch sizes are checked against the compiled ones and the limits', () => {
+    const src = 'pattern fb\ngrid h=? w=?\ngroup h=16 w=16\ntext 5 before\nimage attends neighbors(1) + text\nhead_dim 128\n';
+    const plan = kernelPlan(checkSource(src, { runtimeSizes: true }).ir!);
+    expect(plan.dims.map((d) => d.size)).toEqual([{ kind: 'runtime', max: 4096 }, { kind: 'runtime', max: 4096 }]);
+    expect(plan.text?.count).toEqual({ kind: 'fixed', value: 5 });
+    expect(launchSizesError(plan, { grid: [1, 1], text: 5 })).toBeNull();
+    expect(launchSizesError(plan, { grid: [512, 512], text: 5 })).toBeNull();
+    expect(launchSizesError(plan, { grid: [4097, 1], text: 5 })).toMatch(/past the limit 4096/);
+    expect(launchSizesError(plan, { grid: [0, 8], text: 5 })).toMatch(/positive/);
+    expect(launchSizesError(plan, { grid: [8, 8], text: 4 })).toMatch(/compiled as 5/);
+    expect(() => bindPlan(plan)).toThrow(/taken at launch/);
+    // a 1-token grid: one group of one token
+    const one = bindPlan(plan, { grid: [1, 1], text: 5 });
+    expect(keyTiles(one, [0, 0], 5, { blockK: 64, runs: false }).map((t) => [t.seg.base, t.n])).toEqual([[5, 1], [0, 5]]);
+  });
+
   it('runs take whole image rows where a term spans trailing axes (Flux GRAT-X, raster)', () => {
     const r = checkSource('pattern fx\ngrid h=40 w=52\ngroup h=16 w=16\norder raster\ntext 5 before\nimage attends crisscross + text\ntext attends all\nhead_dim 128\n', {});
-    const plan = kernelPlan(r.ir!);
+    const plan = bindPlan(kernelPlan(r.ir!));
     expect(plan.runAxes).toEqual([1, null]);
     const tiles = keyTiles(plan, [1, 1], 5, { blockK: 128, runs: true });
     expect(tiles[0].seg).toMatchObject({ base: 5 + 16 * 52, len: 16 * 52, contiguous: true });

@@ -22,10 +22,16 @@ const dir = tempDir();
 
 /** flux_grat_b as the compiler emits it with the grid left open: run-time h and w, the text fixed at 512. */
 function openPackage(): string {
-  const { ir } = checkSource(readFileSync(join(ROOT, 'examples', 'flux_grat_b.grat'), 'utf8'), { grid: [64, 48] });
-  const spec = { ...planKernel(ir!).spec!, runtime: { dims: [true, true], text: false, max: { dims: [256, 256], text: 512, tokens: 256 * 256 + 512 } } };
+  const { ir } = checkSource(readFileSync(join(ROOT, 'examples', 'flux_grat_b.grat'), 'utf8'), { runtimeSizes: true });
+  const s = planKernel(ir!).spec!;
+  // (at smaller limits than the compiler's: 256 x 256)
+  const spec: KernelSpec = {
+    ...s,
+    dims: s.dims.map((d) => ({ ...d, size: { kind: 'runtime', max: 256 } })),
+    runtime: { dims: [true, true], text: false, max: { dims: [256, 256], text: 512, tokens: 256 * 256 + 512, groups: 256 } },
+  };
   const out = join(dir, 'flux');
-  for (const f of emitSpec(spec as KernelSpec)) {
+  for (const f of emitSpec(spec)) {
     mkdirSync(dirname(join(out, f.path)), { recursive: true });
     writeFileSync(join(out, f.path), f.contents);
   }

@@ -9,7 +9,7 @@ import { checkSource } from '../compiler/check.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { imageOffset, imageTokens, textOffset, totalTokens } from '../compiler/ir.js';
 import { groupCoords, queryRuns } from '../compiler/keys.js';
-import { kernelPlan } from '../compiler/plan.js';
+import { bindPlan, kernelPlan } from '../compiler/plan.js';
 import { denseMask } from '../compiler/reference.js';
 import { spatialPlan, spatialPlans, type SpatialPlan } from '../compiler/shard.js';
 import { arbPattern, describePattern, toPattern } from './support/arb_pattern.js';
@@ -84,7 +84,7 @@ describe('spatial split plan', () => {
 
   it('GRAT-B: bands of rows, one halo row from each neighbour, text from rank 0', () => {
     const ir = flux([32, 8]); // 8 group rows, 2 group columns, 16 tokens a group
-    const r = spatialPlan(kernelPlan(ir), 4);
+    const r = spatialPlan(bindPlan(kernelPlan(ir)), 4);
     if (!r.ok) throw new Error(r.reason);
     const [r0, r1, , r3] = r.plan.ranks;
     expect(r0.tokens).toEqual([0, 32 + 64]);
@@ -103,7 +103,7 @@ describe('spatial split plan', () => {
 
   it('bands wider than the halo have inner groups that need nothing from a neighbour', () => {
     const ir = flux([64, 8]); // 16 group rows: 4 a rank
-    const r = spatialPlan(kernelPlan(ir), 4);
+    const r = spatialPlan(bindPlan(kernelPlan(ir)), 4);
     if (!r.ok) throw new Error(r.reason);
     expect(r.plan.ranks.map((x) => x.inner)).toEqual([[0, 6], [10, 14], [18, 22], [26, 32]]);
     verifyPlan(ir, r.plan, 0);
@@ -111,7 +111,7 @@ describe('spatial split plan', () => {
 
   it('criss-cross reaches every row: everything is received, nothing is inner', () => {
     const ir = irOf('pattern x\ngrid h=24 w=12\ngroup h=4 w=4\ntext 8 after\nimage attends crisscross + text\nhead_dim 64\n');
-    const r = spatialPlan(kernelPlan(ir), 3);
+    const r = spatialPlan(bindPlan(kernelPlan(ir)), 3);
     if (!r.ok) throw new Error(r.reason);
     expect(r.plan.textOwner).toBe(2);
     for (const x of r.plan.ranks) {
@@ -123,10 +123,10 @@ describe('spatial split plan', () => {
   });
 
   it('refuses more GPUs than group rows, with the reason', () => {
-    const r = spatialPlan(kernelPlan(flux([8, 8])), 3);
+    const r = spatialPlan(bindPlan(kernelPlan(flux([8, 8]))), 3);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(/2 group row\(s\).*3 GPUs/);
-    const all = spatialPlans(kernelPlan(flux([8, 8])), 4);
+    const all = spatialPlans(bindPlan(kernelPlan(flux([8, 8]))), 4);
     expect('error' in all[3]).toBe(true);
     expect('ranks' in all[2]).toBe(true);
   });
@@ -135,7 +135,7 @@ describe('spatial split plan', () => {
     fc.assert(fc.property(arbPattern({ maxTokens: 160 }), fc.integer({ min: 1, max: 5 }), (p, world) => {
       const t = toPattern(p);
       const ir = irOf(t.source, t.grid, t.text);
-      const r = spatialPlan(kernelPlan(ir), world);
+      const r = spatialPlan(bindPlan(kernelPlan(ir)), world);
       if (!r.ok) { expect(ir.dims[0].groups).toBeLessThan(world); return; }
       try { verifyPlan(ir, r.plan, p.valid); } catch (e) { throw new Error(`${(e as Error).message}\nworld ${world}\n${describePattern(p)}`); }
     }), { numRuns: 300 });

@@ -5,13 +5,17 @@
  *   bench/<case>/   kernels at the benchmark shapes (Flux 1024²..8192², HunyuanVideo 720p-like)
  *   parallel/<case>/ kernels + masks for the multi-GPU check (bench/cuda/parallel.py): grids with
  *                   at least 4 group rows along the first dim, so 4 GPUs get a band each
+ *   runtime/<kernel>/ kernels compiled with their `?` sizes left to launch (issue 18), one per
+ *                   (pattern, order): check cases run each at several sizes (ragged, 1 token, text 0,
+ *                   a per-sample text_valid) against masks in check/<case>/; bench cases time them
+ *                   as variant "runtime" beside the specialised kernel of the same (shape, pattern)
  *   manifest.json   what bench/cuda/run.py reads
  * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants] [--sm90-variants]
  *   --variants: tiling variants at 4096²; --sm90-variants: the Hopper kernel's A/B variants (spec
  *   fields: codegen/cuda/spec.ts Sm90Variant) at Flux 8192² and HunyuanVideo 720p GRAT-X, raster,
  *   as extra contestants of the same (shape, pattern)
  */
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { PatternIR } from '../../compiler/ir.js';
@@ -19,6 +23,7 @@ import { totalTokens } from '../../compiler/ir.js';
 import { denseMask, DENSE_MASK_MAX_TOKENS } from '../../compiler/reference.js';
 import { patternStats } from '../../compiler/stats.js';
 import { DEFAULT_SM90_VARIANT, kernelName, planKernel, type Sm90Variant } from '../../codegen/cuda/spec.js';
+import { checkSource } from '../../compiler/index.js';
 import { emitCase, loadPattern } from './emit.js';
 
 const ROOT = '.gen/cuda';
@@ -43,6 +48,45 @@ interface BenchCase { name: string; ir: PatternIR; shape: string; pattern: strin
 function tryLoad(file: string, grid?: number[], text?: number): PatternIR | null {
   try { return loadPattern(file, grid, text); } catch (e) { console.error(`skip ${file}: ${(e as Error).message}`); return null; }
 }
+
+/** A pattern file (or text) with its `?` sizes left to launch (ir.runtime), in the given order. */
+function runtimeIr(src: { file?: string; text?: string }, order?: 'raster' | 'grouped'): PatternIR {
+  const text = src.file ? readFileSync(src.file, 'utf8') : src.text!;
+  const { ir, diagnostics } = checkSource(text, { runtimeSizes: true, defaultName: 'rt' });
+  if (!ir?.runtime) throw new Error(`${src.file ?? 'pattern'}: no run-time sizes (${diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')})`);
+  return order ? withOrder(ir, order) : ir;
+}
+
+/** The concrete IR of a run-time one at a launch's sizes: the same file bound with --grid/--text. */
+function boundIr(src: { file?: string; text?: string }, order: 'raster' | 'grouped' | undefined, grid: number[], text?: number): PatternIR {
+  const t = src.file ? readFileSync(src.file, 'utf8') : src.text!;
+  const { ir, diagnostics } = checkSource(t, { grid, text, defaultName: 'rt' });
+  if (!ir) throw new Error(`${grid.join('x')}: ${diagnostics.map((d) => `${d.code} ${d.message}`).join('; ')}`);
+  return order ? withOrder(ir, order) : ir;
+}
+
+/** Flux GRAT-B with its text count at launch too (text 0 included), head_dim 64. */
+const TEXT_AT_LAUNCH = `pattern rt_text
+grid   h=? w=?
+group  h=8 w=8
+order  raster
+text   ? before
+image attends neighbors(1) + text
+text  attends all
+head_dim 64
+`;
+
+interface RuntimeCheck { name: string; src: { file?: string; text?: string }; order?: 'raster' | 'grouped'; launches: { grid: number[]; text?: number }[] }
+
+/** Run-time kernels and the sizes each is checked at (ragged, a 1-token grid, text 0, odd shapes). */
+const RUNTIME_CHECKS: RuntimeCheck[] = [
+  { name: 'rt_flux_b_raster', src: { file: 'examples/flux_grat_b.grat' }, launches: [{ grid: [20, 36] }, { grid: [1, 1] }, { grid: [17, 3] }, { grid: [3, 50] }] },
+  { name: 'rt_flux_x_raster', src: { file: 'examples/flux_grat_x.grat' }, launches: [{ grid: [20, 36] }, { grid: [1, 1] }, { grid: [33, 17] }] },
+  { name: 'rt_flux_x_grouped', src: { file: 'examples/flux_grat_x.grat' }, order: 'grouped', launches: [{ grid: [20, 36] }, { grid: [5, 40] }] },
+  { name: 'rt_hunyuan_x_raster', src: { file: 'examples/hunyuan_grat_x.grat' }, launches: [{ grid: [6, 20, 12] }, { grid: [1, 1, 1] }, { grid: [5, 9, 17] }] },
+  { name: 'rt_hunyuan_b_grouped', src: { file: 'examples/hunyuan_grat_b.grat' }, order: 'grouped', launches: [{ grid: [6, 20, 12] }, { grid: [3, 7, 9] }] },
+  { name: 'rt_text_at_launch', src: { text: TEXT_AT_LAUNCH }, launches: [{ grid: [24, 40], text: 32 }, { grid: [9, 13], text: 0 }, { grid: [1, 1], text: 5 }, { grid: [16, 16], text: 77 }] },
+];
 
 function checkCases(): CheckCase[] {
   const cases: CheckCase[] = [];
@@ -138,16 +182,62 @@ function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = fals
     cases.push({ name: `hunyuan_720p_${pattern}_grouped`, ir: withOrder(ir, 'grouped'), shape: 'hunyuan_720p', pattern, order: 'grouped', variant: 'default' });
     cases.push({ name: `hunyuan_720p_${pattern}_raster`, ir, shape: 'hunyuan_720p', pattern, order: 'raster', variant: 'default' });
   }
+  // the real (ragged) shapes: HunyuanVideo 720p (129 frames: a 33 x 45 x 80 latent) and Flux 1360 x 768 (48 x 85)
+  const hr = withGrid(hb, [33, 45, 80]), hxr = withGrid(hx, [33, 45, 80]);
+  for (const [pattern, ir] of [['grat_b', hr], ['grat_x', hxr]] as const) {
+    cases.push({ name: `hunyuan_720p_real_${pattern}_raster`, ir, shape: 'hunyuan_720p_real', pattern, order: 'raster', variant: 'default' });
+  }
+  for (const [pattern, base] of [['grat_b', fb], ['grat_x', fx]] as const) {
+    cases.push({ name: `flux_1360x768_${pattern}_raster`, ir: withGrid(base, [48, 85]), shape: 'flux_1360x768', pattern, order: 'raster', variant: 'default' });
+  }
   for (const base of sm90Variants ? cases.filter((c) => c.variant === 'default' && c.pattern === 'grat_x' && c.order === 'raster' && /flux_8192|hunyuan/.test(c.shape)) : []) {
     for (const [v, sm90] of Object.entries(SM90_AB)) cases.push({ ...base, name: `${base.name}_${v}`, variant: v, sm90 });
   }
   return cases;
 }
 
+/** Emits a run-time kernel once (runtime/<name>), however many cases use it. */
+const runtimeDirs = new Map<string, string>();
+function runtimeDir(key: string, ir: PatternIR): string {
+  let dir = runtimeDirs.get(key);
+  if (!dir) { dir = emitCase(join(ROOT, 'runtime'), key, ir); runtimeDirs.set(key, dir); }
+  return dir;
+}
+
+/** Run-time bench contestants: the same (shape, pattern, order) as a specialised case, through the run-time kernel. */
+function runtimeBench(c: BenchCase, file: string): BenchCase & { runtimeKey: string; runtimeIr: PatternIR } {
+  const order = c.order as 'raster' | 'grouped';
+  const key = `rt_${c.pattern}_${file.includes('hunyuan') ? 'hunyuan' : 'flux'}_${order}`;
+  return { ...c, name: `${c.name}_runtime`, variant: 'runtime', runtimeKey: key, runtimeIr: runtimeIr({ file }, order) };
+}
+
 function main(): void {
   const quick = process.argv.includes('--quick');
   rmSync(ROOT, { recursive: true, force: true });
   const manifest: Record<string, unknown>[] = [];
+  for (const c of RUNTIME_CHECKS) {
+    const ir = runtimeIr(c.src, c.order);
+    const plan = planKernel(ir).spec!;
+    const kdir = runtimeDir(c.name, ir);
+    const mdir = join(ROOT, 'check', c.name);
+    mkdirSync(mdir, { recursive: true });
+    const launches = c.launches.map((l) => {
+      const b = boundIr(c.src, c.order, l.grid, ir.runtime!.text ? l.text : undefined);
+      const N = totalTokens(b), count = b.text?.count ?? 0;
+      if (N > DENSE_MASK_MAX_TOKENS) throw new Error(`${c.name}: ${N} tokens is too many for a dense mask`);
+      const valids = [...new Set([0, Math.min(77, count), count])].filter((v) => v <= count);
+      const masks: Record<string, string> = {};
+      for (const v of valids) {
+        const f = `mask_${l.grid.join('x')}_t${count}_v${v}.bin`;
+        writeFileSync(join(mdir, f), packBits(denseMask(b, v)));
+        masks[v] = join(mdir, f);
+      }
+      return { grid: l.grid, text: count, tokens: N, valids, masks };
+    });
+    manifest.push({ kind: 'check', runtime: true, name: c.name, dir: kdir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), headDim: ir.headDim, scale: ir.scale,
+      limits: plan.runtime, launches, tiling: plan.tiling });
+    console.log(`check ${c.name} (run-time sizes): ${launches.map((l) => `${l.grid.join('x')}+${l.text}`).join(', ')}`);
+  }
   for (const c of checkCases()) {
     if (!planKernel(c.ir).spec) { console.error(`skip ${c.name}: ${planKernel(c.ir).diagnostics.map((d) => d.message).join('; ')}`); continue; }
     const dir = emitCase(join(ROOT, 'check'), c.name, c.ir);
@@ -171,11 +261,18 @@ function main(): void {
     manifest.push({ kind: 'parallel', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, rows: c.ir.dims[0].groups });
     console.log(`parallel ${c.name}: N=${N} rows=${c.ir.dims[0].groups}`);
   }
-  for (const c of benchCases(quick, process.argv.includes('--variants'), process.argv.includes('--sm90-variants'))) {
-    const dir = emitCase(join(ROOT, 'bench'), c.name, c.ir, c.sm90);
-    const plan = planKernel(c.ir, c.sm90 ? { ...DEFAULT_SM90_VARIANT, ...c.sm90 } : undefined).spec!;
+  const cases = benchCases(quick, process.argv.includes('--variants'), process.argv.includes('--sm90-variants'));
+  // the run-time kernels beside the specialised ones (issue 18: within 3 % at these shapes)
+  const runtimeShapes = /^(flux_4096|flux_8192|hunyuan_720p|hunyuan_720p_real|flux_1360x768)$/;
+  const withRuntime = [...cases, ...cases.filter((c) => c.variant === 'default' && runtimeShapes.test(c.shape))
+    .map((c) => runtimeBench(c, c.shape.startsWith('hunyuan') ? `examples/hunyuan_${c.pattern}.grat` : `examples/flux_${c.pattern}.grat`))];
+  for (const c of withRuntime) {
+    const rt = 'runtimeKey' in c ? c as ReturnType<typeof runtimeBench> : null;
+    const dir = rt ? runtimeDir(rt.runtimeKey, rt.runtimeIr) : emitCase(join(ROOT, 'bench'), c.name, c.ir, c.sm90);
+    const plan = rt ? planKernel(rt.runtimeIr).spec! : planKernel(c.ir, c.sm90 ? { ...DEFAULT_SM90_VARIANT, ...c.sm90 } : undefined).spec!;
     const st = patternStats(c.ir);
     manifest.push({
+      ...(rt ? { runtime: true, sizes: [...c.ir.dims.map((d) => d.size), c.ir.text?.count ?? 0] } : {}),
       kind: 'bench', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: totalTokens(c.ir), headDim: c.ir.headDim, scale: c.ir.scale,
       grid: c.ir.dims.map((d) => d.size), group: c.ir.dims.map((d) => d.group), text: c.ir.text?.count ?? 0, textPlace: c.ir.text?.place ?? null,
       shape: c.shape, pattern: c.pattern, order: c.order, variant: c.variant, tiling: plan.tiling,

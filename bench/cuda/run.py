@@ -18,6 +18,11 @@ VARIANTS="name=nvcc flags;name=flags" adds builds of the Hopper kernel with othe
 flags) as contestants of the bench; the kernel's own variants (turn-taking, lazy rescaling, ...) are
 fields of its spec, so other kernels: `cases.js --sm90-variants` emits them as more contestants of the
 same (shape, pattern), A/B in one run. DENSE=0 skips cuDNN / flash SDPA.
+Kernels compiled with run-time sizes (manifest "runtime": true, issue 18) are called through their C
+entry point with explicit sizes (bench/cuda/rtcall.py): check cases at each of their launch sizes,
+with one text_valid for all and with a per-sample text_valid tensor (one sample 0), and sizes past
+their limits must be refused; bench cases are contestants of variant "runtime" beside the
+specialised kernel of the same (shape, pattern), and the summary prints runtime / specialised.
 """
 import concurrent.futures as cf
 import datetime
@@ -33,6 +38,7 @@ import numpy as np
 import torch
 
 import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
+import rtcall  # noqa: E402  (bench/cuda/rtcall.py: the C entry point with launch sizes)
 import torch.nn.functional as F
 
 ROOT = ".gen/cuda"
@@ -107,9 +113,19 @@ def build_all(cases):
         spills = [l.strip() for l in log.splitlines() if "spill" in l.lower() or "lmem" in l.lower() or "stack frame" in l.lower()]
         return dict(name=c["name"], variant=variant, flags=flags, ok=r.returncode == 0, seconds=round(time.time() - t0, 1), warnings=spills[:6],
                     log=None if r.returncode == 0 else log[-4000:])
+    # run-time kernels are shared by several cases (one folder): build each folder once
+    firsts, same = [], {}
+    for job in jobs:
+        key = (job[0]["dir"], job[0]["module"], job[1])
+        if key in same:
+            same[key].append(job[0]["name"])
+        else:
+            same[key] = []
+            firsts.append(job)
     with cf.ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 4)) as ex:
-        for b in ex.map(one, jobs):
-            results["build"].append(b)
+        for job, b in zip(firsts, ex.map(one, firsts)):
+            for name in [b["name"]] + same[(job[0]["dir"], job[0]["module"], job[1])]:
+                results["build"].append(dict(b, name=name))
             print(f"build {b['name']} [{b['variant']}]: {'ok' if b['ok'] else 'FAILED'} {b['seconds']}s {b['warnings'] or ''}")
             if not b["ok"]:
                 print(b["log"])
@@ -176,7 +192,83 @@ def rel(a, b):
 def check_case(c):
     m = module_of(c)
     for arch in archs_of(m):
-        check_case_arch(c, m, arch)
+        (check_runtime_arch if c.get("runtime") else check_case_arch)(c, m, arch)
+
+
+def load_mask(path, N):
+    bits = np.fromfile(path, dtype=np.uint8)
+    return torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).to(dev)
+
+
+def compare(o, lse, q, k, v, masks, scale):
+    """(rel_err, lse max abs err, empty rows' lse all -inf, unwritten) of o [B, H, N, D] and lse against
+    the fp32 dense-masked reference; masks: one [N, N] mask per sample."""
+    unwritten = int(torch.isnan(o).sum().item())
+    q32, k32, v32 = q.float(), k.float(), v.float()
+    refs, lse_refs = [], []
+    for b, mask in enumerate(masks):
+        ref = F.scaled_dot_product_attention(q32[b:b + 1], k32[b:b + 1], v32[b:b + 1], attn_mask=mask, scale=scale)
+        refs.append(ref.masked_fill((~mask.any(-1))[None, None, :, None], 0.0))
+        s_ = (q32[b:b + 1] @ k32[b:b + 1].transpose(-1, -2)) * scale
+        lse_refs.append(s_.masked_fill(~mask, float("-inf")).logsumexp(-1))
+    ref, lse_ref = torch.cat(refs), torch.cat(lse_refs)
+    err = rel(o, ref) if unwritten == 0 else float("nan")
+    fin = torch.isfinite(lse_ref)
+    lse_err = (lse[fin] - lse_ref[fin]).abs().max().item() if fin.any() else 0.0
+    lse_inf_ok = bool(torch.all(torch.isneginf(lse[~fin])).item()) if (~fin).any() else True
+    return err, lse_err, lse_inf_ok, unwritten
+
+
+def check_runtime_arch(c, m, arch):
+    """A kernel compiled with run-time sizes at each of its launch sizes (ragged, 1 token, text 0):
+    one text_valid for all samples, then a per-sample text_valid tensor with one sample 0 (a CFG
+    batch); then sizes past its limits or unlike a compiled size must be refused (cudaErrorInvalidValue)."""
+    lib = m.load_library(arch=arch)
+    D, scale, B, H = c["headDim"], c["scale"], 2, 3
+    for L in c["launches"]:
+        N, sizes, count = L["tokens"], L["grid"] + [L["text"]], L["text"]
+        masks = {v: load_mask(L["masks"][str(v)], N) for v in L["valids"]}
+        # (per-sample lengths, layout): a text_valid tensor where the text has tokens
+        runs = [((v, v), None, lay) for v in L["valids"] for lay in ("bhnd", "bnhd")]
+        if count > 0:
+            runs += [((count, 0), "tensor", "bhnd"), ((0, min(77, count)), "tensor", "bnhd")]
+        for (v0, v1), how, layout in runs:
+            for dtype in (torch.bfloat16, torch.float16):
+                q, k, v = (torch.randn(B, H, N, D, device=dev, dtype=dtype) for _ in range(3))
+                qi, ki, vi = (x.transpose(1, 2).contiguous() for x in (q, k, v)) if layout == "bnhd" else (q, k, v)
+                out = torch.full(qi.shape, float("nan"), device=dev, dtype=dtype)  # poisoned
+                lse = torch.full((B, H, N), float("nan"), device=dev, dtype=torch.float32)
+                tv = torch.tensor([v0, v1], device=dev, dtype=torch.int32) if how == "tensor" else None
+                rtcall.forward(lib, qi, ki, vi, out, sizes, text_valid=tv, text_valid_all=v0, scale=scale, lse=lse, layout=layout)
+                torch.cuda.synchronize()
+                o = out.transpose(1, 2) if layout == "bnhd" else out
+                err, lse_err, lse_inf_ok, unwritten = compare(o, lse, q, k, v, [masks[v0], masks[v1]], scale)
+                tol = 1e-2 if dtype == torch.bfloat16 else 2e-3
+                ok = unwritten == 0 and err < tol and lse_err < 2e-2 and lse_inf_ok
+                row = dict(case=c["name"], arch=arch, runtime=True, grid=L["grid"], text=count, valid=[v0, v1], text_valid=how or "int",
+                           dtype=str(dtype).split(".")[-1], layout=layout, rel_err=err, tol=tol, lse_max_abs_err=lse_err,
+                           lse_empty_rows_ok=lse_inf_ok, unwritten=unwritten, ok=ok)
+                results["check"].append(row)
+                print(f"check {c['name']:24s} {arch:5s} {'x'.join(map(str, L['grid'])):>10s}+{count:<4d} valid={v0},{v1} ({how or 'int'}) {row['dtype']:8s} {layout} "
+                      f"rel_err={err:.2e} lse={lse_err:.1e} {'ok' if ok else 'FAIL'}")
+        del masks
+    # refused: a run-time size past its limit, a compiled size given otherwise, no sizes at all
+    lim, L = c["limits"], c["launches"][0]
+    N, D = L["tokens"], c["headDim"]
+    q = torch.zeros(1, 1, N, D, device=dev, dtype=torch.bfloat16)
+    bad = []
+    for a, rt in enumerate(lim["dims"]):
+        s = L["grid"] + [L["text"]]
+        s[a] = lim["max"]["dims"][a] + 1 if rt else s[a] + 1
+        bad.append(s)
+    if lim["text"]:
+        bad.append(L["grid"] + [lim["max"]["text"] + 1])
+    for s in bad:
+        rc = rtcall.call(lib, q, q, q, q.clone(), s, scale=scale)
+        ok = rc == rtcall.INVALID_VALUE
+        results["check"].append(dict(case=c["name"], arch=arch, runtime=True, refused=s, rc=rc, ok=ok))
+        print(f"check {c['name']:24s} {arch:5s} sizes {s} refused: rc={rc} {'ok' if ok else 'FAIL'}")
+    torch.cuda.empty_cache()
 
 
 def check_case_arch(c, m, arch):
@@ -377,8 +469,12 @@ def bench_all(cases):
             flops = c0["flopsPerHead"] * heads
             row = dict(row0, pattern=pattern, density=c0["density"], flops=flops)
             contestants = {}
-            # FlexAttention: mask built once (timed), kernel compiled on the first call (timed)
+            # FlexAttention: mask built once (timed), kernel compiled on the first call (timed);
+            # flex_block_mask assumes full groups, so ragged shapes run without it
+            ragged = any(s % g for s, g in zip(c0["grid"], c0["group"]))
             try:
+                if ragged:
+                    raise RuntimeError("ragged grid: no FlexAttention mask")
                 torch.cuda.synchronize(); t0 = time.time()
                 bm = flex_block_mask(c0, N)
                 torch.cuda.synchronize(); row["flex_mask_build_s"] = time.time() - t0
@@ -395,6 +491,8 @@ def bench_all(cases):
             saved_flags = os.environ.get("GRAT_CUDA_FLAGS")
             for c in pcases:
                 for variant, flags in VARIANTS:
+                    if c.get("runtime") and variant != "base":
+                        continue
                     m = module_of(c)  # a fresh module: its own library cache, so each variant loads its own build
                     for arch in archs_of(m):
                         if variant != "base" and arch != "sm90a":
@@ -408,11 +506,17 @@ def bench_all(cases):
                             else:
                                 os.environ["GRAT_CUDA_FLAGS"] = saved_flags
                         out = torch.empty_like(q)
-                        torch.cuda.synchronize(); t0 = time.time()
-                        m.attention(q, k, v, out=out, arch=arch)
-                        torch.cuda.synchronize()
                         label = f"{c['name']}|{arch}|{variant}"
-                        contestants[label] = (lambda m=m, out=out, arch=arch: m.attention(q, k, v, out=out, arch=arch))
+                        if c.get("runtime"):
+                            # the run-time kernel through its C entry point, the sizes given at launch
+                            lib = m.load_library(arch=arch)
+                            call = (lambda lib=lib, out=out, c=c: rtcall.forward(lib, q, k, v, out, c["sizes"], text_valid_all=c["text"], scale=c["scale"]))
+                        else:
+                            call = (lambda m=m, out=out, arch=arch: m.attention(q, k, v, out=out, arch=arch))
+                        torch.cuda.synchronize(); t0 = time.time()
+                        call()
+                        torch.cuda.synchronize()
+                        contestants[label] = call
                         ours.append((c, arch, variant, flags, label, out, time.time() - t0))
             medians, samples = time_interleaved(contestants, tag=f"{shape} {pattern}")
             if "flex" in medians:
@@ -430,6 +534,10 @@ def bench_all(cases):
                     r["ours_over_flex"] = row["flex_ms"] / ms
                 if ref is not None and c["order"] == "grouped":
                     r["rel_err_vs_flex"] = rel(out, ref)
+                # the run-time kernel against the specialised one of the same order and arch (same inputs)
+                spec_out = [o2 for c2, a2, v2, _, _, o2, _ in ours if c2["order"] == c["order"] and a2 == arch and v2 == "base" and c2["variant"] == "default"]
+                if c.get("runtime") and spec_out:
+                    r["rel_err_vs_specialised"] = rel(out, spec_out[0])
                 results["bench"].append(r)
                 clk = CLOCKS.get(label)
                 print(f"  ours {arch:5s} {variant:10s} {c['name']:36s} {ms:8.3f} ms {r['ours_tflops']:6.1f} TF/s  flex/ours {r.get('ours_over_flex', float('nan')):.2f}  "
@@ -470,6 +578,16 @@ def main():
     for r in chk:
         if not r["ok"]:
             print("FAIL", r)
+    # run-time sizes (issue 18): the run-time kernel's time over the specialised one's, same run and card
+    rt_rows = [r for r in results["bench"] if r.get("variant") == "runtime" and "ours_ms" in r]
+    if rt_rows:
+        print(f"\n{'shape':18s} {'pattern':7s} {'order':8s} {'arch':5s} {'spec_ms':>8s} {'rt_ms':>8s} {'rt/spec':>7s} {'err_vs_spec':>11s}")
+        for r in rt_rows:
+            base = [b for b in results["bench"] if b.get("variant") == "default" and b.get("build_variant", "base") == "base" and "ours_ms" in b
+                    and (b["shape"], b["pattern"], b["order"], b["arch"]) == (r["shape"], r["pattern"], r["order"], r["arch"])]
+            if base:
+                print(f"{r['shape']:18s} {r['pattern']:7s} {r['order']:8s} {r['arch']:5s} {base[0]['ours_ms']:8.3f} {r['ours_ms']:8.3f} {r['ours_ms'] / base[0]['ours_ms']:7.3f} "
+                      f"{r.get('rel_err_vs_specialised', float('nan')):11.1e}")
     print(f"{'shape':14s} {'pattern':7s} {'order':8s} {'arch':5s} {'build':10s} {'variant':12s} {'ours_ms':>8s} {'flex_ms':>8s} {'cudnn_ms':>9s} {'TF/s':>6s} {'flexTF':>6s} {'flex/ours':>9s}")
     for r in results["bench"]:
         if "ours_ms" in r:

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
 import { Option, type Command } from 'commander';
-import type { PatternIR } from '../../compiler/ir.js';
+import { hasRuntimeSizes, type PatternIR, type RuntimeSizes } from '../../compiler/ir.js';
 import { TARGETS, type Target } from '../../codegen/targets.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
 import { compileWork, requireAll } from '../../compiler/cost.js';
@@ -32,15 +32,19 @@ export interface Manifest {
   gratc: string;
   pattern: string;
   target: Target;
-  grid: number[];
+  /** null: a size taken at launch (see runtime). */
+  grid: (number | null)[];
   group: number[];
-  text: { count: number; place: string } | null;
+  text: { count: number | null; place: string } | null;
+  /** Sizes taken at launch and their limits (the checker proved 32-bit safety up to them); null: none. */
+  runtime: RuntimeSizes | null;
   order: string;
   headDim: number;
   dtype: string;
   files: ManifestFile[];
   info: Readonly<Record<string, unknown>>;
-  stats: PatternStats;
+  /** null where sizes are taken at launch (the statistics need them: `inspect --grid`). */
+  stats: PatternStats | null;
 }
 
 export interface CompileJson {
@@ -78,20 +82,30 @@ const sha256 = (b: Uint8Array): string => {
   return h.digest('hex');
 };
 
+/** `h, w (each <= 4096; <= 16,777,728 tokens)`: the run-time sizes and their limits. */
+function runtimeLine(ir: PatternIR): string {
+  const rt = ir.runtime!;
+  const names = ir.dims.flatMap((d, a) => (rt.dims[a] ? [`${terminalSafe(d.name)} <= ${rt.max.dims[a].toLocaleString('en-US')}`] : []));
+  if (rt.text) names.push(`text count <= ${rt.max.text.toLocaleString('en-US')}`);
+  return `${names.join(', ')} (at most ${rt.max.tokens.toLocaleString('en-US')} tokens, ${rt.max.groups.toLocaleString('en-US')} query groups)`;
+}
+
 export function buildManifest(ir: PatternIR, target: Target, files: readonly { path: string; role: string; data: Uint8Array }[], info: Readonly<Record<string, unknown>>): Manifest {
+  const rt = hasRuntimeSizes(ir) ? ir.runtime! : null;
   return {
     gratc: version(),
     pattern: ir.name,
     target,
-    grid: ir.dims.map((d) => d.size),
+    grid: ir.dims.map((d, a) => (rt?.dims[a] ? null : d.size)),
     group: ir.dims.map((d) => d.group),
-    text: ir.text ? { count: ir.text.count, place: ir.text.place } : null,
+    text: ir.text ? { count: rt?.text ? null : ir.text.count, place: ir.text.place } : null,
+    runtime: rt,
     order: ir.order,
     headDim: ir.headDim,
     dtype: ir.dtype,
     files: files.map((f) => ({ path: f.path, role: f.role, bytes: f.data.length, sha256: sha256(f.data) })),
     info,
-    stats: patternStats(ir),
+    stats: rt ? null : patternStats(ir),
   };
 }
 
@@ -112,15 +126,20 @@ A target known to the language but not built in fails with exit status 2.
 Writes the backend's files under DIR (paths that would leave DIR are refused)
 and DIR/${MANIFEST}:
   {gratc, pattern, target, grid [sizes], group [sizes], text {count, place} | null,
-   order, headDim, dtype, files [{path, role, bytes, sha256}], info (backend
-   facts), stats (as in inspect --json)}
+   runtime, order, headDim, dtype, files [{path, role, bytes, sha256}], info
+   (backend facts), stats (as in inspect --json)}
+A grid size or text count left as ? and not bound by --grid/--text is taken at
+launch by the cuda target (null in grid/text; runtime: {dims [bool], text bool,
+max {dims, text, tokens, groups}}, the limits the kernels accept; stats null);
+the other targets need every size (E0301/E0302).
 Files whose contents did not change are not rewritten.
 
 --json prints {pattern, target, out, files [{path, role, bytes, sha256,
 status: written | unchanged}], manifest {path, status}}.
 
 Examples:
-  $ gratc compile examples/flux_grat_b.grat --grid 64x64 --target cuda --out build/flux
+  $ gratc compile examples/flux_grat_b.grat --target cuda --out build/flux   (any grid, at launch)
+  $ gratc compile examples/flux_grat_b.grat --grid 64x64 --target cuda --out build/flux64
   $ gratc compile examples/hunyuan_grat_x.grat --grid 8x48x80 --target wgsl --out web/gen --json
   $ gratc compile examples/sliding_window_1d.grat --grid 4096 --target onnx --out build/window`)
     .action(async (path: string, flags: CompileFlags) => {
@@ -132,7 +151,8 @@ Examples:
         const have = knownBackends().map((b) => b.target).sort();
         throw usageError(`target '${flags.target}' is not available in this build (available: ${have.join(', ') || 'none'})`);
       }
-      const loaded = await loadPattern(io, path, flags);
+      // `?` sizes no flag binds are taken at launch where the backend can (else E0301/E0302)
+      const loaded = await loadPattern(io, path, flags, false, backend.runtimeSizes === true);
       const ir = loaded.ir;
       let diags = loaded.diagnostics;
       if (ir === null) {
@@ -186,6 +206,7 @@ Examples:
       bar.stop();
 
       if (flags.json) { printJson(io, report); return; }
+      if (manifest.runtime) io.out(`sizes taken at launch: ${runtimeLine(ir)}\n`);
       for (const f of report.files) io.out(`${f.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(shown(f.path))} (${f.role}, ${f.bytes.toLocaleString('en-US')} bytes)\n`);
       io.out(`${report.manifest.status === 'written' ? 'wrote    ' : 'unchanged'} ${terminalSafe(report.manifest.path)}\n`);
     });

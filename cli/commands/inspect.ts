@@ -6,7 +6,7 @@ import { Option, type Command } from 'commander';
 import { groupCount, type PatternIR } from '../../compiler/ir.js';
 import { groupCoords, groupSize, KeyGroupEnumerator } from '../../compiler/keys.js';
 import { patternStats, type PatternStats } from '../../compiler/stats.js';
-import { kernelPlan } from '../../compiler/plan.js';
+import { bindPlan, kernelPlan } from '../../compiler/plan.js';
 import { spatialPlan, splitBytes, type RankShard } from '../../compiler/shard.js';
 import { EXIT, inputError, terminalSafe, usageError } from '../exit.js';
 import { inspectWork, requireAll } from '../../compiler/cost.js';
@@ -75,7 +75,7 @@ export type SplitJson =
 
 /** The multi-GPU view of a pattern (compiler/shard.ts), at `heads` heads of 16-bit elements. */
 export function splitJson(ir: PatternIR, gpus: number, heads: number): SplitJson {
-  const g = kernelPlan(ir);
+  const g = bindPlan(kernelPlan(ir));
   const r = spatialPlan(g, gpus);
   if (!r.ok) return { gpus, error: r.reason };
   const b = splitBytes(g, r.plan, heads);

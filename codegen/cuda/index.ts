@@ -12,8 +12,9 @@ import Handlebars from 'handlebars';
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import { TARGET } from './target.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { queryTiling, type QueryTiling } from '../../compiler/plan.js';
-import { CUDA, printCursor, takesRuns } from '../cursor.js';
+import { fixedPlan, groupExtents, queryTiling, sizeMax, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
+import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
+import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
 import { planSm90, wgmmaWrappersC, type Sm90Plan } from './sm90.js';
@@ -43,25 +44,103 @@ const num = (n: number): string => {
 export interface CudaPlan {
   readonly spec: KernelSpec;
   readonly kernel: string; // the sm_80 kernel's name; the sm_90a one adds `_sm90a`
-  /** The sm_80 kernel's query tiles (tiling.blockQ rows), shared memory and threads. */
-  readonly sm80: { readonly tiles: QueryTiling; readonly smemBytes: number; readonly threads: number };
+  /** The spec at its sizes; null where some size is taken at launch. */
+  readonly bound: BoundPlan | null;
+  /** The sm_80 kernel's query tiles (tiling.blockQ rows; null: taken at launch), shared memory and threads. */
+  readonly sm80: { readonly tiles: QueryTiling | null; readonly tilesPerGroup: number; readonly smemBytes: number; readonly threads: number };
   readonly sm90: Sm90Plan;
 }
 
 export function cudaPlan(spec: KernelSpec): CudaPlan {
   const { blockQ, blockK, stages, warps } = spec.tiling;
+  const bound = fixedPlan(spec);
+  const tiles = bound ? queryTiling(bound, blockQ) : null;
   return {
     spec,
     kernel: ident(kernelName(spec)),
-    sm80: { tiles: queryTiling(spec, blockQ), smemBytes: (blockQ + 2 * stages * blockK) * spec.headDim * 2, threads: warps * 32 },
+    bound,
+    sm80: { tiles, tilesPerGroup: tiles?.tilesPerGroup ?? Math.ceil(groupExtents(spec).reduce((n, e) => n * e, 1) / blockQ), smemBytes: (blockQ + 2 * stages * blockK) * spec.headDim * 2, threads: warps * 32 },
     sm90: planSm90(spec),
+  };
+}
+
+/** A size for display: `512`, or `?<=4096` when taken at launch. */
+const showSize = (s: KernelSpec['dims'][number]['size']): string => (s.kind === 'fixed' ? String(s.value) : `?<=${s.max}`);
+
+/**
+ * The host's check of the launch's sizes (`sizes`: rank + 1 ints, the text count last) and, where
+ * some are taken at launch, the geometry it fills (p.geom; p.div_w / p.div_h for the sm_90a
+ * kernel's raster boxes): C statements, every number from the spec. Sizes past the limits the
+ * checker proved (ir.runtime.max) are cudaErrorInvalidValue, as is NULL then.
+ */
+export function hostSizesC(spec: KernelSpec): string {
+  const D = spec.dims.length, bad = 'return static_cast<int>(cudaErrorInvalidValue);';
+  const textSize = spec.text?.count ?? { kind: 'fixed' as const, value: 0 };
+  if (!spec.runtime) {
+    const compiled = [...spec.dims.map((d) => sizeMax(d.size)), sizeMax(textSize)];
+    return [
+      '  if (sizes != nullptr) {  // the compiled sizes, or the same values',
+      `    const int compiled[${D + 1}] = {${compiled.join(', ')}};`,
+      `    for (int i = 0; i < ${D + 1}; ++i) {`,
+      `      if (sizes[i] != compiled[i]) ${bad}`,
+      '    }',
+      '  }',
+    ].join('\n');
+  }
+  const lim = spec.runtime.max;
+  const out: string[] = [`  if (sizes == nullptr) ${bad}  // some sizes are taken at launch`];
+  const check = (i: number, s: typeof textSize, min: number): void => {
+    out.push(s.kind === 'fixed' ? `  if (sizes[${i}] != ${int(s.value)}) ${bad}` : `  if (sizes[${i}] < ${min} || sizes[${i}] > ${int(s.max)}) ${bad}`);
+  };
+  spec.dims.forEach((d, a) => check(a, d.size, 1));
+  check(D, textSize, 0);
+  const grid = spec.dims.map((_, a) => `static_cast<long long>(sizes[${a}])`).join(' * ');
+  const groups = spec.dims.map((d, a) => `((static_cast<long long>(sizes[${a}]) + ${d.group - 1}) / ${d.group})`).join(' * ');
+  out.push(`  if (${grid} + sizes[${D}] > ${int(lim.tokens)} || ${groups} > ${int(lim.groups)}) ${bad}`);
+  out.push('  Geom& g = p.geom;');
+  spec.dims.forEach((d, a) => { if (d.size.kind === 'runtime') out.push(`  g.size${a} = sizes[${a}];`, `  g.n${a} = (sizes[${a}] + ${d.group - 1}) / ${d.group};`); });
+  out.push(`  g.image_tokens = ${spec.dims.map((_, a) => `sizes[${a}]`).join(' * ')};`);
+  out.push(`  g.text_count = sizes[${D}];`);
+  const before = spec.text?.place === 'before';
+  out.push(`  g.image_offset = ${before ? 'g.text_count' : '0'};`, `  g.text_offset = ${before ? '0' : 'g.image_tokens'};`);
+  out.push(`  g.query_groups = ${spec.dims.map((d, a) => `((sizes[${a}] + ${d.group - 1}) / ${d.group})`).join(' * ')};`);
+  out.push('  g.tokens = g.image_tokens + g.text_count;');
+  const W = `sizes[${D - 1}]`, H = D >= 2 ? `sizes[${D - 2}]` : '1';
+  out.push(`  p.div_w = fast_div(${W});`, `  p.div_h = fast_div(${H});`);
+  return out.join('\n');
+}
+
+/** Params' fields for sizes taken at launch, and the division by a launch value they use (empty for fixed sizes). */
+export function paramsRuntimeC(spec: KernelSpec): { fields: string; helpers: string } {
+  if (!spec.runtime) return { fields: '', helpers: '' };
+  return {
+    fields: [
+      '  Geom geom;         // the launch sizes (the host fills it from `sizes`)',
+      '  FastDiv div_w, div_h;  // by the grid width and height (the sm_90a raster boxes\' coordinates)',
+    ].join('\n'),
+    helpers: [
+      '/** Division of 0 <= n < 2^31 by a launch value d >= 1 without a divide: (umulhi(n, m) + n) >> s (round-up method). */',
+      'struct FastDiv {',
+      '  unsigned m;',
+      '  int s;',
+      '};',
+      'inline FastDiv fast_div(int d) {',
+      '  int s = 0;',
+      '  while ((1ll << s) < d) ++s;',
+      '  const unsigned long long m = ((1ull << 32) * ((1ull << s) - static_cast<unsigned long long>(d))) / static_cast<unsigned long long>(d) + 1;',
+      '  return FastDiv{static_cast<unsigned>(m), s};',
+      '}',
+      '__device__ __forceinline__ int div_of(const FastDiv& f, int n) {',
+      '  return static_cast<int>((__umulhi(static_cast<unsigned>(n), f.m) + static_cast<unsigned>(n)) >> f.s);',
+      '}',
+    ].join('\n'),
   };
 }
 
 /** A one-line, human-readable summary of the spec for the kernel's header comment. */
 function summary(spec: KernelSpec): string {
-  const grid = spec.dims.map((d) => `${d.size}/${d.group}`).join('x');
-  const text = spec.text ? `text ${spec.text.count} ${spec.text.place}` : 'no text';
+  const grid = spec.dims.map((d) => `${showSize(d.size)}/${d.group}`).join('x');
+  const text = spec.text ? `text ${showSize(spec.text.count)} ${spec.text.place}` : 'no text';
   const t = spec.tiling;
   return `grid ${grid} (size/group) ${spec.order}, ${text}, ${spec.terms.length} term(s), head_dim ${spec.headDim}, `
     + `block_q ${t.blockQ} block_k ${t.blockK} warps ${t.warps} stages ${t.stages}`;
@@ -84,15 +163,32 @@ export interface CudaTemplateContext {
   readonly stages: number;
   readonly qInRegs: string;
   readonly minBlocks: number;
-  readonly tokens: number;
-  readonly imageOffset: number;
-  readonly imageTokens: number;
-  readonly textOffset: number;
-  readonly textCount: number;
+  /** Some size is taken at launch (the kernels read p.geom; no TOKENS, QUERY_GROUPS, TEXT_TILES constants). */
+  readonly runtime: boolean;
+  /** The layout values (fixed: numbers; run-time: None, for the loader). */
+  readonly tokens: number | 'None';
+  readonly imageOffset: number | 'None';
+  readonly imageTokens: number | 'None';
+  readonly textOffset: number | 'None';
+  readonly textCount: number | 'None';
   readonly textPlace: string;
-  readonly queryGroups: number;
+  readonly queryGroups: number | 'None';
   readonly tilesPerGroup: number;
-  readonly textTiles: number;
+  readonly textTiles: number | 'None';
+  /** The same as the kernels and host spell them: constants, or fields of p.geom. */
+  readonly tokensExpr: string;
+  readonly imageOffsetExpr: string;
+  readonly imageTokensExpr: string;
+  readonly textOffsetExpr: string;
+  readonly textCountExpr: string;
+  readonly queryGroupsExpr: string;
+  readonly textTilesExpr: string;
+  /** `, p.geom` after the arguments of the printed cursor's functions where some size is taken at launch. */
+  readonly geomArg: string;
+  /** C: the host's check of `sizes` (and the geometry it fills); Params' run-time fields; their helpers. */
+  readonly hostSizes: string;
+  readonly paramsRuntime: string;
+  readonly runtimeHelpers: string;
   readonly cursor: string;
   readonly dtypeBf16: number;
   readonly dtypeFp16: number;
@@ -107,9 +203,11 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly rasterTma: string;
   readonly producerRegs: number;
   readonly consumerRegs: number;
-  readonly gridW: number;
-  readonly gridH: number;
-  readonly gridT: number;
+  /** The grid's (w, h, t) sizes as constants (`constexpr int GRID_W = ...`, empty where some are taken at launch) and as the code reads them. */
+  readonly gridDecl: string;
+  readonly gridWExpr: string;
+  readonly gridHExpr: string;
+  readonly gridTExpr: string;
   readonly groupW: number;
   readonly groupH: number;
   readonly boxW: number;
@@ -121,13 +219,18 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly pingpong: string;
   readonly hasRuns: string;
   readonly blockRows: number;
-  readonly groupsLast: number;
+  readonly groupsLastDecl: string;
+  readonly groupsLastExpr: string;
 }
 
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
 export function templateContext(plan: CudaPlan): CudaTemplateContext {
   const { spec, kernel } = plan;
-  const t = spec.tiling, L = spec.layout;
+  const t = spec.tiling, L = plan.bound?.layout ?? null;
+  const X = layoutExprs(spec, 'p.geom');
+  const rt = L === null;
+  const textTiles = plan.sm80.tiles?.textTiles ?? null;
+  const runtime = paramsRuntimeC(spec);
   // Q fragments fit in registers when a warp owns 16 rows or the head is small.
   const qInRegs = t.blockQ / t.warps === 16 || spec.headDim === 64;
   return {
@@ -148,15 +251,27 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
     qInRegs: String(qInRegs),
     // 2 CTAs a multiprocessor when 128 threads (255 registers each still fit); 1 otherwise
     minBlocks: plan.sm80.threads <= 128 ? 2 : 1,
-    tokens: L.tokens,
-    imageOffset: L.imageOffset,
-    imageTokens: L.imageTokens,
-    textOffset: L.textOffset,
-    textCount: L.textCount,
+    runtime: rt,
+    tokens: L?.tokens ?? 'None',
+    imageOffset: L?.imageOffset ?? 'None',
+    imageTokens: L?.imageTokens ?? 'None',
+    textOffset: L?.textOffset ?? 'None',
+    textCount: L?.textCount ?? (spec.text?.count.kind === 'fixed' ? spec.text.count.value : 'None'),
     textPlace: spec.text?.place ?? 'none',
-    queryGroups: L.queryGroups,
-    tilesPerGroup: plan.sm80.tiles.tilesPerGroup,
-    textTiles: plan.sm80.tiles.textTiles,
+    queryGroups: L?.queryGroups ?? 'None',
+    tilesPerGroup: plan.sm80.tilesPerGroup,
+    textTiles: textTiles ?? 'None',
+    tokensExpr: X.tokens,
+    imageOffsetExpr: X.imageOffset,
+    imageTokensExpr: X.imageTokens,
+    textOffsetExpr: X.textOffset,
+    textCountExpr: X.textCount,
+    queryGroupsExpr: X.queryGroups,
+    textTilesExpr: rt ? (spec.textQueries ? '(p.geom.text_count + BQ - 1) / BQ' : '0') : 'TEXT_TILES',
+    geomArg: rt ? ', p.geom' : '',
+    hostSizes: hostSizesC(spec),
+    paramsRuntime: runtime.fields,
+    runtimeHelpers: runtime.helpers,
     cursor: printCursor(spec, CUDA, { blockK: t.blockK, runs: false }),
     dtypeBf16: DTYPE_BF16,
     dtypeFp16: DTYPE_FP16,
@@ -169,7 +284,15 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
 export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
   const base = templateContext(plan);
   const { spec } = plan, p = plan.sm90, v = spec.sm90;
-  const D = spec.dims.length, ext = spec.layout.groupExtent;
+  const D = spec.dims.length, ext = groupExtents(spec);
+  // a grid size as the sm_90a code reads it: the GRID_* constants (every size fixed), a literal, or p.geom's field
+  const gridSize = (a: number, name: string): string => {
+    if (!spec.runtime) return name;
+    if (a < 0) return '1';
+    const s = spec.dims[a].size;
+    return s.kind === 'fixed' ? int(s.value) : `p.geom.size${a}`;
+  };
+  const fixedGrid = (a: number): number => (a < 0 ? 1 : sizeMax(spec.dims[a].size));
   const k90 = `${plan.kernel}_sm90a`;
   return {
     ...base,
@@ -180,16 +303,18 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     blockK: p.blockK,
     stages: p.stages,
     smemBytes: p.smemBytes,
-    tilesPerGroup: p.tiles.tilesPerGroup,
-    textTiles: p.tiles.textTiles,
+    tilesPerGroup: p.tilesPerGroup,
+    textTiles: p.tiles?.textTiles ?? 'None',
+    textTilesExpr: spec.runtime ? base.textTilesExpr : 'TEXT_TILES',
     wgmma: wgmmaWrappersC([p.blockK, spec.headDim]),
     cursor: printCursor(spec, CUDA, { blockK: p.blockK, runs: v.runs }),
     rasterTma: String(p.rasterBox !== null),
     producerRegs: p.producerRegs,
     consumerRegs: p.consumerRegs,
-    gridW: spec.dims[D - 1].size,
-    gridH: D >= 2 ? spec.dims[D - 2].size : 1,
-    gridT: D >= 3 ? spec.dims[D - 3].size : 1,
+    gridDecl: spec.runtime ? '' : `constexpr int GRID_W = ${fixedGrid(D - 1)}, GRID_H = ${fixedGrid(D - 2)}, GRID_T = ${fixedGrid(D - 3)};`,
+    gridWExpr: gridSize(D - 1, 'GRID_W'),
+    gridHExpr: gridSize(D - 2, 'GRID_H'),
+    gridTExpr: gridSize(D - 3, 'GRID_T'),
     groupW: ext[D - 1],
     groupH: D >= 2 ? ext[D - 2] : 1,
     boxW: p.rasterBox?.w ?? 1,
@@ -201,7 +326,8 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     pingpong: String(v.pingpong),
     hasRuns: String(takesRuns(spec, v.runs)),
     blockRows: v.blockRows,
-    groupsLast: p.groupsLast,
+    groupsLastDecl: p.groupsLast === null ? '' : `constexpr int GROUPS_LAST = ${p.groupsLast};`,
+    groupsLastExpr: p.groupsLast === null ? `p.geom.n${D - 1}` : 'GROUPS_LAST',
   };
 }
 
@@ -244,9 +370,10 @@ export function emitCuda(ir: PatternIR): EmitResult {
       spec: JSON.parse(canonicalSpec(spec)) as unknown,
       archs: [...SUPPORTED_ARCHS],
       tiling: spec.tiling,
-      launch: { gridX: plan.sm80.tiles.gridTiles, gridY: 'heads', gridZ: 'batch', threads: plan.sm80.threads, smemBytes: plan.sm80.smemBytes },
+      runtime: spec.runtime,
+      launch: { gridX: plan.sm80.tiles?.gridTiles ?? 'textTiles + queryGroups x tilesPerGroup', tilesPerGroup: plan.sm80.tilesPerGroup, gridY: 'heads', gridZ: 'batch', threads: plan.sm80.threads, smemBytes: plan.sm80.smemBytes },
       sm90a: p.supported
-        ? { kernel: `${plan.kernel}_sm90a`, blockQ: p.blockQ, blockK: p.blockK, stages: p.stages, launch: { schedule: 'persistent', tilesPerHead: p.tiles.gridTiles, ctas: 'min(SMs, tilesPerHead x heads)', threads: p.threads, smemBytes: p.smemBytes } }
+        ? { kernel: `${plan.kernel}_sm90a`, blockQ: p.blockQ, blockK: p.blockK, stages: p.stages, launch: { schedule: 'persistent', tilesPerHead: p.tiles?.gridTiles ?? 'textTiles + queryGroups x tilesPerGroup', tilesPerGroup: p.tilesPerGroup, ctas: 'min(SMs, tilesPerHead x heads)', threads: p.threads, smemBytes: p.smemBytes } }
         : { kernel: null, fallback: p.reason },
     },
   };
@@ -255,6 +382,7 @@ export function emitCuda(ir: PatternIR): EmitResult {
 export const cudaBackend: Backend = {
   target: TARGET.name,
   description: 'CUDA C++ forward kernels (mma.sync for sm_80+, wgmma for sm_90a) with a C API, in a pip-installable PyTorch package',
+  runtimeSizes: true,
   emit: emitCuda,
 };
 

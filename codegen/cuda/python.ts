@@ -17,6 +17,7 @@ import type { EmittedFile } from '../backend.js';
 import type { KernelSpec } from './spec.js';
 import { canonicalSpec, specHash } from './spec.js';
 import { spatialPlans } from '../../compiler/shard.js';
+import { bindPlan, sizeMax } from '../../compiler/plan.js';
 import { ident, template, templateText } from '../kernel.js';
 import type { CudaPlan } from './index.js';
 
@@ -35,10 +36,10 @@ const isCount = (x: unknown): x is number => typeof x === 'number' && Number.isS
  */
 export function runtimeSizes(spec: KernelSpec): RuntimeSizes {
   const D = spec.dims.length;
-  const text = spec.layout.textCount;
   const declared = (JSON.parse(canonicalSpec(spec)) as { runtime?: unknown }).runtime;
   if (declared === undefined || declared === null) {
-    return { dims: spec.dims.map(() => false), text: false, max: { dims: spec.dims.map((d) => d.size), text, tokens: spec.layout.tokens } };
+    const L = bindPlan(spec).layout;
+    return { dims: spec.dims.map(() => false), text: false, max: { dims: spec.dims.map((d) => sizeMax(d.size)), text: L.textCount, tokens: L.tokens } };
   }
   const r = declared as { dims?: unknown; text?: unknown; max?: { dims?: unknown; text?: unknown; tokens?: unknown } };
   const ok = Array.isArray(r.dims) && r.dims.length === D && r.dims.every((b) => typeof b === 'boolean') && typeof r.text === 'boolean'
@@ -91,10 +92,10 @@ const pyBool = (b: boolean): 'True' | 'False' => (b ? 'True' : 'False');
 export const packageName = (spec: KernelSpec): string => ident(`grat_${spec.pattern}`);
 
 export function pythonContext(plan: CudaPlan, facts: PythonFacts): PythonTemplateContext {
-  const { spec } = plan, L = spec.layout;
+  const { spec } = plan, L = plan.bound?.layout;
   const rt = runtimeSizes(spec);
   const open = rt.text || rt.dims.some((b) => b);
-  const fixed = (n: number): string => (open ? 'None' : String(n));
+  const fixed = (n: number | undefined): string => (open || n === undefined ? 'None' : String(n));
   const module = packageName(spec);
   return {
     pattern: ident(spec.pattern),
@@ -105,15 +106,15 @@ export function pythonContext(plan: CudaPlan, facts: PythonFacts): PythonTemplat
     kernel: plan.kernel,
     hash: specHash(spec),
     headDim: spec.headDim,
-    gridPy: spec.dims.map((d, i) => (rt.dims[i] ? 'None,' : `${d.size},`)).join(' '),
+    gridPy: spec.dims.map((d, i) => (rt.dims[i] ? 'None,' : `${sizeMax(d.size)},`)).join(' '),
     groupPy: spec.dims.map((d) => `${d.group},`).join(' '),
     order: spec.order,
-    textCountPy: rt.text ? 'None' : String(L.textCount),
+    textCountPy: rt.text ? 'None' : String(spec.text ? sizeMax(spec.text.count) : 0),
     textPlacePy: spec.text ? `"${spec.text.place}"` : 'None',
-    tokensPy: fixed(L.tokens),
-    imageOffsetPy: fixed(L.imageOffset),
-    imageTokensPy: fixed(L.imageTokens),
-    textOffsetPy: fixed(L.textOffset),
+    tokensPy: fixed(L?.tokens),
+    imageOffsetPy: fixed(L?.imageOffset),
+    imageTokensPy: fixed(L?.imageTokens),
+    textOffsetPy: fixed(L?.textOffset),
     scale: facts.scale,
     torchDtype: spec.dtype === 'fp16' ? 'float16' : 'bfloat16',
     sm90a: pyBool(plan.sm90.supported),
@@ -122,7 +123,7 @@ export function pythonContext(plan: CudaPlan, facts: PythonFacts): PythonTemplat
     textQueriesPy: spec.textQueries ? `{"grid": ${pyBool(spec.textQueries.grid)}, "text": ${pyBool(spec.textQueries.text)}}` : 'None',
     runtimeJson: JSON.stringify({ dims: rt.dims, text: rt.text, max: { dims: rt.max.dims, text: rt.max.text, tokens: rt.max.tokens } }),
     // numbers, booleans and fixed keys only: safe inside a Python string literal
-    spatialJson: open ? '{}' : JSON.stringify(spatialPlans(spec)),
+    spatialJson: plan.bound ? JSON.stringify(spatialPlans(plan.bound)) : '{}',
     dtypeBf16: facts.dtypeBf16,
     dtypeFp16: facts.dtypeFp16,
   };

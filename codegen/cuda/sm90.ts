@@ -22,7 +22,7 @@
  * the kernel's name when it is not the default.
  * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
  */
-import { queryTiling, type QueryTiling } from '../../compiler/plan.js';
+import { fixedPlan, groupExtents, queryTiling, tilesPerGroupOf, type QueryTiling } from '../../compiler/plan.js';
 import type { KernelSpec } from './spec.js';
 
 export interface Sm90Plan {
@@ -37,12 +37,14 @@ export interface Sm90Plan {
   readonly producerRegs: number;
   readonly consumerRegs: number;
   readonly smemBytes: number;
-  /** Query tiles of 128 rows (per group, of the text, per head in all). */
-  readonly tiles: QueryTiling;
+  /** Query tiles of 128 rows (per group, of the text, per head in all); null where sizes are taken at launch. */
+  readonly tiles: QueryTiling | null;
+  /** Query tiles of a full group (a run-time axis: of a full-size group). */
+  readonly tilesPerGroup: number;
   /** Raster order: full tiles of full-size groups are TMA boxes (w, h, t) of the image tensor. */
   readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
-  /** Query groups along the last axis (a row of the group grid, for the blocked work order). */
-  readonly groupsLast: number;
+  /** Query groups along the last axis (a row of the group grid, for the blocked work order); null: taken at launch. */
+  readonly groupsLast: number | null;
 }
 
 /**
@@ -52,7 +54,8 @@ export interface Sm90Plan {
 function rasterBox(spec: KernelSpec, blockK: number): { w: number; h: number; t: number } | null {
   const n = spec.dims.length;
   if (spec.order !== 'raster' || (n !== 2 && n !== 3)) return null;
-  const gw = spec.layout.groupExtent[n - 1], gh = spec.layout.groupExtent[n - 2];
+  const ext = groupExtents(spec);
+  const gw = ext[n - 1], gh = ext[n - 2];
   if (gw > 256) return null;
   if (blockK <= gw * gh) {
     if (blockK % gw !== 0 || (gw * gh) % blockK !== 0) return null;
@@ -69,7 +72,8 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   const d = spec.headDim;
   const blockQ = 128, blockK = 128;
   const stages = d === 128 ? 3 : 4;
-  const tiles = queryTiling(spec, blockQ);
+  const bound = fixedPlan(spec);
+  const tiles = bound ? queryTiling(bound, blockQ) : null;
   // 1024-byte alignment slack + barriers, row counts and the persistent schedule's two tile slots
   // (320 bytes: 224 at most today, head_dim 64's four stages and a 3-D group; a static_assert checks)
   const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 320;
@@ -84,8 +88,9 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     ...(spec.terms.some((t) => t.kind === 'predicate') || (spec.order === 'raster' && spec.dims.length >= 3)
       ? { producerRegs: 72, consumerRegs: 208 } : { producerRegs: 64, consumerRegs: 216 }),
     tiles,
+    tilesPerGroup: tilesPerGroupOf(spec, blockQ),
     rasterBox: rasterBox(spec, blockK),
-    groupsLast: spec.layout.groupsLast,
+    groupsLast: bound ? bound.layout.groupsLast : null,
   };
 }
 

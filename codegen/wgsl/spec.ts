@@ -17,7 +17,7 @@
  */
 import { diag, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, queryTiling, specHashOf, type Generator, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
+import { artefactIdentity, canonicalJson, fixedPlan, kernelNameOf, kernelPlan, queryTiling, specHashOf, type BoundPlan, type Generator, type QueryTiling } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
@@ -34,7 +34,7 @@ export const THREADS = 128;
 export const MAX_WORKGROUP_STORAGE = 32768;
 
 /** The pattern's plan (compiler/plan.ts) plus the precision the pattern's dtype asks for. */
-export interface WgslSpec extends KernelPlan {
+export interface WgslSpec extends BoundPlan {
   /** bf16 runs as f16: WGSL has no bf16. */
   readonly preferred: Precision;
 }
@@ -79,8 +79,12 @@ export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
   if (hd) diags.push(hd);
   const hints = ir.schedule.wgsl ?? {};
   for (const key of Object.keys(hints)) diags.push(diag('W0921', `schedule wgsl ${key}=${String(hints[key])} is ignored: the WGSL backend sizes its tiles from the device limits`, null));
-  if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
-  return { spec: { ...kernelPlan(ir), preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' }, diagnostics: diags };
+  // run-time sizes: the printed cursor can read them (codegen/cursor.ts, a Geom argument) but the
+  // WebGPU runtime does not pass them yet
+  const plan = fixedPlan(kernelPlan(ir));
+  if (!plan) diags.push(diag('E0923', 'the WGSL backend needs every grid size and the text count at compile time', null, { hint: 'bind the ? sizes with --grid (and --text)' }));
+  if (!plan || diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
+  return { spec: { ...plan, preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' }, diagnostics: diags };
 }
 
 /** Bump when the emitted WGSL or typed module changes for the same spec. */
