@@ -121,6 +121,14 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
     for (const e of errs) expect(e).toBeLessThan(1e-5);
   });
 
+  it('windows wider than the grid: a shifted one is the whole axis, a clipped one is cut at the largest group count', async () => {
+    for (const border of ['shift', 'clip']) {
+      const src = `grid h=? w=?\ngroup h=2 w=2\nborder ${border}\nimage attends neighbors(h=40, w=1) + neighbors(h=0, w=3)\nhead_dim 8\ndtype fp32`;
+      const errs = await runAll(src, both, { grid: [64, 64] }, [{ grid: [10, 10] }, { grid: [64, 6] }, { grid: [3, 64] }]);
+      for (const e of errs) expect(e, border).toBeLessThan(1e-5);
+    }
+  });
+
   it('a 1-D window: the one open size follows from the sequence length (no grid input)', async () => {
     const src = 'grid n=?\ngroup n=16\norder grouped\nborder shift\nimage attends neighbors(2)\nhead_dim 8\ndtype fp32';
     const rt = { dims: [true], text: false };
