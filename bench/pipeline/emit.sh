@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 OUT=${1:-.gen/pipeline}
 SHAPES=${2:-all}
 PATTERNS=${3:-b,x}
-[ -f dist/cli/main.js ] || npm run build >/dev/null
+npm run build >/dev/null  # dist/ from these sources, so the modules match the checkout
 gratc() { node dist/cli/main.js "$@"; }
 mkdir -p "$OUT"
 
