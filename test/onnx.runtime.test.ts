@@ -13,6 +13,7 @@ import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
 import { referenceAttention } from '../compiler/reference.js';
 import { standaloneRuntimeModel } from '../codegen/onnx/index.js';
+import { backendFor } from '../codegen/all.js';
 import { needsGridInput, type RuntimeSpec } from '../codegen/onnx/lower_runtime.js';
 import { mulberry32 } from '../runtime/random.js';
 
@@ -154,6 +155,33 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
       { grid: [5, 9], text: 4, valid: [4, 0] }, { grid: [8, 8], text: 0 }, { grid: [1, 1], text: 11, valid: [3] },
     ]);
     for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('compile --target onnx of a pattern whose ? sizes are left to launch (the checker\'s run-time IR): one model, several sizes', async () => {
+    const src = 'pattern rt\ngrid h=? w=?\ngroup h=4 w=4\ntext ? before\nimage attends neighbors(1) + where(dh == 0 && kw == nw - 1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+    const { ir } = checkSource(src, { runtimeSizes: true });
+    expect(ir?.runtime).toMatchObject({ dims: [true, true], text: true });
+    const out = backendFor('onnx')!.emit(ir!);
+    expect(out.diagnostics).toEqual([]);
+    expect(out.info).toMatchObject({ runtime: { dims: [true, true], text: true }, sizesFrom: 'the grid input' });
+    const session = await ort.InferenceSession.create(out.files[0].contents as Uint8Array);
+    try {
+      for (const [h, w, T] of [[9, 13, 5], [4, 4, 0], [1, 30, 2]]) {
+        const at = check(src, [h, w], T), B = 2, H = 1, N = totalTokens(at), per = H * N * 8;
+        const [q, k, v] = [1, 2, 3].map((s) => values(B * per, s + h));
+        const y = (await session.run({
+          q: new ort.Tensor('float32', q, [B, H, N, 8]), k: new ort.Tensor('float32', k, [B, H, N, 8]), v: new ort.Tensor('float32', v, [B, H, N, 8]),
+          text_valid: new ort.Tensor('int64', BigInt64Array.of(BigInt(T), 0n), [B]), grid: new ort.Tensor('int64', BigInt64Array.of(BigInt(h), BigInt(w)), [2]),
+        })).y.data as Float32Array;
+        [T, 0].forEach((vb, b) => {
+          const part = (x: Float32Array): Float32Array => x.subarray(b * per, (b + 1) * per);
+          const ref = referenceAttention(at, part(q), part(k), part(v), { batch: 1, heads: H, layout: 'bhnd', valid: vb });
+          expect(ref.reduce((m, r, j) => Math.max(m, Math.abs(r - y[b * per + j])), 0), `${h}x${w} text ${T}`).toBeLessThan(1e-5);
+        });
+      }
+    } finally {
+      await session.release();
+    }
   });
 
   it('sizes that do not add up fail in onnxruntime, never silently', async () => {
