@@ -339,13 +339,13 @@ function validBuffer(device: GPUDevice, valid: GratValid, batch: number, textCou
 }
 
 /** What a launch of a pattern that takes sizes at launch needs: its text count, tile counts and Geom fields. */
-interface Launch { readonly textCount: number; readonly textTiles: number; readonly splits: number; readonly rows: number; readonly gridTiles: number; readonly geom: Int32Array | null }
+export interface Launch { readonly textCount: number; readonly textTiles: number; readonly splits: number; readonly rows: number; readonly gridTiles: number; readonly geom: Int32Array | null }
 
 /**
  * The launch at `grid` and `tokens` (the text is the rest): checked against the compiled sizes and
  * the limits (as compiler/plan.ts launchSizesError), then the layout (bindPlan) and the tiles.
  */
-function launchOf(rt: GratRuntimeSizes, grid: readonly number[] | undefined, tokens: number): Launch {
+export function launchOf(rt: GratRuntimeSizes, grid: readonly number[] | undefined, tokens: number): Launch {
   const D = rt.grid.length;
   const g = grid ?? (rt.grid.every((x) => x !== null) ? rt.grid as number[] : null);
   if (!g) throw new GratError(`this pattern takes its grid at launch: pass grid (${D} sizes, outermost first)`);
