@@ -49,7 +49,6 @@ export const CODES = {
   E0913: { severity: 'error', summary: 'schedule cuda block_q and warps give other than 16 or 32 rows per warp' },
   E0921: { severity: 'error', summary: 'the WGSL backend supports head_dim 64 and 128' },
   E0922: { severity: 'error', summary: "the WGSL backend cannot name a pattern 'gratc_webgpu_runtime'" },
-  E0923: { severity: 'error', summary: 'the WGSL backend needs every size at compile time' },
   W0201: { severity: 'warning', summary: 'a group is larger than its grid dim' },
   W0401: { severity: 'warning', summary: 'a term appears twice in a region' },
   W0501: { severity: 'warning', summary: 'a condition can never hold: the term adds no keys' },

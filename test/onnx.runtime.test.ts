@@ -13,6 +13,7 @@ import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
 import { referenceAttention } from '../compiler/reference.js';
 import { standaloneRuntimeModel } from '../codegen/onnx/index.js';
+import { backendFor } from '../codegen/all.js';
 import { needsGridInput, type RuntimeSpec } from '../codegen/onnx/lower_runtime.js';
 import { mulberry32 } from '../runtime/random.js';
 
@@ -121,6 +122,14 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
     for (const e of errs) expect(e).toBeLessThan(1e-5);
   });
 
+  it('windows wider than the grid: a shifted one is the whole axis, a clipped one is cut at the largest group count', async () => {
+    for (const border of ['shift', 'clip']) {
+      const src = `grid h=? w=?\ngroup h=2 w=2\nborder ${border}\nimage attends neighbors(h=40, w=1) + neighbors(h=0, w=3)\nhead_dim 8\ndtype fp32`;
+      const errs = await runAll(src, both, { grid: [64, 64] }, [{ grid: [10, 10] }, { grid: [64, 6] }, { grid: [3, 64] }]);
+      for (const e of errs) expect(e, border).toBeLessThan(1e-5);
+    }
+  });
+
   it('a 1-D window: the one open size follows from the sequence length (no grid input)', async () => {
     const src = 'grid n=?\ngroup n=16\norder grouped\nborder shift\nimage attends neighbors(2)\nhead_dim 8\ndtype fp32';
     const rt = { dims: [true], text: false };
@@ -146,6 +155,33 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
       { grid: [5, 9], text: 4, valid: [4, 0] }, { grid: [8, 8], text: 0 }, { grid: [1, 1], text: 11, valid: [3] },
     ]);
     for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
+
+  it('compile --target onnx of a pattern whose ? sizes are left to launch (the checker\'s run-time IR): one model, several sizes', async () => {
+    const src = 'pattern rt\ngrid h=? w=?\ngroup h=4 w=4\ntext ? before\nimage attends neighbors(1) + where(dh == 0 && kw == nw - 1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+    const { ir } = checkSource(src, { runtimeSizes: true });
+    expect(ir?.runtime).toMatchObject({ dims: [true, true], text: true });
+    const out = backendFor('onnx')!.emit(ir!);
+    expect(out.diagnostics).toEqual([]);
+    expect(out.info).toMatchObject({ runtime: { dims: [true, true], text: true }, sizesFrom: 'the grid input' });
+    const session = await ort.InferenceSession.create(out.files[0].contents as Uint8Array);
+    try {
+      for (const [h, w, T] of [[9, 13, 5], [4, 4, 0], [1, 30, 2]]) {
+        const at = check(src, [h, w], T), B = 2, H = 1, N = totalTokens(at), per = H * N * 8;
+        const [q, k, v] = [1, 2, 3].map((s) => values(B * per, s + h));
+        const y = (await session.run({
+          q: new ort.Tensor('float32', q, [B, H, N, 8]), k: new ort.Tensor('float32', k, [B, H, N, 8]), v: new ort.Tensor('float32', v, [B, H, N, 8]),
+          text_valid: new ort.Tensor('int64', BigInt64Array.of(BigInt(T), 0n), [B]), grid: new ort.Tensor('int64', BigInt64Array.of(BigInt(h), BigInt(w)), [2]),
+        })).y.data as Float32Array;
+        [T, 0].forEach((vb, b) => {
+          const part = (x: Float32Array): Float32Array => x.subarray(b * per, (b + 1) * per);
+          const ref = referenceAttention(at, part(q), part(k), part(v), { batch: 1, heads: H, layout: 'bhnd', valid: vb });
+          expect(ref.reduce((m, r, j) => Math.max(m, Math.abs(r - y[b * per + j])), 0), `${h}x${w} text ${T}`).toBeLessThan(1e-5);
+        });
+      }
+    } finally {
+      await session.release();
+    }
   });
 
   it('sizes that do not add up fail in onnxruntime, never silently', async () => {

@@ -28,7 +28,9 @@ function packBits(m: Uint8Array): Buffer {
 
 /** A `gratc compile` of the file with its sizes left open: the folder, or why there is none. */
 function emitOpen(file: string, name: string): Record<string, unknown> {
-  const { ir, diagnostics } = checkSource(readFileSync(file, 'utf8'), { defaultName: basename(file, '.grat') });
+  // runtimeSizes: `?` sizes are taken at launch (CONTRACT.md); a compiler without them says E0301
+  const options = { defaultName: basename(file, '.grat'), runtimeSizes: true };
+  const { ir, diagnostics } = checkSource(readFileSync(file, 'utf8'), options);
   const why = (ds: readonly { code: string; message: string }[]): string => ds.map((d) => `${d.code} ${d.message}`).join('; ');
   if (!ir) return { error: why(diagnostics) };
   const r = emitCuda(ir);

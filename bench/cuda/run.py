@@ -17,7 +17,8 @@ for S and the wait for P·V.
 VARIANTS="name=nvcc flags;name=flags" adds builds of the Hopper kernel with other GRAT_CUDA_FLAGS (nvcc
 flags) as contestants of the bench; the kernel's own variants (turn-taking, lazy rescaling, ...) are
 fields of its spec, so other kernels: `cases.js --sm90-variants` emits them as more contestants of the
-same (shape, pattern), A/B in one run. DENSE=0 skips cuDNN / flash SDPA.
+same (shape, pattern), A/B in one run. DENSE=0 skips cuDNN / flash SDPA, FLEX=0 FlexAttention
+(for A/B runs of our kernels alone: no ratio to Flex then).
 Kernels compiled with run-time sizes (manifest "runtime": true, issue 18) are called through their C
 entry point with explicit sizes (bench/cuda/rtcall.py): check cases at each of their launch sizes,
 with one text_valid for all and with a per-sample text_valid tensor (one sample 0), and sizes past
@@ -475,6 +476,8 @@ def bench_all(cases):
             try:
                 if ragged:
                     raise RuntimeError("ragged grid: no FlexAttention mask")
+                if os.environ.get("FLEX", "1") == "0":
+                    raise RuntimeError("FLEX=0: FlexAttention skipped")
                 torch.cuda.synchronize(); t0 = time.time()
                 bm = flex_block_mask(c0, N)
                 torch.cuda.synchronize(); row["flex_mask_build_s"] = time.time() - t0

@@ -73,15 +73,19 @@ function modelOf(ir: PatternIR, lowered: Lowered, inputs: ValueInfoProto[], outp
 export const onnxBackend: Backend = {
   target: TARGET.name,
   description: 'ONNX model: the pattern as standard ops in an ai.grat model-local function (runs on onnxruntime CPU/WebGPU)',
+  runtimeSizes: true,
   emit(ir: PatternIR): EmitResult {
     try {
-      const { model, lowered } = standaloneModel(ir);
+      // `?` sizes left to launch: one model for every size (lower_runtime.ts)
+      const rt = ir.runtime && (ir.runtime.text || ir.runtime.dims.some((x) => x)) ? ir.runtime : null;
+      const { model, lowered } = rt ? standaloneRuntimeModel(ir, rt) : standaloneModel(ir);
       return {
         files: [{ path: `${ir.name}.onnx`, contents: toBinary(ModelProtoSchema, model), role: 'model' }],
         diagnostics: [],
         info: {
           function: `${GRAT_DOMAIN}::${lowered.name}`,
           inputs: lowered.inputs,
+          ...(rt ? { runtime: rt, sizesFrom: needsGridInput(rt) ? 'the grid input' : 'the sequence length' } : {}),
           buckets: lowered.buckets,
           computedPairsPerHead: lowered.computedPairs,
         },

@@ -206,6 +206,15 @@ export function lowerRuntime(ir: PatternIR, rt: RuntimeSpec, opts: LowerOptions)
     const along = (x: string): string => unsq(x, [0, ...axisShape(a)]);
     if (r.kind === 'all') return { lo: null, width: G[a], kg: along(range(G[a])), inside: null };
     if (r.lo > r.hi) return null;
+    // bounded by the largest group count a launch may have (the IR's): a clipped delta past
+    // ±(groups - 1) names no key group; a shifted window at least that wide is the whole axis
+    const most = ir.dims[a].groups;
+    if (border === 'shift' && r.hi - r.lo + 1 >= most) return windowOf({ kind: 'all' }, border, a);
+    if (border === 'clip') {
+      const lo = Math.max(r.lo, 1 - most), hi = Math.min(r.hi, most - 1);
+      if (lo > hi) return null;
+      r = { kind: 'offset', lo, hi };
+    }
     const W = r.hi - r.lo + 1, J = along(range(W));
     if (border === 'shift') {
       const start = op('Max', [op('Min', [op('Max', [op('Add', [qc[a], i64(r.lo)]), i64(0)]), sc(sub(G[a], W))]), i64(0)]);

@@ -12,7 +12,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { diag } from '../../dsl/diagnostics.js';
 import { RUNTIME_FILE, runtimeSource, typedModule } from './module.js';
 import { compileWgsl } from './source.js';
-import { canonicalSpec, specHash, wgslLaunch } from './spec.js';
+import { canonicalSpec, isBound, specHash, wgslLaunch } from './spec.js';
 
 export { planWgsl, kernelName, wgslLaunch, allVariants, variantOf, type WgslSpec, type WgslVariant } from './spec.js';
 export { renderVariant } from './render.js';
@@ -25,7 +25,6 @@ export function emitWgsl(ir: PatternIR): EmitResult {
     // the typed module would overwrite the runtime copy it imports
     return { files: [], diagnostics: [...diagnostics, diag('E0922', `the WGSL backend cannot name a pattern '${RUNTIME_FILE}': its module would replace the runtime file of that name`, null, { hint: 'rename the pattern (pattern NAME)' })], info: {} };
   }
-  const f = wgslLaunch(spec);
   const files: EmittedFile[] = source.variants.map((v) => ({ path: `${source.kernel}.${v.id}.wgsl`, contents: v.code, role: 'kernel' }));
   files.push({ path: `${spec.pattern}.ts`, contents: typedModule({ spec, source, dtype: ir.dtype }), role: 'types' });
   files.push({ path: `${RUNTIME_FILE}.ts`, contents: runtimeSource(), role: 'runtime' });
@@ -38,7 +37,9 @@ export function emitWgsl(ir: PatternIR): EmitResult {
       spec: JSON.parse(canonicalSpec(spec)) as unknown,
       module: `${spec.pattern}.ts`,
       variants: source.variants.map(({ code: _code, ...v }) => v),
-      dispatch: { workgroups: f.workgroups, perDimension: 'x (then y) = tiles, z = batch * heads', threads: source.variants[0].threads },
+      // sizes taken at launch: the workgroups are counted per launch (the runtime's launchOf)
+      dispatch: { workgroups: isBound(spec) ? wgslLaunch(spec).workgroups : null, perDimension: 'x (then y) = tiles, z = batch * heads', threads: source.variants[0].threads },
+      ...(source.runtime ? { runtime: spec.runtime } : {}),
     },
   };
 }
@@ -46,6 +47,7 @@ export function emitWgsl(ir: PatternIR): EmitResult {
 export const wgslBackend: Backend = {
   target: TARGET.name,
   description: 'WGSL compute shaders for WebGPU (f32/f16, subgroups or workgroup memory) with a typed TypeScript module',
+  runtimeSizes: true,
   emit: emitWgsl,
 };
 

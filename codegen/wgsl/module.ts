@@ -60,7 +60,8 @@ export function modulePascalName(pattern: string): string {
 export function typedModule(input: ModuleInput): string {
   const { spec, source } = input;
   const P = modulePascalName(spec.pattern), C = constName(spec.pattern);
-  const N = source.tokens, D = source.headDim;
+  // sizes taken at launch: the sequence length is a number, not a literal type
+  const N = source.runtime ? 'number' : String(source.tokens), D = source.headDim;
   const project = new Project({
     useInMemoryFileSystem: true,
     manipulationSettings: { indentationText: IndentationText.TwoSpaces, quoteKind: QuoteKind.Single },
@@ -79,11 +80,12 @@ export function typedModule(input: ModuleInput): string {
   const info = {
     pattern: spec.pattern,
     kernel: source.kernel,
-    grid: spec.dims.map((d) => d.size),
+    grid: source.runtime ? source.runtime.grid : spec.dims.map((d) => d.size), // null: taken at launch
     group: spec.dims.map((d) => d.group),
     order: spec.order,
-    text: spec.text,
-    tokens: N,
+    text: source.runtime ? source.runtime.text : spec.text,
+    tokens: source.runtime ? null : source.tokens,
+    ...(source.runtime ? { max: source.runtime.max } : {}),
     headDim: D,
     scale: spec.scale,
     dtype: input.dtype,
@@ -95,7 +97,7 @@ export function typedModule(input: ModuleInput): string {
     declarations: [{ name: C, initializer: `${lit(info)} as const` }],
   });
   file.addTypeAliases([
-    { isExported: true, name: `${P}Tokens`, type: String(N), docs: ['Sequence length: grid tokens + text tokens.'] },
+    { isExported: true, name: `${P}Tokens`, type: N, docs: ['Sequence length: grid tokens + text tokens.'] },
     { isExported: true, name: `${P}HeadDim`, type: String(D) },
     { isExported: true, name: `${P}Shape`, typeParameters: [{ name: 'L', constraint: 'Layout', default: 'Layout' }], type: `ShapeOf<L, ${N}, ${D}>`, docs: ['The shape q, k, v and out have: [B, H, N, D] (bhnd) or [B, N, H, D] (bnhd).'] },
     { isExported: true, name: `${P}Tensor`, typeParameters: [{ name: 'L', constraint: 'Layout', default: 'Layout' }], type: `GratTensor<${N}, ${D}, L>`, docs: ['A GPU buffer typed with this pattern\'s shape.'] },
@@ -110,7 +112,7 @@ export function typedModule(input: ModuleInput): string {
     declarations: [{
       name: `${P.charAt(0).toLowerCase()}${P.slice(1)}Source`,
       type: `GratKernelSource<${N}, ${D}>`,
-      initializer: `{\n  kernel: ${lit(source.kernel)},\n  pattern: ${lit(source.pattern)},\n  tokens: ${N},\n  headDim: ${D},\n  textCount: ${source.textCount},\n  gridTiles: ${source.gridTiles},\n${source.textSplit ? `  textSplit: ${lit(source.textSplit)},\n` : ''}  scale: ${lit(source.scale)},\n  preferred: ${lit(source.preferred)},\n  variants: [\n${variants},\n  ],\n}`,
+      initializer: `{\n  kernel: ${lit(source.kernel)},\n  pattern: ${lit(source.pattern)},\n  tokens: ${source.tokens},\n  headDim: ${D},\n  textCount: ${source.textCount},\n  gridTiles: ${source.gridTiles},\n${source.textSplit ? `  textSplit: ${lit(source.textSplit)},\n` : ''}${source.runtime ? `  runtime: ${lit(source.runtime)},\n` : ''}  scale: ${lit(source.scale)},\n  preferred: ${lit(source.preferred)},\n  variants: [\n${variants},\n  ],\n}`,
     }],
   });
   file.addFunction({

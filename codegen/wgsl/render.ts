@@ -4,7 +4,7 @@
  */
 import { printCursor, WGSL } from '../cursor.js';
 import { template } from '../kernel.js';
-import { kernelName, wgslLaunch, type WgslSpec, type WgslVariant } from './spec.js';
+import { isBound, kernelName, tilesPerGroup, wgslLaunch, type WgslSpec, type WgslVariant } from './spec.js';
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
@@ -32,6 +32,10 @@ export interface WgslTemplateContext {
   readonly pcols: number;
   readonly kpc: number;
   readonly colsPerThread: number;
+  /** Some size is taken at launch: the tile counts and the text layout are read per launch (Params, the Geom uniform). */
+  readonly runtime: boolean;
+  /** `, G` after the arguments of the printed cursor's functions where some size is taken at launch. */
+  readonly geomArg: string;
   readonly textTiles: number;
   readonly textSplits: number;
   readonly splits: boolean;
@@ -55,7 +59,8 @@ export interface WgslTemplateContext {
 
 /** The WGSL source of one variant. Deterministic: a pure function of (spec, variant). */
 export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
-  const f = wgslLaunch(spec);
+  // sizes taken at launch: no tile counts here; text tiles may always be split (the runtime decides per launch)
+  const f = isBound(spec) ? wgslLaunch(spec) : { textTiles: 0, textSplits: 0, workgroups: 0, tilesPerGroup: tilesPerGroup(spec) };
   const d4 = spec.headDim / 4;
   const shuffles: number[] = [];
   for (let s = v.lanes / 2; s >= 1; s /= 2) shuffles.push(s);
@@ -90,9 +95,11 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     pcols: v.blockQ / rq,
     kpc,
     colsPerThread: d4 / v.lanes,
+    runtime: !isBound(spec),
+    geomArg: isBound(spec) ? '' : ', G',
     textTiles: f.textTiles,
     textSplits: f.textSplits,
-    splits: f.textSplits > 1,
+    splits: isBound(spec) ? f.textSplits > 1 : spec.textQueries !== null,
     tilesPerGroup: f.tilesPerGroup,
     gridTiles: f.workgroups,
     qsLen: v.blockQ * d4,

@@ -17,7 +17,7 @@
  */
 import { diag, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { artefactIdentity, canonicalJson, fixedPlan, kernelNameOf, kernelPlan, queryTiling, specHashOf, type BoundPlan, type Generator, type QueryTiling } from '../../compiler/plan.js';
+import { artefactIdentity, canonicalJson, fixedPlan, kernelNameOf, kernelPlan, queryTiling, specHashOf, tilesPerGroupOf, type BoundPlan, type Generator, type KernelPlan, type QueryTiling } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
@@ -33,11 +33,17 @@ export const THREADS = 128;
 /** Most adapters allow this much workgroup memory when asked (the runtime requests the adapter's maximum). */
 export const MAX_WORKGROUP_STORAGE = 32768;
 
-/** The pattern's plan (compiler/plan.ts) plus the precision the pattern's dtype asks for. */
-export interface WgslSpec extends BoundPlan {
+/**
+ * The pattern's plan (compiler/plan.ts) plus the precision the pattern's dtype asks for: bound
+ * (every size compiled in) or with sizes taken at launch (plan.runtime; the runtime passes them).
+ */
+export type WgslSpec = (BoundPlan | (KernelPlan & { readonly runtime: NonNullable<KernelPlan['runtime']> })) & {
   /** bf16 runs as f16: WGSL has no bf16. */
   readonly preferred: Precision;
-}
+};
+
+/** A spec with every size compiled in (its layout known). */
+export const isBound = (spec: WgslSpec): spec is BoundPlan & { readonly preferred: Precision } => 'layout' in spec;
 
 /** One compiled shader of a spec. */
 export interface WgslVariant {
@@ -79,12 +85,10 @@ export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
   if (hd) diags.push(hd);
   const hints = ir.schedule.wgsl ?? {};
   for (const key of Object.keys(hints)) diags.push(diag('W0921', `schedule wgsl ${key}=${String(hints[key])} is ignored: the WGSL backend sizes its tiles from the device limits`, null));
-  // run-time sizes: the printed cursor can read them (codegen/cursor.ts, a Geom argument) but the
-  // WebGPU runtime does not pass them yet
-  const plan = fixedPlan(kernelPlan(ir));
-  if (!plan) diags.push(diag('E0923', 'the WGSL backend needs every grid size and the text count at compile time', null, { hint: 'bind the ? sizes with --grid (and --text)' }));
-  if (!plan || diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
-  return { spec: { ...plan, preferred: ir.dtype === 'fp32' ? 'f32' : 'f16' }, diagnostics: diags };
+  if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
+  // sizes taken at launch: the printed cursor reads them from a Geom argument, the runtime passes them
+  const plan = kernelPlan(ir), bound = fixedPlan(plan), preferred: Precision = ir.dtype === 'fp32' ? 'f32' : 'f16';
+  return { spec: bound ? { ...bound, preferred } : { ...plan, runtime: plan.runtime!, preferred }, diagnostics: diags };
 }
 
 /** Bump when the emitted WGSL or typed module changes for the same spec. */
@@ -100,12 +104,20 @@ export const specHash = (spec: WgslSpec): string => specHashOf(specIdentity(spec
 /** `grat_<pattern>_<hash12>`: an identifier, a file stem and the pipeline-cache key. */
 export const kernelName = (spec: WgslSpec): string => kernelNameOf(spec.pattern, specIdentity(spec));
 
-export function wgslLaunch(spec: WgslSpec): WgslLaunch {
+/** Workgroups per text tile for `textKeys` keys (and whether there are text tiles): the runtime computes the same at launch. */
+export const textSplitsFor = (textTiles: number, textKeys: number): number =>
+  textTiles ? Math.max(1, Math.min(MAX_TEXT_SPLITS, Math.floor(textKeys / (MIN_TILES_PER_SPLIT * BLOCK_K)))) : 1;
+
+/** The launch of a bound spec (sizes taken at launch: the runtime computes it per call). */
+export function wgslLaunch(spec: BoundPlan): WgslLaunch {
   const q = queryTiling(spec, BLOCK_Q);
   const textKeys = (spec.textQueries?.grid ? spec.layout.imageTokens : 0) + (spec.textQueries?.text ? spec.layout.textCount : 0);
-  const textSplits = q.textTiles ? Math.max(1, Math.min(MAX_TEXT_SPLITS, Math.floor(textKeys / (MIN_TILES_PER_SPLIT * BLOCK_K)))) : 1;
+  const textSplits = textSplitsFor(q.textTiles, textKeys);
   return { ...q, textSplits, workgroups: q.textTiles * textSplits + spec.layout.queryGroups * q.tilesPerGroup };
 }
+
+/** Query tiles a full group needs, bound or not. */
+export const tilesPerGroup = (spec: WgslSpec): number => (isBound(spec) ? wgslLaunch(spec).tilesPerGroup : tilesPerGroupOf(spec, BLOCK_Q));
 
 /**
  * The variant of a precision and reduction: tile sizes and workgroup memory. Workgroup memory

@@ -166,10 +166,11 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
   const p = attn.precision;
   const q = quantize(randomValues(n, seed), p), k = quantize(randomValues(n, seed + 1), p), v = quantize(randomValues(n, seed + 2), p);
   const valid = resolveValids(ir, opts.valid, B);
-  const tq = attn.createTensor(layout, B, H, q), tk = attn.createTensor(layout, B, H, k), tv = attn.createTensor(layout, B, H, v);
-  const out = attn.createTensor(layout, B, H, new Float32Array(n).fill(Number.NaN)); // unwritten rows show up as NaN
+  // a kernel compiled with sizes left to launch runs at the IR's (the pattern checked at a concrete size)
+  const tq = attn.createTensor(layout, B, H, q, N), tk = attn.createTensor(layout, B, H, k, N), tv = attn.createTensor(layout, B, H, v, N);
+  const out = attn.createTensor(layout, B, H, new Float32Array(n).fill(Number.NaN), N); // unwritten rows show up as NaN
   opts.onStage?.('run');
-  attn.run({ q: tq, k: tk, v: tv, out, valid });
+  attn.run({ q: tq, k: tk, v: tv, out, valid, ...(source.runtime ? { grid: ir.dims.map((d) => d.size) } : {}) });
   const got = await attn.read(out);
   for (const t of [tq, tk, tv, out]) t.buffer.destroy();
   const only = rowSample(ir, opts.sample, seed);

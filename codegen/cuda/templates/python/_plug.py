@@ -117,8 +117,8 @@ class Plug:
     text_valid, text_count (set any time, or per generation), step (the denoising step; the
     pipeline sets it), strict, warn, stats, report(), generation(...), remove()."""
 
-    def __init__(self, module, text_valid=None, grid=None, text_count=None, strict=False, warn=True,
-                 dense_layers=(), dense_steps=(), parallel=None, group=None):
+    def __init__(self, module, text_valid=None, grid=None, strict=False, dense_layers=(), dense_steps=(), warn=True,
+                 text_count=None, parallel=None, group=None):
         if parallel not in (None, "auto", "ulysses", "spatial"):
             raise ValueError(f"parallel must be None, 'auto', 'ulysses' or 'spatial', got {parallel!r}")
         if not isinstance(module, torch.nn.Module):
@@ -341,10 +341,10 @@ class Plug:
         _uninstall()
 
 
-def plug(module, text_valid=None, grid=None, text_count=None, strict=False, warn=True, dense_layers=(), dense_steps=(),
+def plug(module, text_valid=None, grid=None, strict=False, dense_layers=(), dense_steps=(), warn=True, text_count=None,
          parallel=None, group=None):
     """Routes `module`'s F.scaled_dot_product_attention calls to this kernel; returns the Plug.
     See the package docstring. parallel="auto", "ulysses" or "spatial": the module runs on this
     rank's share of the sequence (shard_bounds) and its SDPA calls of that length go to
     parallel_attention with that mode."""
-    return Plug(module, text_valid, grid, text_count, strict, warn, dense_layers, dense_steps, parallel, group)
+    return Plug(module, text_valid, grid, strict, dense_layers, dense_steps, warn, text_count, parallel, group)

@@ -30,14 +30,42 @@ export interface GratVariantSource {
   readonly code: string;
 }
 
+/**
+ * Sizes a pattern takes at launch (`grid h=? w=?` compiled without --grid): what the runtime
+ * computes per call from the call's grid and text count. Mirrors compiler/plan.ts (bindPlan,
+ * launchSizesError) and codegen/cursor.ts (the Geom fields), which this file cannot import.
+ */
+export interface GratRuntimeSizes {
+  /** Per grid dim, outermost first: the compiled size, or null when taken at launch. */
+  readonly grid: readonly (number | null)[];
+  readonly group: readonly number[];
+  /** The largest size of each dim (a compiled dim: its size), text count, tokens and query groups. */
+  readonly max: { readonly grid: readonly number[]; readonly text: number; readonly tokens: number; readonly groups: number };
+  /** The text segment: where it is and its compiled count, or null when the count is taken at launch. */
+  readonly text: { readonly place: 'before' | 'after'; readonly count: number | null } | null;
+  /** Which keys text queries see (null: no text queries). */
+  readonly textQueries: { readonly grid: boolean; readonly text: boolean } | null;
+  /** Query tiles per full group, rows per tile; text tiles split in [1, maxSplits] with at least splitKeys keys a split. */
+  readonly tilesPerGroup: number;
+  readonly blockQ: number;
+  readonly splitKeys: number;
+  readonly maxSplits: number;
+  /** The kernels' `Geom` uniform (binding 8): its i32 fields in order. */
+  readonly geom: readonly string[];
+}
+
 /** A compiled pattern: what the runtime needs (N = tokens, D = head_dim as literal types). */
 export interface GratKernelSource<N extends number = number, D extends number = number> {
   readonly kernel: string; // pure function of the specialization: the pipeline-cache key
   readonly pattern: string;
+  /** Tokens (with `runtime`: the most a launch may have). */
   readonly tokens: N;
   readonly headDim: D;
+  /** Text tokens (with `runtime`: the most a launch may have). */
   readonly textCount: number;
-  readonly gridTiles: number; // workgroups per (batch, head)
+  readonly gridTiles: number; // workgroups per (batch, head); with `runtime`, computed per launch (0 here)
+  /** Present when some size is taken at launch (GratRunArgs.grid, the tensors' token count). */
+  readonly runtime?: GratRuntimeSizes;
   /**
    * Split-K of text query tiles: `splits` workgroups per text tile write partials of `rows`
    * (padded) text rows to scratch buffers (bindings 5, 6); the `combine` entry point merges
@@ -78,6 +106,11 @@ export interface GratRunArgs<N extends number, D extends number, L extends Layou
   readonly valid?: GratValid;
   /** Softmax scale (default: the pattern's). */
   readonly scale?: number;
+  /**
+   * The grid sizes of this call, outermost first, when the pattern takes them at launch (a
+   * compiled size must be given as it is). The text count is then the tensors' tokens − the grid's.
+   */
+  readonly grid?: readonly number[];
 }
 
 /** Text lengths of a run: see GratRunArgs.valid. */
@@ -99,8 +132,11 @@ export interface GratAttention<N extends number = number, D extends number = num
   readonly precision: Precision;
   readonly tokens: N;
   readonly headDim: D;
-  /** A storage buffer for q, k, v or out; `data` (f32 values) is converted to the precision. */
-  createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array): GratTensor<N, D, L>;
+  /**
+   * A storage buffer for q, k, v or out; `data` (f32 values) is converted to the precision.
+   * `tokens`: the sequence length, for a pattern that takes sizes at launch (default: source.tokens).
+   */
+  createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array, tokens?: number): GratTensor<N, D, L>;
   /** Writes f32 values into a tensor (converted to its precision). */
   write(t: GratTensor<N, D>, data: Float32Array | Float64Array): void;
   /** Records the dispatch into a pass encoder of the caller's (no submit). */
@@ -302,6 +338,50 @@ function validBuffer(device: GPUDevice, valid: GratValid, batch: number, textCou
   return buf;
 }
 
+/** What a launch of a pattern that takes sizes at launch needs: its text count, tile counts and Geom fields. */
+export interface Launch { readonly textCount: number; readonly textTiles: number; readonly splits: number; readonly rows: number; readonly gridTiles: number; readonly geom: Int32Array | null }
+
+/**
+ * The launch at `grid` and `tokens` (the text is the rest): checked against the compiled sizes and
+ * the limits (as compiler/plan.ts launchSizesError), then the layout (bindPlan) and the tiles.
+ */
+export function launchOf(rt: GratRuntimeSizes, grid: readonly number[] | undefined, tokens: number): Launch {
+  const D = rt.grid.length;
+  const g = grid ?? (rt.grid.every((x) => x !== null) ? rt.grid as number[] : null);
+  if (!g) throw new GratError(`this pattern takes its grid at launch: pass grid (${D} sizes, outermost first)`);
+  if (g.length !== D) throw new GratError(`the grid has ${D} dims, got ${g.length} sizes`);
+  g.forEach((x, a) => {
+    if (!Number.isSafeInteger(x) || x < 1) throw new GratError(`grid size ${a} must be a positive integer, got ${x}`);
+    const fixed = rt.grid[a];
+    if (fixed !== null && x !== fixed) throw new GratError(`grid size ${a} is compiled as ${fixed}, got ${x}`);
+    if (x > rt.max.grid[a]) throw new GratError(`grid size ${a} is ${x}, past the limit ${rt.max.grid[a]}`);
+  });
+  const imageTokens = g.reduce((n, x) => n * x, 1);
+  const textCount = tokens - imageTokens;
+  const fixedText = rt.text ? rt.text.count : 0;
+  if (fixedText !== null && textCount !== fixedText) throw new GratError(`${tokens} tokens, but the grid ${g.join('x')} (${imageTokens}) + ${fixedText} text tokens are ${imageTokens + fixedText}`);
+  if (textCount < 0 || textCount > rt.max.text) throw new GratError(`${tokens} tokens leave ${textCount} text tokens beside the grid ${g.join('x')}; between 0 and ${rt.max.text} may`);
+  if (tokens > rt.max.tokens) throw new GratError(`${tokens} tokens, past the limit ${rt.max.tokens}`);
+  const n = g.map((x, a) => Math.ceil(x / rt.group[a]));
+  const queryGroups = n.reduce((p, x) => p * x, 1);
+  if (queryGroups > rt.max.groups) throw new GratError(`${queryGroups} query groups, past the limit ${rt.max.groups}`);
+  const before = rt.text?.place === 'before';
+  const values: Record<string, number> = {
+    image_offset: before ? textCount : 0, image_tokens: imageTokens, text_offset: before ? 0 : imageTokens,
+    text_count: textCount, query_groups: queryGroups, tokens,
+  };
+  g.forEach((x, a) => { values[`n${a}`] = n[a]; values[`size${a}`] = x; });
+  const geom = Int32Array.from(rt.geom, (f) => {
+    if (!(f in values)) throw new GratError(`unknown geometry field ${f}`);
+    return values[f];
+  });
+  const tq = rt.textQueries;
+  const textTiles = tq ? Math.ceil(textCount / rt.blockQ) : 0;
+  const textKeys = (tq?.grid ? imageTokens : 0) + (tq?.text ? textCount : 0);
+  const splits = textTiles ? Math.max(1, Math.min(rt.maxSplits, Math.floor(textKeys / rt.splitKeys))) : 1;
+  return { textCount, textTiles, splits, rows: textTiles * rt.blockQ, gridTiles: textTiles * splits + queryGroups * rt.tilesPerGroup, geom };
+}
+
 /** Creates the attention object of a compiled pattern on a device (pipeline built once per device). */
 export async function createGratAttention<N extends number, D extends number>(
   device: GPUDevice, source: GratKernelSource<N, D>, opts: GratCreateOptions = {},
@@ -309,12 +389,11 @@ export async function createGratAttention<N extends number, D extends number>(
   const variant = chooseVariant(source, device, opts);
   const pipeline = await pipelineFor(device, source, variant);
   const split = source.textSplit && source.textSplit.splits > 1 ? source.textSplit : null;
-  const combine = split ? await pipelineFor(device, source, variant, 'combine') : null;
-  // scratch of the text splits, by batch x heads (grown on demand, kept for later calls)
-  let scratch: { bh: number; o: GPUBuffer; ml: GPUBuffer } | null = null;
-  const scratchFor = (bh: number): { o: GPUBuffer; ml: GPUBuffer } => {
-    if (scratch && scratch.bh >= bh) return scratch;
-    const rows = bh * split!.rows * split!.splits;
+  const combine = split || source.runtime?.textQueries ? await pipelineFor(device, source, variant, 'combine') : null;
+  // scratch of the text splits (grown on demand, kept for later calls)
+  let scratch: { rows: number; o: GPUBuffer; ml: GPUBuffer } | null = null;
+  const scratchFor = (rows: number, bh: number): { o: GPUBuffer; ml: GPUBuffer } => {
+    if (scratch && scratch.rows >= rows) return scratch;
     const oBytes = rows * D * 4;
     if (oBytes > device.limits.maxStorageBufferBindingSize || oBytes > device.limits.maxBufferSize) {
       throw new GratError(`the text splits of ${bh} (batch × heads) need a ${oBytes} B scratch buffer; this device binds at most ${device.limits.maxStorageBufferBindingSize} B (use fewer heads per call)`);
@@ -322,47 +401,52 @@ export async function createGratAttention<N extends number, D extends number>(
     scratch?.o.destroy();
     scratch?.ml.destroy();
     scratch = {
-      bh,
+      rows,
       o: device.createBuffer({ label: 'gratc.split.o', size: oBytes, usage: GPUBufferUsage.STORAGE }),
       ml: device.createBuffer({ label: 'gratc.split.ml', size: rows * 8, usage: GPUBufferUsage.STORAGE }),
     };
     return scratch;
   };
   const N = source.tokens, D = source.headDim, D4 = D / 4;
+  const rt = source.runtime ?? null;
   const precision = variant.precision;
   const bytesPer = precision === 'f16' ? 2 : 4;
   const maxX = device.limits.maxComputeWorkgroupsPerDimension;
+  const tokensOf = (t: GratTensor<N, D>): number => (t.layout === 'bhnd' ? t.shape[2] : t.shape[1]);
 
   const checkTensor = (name: string, t: GratTensor<N, D>, ref: GratTensor<N, D>): void => {
     if (t.precision !== precision) throw new GratError(`${name} holds ${t.precision} values; this kernel runs ${precision}`);
-    if (t.layout !== ref.layout || t.batch !== ref.batch || t.heads !== ref.heads) {
+    if (t.layout !== ref.layout || t.batch !== ref.batch || t.heads !== ref.heads || tokensOf(t) !== tokensOf(ref)) {
       throw new GratError(`${name} is ${t.layout} [${t.shape.join(', ')}], q is ${ref.layout} [${ref.shape.join(', ')}]: they must match`);
     }
-    if (t.buffer.size < t.batch * t.heads * N * D * bytesPer) throw new GratError(`${name}'s buffer is smaller than its shape`);
+    if (t.buffer.size < t.batch * t.heads * tokensOf(t) * D * bytesPer) throw new GratError(`${name}'s buffer is smaller than its shape`);
   };
 
   const self: GratAttention<N, D> = {
     source, device, variant, precision, tokens: N, headDim: D,
 
-    createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array): GratTensor<N, D, L> {
-      for (const [k, x] of [['batch', batch], ['heads', heads]] as const) {
+    createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array, tokens?: number): GratTensor<N, D, L> {
+      const n = tokens ?? N;
+      for (const [k, x] of [['batch', batch], ['heads', heads], ['tokens', n]] as const) {
         if (!Number.isInteger(x) || x < 1) throw new GratError(`${k} must be a positive integer, got ${x}`);
       }
+      if (!rt && n !== N) throw new GratError(`${source.pattern} is compiled for ${N} tokens, got ${n}`);
+      if (rt && n > rt.max.tokens) throw new GratError(`${n} tokens, past the limit ${rt.max.tokens} of ${source.pattern}`);
       if (layout !== 'bhnd' && layout !== 'bnhd') throw new GratError(`unknown layout ${String(layout)}`);
-      const elems = batch * heads * N * D;
+      const elems = batch * heads * n * D;
       const buffer = device.createBuffer({
         label: `${source.pattern}.${layout}`,
         size: elems * bytesPer,
         usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
       });
-      const shape = (layout === 'bhnd' ? [batch, heads, N, D] : [batch, N, heads, D]) as unknown as ShapeOf<L, N, D>;
+      const shape = (layout === 'bhnd' ? [batch, heads, n, D] : [batch, n, heads, D]) as unknown as ShapeOf<L, N, D>;
       const t: GratTensor<N, D, L> = { buffer, layout, shape, precision, batch, heads };
       if (data) self.write(t, data);
       return t;
     },
 
     write(t: GratTensor<N, D>, data: Float32Array | Float64Array): void {
-      const elems = t.batch * t.heads * N * D;
+      const elems = t.batch * t.heads * tokensOf(t) * D;
       if (data.length !== elems) throw new GratError(`expected ${elems} values for [${t.shape.join(', ')}], got ${data.length}`);
       device.queue.writeBuffer(t.buffer, 0, encodeValues(data, t.precision));
     },
@@ -370,37 +454,50 @@ export async function createGratAttention<N extends number, D extends number>(
     encode(pass: GPUComputePassEncoder, args: GratRunArgs<N, D, Layout>): void {
       const { q, k, v, out } = args;
       checkTensor('k', k, q); checkTensor('v', v, q); checkTensor('out', out, q); checkTensor('q', q, q);
-      const B = q.batch, H = q.heads;
+      const B = q.batch, H = q.heads, Nq = tokensOf(q);
       if (B * H > maxX) throw new GratError(`batch × heads = ${B * H} exceeds the device's ${maxX} workgroups per dimension`);
-      const validBuf = validBuffer(device, args.valid ?? source.textCount, B, source.textCount);
+      const launch = rt ? launchOf(rt, args.grid, Nq) : { textCount: source.textCount, gridTiles: source.gridTiles, textTiles: 0, splits: source.textSplit?.splits ?? 1, rows: source.textSplit?.rows ?? 0, geom: null };
+      if (!rt && args.grid !== undefined) throw new GratError(`${source.pattern} is compiled for its grid; grid is for patterns compiled with sizes left to launch`);
+      const validBuf = validBuffer(device, args.valid ?? launch.textCount, B, launch.textCount);
       const scale = args.scale ?? source.scale;
-      const [sb, sh, sn] = q.layout === 'bhnd' ? [H * N * D4, N * D4, D4] : [N * H * D4, D4, H * D4];
-      const tilesX = Math.min(source.gridTiles, maxX);
-      const tilesY = Math.ceil(source.gridTiles / tilesX);
-      const params = new ArrayBuffer(32);
+      const [sb, sh, sn] = q.layout === 'bhnd' ? [H * Nq * D4, Nq * D4, D4] : [Nq * H * D4, D4, H * D4];
+      const tilesX = Math.max(1, Math.min(launch.gridTiles, maxX));
+      const tilesY = Math.ceil(launch.gridTiles / tilesX);
+      const params = new ArrayBuffer(rt ? 48 : 32);
       const u = new Uint32Array(params), f = new Float32Array(params);
       u[0] = 0; u[1] = H; u[2] = sb; u[3] = sh; u[4] = sn; u[5] = tilesX; f[6] = scale * Math.LOG2E; u[7] = 0;
-      const ubuf = device.createBuffer({ label: 'gratc.params', size: 32, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+      if (rt) { u[8] = launch.textTiles; u[9] = launch.splits; u[10] = launch.gridTiles; }
+      const ubuf = device.createBuffer({ label: 'gratc.params', size: params.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
       device.queue.writeBuffer(ubuf, 0, params);
       const buffers: [number, GPUBuffer][] = [[0, ubuf], [1, q.buffer], [2, k.buffer], [3, v.buffer], [4, out.buffer], [7, validBuf]];
-      const sc = split ? scratchFor(B * H) : null;
+      let gbuf: GPUBuffer | null = null;
+      if (launch.geom) {
+        gbuf = device.createBuffer({ label: 'gratc.geom', size: Math.ceil(launch.geom.byteLength / 16) * 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+        device.queue.writeBuffer(gbuf, 0, launch.geom);
+        buffers.push([8, gbuf]);
+      }
+      // split text tiles write partials (compiled in when the launch may split: a run-time text always may)
+      const splitting = rt ? !!rt.textQueries : split !== null;
+      const sc = splitting ? scratchFor(Math.max(1, B * H * launch.rows * launch.splits), B * H) : null;
       if (sc) buffers.push([5, sc.o], [6, sc.ml]);
       const bind = device.createBindGroup({
         layout: pipeline.getBindGroupLayout(0),
         entries: buffers.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
       });
+      if (launch.gridTiles === 0) return; // nothing to compute (no query rows)
       pass.setPipeline(pipeline);
       pass.setBindGroup(0, bind);
       pass.dispatchWorkgroups(tilesX, tilesY, B * H);
-      if (combine && sc) {
+      if (combine && sc && launch.textCount > 0) {
         // the next dispatch sees this one's writes (each dispatch is its own usage scope)
+        const entries: [number, GPUBuffer][] = [[0, ubuf], [4, out.buffer], [5, sc.o], [6, sc.ml], ...(gbuf ? [[8, gbuf] as [number, GPUBuffer]] : [])];
         const cbind = device.createBindGroup({
           layout: combine.getBindGroupLayout(0),
-          entries: [[0, ubuf], [4, out.buffer], [5, sc.o], [6, sc.ml]].map(([binding, buffer]) => ({ binding: binding as number, resource: { buffer: buffer as GPUBuffer } })),
+          entries: entries.map(([binding, buffer]) => ({ binding, resource: { buffer } })),
         });
         pass.setPipeline(combine);
         pass.setBindGroup(0, cbind);
-        pass.dispatchWorkgroups(Math.ceil((source.textCount * D4) / 64), 1, B * H);
+        pass.dispatchWorkgroups(Math.ceil((launch.textCount * D4) / 64), 1, B * H);
       }
     },
 
@@ -413,7 +510,7 @@ export async function createGratAttention<N extends number, D extends number>(
     },
 
     async read(t: GratTensor<N, D>): Promise<Float32Array> {
-      const size = t.batch * t.heads * N * D * bytesPer;
+      const size = t.batch * t.heads * tokensOf(t) * D * bytesPer;
       const staging = device.createBuffer({ label: 'gratc.read', size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
       const enc = device.createCommandEncoder();
       enc.copyBufferToBuffer(t.buffer, 0, staging, 0, size);
