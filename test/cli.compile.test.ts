@@ -71,6 +71,7 @@ describe('compile: sizes taken at launch (cuda)', () => {
     expect(m).toMatchObject({ grid: [null, null], group: [16, 16], text: { count: null, place: 'before' }, stats: null });
     const limits = { dims: [true, true], text: true, max: { dims: [4096, 4096], text: 65536, tokens: 2 ** 24 + 65536, groups: 65536 } };
     expect(m.runtime).toEqual(limits);
+    expect(JSON.parse((await gratcIn(['compile', 'sym.grat', '--target', 'cuda', '--out', 'rt', '--json'], dir)).stdout).runtime).toEqual(limits);
     expect(m.info.runtime).toEqual(limits);
     expect(m.info.spec.runtime).toEqual(limits); // the spec JSON the kernels' _spec() returns
     const cu = readFileSync(join(dir, 'rt', m.files.find((f: { path: string }) => f.path.endsWith('_sm90a.cu')).path), 'utf8');
@@ -79,6 +80,7 @@ describe('compile: sizes taken at launch (cuda)', () => {
 
     const b = await gratcIn(['compile', 'sym.grat', '--target', 'cuda', '--grid', '64x70', '--text', '5', '--out', 'fixed', '--json'], dir);
     expect(b.code).toBe(0);
+    expect(JSON.parse(b.stdout).runtime).toBeNull();
     const mb = JSON.parse(readFileSync(join(dir, 'fixed', 'manifest.json'), 'utf8'));
     expect(mb).toMatchObject({ grid: [64, 70], text: { count: 5 }, runtime: null });
     expect(mb.info.kernel).not.toBe(m.info.kernel);

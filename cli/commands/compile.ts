@@ -53,6 +53,8 @@ export interface CompileJson {
   out: string;
   files: (ManifestFile & { status: 'written' | 'unchanged' })[];
   manifest: { path: string; status: 'written' | 'unchanged' };
+  /** Sizes taken at launch and their limits (as in the manifest); null: none. */
+  runtime: RuntimeSizes | null;
 }
 
 /**
@@ -135,10 +137,10 @@ the other targets need every size (E0301/E0302).
 Files whose contents did not change are not rewritten.
 
 --json prints {pattern, target, out, files [{path, role, bytes, sha256,
-status: written | unchanged}], manifest {path, status}}.
+status: written | unchanged}], manifest {path, status}, runtime (as in the manifest)}.
 
 Examples:
-  $ gratc compile examples/flux_grat_b.grat --target cuda --out build/flux   (any grid, at launch)
+  $ gratc compile examples/flux_grat_b.grat --target cuda --out build/flux
   $ gratc compile examples/flux_grat_b.grat --grid 64x64 --target cuda --out build/flux64
   $ gratc compile examples/hunyuan_grat_x.grat --grid 8x48x80 --target wgsl --out web/gen --json
   $ gratc compile examples/sliding_window_1d.grat --grid 4096 --target onnx --out build/window`)
@@ -186,7 +188,7 @@ Examples:
       bar.update(1, `writing ${files.length + 1} files`);
       await makeDir(outDir, flags.out);
       const shown = (rel: string): string => `${flags.out.replace(/[/\\]+$/, '')}/${rel}`;
-      const report: CompileJson = { pattern: ir.name, target: flags.target, out: flags.out, files: [], manifest: { path: shown(MANIFEST), status: 'unchanged' } };
+      const report: CompileJson = { pattern: ir.name, target: flags.target, out: flags.out, files: [], manifest: { path: shown(MANIFEST), status: 'unchanged' }, runtime: manifest.runtime };
       const mBytes = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`, 'utf8');
       // one transaction (runtime/files.ts): unchanged files are left alone (never read unless
       // regular), nothing lands on the .grat read, a link, a device or a FIFO, or leaves DIR
