@@ -2,7 +2,9 @@
  * The kernels of patterns whose sizes are taken at launch (`?` left unbound: ir.runtime) compile
  * with nvcc for sm_80 and sm_90a as the loader builds them: no warning, no spills, no stack frame
  * (read from `-Xptxas -v`), HGMMA in the Hopper kernel's SASS. The bench's patterns (Flux GRAT-B/X,
- * HunyuanVideo GRAT-B/X) plus one with grouped order and a predicate on the group count.
+ * HunyuanVideo GRAT-B/X) plus one with grouped order and a predicate on the group count. And the
+ * host side of the C ABI, compiled with nvcc and run without a GPU: sizes, parts and arguments the
+ * checks must refuse (cudaErrorInvalidValue) and ones they must pass on to the launch.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
+import type { EmittedFile } from '../codegen/backend.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-rt-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -101,4 +104,56 @@ describe('nvcc: kernels with sizes taken at launch compile clean for sm_80 and s
     }));
     expect(results.flat()).toEqual([]);
   }, 15 * 60_000);
+});
+
+/** A host program calling K_forward / K_forward_part with the given arguments; prints each return code. */
+function hostHarness(kernel: string, calls: readonly string[]): string {
+  return `#include <cstdio>
+#include "${kernel}.h"
+int main() {
+  void* p = reinterpret_cast<void*>(0x100000);  // aligned; never dereferenced on the host
+  const long long st[12] = {8 * 1024, 8 * 128, 8, 8 * 1024, 8 * 128, 8, 8 * 1024, 8 * 128, 8, 8 * 1024, 8 * 128, 8};
+  int rc;
+${calls.map((c) => `  { ${c} std::printf("%d\\n", rc); }`).join('\n')}
+  return 0;
+}
+`;
+}
+
+describe('the C ABI\'s host checks (nvcc, no GPU needed)', () => {
+  const flux = readFileSync(join('examples', 'flux_grat_b.grat'), 'utf8');
+  const build = async (name: string, files: readonly EmittedFile[], calls: readonly string[]): Promise<number[]> => {
+    const dir = join(work, name);
+    for (const f of files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
+    const cu = files.find((f) => f.path.endsWith('.cu') && !f.path.endsWith('_sm90a.cu'))!.path;
+    const kernel = cu.replace(/^.*\//, '').replace(/\.cu$/, '');
+    writeFileSync(join(dir, dirname(cu), 'host.cpp'), hostHarness(kernel, calls));
+    const r = await run('nvcc', ['-gencode=arch=compute_80,code=sm_80', '-O1', '-std=c++17', '-o', 'host', cu, join(dirname(cu), 'host.cpp')], dir);
+    expect(r.code, r.out.slice(-800)).toBe(0);
+    const x = spawnSync(join(dir, 'host'), [], { encoding: 'utf8' });
+    return x.stdout.trim().split('\n').map(Number);
+  };
+  const INVALID = 1; // cudaErrorInvalidValue; anything else passed the checks (no GPU here: the launch fails otherwise)
+  const fwd = (k: string, sizes: string, extra = 'nullptr, 0') => `const int* s = ${sizes}; rc = ${k}_forward(0, p, p, p, p, nullptr, st, 2, 3, s, ${extra}, 0.1f, nullptr);`;
+
+  it('run-time sizes: NULL, past a limit, unlike a fixed size, zero are refused; parts are checked against the launch\'s groups and tokens', async () => {
+    const e = emitCuda(checkSource(flux, { runtimeSizes: true }).ir!);
+    const k = e.info.kernel as string;
+    const ok = '(const int[]){20, 36, 512}';
+    const part = (pt: string) => `const int s[3] = {20, 36, 512}; const int pt[5] = ${pt}; rc = ${k}_forward_part(0, p, p, p, p, nullptr, st, 2, 3, s, nullptr, 0, 0.1f, nullptr, pt);`;
+    const rcs = await build('abi_rt', e.files, [
+      fwd(k, 'nullptr'), fwd(k, ok), fwd(k, '(const int[]){4097, 1, 512}'), fwd(k, '(const int[]){20, 36, 511}'), fwd(k, '(const int[]){0, 36, 512}'),
+      fwd(k, '(const int[]){4096, 4096, 512}'), fwd(k, ok, 'reinterpret_cast<const int*>(p), 7'),
+      part('{1, 0, 6, 0, 720}'), part('{1, 0, 7, 0, 720}'), part('{0, 5, 1, 100, 620}'), part('{0, 5, 2, 0, 720}'), part('{1, 0, 6, 1, 720}'),
+      `const int s[3] = {20, 36, 512}; rc = ${k}_forward(0, p, p, p, p, nullptr, st, 0, 3, s, nullptr, 0, 0.1f, nullptr);`,
+    ]);
+    expect(rcs.map((x) => x === INVALID)).toEqual([true, false, true, true, true, false, false, false, true, false, true, true, true]);
+  }, 10 * 60_000);
+
+  it('fixed sizes: NULL or the compiled sizes pass; other sizes are refused', async () => {
+    const e = emitCuda(checkSource(flux, { grid: [20, 36] }).ir!);
+    const k = e.info.kernel as string;
+    const rcs = await build('abi_fixed', e.files, [fwd(k, 'nullptr'), fwd(k, '(const int[]){20, 36, 512}'), fwd(k, '(const int[]){20, 37, 512}'), fwd(k, '(const int[]){20, 36, 0}')]);
+    expect(rcs.map((x) => x === INVALID)).toEqual([false, false, true, true]);
+  }, 10 * 60_000);
 });
