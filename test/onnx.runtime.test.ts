@@ -16,6 +16,13 @@ import { standaloneRuntimeModel } from '../codegen/onnx/index.js';
 import { backendFor } from '../codegen/all.js';
 import { needsGridInput, type RuntimeSpec } from '../codegen/onnx/lower_runtime.js';
 import { mulberry32 } from '../runtime/random.js';
+import { create } from '@bufbuild/protobuf';
+import { GraphProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DT, node, tensorF32, valueInfo } from '../codegen/onnx/tensor.js';
+import { patchModel } from '../runtime/onnx/patch.js';
+import { gratcIn, tempDir } from './support/cli.js';
 
 function check(source: string, grid?: number[], text?: number): PatternIR {
   const r = checkSource(source, { grid, text, defaultName: 't' });
@@ -182,6 +189,77 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
     } finally {
       await session.release();
     }
+  });
+
+  describe('gratc patch of a model whose sequence length is symbolic: one patched model for every resolution', () => {
+    // q, k, v [1, 2, N, 8] with N symbolic (an export with a dynamic sequence axis): MatMul → Mul → Softmax → MatMul
+    const dynModel = (): ModelProto => {
+      const dims = [1, 2, 'N', 8];
+      const graph = create(GraphProtoSchema, {
+        name: 'dyn',
+        input: ['q', 'k', 'v'].map((x) => valueInfo(x, DT.FLOAT, dims)),
+        output: [valueInfo('y', DT.FLOAT, dims)],
+        initializer: [tensorF32('s', [], [0.35])],
+        node: [
+          node('Transpose', ['k'], ['kt'], { perm: [0, 1, 3, 2] }, { name: 'kt' }),
+          node('MatMul', ['q', 'kt'], ['qk'], {}, { name: 'qk' }),
+          node('Mul', ['qk', 's'], ['qks'], {}, { name: 'scale' }),
+          node('Softmax', ['qks'], ['p'], { axis: -1 }, { name: 'softmax' }),
+          node('MatMul', ['p', 'v'], ['y'], {}, { name: 'pv' }),
+        ],
+      });
+      return create(ModelProtoSchema, { irVersion: 8n, graph, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })] });
+    };
+    const runPatched = async (bytes: Uint8Array, src: string, sizes: [number[], number][], gridInput: boolean): Promise<void> => {
+      const session = await ort.InferenceSession.create(bytes);
+      try {
+        for (const [grid, T] of sizes) {
+          const ir = check(src, grid, T), N = totalTokens(ir), n = 2 * N * 8;
+          const [q, k, v] = [1, 2, 3].map((x) => values(n, x + N));
+          const feeds: Record<string, ort.Tensor> = { q: new ort.Tensor('float32', q, [1, 2, N, 8]), k: new ort.Tensor('float32', k, [1, 2, N, 8]), v: new ort.Tensor('float32', v, [1, 2, N, 8]) };
+          if (gridInput) feeds.grid = new ort.Tensor('int64', BigInt64Array.from(grid.map(BigInt)), [grid.length]);
+          const y = (await session.run(feeds)).y.data as Float32Array;
+          const ref = referenceAttention({ ...ir, scale: 0.35 }, q, k, v, { batch: 1, heads: 2, layout: 'bhnd' });
+          expect(ref.reduce((m, r, j) => Math.max(m, Math.abs(r - y[j])), 0), `${grid.join('x')} text ${T}`).toBeLessThan(1e-5);
+        }
+        // cross-attention lengths (k longer than q) are refused at run time, not computed
+        if (!gridInput) {
+          const x = new ort.Tensor('float32', new Float32Array(2 * 20 * 8), [1, 2, 20, 8]), kk = new ort.Tensor('float32', new Float32Array(2 * 28 * 8), [1, 2, 28, 8]);
+          await expect(session.run({ q: x, k: kk, v: kk })).rejects.toThrow(/Reshape|reshape|shape/);
+        }
+      } finally {
+        await session.release();
+      }
+    };
+
+    it('two open sizes: a grid input is added; ragged sizes, 1x1, text 0 (an open text count)', async () => {
+      const src = 'pattern open\ngrid h=? w=?\ngroup h=4 w=4\ntext ? before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 8\ndtype fp32';
+      const r = patchModel(dynModel(), { source: src, name: 'open' });
+      expect(r.patched).toBe(1);
+      expect(r.rows[0]).toMatchObject({ seq: null, headDim: 8, patched: true });
+      expect(r.rows[0].note).toMatch(/sizes at run time, from the graph input 'grid'/);
+      expect(r.model.graph!.input.map((i) => i.name)).toEqual(['q', 'k', 'v', 'grid']);
+      expect(dynModel().graph!.input).toHaveLength(3);
+      await runPatched(toBinary(ModelProtoSchema, r.model), src, [[[9, 13], 5], [[1, 1], 0], [[4, 8], 2]], true);
+    });
+
+    it('one open size: from the sequence length (no new input); k of another length is refused', async () => {
+      const src = 'pattern one\ngrid n=?\ngroup n=8\ntext 3 after\nimage attends neighbors(1) + text\ntext attends text\nhead_dim 8\ndtype fp32';
+      const r = patchModel(dynModel(), { source: src, name: 'one' });
+      expect(r.rows[0].note).toMatch(/sizes at run time, from the sequence length/);
+      expect(r.model.graph!.input.map((i) => i.name)).toEqual(['q', 'k', 'v']);
+      await runPatched(toBinary(ModelProtoSchema, r.model), src, [[[17], 3], [[1], 3], [[64], 3]], false);
+    });
+
+    it('the CLI patches it without --grid and says where the sizes come from', async () => {
+      const d = tempDir();
+      writeFileSync(join(d, 'dyn.onnx'), toBinary(ModelProtoSchema, dynModel()));
+      writeFileSync(join(d, 'p.grat'), 'pattern p\ngrid h=? w=?\ngroup h=4 w=4\nimage attends neighbors(1)\nhead_dim 8\ndtype fp32\n');
+      const r = await gratcIn(['patch', 'dyn.onnx', '--pattern', 'p.grat', '--out', 'o.onnx', '--json'], d);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ patched: 1, attentions: [{ seq: null, patched: true }] });
+      expect(JSON.parse(r.stdout).attentions[0].note).toMatch(/from the graph input 'grid'/);
+    });
   });
 
   it('sizes that do not add up fail in onnxruntime, never silently', async () => {

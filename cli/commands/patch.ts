@@ -52,6 +52,7 @@ export async function onnxStep<T>(f: () => Promise<T>): Promise<T> {
   try {
     return await f();
   } catch (e) {
+    if (e instanceof PatternError && e.diagnostics.length > 0) throw e; // shown as diagnostics by the caller
     if (e instanceof OnnxError) throw inputError(e.message.replace(/\s*\n\s*/g, ' '));
     if (e instanceof FileError) throw usageError(e.message);
     throw e;
@@ -75,14 +76,21 @@ export function registerPatch(program: Command, ctx: CommandContext): void {
 Attention forms found: MatMul(Q,Kᵀ) → scale → [mask Add] → Softmax → MatMul(V) as
 PyTorch's TorchScript (opset 17) and dynamo (18+) exporters write it; ONNX
 opset-23 Attention; com.microsoft MultiHeadAttention and Attention. Each must
-have a static sequence length equal to the pattern's grid + text (a 'text ?'
-left unbound takes the rest). Per-key additive masks are combined; others are
-refused. The pattern goes into a model-local function in the ai.grat domain.
+have a head_dim that is static. A static sequence length must equal the
+pattern's grid + text (a 'text ?' left unbound takes the rest). A symbolic one
+(a model exported with a dynamic sequence axis) is patched with the pattern's
+unbound '?' sizes taken at run time, so one patched model serves every
+resolution: they come from the sequence length when one size is open, else
+from a new model input 'grid' (int64 [rank], outermost first); sizes that do
+not add up fail in onnxruntime. Per-key additive masks are combined; others
+are refused. The pattern goes into a model-local function in the ai.grat
+domain.
 
 The model's head_dim, dtype and scale are kept: a patch changes which keys each
 query sees, not the arithmetic. The pattern's own head_dim, dtype and scale
 (which compile uses) are ignored here, with warning W0801 where they differ
-from the model's. The grid must be bound (--grid for 'grid h=? w=?').
+from the model's. For a static sequence length the grid must be bound (--grid
+for 'grid h=? w=?').
 
 Files: the model and its external data must be regular files, the data inside
 the model's folder (symbolic links that leave it are refused). When --out is
@@ -116,8 +124,10 @@ Examples:
       if (inAbs === outAbs) throw usageError('--out must differ from the input model (the input is never modified)');
       // the model's own files are added by patchFile; any other path to them is caught by inode
       const outputs = await outputsFor(io, [flags.pattern]);
-      // an unbound grid is an error here (positioned, with its hint); an unbound text takes the rest
-      const loaded = await loadPattern(io, flags.pattern, flags);
+      // `?` sizes nothing binds: taken at run time where an attention's sequence length is not
+      // static; for a static one an unbound grid is an error (positioned, with its hint, from the
+      // patch below) and an unbound text takes the rest
+      const loaded = await loadPattern(io, flags.pattern, flags, false, true);
       const shown = loaded.diagnostics.filter((d) => !(d.code === UNBOUND_TEXT && flags.text === undefined));
       if (shown.some((d) => d.severity === 'error')) {
         printDiagnostics(io, shown, loaded.file);
@@ -133,9 +143,11 @@ Examples:
       } catch (e) {
         bar.stop();
         if (e instanceof PatternError && e.diagnostics.length > 0) {
-          // sizes bound per attention (the text from its sequence length) can still fail: shown like check
-          printDiagnostics(io, e.diagnostics, loaded.file);
-          printSummary(io, countOf(e.diagnostics));
+          // sizes bound per attention (the text from its sequence length) can still fail: shown like
+          // check; an unbound text is not one of them (it takes the rest)
+          const ds = e.diagnostics.filter((d) => !(d.code === UNBOUND_TEXT && flags.text === undefined));
+          printDiagnostics(io, ds, loaded.file);
+          printSummary(io, countOf(ds));
           ctx.exit(EXIT.diagnostics);
           return;
         }

@@ -21,8 +21,8 @@
  * What it costs instead of lower.ts's: no constants (the model is a few kB whatever the size), but
  * one chain over all groups padded to the widest window (no buckets by key count, no query chunks),
  * so it computes more and its intermediates are larger: G·Q·K scores per batch·head. Sizes that do
- * not add up (N ≠ grid tokens + text, a fixed dim given another size) fail in onnxruntime (a Reshape
- * of the wrong element count), never silently.
+ * not add up (N ≠ grid tokens + text, a fixed dim given another size, k not as long as q) fail in
+ * onnxruntime (a Reshape of the wrong element count), never silently.
  */
 import { create } from '@bufbuild/protobuf';
 import { FunctionProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type NodeProto } from 'onnx-buf';
@@ -38,7 +38,7 @@ export interface RuntimeSpec {
 }
 
 /** Bump when the emitted body changes for the same pattern and options. */
-export const RUNTIME_GENERATOR = 'onnx-rt/1';
+export const RUNTIME_GENERATOR = 'onnx-rt/2';
 
 const NEG = -1e30;
 
@@ -138,9 +138,11 @@ export function lowerRuntime(ir: PatternIR, rt: RuntimeSpec, opts: LowerOptions)
   const imageOff: Sc = before ? T : 0, textOff: Sc = before ? 0 : M;
   const g = ir.dims.map((d) => d.group);
   const G: Sc[] = n.map((x, i) => div(add(x, g[i] - 1), g[i]));
-  // N must be grid + text (a grid input that does not add up, or an open size N does not divide):
-  // a Reshape of N elements to [M + T] fails otherwise; every later use of N goes through it
-  const Nchk = op('Size', [op('Reshape', [op('ConstantOfShape', [unsq(N, [0])]), unsq(sc(add(M, T)), [0])])]);
+  // N must be grid + text (a grid input that does not add up, or an open size N does not divide),
+  // and k as long as q (a patched attention whose lengths are symbolic): a Reshape of N (of k's
+  // length) elements to [M + T] fails otherwise; every later use of N goes through both
+  const mustBe = (len: string): string => op('Size', [op('Reshape', [op('ConstantOfShape', [unsq(len, [0])]), unsq(sc(add(M, T)), [0])])]);
+  const Nchk = op('Max', [mustBe(N), mustBe(op('Gather', [op('Shape', ['k']), i64(2)]))]);
 
   // ---- query groups: flat index → coordinates, [G, 1, ..., 1] (rank + 1 dims) ----
   const Gt = prod(G);

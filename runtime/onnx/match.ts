@@ -10,7 +10,9 @@
  *
  * Each match says what it found (heads, head_dim, sequence length, effective scale) and either a
  * reason it cannot be patched or a `rewrite` that builds the replacement nodes around a call of
- * the sparse function, which always takes q, k, v as [B, H, N, D].
+ * the sparse function, which always takes q, k, v as [B, H, N, D]. A sequence length that is not
+ * static (seq null; queries and keys both symbolic) is patched with sizes taken at run time: the
+ * function checks then that q and k have the same length and that it is the pattern's.
  */
 import type { NodeProto } from 'onnx-buf';
 import type { GraphView } from './shapes.js';
@@ -162,8 +164,8 @@ function matchSoftmax(g: GraphView, sm: NodeProto): FoundAttention | null {
   if (!sA || !sB || !sV) problem ??= `shapes unknown (Q ${fmtShape(sA)}, Kᵀ ${fmtShape(sB)}, V ${fmtShape(sV)})`;
   else if (rank !== 3 && rank !== 4) problem ??= `Q has rank ${rank} (expected [B, H, N, D] or [B·H, N, D])`;
   else if (sB.length !== rank || sV.length !== rank) problem ??= 'Q, Kᵀ and V have different ranks';
-  else if (N === null || D === null || L === null) problem ??= `sequence length or head_dim is not static (Q ${fmtShape(sA)})`;
-  else if (N !== L) problem ??= `cross-attention (${N} queries, ${L} keys)`;
+  else if (D === null) problem ??= `head_dim is not static (Q ${fmtShape(sA)})`;
+  else if (N !== L) problem ??= N === null || L === null ? `one of the query and key lengths is not static (Q ${fmtShape(sA)}, Kᵀ ${fmtShape(sB)})` : `cross-attention (${N} queries, ${L} keys)`;
   else if (sV[rank - 1] !== D) problem ??= `V's head_dim ${sV[rank - 1]} differs from Q's ${D}`;
   else if (rank === 4 && (sB[1] !== heads || sV[1] !== heads)) problem ??= 'K/V have a different number of heads than Q (grouped-query attention)';
   const mp = mask ? maskPlan(g, mask, L) : { kind: 'none' as const };
@@ -190,8 +192,9 @@ function matchSoftmax(g: GraphView, sm: NodeProto): FoundAttention | null {
       const kt = ctx.fresh(`${Bt}_k`);
       out.push(node('Transpose', [Bt], [kt], { perm: [0, 2, 1] }));
       const y4 = ctx.fresh(`${Y}_4d`);
-      out.push(...ctx.call(four(A, [0, 1, N!, D!]), four(kt, [0, 1, N!, D!]), four(V, [0, 1, N!, D!]), kb, y4));
-      out.push(node('Reshape', [y4, ctx.i64('grat_3d', [0, N!, D!])], [Y]));
+      const n = N ?? -1; // a symbolic length: whatever the tensor has
+      out.push(...ctx.call(four(A, [0, 1, n, D!]), four(kt, [0, 1, n, D!]), four(V, [0, 1, n, D!]), kb, y4));
+      out.push(node('Reshape', [y4, ctx.i64('grat_3d', [0, n, D!])], [Y]));
       return out;
     },
   };
@@ -218,8 +221,8 @@ function matchOnnxAttention(g: GraphView, n: NodeProto): FoundAttention {
   else if (nonpad) problem = 'it takes nonpad_kv_seqlen';
   else if (n.output.slice(1).some((o) => o && g.uses(o) > 0)) problem = 'its present_key/present_value/qk outputs are used';
   else if (!sQ || (rank !== 3 && rank !== 4)) problem = `Q's shape ${fmtShape(sQ)} is unknown or not 3-D/4-D`;
-  else if (N === null || D === null || heads === null || !Number.isInteger(D)) problem = `sequence length, heads or head_dim is not static (Q ${fmtShape(sQ)})`;
-  else if (L !== N) problem = `cross-attention (${N} queries, ${L ?? '?'} keys)`;
+  else if (D === null || heads === null || !Number.isInteger(D)) problem = `heads or head_dim is not static (Q ${fmtShape(sQ)})`;
+  else if (L !== N) problem = N === null || L === null ? `one of the query and key lengths is not static (Q ${fmtShape(sQ)}, K ${fmtShape(sK)})` : `cross-attention (${N} queries, ${L} keys)`;
   else if ((rank === 4 ? sK?.[1] : kvh || qh) !== heads) problem = 'K/V have a different number of heads than Q (grouped-query attention)';
   const mp = mask ? maskPlan(g, mask, L) : { kind: 'none' as const };
   if (mp.kind === 'bad') problem ??= mp.why;
@@ -257,8 +260,8 @@ function matchMsMultiHead(g: GraphView, n: NodeProto): FoundAttention {
   else if (pastK || pastV || n.input.length > 8) problem = 'it takes a KV cache';
   else if (n.output.slice(1).some((o) => o && g.uses(o) > 0)) problem = 'its present_key/present_value outputs are used';
   else if (!sQ || sQ.length !== 3 || !sK || sK.length !== 3) problem = `query/key are not 3-D [B, N, H·D] (query ${fmtShape(sQ)}, key ${fmtShape(sK)})`;
-  else if (N === null || D === null || !Number.isInteger(D)) problem = `sequence length or head_dim is not static (query ${fmtShape(sQ)}, num_heads ${H})`;
-  else if (sK[1] !== N) problem = `cross-attention (${N} queries, ${sK[1] ?? '?'} keys)`;
+  else if (D === null || !Number.isInteger(D)) problem = `head_dim is not static (query ${fmtShape(sQ)}, num_heads ${H})`;
+  else if (sK[1] !== N) problem = N === null || sK[1] === null ? `one of the query and key lengths is not static (query ${fmtShape(sQ)}, key ${fmtShape(sK)})` : `cross-attention (${N} queries, ${sK[1]} keys)`;
   if (problem) return { ...base, problem, rewrite: null };
   return {
     ...base, problem: null,
@@ -292,7 +295,7 @@ function matchMsAttention(g: GraphView, n: NodeProto): FoundAttention {
   else if (past || n.input.length > 6) problem = 'it takes a KV cache';
   else if (n.output.slice(1).some((o) => o && g.uses(o) > 0)) problem = 'its present output is used';
   else if (hidden && !(hidden[0] === hidden[1] && hidden[1] === hidden[2])) problem = `unequal qkv_hidden_sizes ${hidden.join(',')}`;
-  else if (!sX || sX.length !== 3 || N === null || D === null || !Number.isInteger(D)) problem = `input ${fmtShape(sX)} / weights ${fmtShape(sW)} are not static [B, N, C] / [C, 3·H·D]`;
+  else if (!sX || sX.length !== 3 || D === null || !Number.isInteger(D)) problem = `input ${fmtShape(sX)} / weights ${fmtShape(sW)} are not [B, N, C] / static [C, 3·H·D]`;
   if (problem) return { ...base, problem, rewrite: null };
   return {
     ...base, problem: null,

@@ -13,12 +13,13 @@ import { imageTokens, totalTokens } from '../../compiler/ir.js';
 import { denseMask } from '../../compiler/reference.js';
 import { SCHEDULE_KEYS } from '../../codegen/targets.js';
 import { functionName, GRAT_DOMAIN, lowerDense, lowerPattern, type Lowered } from '../../codegen/onnx/lower.js';
+import { lowerRuntime, needsGridInput, runtimeFunctionName, type RuntimeSpec } from '../../codegen/onnx/lower_runtime.js';
 import { NOTHING_SPENT, type Spent } from '../../compiler/cost.js';
 import { terminalSafe } from '../../dsl/render.js';
 import { loadModel, OnnxError, saveModel, type SaveOptions, type SaveResult } from './model.js';
 import { findAttentions, type AttentionForm } from './match.js';
 import { GraphView } from './shapes.js';
-import { FLOAT_TYPES, dtypeName, node, tensorI64 } from '../../codegen/onnx/tensor.js';
+import { DT, FLOAT_TYPES, dtypeName, node, tensorI64, valueInfo } from '../../codegen/onnx/tensor.js';
 
 /** A pattern as source text (sizes bound per attention) or as a checked IR. */
 export type PatternSpec =
@@ -98,6 +99,25 @@ export function resolvePattern(spec: PatternSpec, seq: number, headDim: number):
   return { ir: { ...ir, headDim } };
 }
 
+/**
+ * The pattern for an attention whose sequence length is not static: its `?` sizes that nothing
+ * binds are taken at run time (codegen/onnx/lower_runtime.ts), bound ones are compiled in.
+ */
+export function resolveRuntime(spec: PatternSpec, headDim: number): { ir: PatternIR; rt: RuntimeSpec } {
+  let ir: PatternIR;
+  if ('ir' in spec) ir = spec.ir;
+  else {
+    const r = checkSource(spec.source, { grid: spec.grid, text: spec.text, defaultName: spec.name, schedules: SCHEDULE_KEYS, runtimeSizes: true });
+    if (!r.ir) {
+      const first = r.diagnostics.find((d) => d.severity === 'error');
+      throw new PatternError(`the pattern has errors: ${first?.code ?? ''} ${first?.message ?? ''}`.trim(), r.diagnostics);
+    }
+    ir = r.ir;
+  }
+  const rt = ir.runtime ?? { dims: ir.dims.map(() => false), text: false };
+  return { ir: { ...ir, headDim }, rt: { dims: [...rt.dims], text: rt.text } };
+}
+
 const fmtScale = (s: number | null): string => (s === null ? '?' : Number(s.toPrecision(6)).toString());
 
 /** Patches a model in memory; `input` is never changed (the result shares its unchanged parts). */
@@ -136,6 +156,16 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
 
   const resolved = new Map<string, ReturnType<typeof resolvePattern>>(); // by sequence length and head_dim
   let spent: Spent = NOTHING_SPENT;
+  // the sizes of attentions patched with sizes taken at run time, when they do not follow from
+  // the sequence length: one int64 [rank] graph input, added once
+  let gridInput: string | null = null;
+  const gridFor = (rank: number): string => {
+    if (!gridInput) {
+      gridInput = taken.has('grid') ? fresh('grat_grid') : (taken.add('grid'), 'grid');
+      graph.input = [...graph.input, valueInfo(gridInput, DT.INT64, [rank])]; // a copy: the input model is never changed
+    }
+    return gridInput;
+  };
   for (const f of found) {
     const row = { nodes: f.names, form: f.form, heads: f.heads, headDim: f.headDim, seq: f.seq, scale: f.scale, dtype: FLOAT_TYPES.get(f.elem) ?? null, mask: f.mask };
     const skip = (note: string): void => { rows.push({ ...row, patched: false, note }); };
@@ -143,6 +173,36 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
     if (f.problem || !f.rewrite) { skip(f.problem ?? 'not patchable'); continue; }
     if (opset < 13) { skip(`model opset ${opset} < 13`); continue; }
     if (!FLOAT_TYPES.has(f.elem)) { skip(`element type ${dtypeName(f.elem)} is not a float type`); continue; }
+    if (f.seq === null) {
+      // a symbolic sequence length: one function for every size the pattern leaves open
+      if (opts.lowering === 'dense-mask') { skip('the sequence length is not static (the dense-mask lowering needs it)'); continue; }
+      const { ir, rt } = resolveRuntime(spec, f.headDim!);
+      const o = { elemType: f.elem, scale: f.fnScale, keyBias: false, opset };
+      let entry: { name: string; lowered: Lowered; ir: PatternIR } | undefined;
+      const ctx = {
+        fresh, i64,
+        call: (q: string, k: string, v: string, keyBias: string | null, out: string): NodeProto[] => {
+          const oo = { ...o, keyBias: keyBias !== null };
+          const name = runtimeFunctionName(ir, rt, oo);
+          entry = functions.get(name);
+          if (!entry) {
+            const lowered = lowerRuntime(ir, rt, oo);
+            entry = { name: lowered.name, lowered, ir };
+            functions.set(lowered.name, entry);
+            spent = { bytes: spent.bytes + lowered.spent.bytes, nodes: spent.nodes + lowered.spent.nodes, steps: spent.steps, functions: spent.functions + 1 };
+          }
+          const args = [q, k, v, ...(keyBias ? [keyBias] : []), ...(needsGridInput(rt) ? [gridFor(ir.dims.length)] : [])];
+          return [node(entry.name, args, [out], {}, { name: fresh(`grat_${f.names[0]}`), domain: GRAT_DOMAIN })];
+        },
+      };
+      const nodes = f.rewrite(ctx);
+      const last = f.remove.reduce((a, b) => (view.producer.get(b.output[0])!.index > view.producer.get(a.output[0])!.index ? b : a));
+      for (const n of f.remove) { removed.add(n); for (const out of n.output) removedTensors.add(out); }
+      replaced.set(last, nodes);
+      const from = needsGridInput(rt) ? `the graph input '${gridInput}'` : 'the sequence length';
+      rows.push({ ...row, patched: true, note: `${GRAT_DOMAIN}::${entry!.name} (sizes at run time, from ${from})` });
+      continue;
+    }
     const resKey = `${f.seq}|${f.headDim}`;
     const res = resolved.get(resKey) ?? resolvePattern(spec, f.seq!, f.headDim!);
     resolved.set(resKey, res);
