@@ -14,7 +14,7 @@ import { patchModel } from '../runtime/onnx/patch.js';
 import { maxAbsDiff, runModel } from '../runtime/onnx/run.js';
 import { checkSource } from '../compiler/check.js';
 import { totalTokens } from '../compiler/ir.js';
-import { standaloneModel } from '../codegen/onnx/index.js';
+import { standaloneModel, standaloneRuntimeModel } from '../codegen/onnx/index.js';
 import { randomValues, referencePerSample } from '../runtime/webgpu/verify.js';
 
 const F = join(import.meta.dirname, 'fixtures/onnx');
@@ -32,6 +32,25 @@ describe.skipIf(skip)('WebGPU execution provider', () => {
     const gpu = await runModel(bytes, inputs, { ep: 'webgpu' });
     const cpu = await runModel(bytes, inputs, { ep: 'cpu' });
     expect(maxAbsDiff(gpu.y, cpu.y)).toBeLessThan(1e-4);
+  }, 120_000);
+
+  it('runs a model compiled with its grid left to run time (one model, two sizes) and matches the float64 reference', async () => {
+    const src = 'pattern t\ngrid h=? w=?\ngroup h=4 w=4\ntext 6 after\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 16\ndtype fp32\n';
+    const { ir } = checkSource(src, { runtimeSizes: true });
+    const bytes = toBinary(ModelProtoSchema, standaloneRuntimeModel(ir!, ir!.runtime!).model);
+    for (const grid of [[8, 12], [5, 3]]) {
+      const at = checkSource(src, { grid }).ir!;
+      const B = 2, H = 1, N = totalTokens(at), D = 16, per = H * N * D, shape = [B, H, N, D];
+      const [q, k, v] = [4, 5, 6].map((s) => Float32Array.from(randomValues(B * per, s)));
+      const lens = [6, 0];
+      const gpu = await runModel(bytes, {
+        q: { dtype: 'float32', shape, data: q }, k: { dtype: 'float32', shape, data: k }, v: { dtype: 'float32', shape, data: v },
+        text_valid: { dtype: 'int64', shape: [B], data: BigInt64Array.from(lens.map(BigInt)) },
+        grid: { dtype: 'int64', shape: [2], data: BigInt64Array.from(grid.map(BigInt)) },
+      }, { ep: 'webgpu' });
+      const want = referencePerSample(at, q, k, v, { batch: B, heads: H, layout: 'bhnd', valid: lens });
+      expect((gpu.y.data as Float32Array).reduce((m, x, i) => Math.max(m, Math.abs(x - want[i])), 0), grid.join('x')).toBeLessThan(1e-4);
+    }
   }, 120_000);
 
   it('runs a compiled model with text lengths per sample (one of them 0) and matches the float64 reference', async () => {
