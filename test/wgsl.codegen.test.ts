@@ -134,6 +134,44 @@ describe('wgsl backend: the generated module\'s types', () => {
   const dir = join(ROOT, 'node_modules', '.cache', `gratc-wgsl-types-${process.pid}`);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  it('type-checks a pattern whose grid is taken at launch: tokens a number, grid and per-sample lengths per call', () => {
+    const rdir = join(dir, 'rt');
+    mkdirSync(rdir, { recursive: true });
+    const { ir } = checkSource('pattern open\ngrid h=? w=?\ngroup h=4 w=4\ntext 8 before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 64', { runtimeSizes: true });
+    for (const f of emitWgsl(ir!).files) {
+      if (f.path.endsWith('.ts')) writeFileSync(join(rdir, f.path), f.contents);
+    }
+    writeFileSync(join(rdir, 'use.ts'), `/// <reference types="@webgpu/types" />
+import { expectTypeOf } from 'vitest';
+import { createOpen, OPEN, openSource, type OpenShape } from './open.js';
+
+expectTypeOf(OPEN.tokens).toEqualTypeOf<null>();
+expectTypeOf(OPEN.grid).toEqualTypeOf<readonly [null, null]>();
+expectTypeOf(OPEN.max.grid).toEqualTypeOf<readonly [4096, 4096]>();
+expectTypeOf<OpenShape<'bhnd'>>().toEqualTypeOf<readonly [batch: number, heads: number, tokens: number, headDim: 64]>();
+expectTypeOf(openSource.runtime!.geom).toEqualTypeOf<readonly string[]>();
+
+export async function use(device: GPUDevice, lengths: GPUBuffer): Promise<Float32Array> {
+  const attn = await createOpen(device, { precision: 'f32' });
+  const q = attn.createTensor('bhnd', 2, 4, undefined, 8 + 48 * 64);
+  attn.run({ q, k: q, v: q, out: q, grid: [48, 64], valid: [77, 0] });
+  attn.run({ q, k: q, v: q, out: q, grid: [48, 64], valid: lengths });
+  // @ts-expect-error the grid is numbers
+  attn.run({ q, k: q, v: q, out: q, grid: ['48', 64] });
+  return attn.read(q);
+}
+`);
+    const project = new Project({
+      compilerOptions: { strict: true, target: 9 /* ES2022 */, module: 199 /* NodeNext */, moduleResolution: 99 /* NodeNext */, skipLibCheck: true, noEmit: true, types: [] },
+    });
+    project.addSourceFilesAtPaths(join(rdir, '*.ts'));
+    const diags = project.getPreEmitDiagnostics().map((d) => {
+      const msg = d.getMessageText();
+      return `${d.getSourceFile()?.getBaseName()}:${d.getLineNumber()}: ${typeof msg === 'string' ? msg : msg.getMessageText()}`;
+    });
+    expect(diags).toEqual([]);
+  });
+
   it('type-checks, and carries the pattern\'s sizes in its types', () => {
     mkdirSync(dir, { recursive: true });
     for (const f of emitWgsl(example('flux_grat_b', [64, 64])).files) {
