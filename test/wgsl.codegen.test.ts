@@ -113,10 +113,17 @@ describe('wgsl backend: Tint accepts every variant (Dawn null backend)', () => {
   const cases: [string, PatternIR][] = [
     ...EXAMPLES.map(([n, g]): [string, PatternIR] => [n, example(n, g)]),
     ...Object.entries(SYNTHETIC).map(([n, t]): [string, PatternIR] => [n, pattern(t)]),
+    // the same with every ? size taken at launch (the Geom uniform, tile counts in Params)
+    ...EXAMPLES.filter(([, g]) => g !== undefined).map(([n]): [string, PatternIR] => {
+      const { ir } = checkSource(readFileSync(join(ROOT, 'examples', `${n}.grat`), 'utf8'), { runtimeSizes: true, defaultName: n });
+      return [`${n}, sizes at launch`, ir!];
+    }),
+    ...Object.entries(SYNTHETIC).map(([n, t]): [string, PatternIR] => [`${n}, sizes at launch`, checkSource(t.replace(/^(grid .*)$/m, (l) => l.replace(/=\d+/g, '=?')), { runtimeSizes: true }).ir!]),
   ];
-  it.each(cases)('%s', async (_name, ir) => {
+  it.each(cases)('%s', async (name, ir) => {
     const { source, diagnostics } = compileWgsl(ir);
     expect(diagnostics.filter((d) => d.severity === 'error')).toEqual([]);
+    expect(source!.runtime !== undefined, 'sizes taken at launch').toBe(name.endsWith('sizes at launch'));
     for (const v of source!.variants) {
       const errors = (await validateWgsl(v.code)).filter((m) => m.type === 'error');
       expect(errors, `${v.id}`).toEqual([]);
