@@ -115,13 +115,39 @@ export function geomFields(plan: KernelPlan | BoundPlan): string[] {
 /** Does the printed cursor take a geometry argument (some size is taken at launch)? */
 export const hasGeom = (plan: KernelPlan | BoundPlan): boolean => plan.dims.some((d) => planSize(d.size).kind === 'runtime') || (plan.text !== null && planSize(plan.text.count).kind === 'runtime');
 
+type LayoutField = 'image_offset' | 'image_tokens' | 'text_offset' | 'text_count' | 'query_groups' | 'tokens';
+
+/**
+ * The token layout of a plan with run-time sizes, each value a number where the compiled sizes
+ * decide it (e.g. the grid's offset behind a fixed text count, or 0) and null where it is the
+ * launch's: kernels read the geometry only for those, so fixed parts still fold into constants.
+ */
+function layoutSizes(plan: KernelPlan | BoundPlan): Record<LayoutField, number | null> {
+  const dims = plan.dims.map((d) => planSize(d.size)), text = plan.text ? planSize(plan.text.count) : planSize(0);
+  const fixed = (x: PlanSize): number | null => (x.kind === 'fixed' ? x.value : null);
+  const gridFixed = dims.every((x) => x.kind === 'fixed');
+  const imageTokens = gridFixed ? dims.reduce((n, x) => n * fixed(x)!, 1) : null;
+  const textCount = fixed(text);
+  const before = plan.text?.place === 'before';
+  return {
+    image_offset: before ? textCount : 0,
+    image_tokens: imageTokens,
+    text_offset: before ? 0 : imageTokens,
+    text_count: textCount,
+    query_groups: gridFixed ? dims.reduce((n, x, a) => n * Math.ceil(fixed(x)! / plan.dims[a].group), 1) : null,
+    tokens: imageTokens !== null && textCount !== null ? imageTokens + textCount : null,
+  };
+}
+
 /**
  * The layout values as a kernel template spells them: the printed constants (IMAGE_OFFSET, ...)
- * of a fixed plan, or fields of the launch's geometry `geom` (e.g. `p.geom`).
+ * of a fixed plan; with run-time sizes, a literal where the compiled sizes decide the value, else
+ * the field of the launch's geometry `geom` (e.g. `p.geom.text_count`).
  */
 export function layoutExprs(plan: KernelPlan | BoundPlan, geom: string): { imageOffset: string; imageTokens: string; textOffset: string; textCount: string; queryGroups: string; tokens: string } {
   if (!hasGeom(plan)) return { imageOffset: 'IMAGE_OFFSET', imageTokens: 'IMAGE_TOKENS', textOffset: 'TEXT_OFFSET', textCount: 'TEXT_COUNT', queryGroups: 'QUERY_GROUPS', tokens: 'TOKENS' };
-  return { imageOffset: `${geom}.image_offset`, imageTokens: `${geom}.image_tokens`, textOffset: `${geom}.text_offset`, textCount: `${geom}.text_count`, queryGroups: `${geom}.query_groups`, tokens: `${geom}.tokens` };
+  const v = layoutSizes(plan), e = (f: LayoutField): string => (v[f] === null ? `${geom}.${f}` : int(v[f]!));
+  return { imageOffset: e('image_offset'), imageTokens: e('image_tokens'), textOffset: e('text_offset'), textCount: e('text_count'), queryGroups: e('query_groups'), tokens: e('tokens') };
 }
 
 /** The constants, structs, geometry and cursor of a plan in one dialect (see the file comment). */
@@ -135,7 +161,9 @@ export function printCursor(plan: KernelPlan | BoundPlan, d: KernelDialect, opts
   // a full group's extent along an axis: min(group, size); a run-time axis's fast paths assume the group
   const extent = sizes.map((x, a) => (x.kind === 'fixed' ? Math.min(grp[a], x.value) : grp[a]));
   const L = rt ? null : 'layout' in plan ? plan.layout : bindPlan(plan).layout;
-  const imageOffsetV: SizeExpr = rt ? 'G.image_offset' : L!.imageOffset;
+  const RL = rt ? layoutSizes(plan) : null;
+  const imageOffsetV: SizeExpr = RL ? RL.image_offset ?? 'G.image_offset' : L!.imageOffset;
+  const textOffsetV: SizeExpr = RL ? RL.text_offset ?? 'G.text_offset' : 'TEXT_OFFSET';
   const runs = takesRuns(plan, opts.runs);
   const out: string[] = [];
   const emit = (...lines: string[]): void => { out.push(...lines); };
@@ -318,11 +346,11 @@ export function printCursor(plan: KernelPlan | BoundPlan, d: KernelDialect, opts
   emit('        continue;');
   emit('      }');
   emit(`    } else if (${c}.stage == STAGE_GRID) {`);
-  emit(`      if (${c}.fresh) { ${c}.fresh = false; ${c}.seg = ${d.seg(`${rt ? 'G.image_offset' : 'IMAGE_OFFSET'} + ${c}.grid_lo`, `${c}.grid_len`, '0', '0', 'true')}; ${c}.off = 0; return true; }`);
+  emit(`      if (${c}.fresh) { ${c}.fresh = false; ${c}.seg = ${d.seg(`${rt ? sx(imageOffsetV) : 'IMAGE_OFFSET'} + ${c}.grid_lo`, `${c}.grid_len`, '0', '0', 'true')}; ${c}.off = 0; return true; }`);
   emit(`    } else if (${c}.stage == STAGE_TEXT) {`);
   emit(`      if (${c}.fresh) {`);
   emit(`        ${c}.fresh = false;`);
-  emit(`        if (valid > 0) { ${c}.seg = ${d.seg(rt ? 'G.text_offset' : 'TEXT_OFFSET', 'valid', '0', '0', 'true')}; ${c}.off = 0; return true; }`);
+  emit(`        if (valid > 0) { ${c}.seg = ${d.seg(sx(textOffsetV), 'valid', '0', '0', 'true')}; ${c}.off = 0; return true; }`);
   emit('      }');
   emit('    } else {');
   emit('      return false;');

@@ -6,7 +6,7 @@
  *   parallel/<case>/ kernels + masks for the multi-GPU check (bench/cuda/parallel.py): grids with
  *                   at least 4 group rows along the first dim, so 4 GPUs get a band each
  *   runtime/<kernel>/ kernels compiled with their `?` sizes left to launch (issue 18), one per
- *                   (pattern, order): check cases run each at several sizes (ragged, 1 token, text 0,
+ *                   kernel (pattern, order): check cases run each at several sizes (ragged, 1 token, text 0,
  *                   a per-sample text_valid) against masks in check/<case>/; bench cases time them
  *                   as variant "runtime" beside the specialised kernel of the same (shape, pattern)
  *   manifest.json   what bench/cuda/run.py reads
@@ -196,19 +196,18 @@ function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = fals
   return cases;
 }
 
-/** Emits a run-time kernel once (runtime/<name>), however many cases use it. */
+/** Emits a run-time kernel once (runtime/<kernel name>), however many cases (checks, bench shapes) use it. */
 const runtimeDirs = new Map<string, string>();
-function runtimeDir(key: string, ir: PatternIR): string {
+function runtimeDir(ir: PatternIR): string {
+  const key = kernelName(planKernel(ir).spec!);
   let dir = runtimeDirs.get(key);
   if (!dir) { dir = emitCase(join(ROOT, 'runtime'), key, ir); runtimeDirs.set(key, dir); }
   return dir;
 }
 
 /** Run-time bench contestants: the same (shape, pattern, order) as a specialised case, through the run-time kernel. */
-function runtimeBench(c: BenchCase, file: string): BenchCase & { runtimeKey: string; runtimeIr: PatternIR } {
-  const order = c.order as 'raster' | 'grouped';
-  const key = `rt_${c.pattern}_${file.includes('hunyuan') ? 'hunyuan' : 'flux'}_${order}`;
-  return { ...c, name: `${c.name}_runtime`, variant: 'runtime', runtimeKey: key, runtimeIr: runtimeIr({ file }, order) };
+function runtimeBench(c: BenchCase, file: string): BenchCase & { runtimeIr: PatternIR } {
+  return { ...c, name: `${c.name}_runtime`, variant: 'runtime', runtimeIr: runtimeIr({ file }, c.order as 'raster' | 'grouped') };
 }
 
 function main(): void {
@@ -218,7 +217,7 @@ function main(): void {
   for (const c of RUNTIME_CHECKS) {
     const ir = runtimeIr(c.src, c.order);
     const plan = planKernel(ir).spec!;
-    const kdir = runtimeDir(c.name, ir);
+    const kdir = runtimeDir(ir);
     const mdir = join(ROOT, 'check', c.name);
     mkdirSync(mdir, { recursive: true });
     const launches = c.launches.map((l) => {
@@ -267,8 +266,8 @@ function main(): void {
   const withRuntime = [...cases, ...cases.filter((c) => c.variant === 'default' && runtimeShapes.test(c.shape))
     .map((c) => runtimeBench(c, c.shape.startsWith('hunyuan') ? `examples/hunyuan_${c.pattern}.grat` : `examples/flux_${c.pattern}.grat`))];
   for (const c of withRuntime) {
-    const rt = 'runtimeKey' in c ? c as ReturnType<typeof runtimeBench> : null;
-    const dir = rt ? runtimeDir(rt.runtimeKey, rt.runtimeIr) : emitCase(join(ROOT, 'bench'), c.name, c.ir, c.sm90);
+    const rt = 'runtimeIr' in c ? c as ReturnType<typeof runtimeBench> : null;
+    const dir = rt ? runtimeDir(rt.runtimeIr) : emitCase(join(ROOT, 'bench'), c.name, c.ir, c.sm90);
     const plan = rt ? planKernel(rt.runtimeIr).spec! : planKernel(c.ir, c.sm90 ? { ...DEFAULT_SM90_VARIANT, ...c.sm90 } : undefined).spec!;
     const st = patternStats(c.ir);
     manifest.push({

@@ -114,10 +114,10 @@ def build_all(cases):
         spills = [l.strip() for l in log.splitlines() if "spill" in l.lower() or "lmem" in l.lower() or "stack frame" in l.lower()]
         return dict(name=c["name"], variant=variant, flags=flags, ok=r.returncode == 0, seconds=round(time.time() - t0, 1), warnings=spills[:6],
                     log=None if r.returncode == 0 else log[-4000:])
-    # run-time kernels are shared by several cases (one folder): build each folder once
+    # run-time kernels are shared by several cases (one folder): build each kernel once
     firsts, same = [], {}
     for job in jobs:
-        key = (job[0]["dir"], job[0]["module"], job[1])
+        key = (job[0]["kernel"], job[1])
         if key in same:
             same[key].append(job[0]["name"])
         else:
@@ -125,7 +125,7 @@ def build_all(cases):
             firsts.append(job)
     with cf.ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 4)) as ex:
         for job, b in zip(firsts, ex.map(one, firsts)):
-            for name in [b["name"]] + same[(job[0]["dir"], job[0]["module"], job[1])]:
+            for name in [b["name"]] + same[(job[0]["kernel"], job[1])]:
                 results["build"].append(dict(b, name=name))
             print(f"build {b['name']} [{b['variant']}]: {'ok' if b['ok'] else 'FAILED'} {b['seconds']}s {b['warnings'] or ''}")
             if not b["ok"]:
