@@ -73,6 +73,18 @@ describe('gratc verify', () => {
     expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--valid', '1,x')).code).toBe(2);
   }, gpuTimeout({ compiles: [64], runs: 3 }));
 
+  it('--launch-sizes runs the kernel and the model built with the ? sizes left to launch at --grid', async () => {
+    const onnx = await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '20x36', '--launch-sizes', '--backend', 'onnx', '--batch', '2', '--valid', '300,0', '--json');
+    expect(onnx.code, onnx.stderr).toBe(0);
+    expect(JSON.parse(onnx.stdout)).toMatchObject({ ok: true, launchSizes: true, tokens: 720 + 512, runs: [{ backend: 'onnx', valid: [300, 0], ok: true }] });
+    const gpu = await gratc('verify', 'examples/sliding_window_1d.grat', '--grid', '203', '--launch-sizes', '--batch', '2', '--layout', 'bnhd', '--precision', 'f32');
+    expect(gpu.code, gpu.stderr).toBe(0);
+    expect(gpu.stdout).toMatch(/^sliding_window_1d: 203 tokens, batch 2, heads 1 on .* \(sizes taken at launch\)\n  webgpu f32-\S+ bnhd valid=0: max \|error\| .* ok\n$/);
+    const fixed = await gratc('verify', 'examples/video_causal_anchor.grat', '--launch-sizes', '--backend', 'onnx', '--sample', '1');
+    expect(fixed.code).toBe(2);
+    expect(fixed.stderr).toMatch(/fixes every size: --launch-sizes needs a \? grid size or text count/);
+  }, gpuTimeout({ compiles: [64], runs: 2 }));
+
   it('exits 2 on usage errors and 1 on errors in the file, with one-line messages', async () => {
     expect((await gratc('verify', 'examples/flux_grat_b.grat', '--grid', '8x8', '--layout', 'nhwc')).code).toBe(2);
     expect((await gratc('verify', 'examples/nope.grat')).code).toBe(2);

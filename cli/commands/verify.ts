@@ -18,10 +18,11 @@ import { resolveValids, rowSample } from '../../runtime/webgpu/verify.js';
 import { amount, BUDGET, requireAll, verifyWork } from '../../compiler/cost.js';
 import { patternStats } from '../../compiler/stats.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
+import { SCHEDULE_KEYS } from '../../codegen/targets.js';
 import type { Layout, Precision } from '../../runtime/webgpu/index.js';
 import { EXIT, CliError, oneLine, usageError } from '../exit.js';
 import { processIo, type CommandContext } from '../io.js';
-import { countOf, gridOption, loadPattern, parseCount, printDiagnostics, printJson, printSummary, textOption, type SizeFlags } from '../load.js';
+import { countOf, defaultNameFor, gridOption, loadPattern, parseCount, printDiagnostics, printJson, printSummary, textOption, type SizeFlags } from '../load.js';
 import { quietOption, startProgress, type Progress } from '../progress.js';
 
 interface VerifyFlags extends SizeFlags {
@@ -35,6 +36,7 @@ interface VerifyFlags extends SizeFlags {
   seed: number;
   tolerance?: number;
   sample?: number;
+  launchSizes?: boolean;
   json?: boolean;
   quiet?: boolean;
 }
@@ -59,6 +61,8 @@ export interface VerifyJson {
   heads: number;
   /** The image query groups and text rows (0-based in the text) checked under --sample; null: every row. */
   sampled: { groups: number[]; textRows: number[] } | null;
+  /** The kernel (model) was built with the pattern's ? sizes taken at launch and run at these sizes (--launch-sizes). */
+  launchSizes: boolean;
   runs: VerifyRunJson[];
   ok: boolean;
 }
@@ -82,7 +86,8 @@ const tolerance = (v: string): number => {
 type Sampled = VerifyJson['sampled'];
 const sampledJson = (s: RowSample | null | undefined): Sampled => (s ? { groups: [...s.groups], textRows: [...s.textRows] } : null);
 
-async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Promise<{ device: string; runs: VerifyRunJson[]; sampled: Sampled }> {
+/** `built`: the IR the kernel or model is built from (the pattern with its ? sizes left to launch, --launch-sizes), else `ir`. */
+async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress, built: PatternIR = ir): Promise<{ device: string; runs: VerifyRunJson[]; sampled: Sampled }> {
   let onnx: typeof import('../../codegen/onnx/index.js');
   let run: typeof import('../../runtime/onnx/run.js');
   let tensor: typeof import('../../runtime/onnx/tensor.js');
@@ -97,13 +102,15 @@ async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Pro
   const B = flags.batch, H = flags.heads, N = totalTokens(ir), D = ir.headDim, n = B * H * N * D;
   const valid = resolveValids(ir, flags.valid, B);
   bar.update(0, 'building the ONNX model');
-  const { model } = onnx.standaloneModel(ir, { elemType: tensor.DT.FLOAT });
+  const rt = built.runtime ?? null;
+  const { model } = rt ? onnx.standaloneRuntimeModel(built, rt, { elemType: tensor.DT.FLOAT }) : onnx.standaloneModel(ir, { elemType: tensor.DT.FLOAT });
   const q = Float32Array.from(rand.randomValues(n, flags.seed)), k = Float32Array.from(rand.randomValues(n, flags.seed + 1)), v = Float32Array.from(rand.randomValues(n, flags.seed + 2));
   const shape = [B, H, N, D];
   const inputs: Record<string, import('../../runtime/onnx/npy.js').NdArray> = {
     q: { dtype: 'float32', shape, data: q }, k: { dtype: 'float32', shape, data: k }, v: { dtype: 'float32', shape, data: v },
   };
   // one length for all samples is a scalar; per-sample lengths a [batch] tensor (the model takes both)
+  if (rt && onnx.needsGridInput(rt)) inputs.grid = { dtype: 'int64', shape: [ir.dims.length], data: BigInt64Array.from(ir.dims.map((d) => BigInt(d.size))) };
   if (ir.text) inputs.text_valid = typeof valid === 'number' ? { dtype: 'int64', shape: [], data: BigInt64Array.of(BigInt(valid)) } : { dtype: 'int64', shape: [B], data: BigInt64Array.from(valid.map(BigInt)) };
   bar.update(1, `running it with onnxruntime (${flags.ep})`);
   const out = await run.runModel(toBinary(ModelProtoSchema, model), inputs, { ep: flags.ep });
@@ -119,8 +126,8 @@ async function verifyOnnx(ir: PatternIR, flags: VerifyFlags, bar: Progress): Pro
   };
 }
 
-async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress): Promise<{ device: string; runs: VerifyRunJson[]; sampled: Sampled }> {
-  const { source, diagnostics } = compileWgsl(ir);
+async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress, built: PatternIR = ir): Promise<{ device: string; runs: VerifyRunJson[]; sampled: Sampled }> {
+  const { source, diagnostics } = compileWgsl(built);
   if (!source) throw new CliError(`the WGSL backend cannot compile this pattern: ${diagnostics.map((d) => d.message).join('; ')}`, EXIT.diagnostics);
   const { sharedNodeGpu, verifyWebgpu } = await import('../../runtime/webgpu/verify.js');
   let gpu;
@@ -168,6 +175,7 @@ export function register(program: Command, ctx: CommandContext = { io: processIo
     .addOption(new Option('--seed <n>', 'random seed').argParser(parseCount).default(1))
     .addOption(new Option('--tolerance <x>', 'largest |error| accepted (default 2e-4 for f32, 4e-3 for f16)').argParser(tolerance))
     .addOption(new Option('--sample <n>', 'compare only N query groups and N text rows with the reference').argParser(positive))
+    .option('--launch-sizes', 'build the kernel (or model) with the pattern\'s ? sizes taken at launch, as compile does without --grid, and run it at --grid/--text')
     .option('--json', 'print the results as JSON on stdout')
     .addOption(quietOption())
     .addHelpText('after', `
@@ -202,7 +210,8 @@ Examples:
   $ gratc verify examples/flux_grat_b.grat --grid 8x8 --backend onnx --batch 2 --valid 300,0
   $ gratc verify examples/sliding_window_1d.grat --grid 1000 --heads 4 --precision f32 --layout bnhd --json
   $ gratc verify examples/flux_grat_b.grat --grid 8x8 --backend onnx
-  $ gratc verify examples/sliding_window_1d.grat --grid 100000 --sample 4 --precision f32 --layout bhnd`)
+  $ gratc verify examples/sliding_window_1d.grat --grid 100000 --sample 4 --precision f32 --layout bhnd
+  $ gratc verify examples/flux_grat_b.grat --grid 20x36 --launch-sizes --backend onnx --batch 2 --valid 300,0`)
     .action(async (path: string, flags: VerifyFlags) => {
       const { io } = ctx;
       if (Array.isArray(flags.valid) && flags.valid.length !== flags.batch) {
@@ -214,6 +223,14 @@ Examples:
       const ir = loaded.ir;
       if (ir === null) { ctx.exit(EXIT.diagnostics); return; }
       const N = totalTokens(ir);
+      // --launch-sizes: the same file with its ? sizes left to launch (what compile builds without --grid)
+      let built: PatternIR = ir;
+      if (flags.launchSizes) {
+        const { checkSource } = await import('../../compiler/index.js');
+        const open = checkSource(loaded.file.text, { defaultName: defaultNameFor(path), schedules: SCHEDULE_KEYS, runtimeSizes: true }).ir;
+        if (!open?.runtime) throw usageError(`${path} fixes every size: --launch-sizes needs a ? grid size or text count`);
+        built = open;
+      }
       // the longest length bounds the work of every sample
       const costValid = Array.isArray(flags.valid) ? Math.max(...flags.valid) : flags.valid;
       // the reference's work and the tensors' size, refused up front (compiler/cost.ts)
@@ -224,7 +241,7 @@ Examples:
       let result: { device: string; runs: VerifyRunJson[]; sampled: Sampled };
       const bar = startProgress(io, flags.backend === 'onnx' ? 3 : 1, 'opening the GPU adapter', flags.quiet);
       try {
-        result = flags.backend === 'onnx' ? await verifyOnnx(ir, flags, bar) : await verifyWebgpuRuns(ir, flags, bar);
+        result = flags.backend === 'onnx' ? await verifyOnnx(ir, flags, bar, built) : await verifyWebgpuRuns(ir, flags, bar, built);
       } catch (e) {
         if (e instanceof CliError) throw e;
         throw new CliError(oneLine(e), EXIT.diagnostics);
@@ -233,10 +250,10 @@ Examples:
       }
       const ok = result.runs.every((r) => r.ok);
       if (flags.json) {
-        const json: VerifyJson = { pattern: ir.name, device: result.device, tokens: N, batch: flags.batch, heads: flags.heads, sampled: result.sampled, runs: result.runs, ok };
+        const json: VerifyJson = { pattern: ir.name, device: result.device, tokens: N, batch: flags.batch, heads: flags.heads, sampled: result.sampled, launchSizes: built !== ir, runs: result.runs, ok };
         printJson(io, json);
       } else {
-        io.out(`${ir.name}: ${N} tokens, batch ${flags.batch}, heads ${flags.heads} on ${result.device}\n`);
+        io.out(`${ir.name}: ${N} tokens, batch ${flags.batch}, heads ${flags.heads} on ${result.device}${built !== ir ? ' (sizes taken at launch)' : ''}\n`);
         const s = result.sampled;
         if (s) io.out(`  checked query group${s.groups.length === 1 ? '' : 's'} ${s.groups.join(', ')}${s.textRows.length ? ` and text row${s.textRows.length === 1 ? '' : 's'} ${s.textRows.join(', ')}` : ''} (--sample ${flags.sample})\n`);
         for (const r of result.runs) {

@@ -20,6 +20,8 @@ import { DT, node, valueInfo } from './tensor.js';
 import { GRAT_DOMAIN, lowerPattern, type Lowered } from './lower.js';
 import { lowerRuntime, needsGridInput, type RuntimeSpec } from './lower_runtime.js';
 
+export { needsGridInput };
+
 /** Default-domain opset of emitted models (every op the lowering uses exists since 13). */
 export const EMIT_OPSET = 17;
 export const IR_VERSION = 8n;
