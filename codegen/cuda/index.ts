@@ -267,7 +267,7 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
     textOffsetExpr: X.textOffset,
     textCountExpr: X.textCount,
     queryGroupsExpr: X.queryGroups,
-    textTilesExpr: rt ? (spec.textQueries ? '(p.geom.text_count + BQ - 1) / BQ' : '0') : 'TEXT_TILES',
+    textTilesExpr: rt ? (spec.textQueries ? `(${X.textCount} + BQ - 1) / BQ` : '0') : 'TEXT_TILES',
     geomArg: rt ? ', p.geom' : '',
     hostSizes: hostSizesC(spec),
     paramsRuntime: runtime.fields,
