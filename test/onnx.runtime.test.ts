@@ -18,7 +18,8 @@ import { needsGridInput, type RuntimeSpec } from '../codegen/onnx/lower_runtime.
 import { mulberry32 } from '../runtime/random.js';
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { parseNpy, toNpy } from '../runtime/onnx/npy.js';
 import { join } from 'node:path';
 import { DT, node, tensorF32, valueInfo } from '../codegen/onnx/tensor.js';
 import { patchModel } from '../runtime/onnx/patch.js';
@@ -259,6 +260,19 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(JSON.parse(r.stdout)).toMatchObject({ patched: 1, attentions: [{ seq: null, patched: true }] });
       expect(JSON.parse(r.stdout).attentions[0].note).toMatch(/from the graph input 'grid'/);
+      // gratc run: the same patched model at two grids, the grid as an int64 .npy
+      const ref = check('pattern p\ngrid h=? w=?\ngroup h=4 w=4\nimage attends neighbors(1)\nhead_dim 8\ndtype fp32', [6, 10]);
+      const q = values(2 * 60 * 8, 5);
+      for (const x of ['q', 'k', 'v']) writeFileSync(join(d, `${x}.npy`), toNpy({ dtype: 'float32', shape: [1, 2, 60, 8], data: q }));
+      writeFileSync(join(d, 'grid.npy'), toNpy({ dtype: 'int64', shape: [2], data: BigInt64Array.of(6n, 10n) }));
+      const ran = await gratcIn(['run', 'o.onnx', ...['q', 'k', 'v', 'grid'].flatMap((x) => ['--input', `${x}=${x}.npy`]), '--output', 'y.npy'], d);
+      expect(ran.code, ran.stderr).toBe(0);
+      const y = parseNpy(readFileSync(join(d, 'y.npy')), 'y.npy').data as Float32Array;
+      const want = referenceAttention({ ...ref, scale: 0.35 }, q, q, q, { batch: 1, heads: 2, layout: 'bhnd' });
+      expect(want.reduce((m, w, j) => Math.max(m, Math.abs(w - y[j])), 0)).toBeLessThan(1e-5);
+      writeFileSync(join(d, 'grid.npy'), toNpy({ dtype: 'int64', shape: [2], data: BigInt64Array.of(5n, 10n) })); // 50 tokens, not 60
+      const bad = await gratcIn(['run', 'o.onnx', ...['q', 'k', 'v', 'grid'].flatMap((x) => ['--input', `${x}=${x}.npy`])], d);
+      expect(bad.code).toBe(1);
     });
   });
 

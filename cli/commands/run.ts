@@ -89,6 +89,9 @@ export function registerRun(program: Command, ctx: CommandContext): void {
 Without --output, prints each output's shape and min/max/mean (over the values
 that are not NaN; NaNs are counted).
 Inputs: regular .npy files of at most ${(MAX_NPY_BYTES / 2 ** 30).toFixed(0)} GiB, headers as numpy writes them.
+A model of gratc's (compile --target onnx, or patched) may take text_valid
+(int64: one length, or one per sample [batch]) and, where the pattern's grid is
+taken at run time, grid (int64 [rank], outermost first).
 Outputs are written together (all or none), each to a new file or over an
 existing regular file: never onto a link, a device, a FIFO, the model, its
 external data or an input.
