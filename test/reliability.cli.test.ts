@@ -141,7 +141,8 @@ describe('reliability: names from file names, patterns and --out reach the outpu
         expect(r.code, `${JSON.stringify(file)} ${target}: ${r.stderr}`).toBe(0);
         const report = JSON.parse(r.stdout) as { pattern: string; files: { path: string }[] };
         expect(report.pattern).toMatch(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/);
-        for (const f of report.files) expect(f.path, `${JSON.stringify(file)} ${target}`).toMatch(/^[A-Za-z0-9_.-]+$/);
+        // plain names, or '/'-separated ones (the CUDA target's package folder), never '.' or '..'
+        for (const f of report.files) expect(f.path, `${JSON.stringify(file)} ${target}`).toMatch(/^(?!(?:.*\/)?\.\.?(?:\/|$))[A-Za-z0-9_.-]+(?:\/[A-Za-z0-9_.-]+)*$/);
         for (const [path, bytes] of allOutputs(out)) {
           for (const frag of FRAGMENTS) expect(bytes.includes(Buffer.from(frag)), `${JSON.stringify(frag)} in ${path} (from ${JSON.stringify(file)})`).toBe(false);
         }
