@@ -148,8 +148,9 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   let textOk = true, runtimeText = false;
   if (textS) {
     const place = oneOf<TextPlace>(textS.place, ['before', 'after'], 'text place', diags);
+    // a text count at launch: at most RUNTIME_MAX.text, and no more than 32-bit token indices leave beside a fixed grid
     const count = textS.count.kind === 'unbound' && options.text === undefined && options.runtimeSizes
-      ? RUNTIME_MAX.text
+      ? Math.min(RUNTIME_MAX.text, MAX_TOKENS - (dims ? gridTokensMax(dims, gridS!.dims.map((d) => d.value.kind === 'unbound' && options.grid === undefined)) : 0))
       : bindSize(textS.count, options.text, 'text count', 0, diags, () =>
         diags.push(diag('E0302', 'the text count is left as ?, and no value was given', textS.count.span, { hint: 'pass --text N' })));
     if (textS.count.kind === 'unbound' && options.text === undefined && options.runtimeSizes) runtimeText = true;
@@ -160,8 +161,8 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
 
   const runtimeDims = dims && gridS ? gridS.dims.map((d) => d.value.kind === 'unbound' && options.grid === undefined && options.runtimeSizes === true) : [];
   const isRuntime = runtimeText || runtimeDims.some((x) => x);
-  if (dims && text && !isRuntime) {
-    const img = dims.reduce((n, d) => n * d.size, 1);
+  if (dims && text) {
+    const img = gridTokensMax(dims, runtimeDims);
     if (img + text.count > MAX_TOKENS) {
       diags.push(diag('E0205', `${(img + text.count).toLocaleString('en-US')} tokens overflow 32-bit token indices`, textS!.span, { hint: `at most ${MAX_TOKENS.toLocaleString('en-US')} tokens` }));
     }
@@ -241,10 +242,16 @@ function checkFile(file: PatternFile, source: string, options: CheckOptions, dia
   return { name, dims, order, text, image, textQueries: text ? textQueries : null, headDim, dtype, scale, schedule, ...(runtime ? { runtime } : {}) };
 }
 
+/** The grid's most tokens: its size, or with run-time dims at most RUNTIME_MAX.gridTokens. */
+function gridTokensMax(dims: readonly Dim[], rtDims: readonly boolean[]): number {
+  const n = dims.reduce((k, d) => k * d.size, 1);
+  return rtDims.some((x) => x) ? Math.min(RUNTIME_MAX.gridTokens, n) : n;
+}
+
 /** The run-time sizes of an IR whose `?` sizes were left to launch (dims and text at their maxima). */
 function runtimeOf(dims: readonly Dim[], rtDims: readonly boolean[], text: { count: number } | null, rtText: boolean): RuntimeSizes {
   const maxDims = dims.map((d) => d.size);
-  const gridTokens = Math.min(RUNTIME_MAX.gridTokens, maxDims.reduce((n, x) => n * x, 1));
+  const gridTokens = gridTokensMax(dims, rtDims);
   const groups = Math.min(MAX_GROUPS, dims.reduce((n, d) => n * d.groups, 1));
   const textMax = text?.count ?? 0;
   return { dims: rtDims, text: rtText, max: { dims: maxDims, text: textMax, tokens: gridTokens + textMax, groups } };

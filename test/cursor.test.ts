@@ -100,6 +100,11 @@ describe('key-tile cursor (compiler/cursor.ts) == dense mask', () => {
     expect(launchSizesError(plan, { grid: [0, 8], text: 5 })).toMatch(/positive/);
     expect(launchSizesError(plan, { grid: [8, 8], text: 4 })).toMatch(/compiled as 5/);
     expect(() => bindPlan(plan)).toThrow(/taken at launch/);
+    // limits stay within 32-bit token indices: a text count at launch beside a large fixed grid, a large fixed text beside a run-time grid
+    const big = checkSource('grid n=2147450000\ngroup n=1048576\ntext ? after\nimage attends all + text\nhead_dim 64\n', { runtimeSizes: true });
+    expect(big.ir?.runtime?.max).toMatchObject({ text: 2 ** 31 - 1 - 2147450000, tokens: 2 ** 31 - 1 });
+    const far = checkSource('grid h=? w=?\ngroup h=16 w=16\ntext 2140000000 before\nimage attends all + text\nhead_dim 64\n', { runtimeSizes: true });
+    expect(far.diagnostics.map((d) => d.code)).toContain('E0205');
     // a 1-token grid: one group of one token
     const one = bindPlan(plan, { grid: [1, 1], text: 5 });
     expect(keyTiles(one, [0, 0], 5, { blockK: 64, runs: false }).map((t) => [t.seg.base, t.n])).toEqual([[5, 1], [0, 5]]);
