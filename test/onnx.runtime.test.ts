@@ -14,7 +14,10 @@ import { totalTokens } from '../compiler/ir.js';
 import { referenceAttention } from '../compiler/reference.js';
 import { standaloneRuntimeModel } from '../codegen/onnx/index.js';
 import { backendFor } from '../codegen/all.js';
-import { needsGridInput, type RuntimeSpec } from '../codegen/onnx/lower_runtime.js';
+import { lowerRuntime, needsGridInput, runtimeNodeBound, type RuntimeSpec } from '../codegen/onnx/lower_runtime.js';
+import { WorkRefused } from '../compiler/cost.js';
+import fc from 'fast-check';
+import { arbPattern, toPattern } from './support/arb_pattern.js';
 import { mulberry32 } from '../runtime/random.js';
 import { create } from '@bufbuild/protobuf';
 import { GraphProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
@@ -274,6 +277,23 @@ describe('onnx: one model for every grid size (run-time sizes)', () => {
       const bad = await gratcIn(['run', 'o.onnx', ...['q', 'k', 'v', 'grid'].flatMap((x) => ['--input', `${x}=${x}.npy`])], d);
       expect(bad.code).toBe(1);
     });
+  });
+
+  it('its nodes are bounded from the IR before it is built (runtimeNodeBound), and a pattern past the budget is refused in one line', () => {
+    fc.assert(fc.property(arbPattern({ maxTokens: 400 }), fc.boolean(), (p, keyBias) => {
+      const t = toPattern(p);
+      const ir = checkSource(t.source, { grid: t.grid, text: t.text }).ir!;
+      const l = lowerRuntime(ir, { dims: ir.dims.map(() => true), text: false }, { elemType: 1, opset: 17, textValid: true, keyBias });
+      expect(l.fn.node.length).toBeLessThanOrEqual(runtimeNodeBound(ir));
+      expect(runtimeNodeBound(ir)).toBeLessThanOrEqual(2.5 * l.fn.node.length + 500);
+    }), { numRuns: 80 });
+    // 64 terms of 30 comparisons: each term tests every earlier one (568,569 nodes when built)
+    const many = `pattern m\ngrid h=? w=?\ngroup h=8 w=8\nimage attends ${Array.from({ length: 64 }, (_, i) => `where(${Array.from({ length: 30 }, (_, j) => `dh * 1000 + dw * 7 + qh != ${i * 30 + j}`).join(' && ')})`).join(' +\n  ')}\nhead_dim 64\n`;
+    const ir = checkSource(many, { runtimeSizes: true }).ir!;
+    const t0 = performance.now();
+    expect(() => lowerRuntime(ir, ir.runtime!, { elemType: 1, opset: 17 })).toThrow(WorkRefused);
+    expect(() => lowerRuntime(ir, ir.runtime!, { elemType: 1, opset: 17 })).toThrow(/^the ONNX lowering for sizes taken at run time would need 843,000 nodes \(limit 100,000\); use fewer or simpler region terms/);
+    expect(performance.now() - t0).toBeLessThan(1000);
   });
 
   it('sizes that do not add up fail in onnxruntime, never silently', async () => {

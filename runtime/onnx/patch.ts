@@ -186,7 +186,7 @@ export function patchModel(input: ModelProto, spec: PatternSpec, opts: PatchOpti
           const name = runtimeFunctionName(ir, rt, oo);
           entry = functions.get(name);
           if (!entry) {
-            const lowered = lowerRuntime(ir, rt, oo);
+            const lowered = lowerRuntime(ir, rt, oo, spent);
             entry = { name: lowered.name, lowered, ir };
             functions.set(lowered.name, entry);
             spent = { bytes: spent.bytes + lowered.spent.bytes, nodes: spent.nodes + lowered.spent.nodes, steps: spent.steps, functions: spent.functions + 1 };
