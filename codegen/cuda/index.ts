@@ -12,13 +12,16 @@ import Handlebars from 'handlebars';
 import type { Backend, EmitResult, EmittedFile } from '../backend.js';
 import { TARGET } from './target.js';
 import type { PatternIR } from '../../compiler/ir.js';
-import { fixedPlan, groupExtents, queryTiling, sizeMax, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
+import { groupExtents, sizeMax } from '../../compiler/plan.js';
 import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
 import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
 import { planSm90, wgmmaWrappersC, type Sm90Plan } from './sm90.js';
 import { emitPython, packageName } from './python.js';
+import { cudaPlan, type CudaPlan } from './plan.js';
+
+export { cudaPlan, type CudaPlan } from './plan.js';
 
 export { planSm90, type Sm90Plan } from './sm90.js';
 export { canonicalSpec, DEFAULT_SM90_VARIANT, kernelName, planKernel, specHash, SUPPORTED_ARCHS, SUPPORTED_HEAD_DIMS, type KernelSpec, type Sm90Variant } from './spec.js';
@@ -39,30 +42,6 @@ const num = (n: number): string => {
   if (!Number.isFinite(n)) throw new Error(`cuda backend: not a finite number: ${n}`);
   return Number.isInteger(n) ? String(n) : n.toPrecision(17).replace(/0+$/, '').replace(/\.$/, '.0');
 };
-
-/** Everything the CUDA backend decides for one pattern, once: the spec and both kernels' plans. */
-export interface CudaPlan {
-  readonly spec: KernelSpec;
-  readonly kernel: string; // the sm_80 kernel's name; the sm_90a one adds `_sm90a`
-  /** The spec at its sizes; null where some size is taken at launch. */
-  readonly bound: BoundPlan | null;
-  /** The sm_80 kernel's query tiles (tiling.blockQ rows; null: taken at launch), shared memory and threads. */
-  readonly sm80: { readonly tiles: QueryTiling | null; readonly tilesPerGroup: number; readonly smemBytes: number; readonly threads: number };
-  readonly sm90: Sm90Plan;
-}
-
-export function cudaPlan(spec: KernelSpec): CudaPlan {
-  const { blockQ, blockK, stages, warps } = spec.tiling;
-  const bound = fixedPlan(spec);
-  const tiles = bound ? queryTiling(bound, blockQ) : null;
-  return {
-    spec,
-    kernel: ident(kernelName(spec)),
-    bound,
-    sm80: { tiles, tilesPerGroup: tiles?.tilesPerGroup ?? Math.ceil(groupExtents(spec).reduce((n, e) => n * e, 1) / blockQ), smemBytes: (blockQ + 2 * stages * blockK) * spec.headDim * 2, threads: warps * 32 },
-    sm90: planSm90(spec),
-  };
-}
 
 /** A size for display: `512`, or `?<=4096` when taken at launch. */
 const showSize = (s: KernelSpec['dims'][number]['size']): string => (s.kind === 'fixed' ? String(s.value) : `?<=${s.max}`);

@@ -19,7 +19,7 @@ import { canonicalSpec, specHash } from './spec.js';
 import { spatialPlans } from '../../compiler/shard.js';
 import { bindPlan, sizeMax } from '../../compiler/plan.js';
 import { ident, template, templateText } from '../kernel.js';
-import type { CudaPlan } from './index.js';
+import type { CudaPlan } from './plan.js';
 
 /** Which sizes a kernel takes at launch and the largest it takes (CONTRACT: the spec JSON's "runtime"). */
 export interface RuntimeSizes {
