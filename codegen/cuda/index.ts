@@ -17,7 +17,7 @@ import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
 import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
-import { planSm90, wgmmaWrappersC, type Sm90Plan } from './sm90.js';
+import { wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
 
