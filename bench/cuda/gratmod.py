@@ -13,7 +13,11 @@ def load(folder, module, name=None):
     for old in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
         del sys.modules[old]  # a fresh copy: its own submodules, library cache and ops
     pkg = os.path.join(folder, module)
-    spec = importlib.util.spec_from_file_location(name, os.path.join(pkg, "__init__.py"), submodule_search_locations=[pkg])
+    if os.path.exists(pkg + ".py") and not os.path.isdir(pkg):
+        # a folder of gratc before the package layout (one loader file; add_baseline.sh's "old" kernels)
+        spec = importlib.util.spec_from_file_location(name, pkg + ".py")
+    else:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(pkg, "__init__.py"), submodule_search_locations=[pkg])
     m = importlib.util.module_from_spec(spec)
     sys.modules[name] = m
     spec.loader.exec_module(m)
