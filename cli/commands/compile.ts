@@ -131,9 +131,10 @@ and DIR/${MANIFEST}:
    runtime, order, headDim, dtype, files [{path, role, bytes, sha256}], info
    (backend facts), stats (as in inspect --json)}
 A grid size or text count left as ? and not bound by --grid/--text is taken at
-launch by the cuda target (null in grid/text; runtime: {dims [bool], text bool,
-max {dims, text, tokens, groups}}, the limits the kernels accept; stats null);
-the other targets need every size (E0301/E0302).
+launch, by every target: cuda as kernel arguments, wgsl in a uniform, onnx from
+the sequence length (one open size) or a \`grid\` int64 input (several). In the
+manifest: null in grid/text; runtime: {dims [bool], text bool, max {dims, text,
+tokens, groups}}, the limits the kernels accept; stats null.
 Files whose contents did not change are not rewritten.
 
 --json prints {pattern, target, out, files [{path, role, bytes, sha256,
