@@ -139,7 +139,7 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
         raise TypeError(f"{KERNEL}: q, k, v must all be bfloat16 or all float16, got {q.dtype}, {k.dtype}, {v.dtype}")
     if q.dim() != 4 or k.shape != q.shape or v.shape != q.shape:
         raise ValueError(f"{KERNEL}: q, k, v must have one 4-D shape, got {list(q.shape)}, {list(k.shape)}, {list(v.shape)}")
-    if not q.is_cuda or k.device != q.device or v.device != q.device:
+    if q.device.type not in _op.DEVICE_TYPES or k.device != q.device or v.device != q.device:
         raise ValueError(f"{KERNEL}: q, k, v must be on one CUDA device, got {q.device}, {k.device}, {v.device}")
     if arch not in (None, "sm80", "sm90a"):
         raise ValueError(f"{KERNEL}: arch must be None, 'sm80' or 'sm90a', got {arch!r}")

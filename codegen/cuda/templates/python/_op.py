@@ -6,8 +6,14 @@ this package imported in one process (the bench's variants: each copy keeps its 
     torch.ops.NAMESPACE.attention(q, k, v, text_valid, text_valid_all, sizes, scale, bnhd, with_lse, arch)
         -> (out, lse)       lse: float32 [batch, heads, tokens], or an empty tensor without with_lse
     torch.ops.NAMESPACE.attention_out(q, k, v, out, ...same...) -> lse   (writes out)
+    torch.ops.NAMESPACE.note(plug_id, reason, detail) -> ()   (the plug's count of a routed call)
 Each has a fake (meta) implementation, so torch.compile traces them without running the kernel:
 no graph break, and CUDA graphs capture them (the launch allocates nothing and never syncs).
+`note` is how compiled code counts: Dynamo drops calls of its reorderable logging functions made
+inside inlined functions (torch 2.13), and the plug's calls always are, so a compiled plugged model
+would count nothing and never raise when strict; an op marked side-effectful stays in the graph and
+runs (it counts, warns or raises) each time the graph runs. Not under CUDA graph replay, which runs
+no Python: calls replayed from a captured graph are not counted.
 attention() in this package validates the arguments and calls them; call them directly only with
 arguments it would pass.
 """
@@ -17,6 +23,11 @@ import torch
 
 from . import _build
 from ._spec import KERNEL
+
+# The device types attention() and the plug send to these ops: the kernels run on CUDA. A test
+# seam, nothing else: test/support/torch_checks.py registers a CPU kernel for the ops
+# (torch.library.register_kernel) and adds "cpu" here, to run this package on real torch without a GPU.
+DEVICE_TYPES = ("cuda",)
 
 
 def _views(q, bnhd):
@@ -59,6 +70,16 @@ def _attention_out_fake(q, k, v, out, text_valid, text_valid_all, sizes, scale, 
     return _lse_like(q, bnhd, with_lse)
 
 
+def _note(plug_id: int, reason: str, detail: str) -> None:
+    from . import _plug  # (it imports this module)
+
+    _plug._record(plug_id, reason, detail)
+
+
+def _note_fake(plug_id, reason, detail):
+    return None
+
+
 def _taken(namespace):
     """Whether another copy of this package registered its ops in `namespace` already."""
     try:
@@ -75,14 +96,23 @@ def _namespace():
     return KERNEL if n == 1 else f"{KERNEL}_{n}"
 
 
-def _register(name, fn, fake, mutates):
+def _register(name, fn, fake, mutates, device_types="cuda"):
     if not hasattr(torch.library, "custom_op"):  # torch < 2.4: the plain function (eager only)
         return fn
-    op = torch.library.custom_op(f"{NAMESPACE}::{name}", fn, mutates_args=mutates, device_types="cuda")
+    op = torch.library.custom_op(f"{NAMESPACE}::{name}", fn, mutates_args=mutates, device_types=device_types)
     op.register_fake(fake)
     return op
 
 
+def _side_effect(op):
+    """Keeps `op`'s calls in compiled graphs although nothing uses their (empty) result."""
+    mark = getattr(getattr(torch, "fx", None), "node", None)
+    if hasattr(op, "_opoverload") and hasattr(mark, "has_side_effect"):
+        mark.has_side_effect(op._opoverload)
+    return op
+
+
 NAMESPACE = _namespace()
+note = _side_effect(_register("note", _note, _note_fake, (), device_types=None))
 attention_out = _register("attention_out", _attention_out, _attention_out_fake, ("out",))
 attention = _register("attention", _attention, _attention_fake, ())  # (last: _taken looks for it)

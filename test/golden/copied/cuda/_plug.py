@@ -8,9 +8,9 @@ dispatcher routes a call to the innermost active plug, which takes it (this kern
 torch.library op) or passes it to the SDPA that was there before, with a reason. Nothing here
 reads data pointers or swaps globals per call, so torch.compile(fullgraph=True) traces a plugged
 model without graph breaks; the plug's settings it reads (grid, text_valid, whether this step is
-dense) are guarded by Dynamo like any attribute, and each routed call is counted through _record,
-which Dynamo runs after the graph (torch._dynamo.config.reorderable_logging_functions) instead of
-breaking the graph for it.
+dense) are guarded by Dynamo like any attribute, and each routed call is counted through _record:
+called directly in eager code, and through the side-effectful op _op.note in compiled code, which
+runs it each time the graph runs (_op.py says why not Dynamo's reorderable logging functions).
 Code that imported scaled_dot_product_attention by name before plug() keeps the old function.
 """
 import contextlib
@@ -23,7 +23,7 @@ import weakref
 import torch
 import torch.nn.functional as F
 
-from . import _api
+from . import _api, _op
 from ._spec import _DTYPES, GRID, HEAD_DIM, KERNEL
 
 # why a call ran dense; "layer" and "step" are the plug's policy (never warned, never strict)
@@ -51,11 +51,22 @@ _previous = []  # the SDPA this package's dispatcher replaced (empty: not instal
 
 
 def _record(pid, reason, detail):
-    """Counts one routed call of plug `pid` (warns, or raises when strict). Compiled code calls it
-    after the graph with constant arguments; eager code before running the call."""
+    """Counts one routed call of plug `pid` (warns, or raises when strict), before the call runs."""
     p = _PLUGS.get(pid)
     if p is not None:
         p._note(reason, detail)
+
+
+# torch.compiler.is_compiling() is True while Dynamo traces (older torch: never compiled)
+_compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
+
+
+def _count(pid, reason, detail):
+    """_record now (eager), or where the compiled graph runs this call (see the docstring)."""
+    if _compiling():
+        _op.note(pid, reason, detail)
+    else:
+        _record(pid, reason, detail)
 
 
 def _fallback(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, kw):
@@ -77,12 +88,6 @@ def _install():
     if not _previous:
         _previous.append(F.scaled_dot_product_attention)
         F.scaled_dot_product_attention = _sdpa
-    try:  # compiled code counts through _record without a graph break
-        import torch._dynamo
-
-        torch._dynamo.config.reorderable_logging_functions.add(_record)
-    except (ImportError, AttributeError):
-        pass
 
 
 def _uninstall():
@@ -253,7 +258,7 @@ class Plug:
             return "shape"
         if q.dtype not in _DTYPES or k.dtype != q.dtype or v.dtype != q.dtype:
             return "dtype"
-        if not (q.is_cuda and k.device == q.device and v.device == q.device):
+        if not (q.device.type in _op.DEVICE_TYPES and k.device == q.device and v.device == q.device):
             return "device"
         if q.shape[3] != HEAD_DIM:
             return "head_dim"
@@ -276,9 +281,9 @@ class Plug:
                 if err is not None:
                     reason, detail = "sizes", err
         if reason is not None:
-            _record(self._id, reason, detail)
+            _count(self._id, reason, detail)
             return _fallback(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa, kw)
-        _record(self._id, "taken", "")
+        _count(self._id, "taken", "")
         s = scale if scale is not None else HEAD_DIM ** -0.5
         if self.parallel is not None:
             return _api.parallel_attention(q, k, v, mode=self.parallel, group=self.group, text_valid=self.text_valid, scale=s)
