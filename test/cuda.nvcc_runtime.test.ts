@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
 import type { EmittedFile } from '../codegen/backend.js';
+import { SHIFT_N } from './support/runtime_patterns.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-rt-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -50,21 +51,11 @@ function problems(out: string): string[] {
 const TORCH_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC'];
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
 
-const GROUPED_N = `pattern gn
-grid  h=? w=?
-group h=4 w=4
-order grouped
-border shift
-text  ? before
-image attends neighbors(h=1, w=2) + where(kw >= nw - 1 && dh >= -1 && dh <= 0) + text
-text  attends grid
-head_dim 64
-`;
 
 describe('nvcc: kernels with sizes taken at launch compile clean for sm_80 and sm_90a', () => {
   const sources: [string, string][] = [
     ...['flux_grat_b', 'flux_grat_x', 'hunyuan_grat_b', 'hunyuan_grat_x'].map((n): [string, string] => [n, readFileSync(join('examples', `${n}.grat`), 'utf8')]),
-    ['grouped_n', GROUPED_N],
+    ['grouped_n', SHIFT_N],
   ];
   const jobs: { name: string; arch: 'sm_80' | 'sm_90a'; dir: string; cu: string }[] = [];
   for (const [name, src] of sources) {

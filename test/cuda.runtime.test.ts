@@ -18,6 +18,7 @@ import { bindPlan, launchSizesError, type LaunchSizes } from '../compiler/plan.j
 import { denseMask } from '../compiler/reference.js';
 import { DEFAULT_SM90_VARIANT, hostSizesC, paramsRuntimeC, planKernel, type KernelSpec } from '../codegen/cuda/index.js';
 import { CUDA, printCursor } from '../codegen/cursor.js';
+import { SHIFT_N, VIDEO_X } from './support/runtime_patterns.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-runtime-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -142,27 +143,6 @@ text  attends all
 head_dim 128
 `;
 const FLUX_B = FLUX_X.replace('crisscross', 'neighbors(1)').replace('pattern fx', 'pattern fb');
-// 3-D, raster, the frame count fixed (HunyuanVideo-like), text count at launch, after the grid
-const VIDEO_X = `pattern vx
-grid  t=6 h=? w=?
-group t=4 h=8 w=8
-order raster
-text  ? after
-image attends crisscross + text
-text  attends all
-head_dim 128
-`;
-// grouped order, shifted windows, a predicate on the group count n (a launch value here)
-const SHIFT_N = `pattern sn
-grid  h=? w=?
-group h=4 w=4
-order grouped
-border shift
-text  ? before
-image attends neighbors(h=1, w=2) + where(kw >= nw - 1 && dh >= -1 && dh <= 0) + text
-text  attends grid
-head_dim 64
-`;
 
 describe('run-time sizes in the printed CUDA: one build walks the mask at every launch size', () => {
   const cases: [string, string, LaunchSizes[]][] = [

@@ -11,26 +11,8 @@ import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
 import { bindPlan, kernelPlan, type KernelPlan, type LaunchSizes } from '../compiler/plan.js';
 import { geomFields, printCursor, WGSL } from '../codegen/cursor.js';
 import { sharedNodeGpu } from '../runtime/webgpu/verify.js';
+import { SHIFT_N, VIDEO_X } from './support/runtime_patterns.js';
 
-const VIDEO_X = `pattern vx
-grid  t=6 h=? w=?
-group t=4 h=8 w=8
-order raster
-text  ? after
-image attends crisscross + text
-text  attends all
-head_dim 128
-`;
-const SHIFT_N = `pattern sn
-grid  h=? w=?
-group h=4 w=4
-order grouped
-border shift
-text  ? before
-image attends neighbors(h=1, w=2) + where(kw >= nw - 1 && dh >= -1 && dh <= 0) + text
-text  attends grid
-head_dim 64
-`;
 
 /** The Geom fields of a launch, in geomFields order (as a host fills them: codegen/cuda/index.ts hostSizesC). */
 function geomOf(plan: KernelPlan, s: LaunchSizes): number[] {
