@@ -371,6 +371,19 @@ class Plugged(unittest.TestCase):
         want, _ = masked_attention(q, k, v, [mask_of(sizes, 2)] * B, g.SCALE)
         self.assertLess(err(o1, want), 0.01)
 
+    def test_remove_under_compile(self):
+        """A compiled model whose plug is removed recompiles and runs dense SDPA (no stale kernel calls)."""
+        p = self.plug()
+        x = inputs(SIZES[0], seed=7)
+        with torch.no_grad():
+            cm, be = compiled(self.m, "aot_eager")
+            cm(x)
+            calls = len(KERNEL_CALLS)
+            p.remove()
+            y = cm(x)
+        self.assertEqual((len(KERNEL_CALLS) - calls, be.graphs, p.stats["taken"]), (0, 2, 2))
+        self.assertLess(err(y, reference(self.m, x, SIZES[0], dense=(0, 1))), TOL)
+
     def test_dynamic_shapes(self):
         """dynamic=True (symbolic token counts): no graph break, the sizes reach the op as ints."""
         p = self.plug()
