@@ -18,7 +18,7 @@ compared with the dense-MASKED reference: the same model with SDPA given the pat
 mask_mod). Speedups are against dense and Flex in the same compile mode.
 
 Run on the GPU machine from the repository root, with the modules bench/pipeline/emit.sh wrote here
-carried along (.gen/pipeline):
+carried along (.gen/e2e):
     PYTHONUNBUFFERED=1 OUT=/tmp/out SHAPES=flux_4096 PATTERNS=b METHODS=dense,flex,gratc COMPILE=0,1 \
         python3 bench/pipeline/e2e.py [MODULE_FOLDER ...]
 Environment (defaults in brackets):
@@ -36,7 +36,7 @@ Environment (defaults in brackets):
   REF_CHUNK [2048]         query rows per masked SDPA call of the reference
   REPS [3], REP_BUDGET_S [12]  timed forwards after the warm-up: up to REPS, fewer when one takes long
   TIME_BUDGET_S [500]      configurations not started by then are skipped (recorded as such)
-  GRAT_MODULES             module folders, comma-separated (or as arguments) [every folder in .gen/pipeline]
+  GRAT_MODULES             module folders, comma-separated (or as arguments) [every folder in .gen/e2e]
   GRATC_KIND [auto]        auto (a run-time-grid module if one fits, else grid-bound), runtime, bound
   SEED [0]                 weights (inputs use SEED + 1)
 Writes $OUT/e2e.json (card, date, versions, selection, one row per configuration) and prints a table.
@@ -170,7 +170,7 @@ def module_folders():
     given = [x for x in (sys.argv[1:] or env_list("GRAT_MODULES", "")) if x]
     if given:
         return given
-    root = os.path.join(ROOT, ".gen", "pipeline")
+    root = os.path.join(ROOT, ".gen", "e2e")
     return sorted(os.path.join(root, d) for d in os.listdir(root) if os.path.isdir(os.path.join(root, d))) if os.path.isdir(root) else []
 
 

@@ -2,7 +2,7 @@
 # Emits the gratc CUDA modules the end-to-end bench (bench/pipeline/e2e.py) needs, here (the GPU
 # machine has no Node), into an ignored folder that is carried to the device.
 #
-#   bench/pipeline/emit.sh [OUT] [SHAPES] [PATTERNS]      (defaults: .gen/pipeline all b,x)
+#   bench/pipeline/emit.sh [OUT] [SHAPES] [PATTERNS]      (defaults: .gen/e2e all b,x)
 #
 # Per pattern, one run-time-grid module (`grid h=? w=?` left unbound: OUT/<pattern>_rt) when this
 # gratc can compile one, and one grid-bound module per shape (OUT/<pattern>_<grid>, --grid bound).
@@ -10,7 +10,7 @@
 # from bench/pipeline/shapes.py, the bench's own table. Each module is ~160 KB.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=${1:-.gen/pipeline}
+OUT=${1:-.gen/e2e}
 SHAPES=${2:-all}
 PATTERNS=${3:-b,x}
 npm run build >/dev/null  # dist/ from these sources, so the modules match the checkout
