@@ -105,6 +105,23 @@ os.makedirs(OUT, exist_ok=True)
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", "/tmp/torch_ext")
 DEV = os.environ.get("E2E_DEVICE", "cuda")  # (cpu: only for a smoke run of this script's logic)
 MODELS = {"flux": flux_model, "hunyuan": hunyuan_model}
+if DEV != "cuda":  # a smoke run of the script's logic on a CPU build of torch: CUDA timing calls become no-ops
+    class _CpuEvent:
+        def __init__(self, enable_timing=False):
+            self.t = 0.0
+
+        def record(self, stream=None):
+            self.t = time.perf_counter()
+
+        def synchronize(self):
+            pass
+
+        def elapsed_time(self, end):
+            return (end.t - self.t) * 1e3
+
+    for _name, _fn in {"synchronize": lambda *a, **k: None, "empty_cache": lambda: None, "reset_peak_memory_stats": lambda *a: None,
+                       "max_memory_allocated": lambda *a: 0, "Event": _CpuEvent}.items():
+        setattr(torch.cuda, _name, _fn)
 
 
 def versions():
@@ -121,7 +138,7 @@ def versions():
     return v
 
 
-RESULTS = {"card": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+RESULTS = {"card": torch.cuda.get_device_name() if DEV == "cuda" else f"{DEV} (smoke run)", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "versions": versions(),
            "selection": {"shapes": [s.name for s in SHAPES], "patterns": PATTERNS, "methods": METHODS, "compile": COMPILE,
                          "depth": {k: list(v) for k, v in DEPTH.items()}, "text_valid": TEXT_VALID, "ref": REF},
