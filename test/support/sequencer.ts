@@ -10,10 +10,13 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 /** Heaviest first: nvcc and lavapipe compiles, Chromium, the property tests, subprocess-heavy CLI tests. */
 export const HEAVY_FIRST: readonly string[] = [
   'test/cuda.nvcc_sm90a.test.ts',
+  'test/cuda.nvcc_runtime.test.ts',
   'test/webgpu.lavapipe.test.ts',
   'test/reliability.backends.test.ts',
   'test/cli.examples.test.ts',
   'test/cli.exit.test.ts',
+  'test/pipeline.masks.test.ts',
+  'test/cuda.torch_cpu.test.ts',
   'test/cuda.nvcc.test.ts',
   'test/webgpu.browser.test.ts',
   'test/dsl.fuzz.test.ts',
