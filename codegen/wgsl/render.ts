@@ -41,6 +41,9 @@ export interface WgslTemplateContext {
   readonly splits: boolean;
   readonly tilesPerGroup: number;
   readonly gridTiles: number;
+  /** The query tile lives in workgroup memory (else each invocation re-reads its rows from q). */
+  readonly stageQ: boolean;
+  readonly workgroupBytes: number;
   readonly qsLen: number;
   readonly psLen: number;
   readonly rows: readonly number[];
@@ -102,6 +105,8 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     splits: isBound(spec) ? f.textSplits > 1 : spec.textQueries !== null,
     tilesPerGroup: f.tilesPerGroup,
     gridTiles: f.workgroups,
+    stageQ: v.qStaging === 'tile',
+    workgroupBytes: v.workgroupStorage,
     qsLen: v.blockQ * d4,
     psLen: (v.blockK * v.blockQ) / rq,
     rows: range(rq),

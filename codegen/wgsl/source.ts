@@ -51,6 +51,7 @@ export function kernelSource(spec: WgslSpec): GratKernelSource {
       id: v.id,
       precision: v.precision,
       reduction: v.reduction,
+      qStaging: v.qStaging,
       lanes: v.lanes,
       threads: v.threads,
       workgroupStorage: v.workgroupStorage,

@@ -14,6 +14,11 @@
  * reduced across the LANES lanes of a row group with subgroupShuffleXor (variants 'sg16',
  * 'sg8': the device's subgroups must hold at least LANES invocations) or through workgroup
  * memory ('shared', any device; same layout as 'sg16').
+ *
+ * Staging of the query tile: 'tile' keeps the scaled BQ x D tile in workgroup memory (32 KiB in
+ * all at head_dim 128, most adapters allow it when asked); 'global' re-reads each invocation's
+ * query rows from the q buffer per key chunk (cached loads) and stages only K/V chunks and
+ * probabilities: 16 KiB, the limit every conformant WebGPU adapter has. Same tiles, same launch.
  */
 import { diag, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { PatternIR } from '../../compiler/ir.js';
@@ -25,6 +30,11 @@ export const PRECISIONS = ['f32', 'f16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 export const REDUCTIONS = ['sg16', 'sg8', 'shared'] as const;
 export type Reduction = (typeof REDUCTIONS)[number];
+/** Where the query tile lives: in workgroup memory (faster), or re-read from q (fits 16 KiB). */
+export const Q_STAGINGS = ['tile', 'global'] as const;
+export type QStaging = (typeof Q_STAGINGS)[number];
+/** WebGPU's default (and least) maxComputeWorkgroupStorageSize: the 'global' variants fit it. */
+export const MIN_WORKGROUP_STORAGE = 16384;
 
 /** Query rows per workgroup, keys per key tile and invocations per workgroup (WebGPU's default limit is 256). */
 export const BLOCK_Q = 32;
@@ -47,9 +57,10 @@ export const isBound = (spec: WgslSpec): spec is BoundPlan & { readonly preferre
 
 /** One compiled shader of a spec. */
 export interface WgslVariant {
-  readonly id: string; // `${precision}-${reduction}`
+  readonly id: string; // `${precision}-${reduction}`, `-q16k` when the query tile stays in global memory
   readonly precision: Precision;
   readonly reduction: Reduction;
+  readonly qStaging: QStaging;
   readonly lanes: number; // lanes per row group (the subgroup cluster a row maximum spans)
   readonly blockQ: number;
   readonly blockK: number; // keys per key tile
@@ -92,7 +103,7 @@ export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
 }
 
 /** Bump when the emitted WGSL or typed module changes for the same spec. */
-export const GENERATOR: Generator = 'wgsl/2';
+export const GENERATOR: Generator = 'wgsl/3';
 
 const specIdentity = (spec: WgslSpec): Record<string, unknown> => {
   const { preferred, ...plan } = spec;
@@ -120,22 +131,24 @@ export function wgslLaunch(spec: BoundPlan): WgslLaunch {
 export const tilesPerGroup = (spec: WgslSpec): number => (isBound(spec) ? wgslLaunch(spec).tilesPerGroup : tilesPerGroupOf(spec, BLOCK_Q));
 
 /**
- * The variant of a precision and reduction: tile sizes and workgroup memory. Workgroup memory
- * (f32 whatever the precision of the tensors): the scaled query tile, one K/V chunk buffer of
- * 8 KiB and the probabilities; 32 KiB for head_dim 128, which most adapters allow.
+ * The variant of a precision, reduction and query staging: tile sizes and workgroup memory.
+ * Workgroup memory (f32 whatever the precision of the tensors): the scaled query tile ('tile'
+ * only), one K/V chunk buffer of 8 KiB and the probabilities (8 KiB); 32 KiB for head_dim 128
+ * with the query tile, 16 KiB without.
  */
-export function variantOf(spec: WgslSpec, precision: Precision, reduction: Reduction): WgslVariant {
+export function variantOf(spec: WgslSpec, precision: Precision, reduction: Reduction, qStaging: QStaging = 'tile'): WgslVariant {
   const lanes = reduction === 'sg8' ? 8 : 16;
   const D = spec.headDim, BQ = BLOCK_Q, BK = BLOCK_K;
   const rowsPerThread = (BQ * lanes) / THREADS;
-  const q = BQ * D * 4, kv = 512 * 16, p = BQ * BK * 4;
+  const q = qStaging === 'tile' ? BQ * D * 4 : 0, kv = 512 * 16, p = BQ * BK * 4;
   const features: string[] = [];
   if (precision === 'f16') features.push('shader-f16');
   if (reduction !== 'shared') features.push('subgroups');
   return {
-    id: `${precision}-${reduction}`,
+    id: `${precision}-${reduction}${qStaging === 'global' ? '-q16k' : ''}`,
     precision,
     reduction,
+    qStaging,
     lanes,
     blockQ: BQ,
     blockK: BK,
@@ -148,6 +161,6 @@ export function variantOf(spec: WgslSpec, precision: Precision, reduction: Reduc
   };
 }
 
-/** Every variant the backend emits for a spec. */
+/** Every variant the backend emits for a spec (the runtime prefers 'tile' staging where it fits). */
 export const allVariants = (spec: WgslSpec): WgslVariant[] =>
-  PRECISIONS.flatMap((p) => REDUCTIONS.map((r) => variantOf(spec, p, r)));
+  Q_STAGINGS.flatMap((s) => PRECISIONS.flatMap((p) => REDUCTIONS.map((r) => variantOf(spec, p, r, s))));

@@ -5,7 +5,7 @@
  * alive, so every object `create()` returns is kept reachable for the life of the process.
  */
 import { quietNative } from '../native_stderr.js';
-import { requestGratDevice } from './index.js';
+import { requestGratDevice, type GratDeviceCap } from './index.js';
 
 type DawnModule = { create(flags: string[]): GPU; globals: Record<string, unknown> };
 
@@ -38,10 +38,10 @@ export interface NodeGpu {
 
 /**
  * An adapter and a device with gratc's features. `null` is Dawn's null backend: it validates
- * shaders with Tint and runs nothing. Throws when no adapter is found (a missing driver is an
+ * shaders with Tint and runs nothing. `cap` asks for less than the adapter offers (a small device). Throws when no adapter is found (a missing driver is an
  * error, not a skip).
  */
-export async function nodeGpu(backend: NodeBackend = 'default'): Promise<NodeGpu> {
+export async function nodeGpu(backend: NodeBackend = 'default', cap: GratDeviceCap = {}): Promise<NodeGpu> {
   const { create } = await loadDawn();
   const flags = backend === 'null' ? ['backend=null'] : backend === 'vulkan' ? ['backend=vulkan'] : [];
   const gpu = create(flags);
@@ -52,7 +52,7 @@ export async function nodeGpu(backend: NodeBackend = 'default'): Promise<NodeGpu
     throw new Error(`no WebGPU adapter (Dawn backend '${backend}'): install a Vulkan driver (on Debian: mesa-vulkan-drivers >= 25 for lavapipe)`);
   }
   keepAlive.push(adapter);
-  const device = await requestGratDevice(adapter, `gratc-${backend}`);
+  const device = await requestGratDevice(adapter, `gratc-${backend}`, cap);
   keepAlive.push(device);
   const i = adapter.info;
   return { adapter, device, description: [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' / ') || 'unknown adapter' };

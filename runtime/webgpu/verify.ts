@@ -10,7 +10,7 @@ import { groupCount } from '../../compiler/ir.js';
 import type { Run } from '../../compiler/keys.js';
 import { referenceAttention, resolveValid, sampleRows, type ReferenceOptions, type RowSample } from '../../compiler/reference.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
-import { createGratAttention, fromHalf, toHalf, type GratKernelSource, type Layout, type Precision, type Reduction } from './index.js';
+import { createGratAttention, fromHalf, toHalf, type GratKernelSource, type Layout, type Precision, type QStaging, type Reduction } from './index.js';
 import { calmDawnPolling } from './dawn_poll.js';
 import { nodeGpu, type NodeBackend, type NodeGpu } from './node.js';
 import { mulberry32 } from '../random.js';
@@ -21,6 +21,7 @@ export interface VerifyOptions {
   readonly layout?: Layout;
   readonly precision?: Precision;
   readonly reduction?: Reduction;
+  readonly qStaging?: QStaging;
   /** Valid text length (default: every text token): one for every sample, or one per sample. */
   readonly valid?: number | readonly number[];
   readonly seed?: number;
@@ -40,6 +41,8 @@ export interface VerifyResult {
   readonly tolerance: number;
   readonly kernel: string;
   readonly variant: string;
+  /** Why the runtime chose that variant on this device. */
+  readonly reason: string;
   readonly precision: Precision;
   readonly layout: Layout;
   readonly batch: number;
@@ -159,7 +162,7 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
   }
   const g = gpu ?? await sharedNodeGpu();
   opts.onStage?.('compile');
-  const attn = await createGratAttention(g.device, source, { precision: opts.precision, reduction: opts.reduction });
+  const attn = await createGratAttention(g.device, source, { precision: opts.precision, reduction: opts.reduction, qStaging: opts.qStaging });
   const B = opts.batch ?? 1, H = opts.heads ?? 1, layout = opts.layout ?? 'bhnd';
   const seed = opts.seed ?? 1;
   const N = totalTokens(ir), D = ir.headDim, n = B * H * N * D;
@@ -186,6 +189,7 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
     tolerance,
     kernel: source.kernel,
     variant: attn.variant.id,
+    reason: attn.reason,
     precision: p,
     layout,
     batch: B,

@@ -16,12 +16,15 @@
 export type Layout = 'bhnd' | 'bnhd';
 export type Precision = 'f32' | 'f16';
 export type Reduction = 'sg16' | 'sg8' | 'shared';
+/** Where a variant keeps the query tile: workgroup memory ('tile', faster) or the q buffer ('global', fits 16 KiB). */
+export type QStaging = 'tile' | 'global';
 
 /** One compiled shader of a pattern (codegen/wgsl/spec.ts: WgslVariant + its code). */
 export interface GratVariantSource {
   readonly id: string;
   readonly precision: Precision;
   readonly reduction: Reduction;
+  readonly qStaging: QStaging;
   readonly lanes: number;
   readonly threads: number;
   readonly workgroupStorage: number;
@@ -121,6 +124,8 @@ export interface GratCreateOptions {
   readonly precision?: Precision;
   /** Force a reduction (tests); default: subgroups when the device has them, else shared memory. */
   readonly reduction?: Reduction;
+  /** Force the query staging (tests); default: 'tile' when the device's workgroup storage allows it, else 'global'. */
+  readonly qStaging?: QStaging;
   /** The adapter's smallest subgroup size, when the device does not say (see requestGratDevice). */
   readonly subgroupMinSize?: number;
 }
@@ -129,6 +134,8 @@ export interface GratAttention<N extends number = number, D extends number = num
   readonly source: GratKernelSource<N, D>;
   readonly device: GPUDevice;
   readonly variant: GratVariantSource;
+  /** Why this variant runs on this device (the fastest that fits; what the faster ones lacked). */
+  readonly reason: string;
   readonly precision: Precision;
   readonly tokens: N;
   readonly headDim: D;
@@ -152,18 +159,21 @@ const adapterFacts = new WeakMap<GPUDevice, { subgroupMinSize: number }>();
 
 type AdapterInfoWithSubgroups = GPUAdapterInfo & { subgroupMinSize?: number };
 
+/** Limits to ask for less of than the adapter offers (tests: a 16 KiB device on a larger adapter). */
+export interface GratDeviceCap { readonly maxComputeWorkgroupStorageSize?: number }
+
 /**
  * Requests a device with what gratc's kernels can use: shader-f16 and subgroups when the
  * adapter has them, and the adapter's largest workgroup storage and buffer sizes.
  */
-export async function requestGratDevice(adapter: GPUAdapter, label = 'gratc'): Promise<GPUDevice> {
+export async function requestGratDevice(adapter: GPUAdapter, label = 'gratc', cap: GratDeviceCap = {}): Promise<GPUDevice> {
   const want = ['shader-f16', 'subgroups'].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const l = adapter.limits;
   const device = await adapter.requestDevice({
     label,
     requiredFeatures: want,
     requiredLimits: {
-      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeWorkgroupStorageSize: Math.min(l.maxComputeWorkgroupStorageSize, cap.maxComputeWorkgroupStorageSize ?? Infinity),
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
       maxBufferSize: l.maxBufferSize,
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
@@ -189,29 +199,60 @@ export class GratError extends Error {
   }
 }
 
-/** The variant a device runs: a precision it supports, subgroups when usable. */
-export function chooseVariant(source: GratKernelSource, device: GPUDevice, opts: GratCreateOptions = {}): GratVariantSource {
+/** A variant and why the device runs it. */
+export interface GratChoice { readonly variant: GratVariantSource; readonly reason: string }
+
+/** Preference order: subgroup reductions before workgroup memory, the staged query tile before re-reads. */
+const REDUCTION_ORDER: readonly Reduction[] = ['sg16', 'sg8', 'shared'];
+const STAGING_ORDER: readonly QStaging[] = ['tile', 'global'];
+
+/**
+ * The variant a device runs: of the precision asked (or preferred and supported), the first in
+ * preference order whose features, subgroup size, workgroup storage and invocations the device
+ * has; `reason` says what each faster variant lacked.
+ */
+export function chooseVariantWithReason(source: GratKernelSource, device: GPUDevice, opts: GratCreateOptions = {}): GratChoice {
   const f16 = device.features.has('shader-f16');
   const precision: Precision = opts.precision ?? (source.preferred === 'f16' && f16 ? 'f16' : 'f32');
   if (precision === 'f16' && !f16) throw new GratError(`precision f16 needs the 'shader-f16' feature, which this device lacks (request it, or use f32)`);
   const sgMin = subgroupMinSizeOf(device, opts.subgroupMinSize);
-  const fits = (v: GratVariantSource): boolean =>
-    v.precision === precision
-    && v.features.every((f) => device.features.has(f))
-    && v.minSubgroupSize <= (v.minSubgroupSize > 0 ? sgMin : 0)
-    && v.workgroupStorage <= device.limits.maxComputeWorkgroupStorageSize
-    && v.threads <= device.limits.maxComputeInvocationsPerWorkgroup;
-  const order: Reduction[] = opts.reduction ? [opts.reduction] : ['sg16', 'sg8', 'shared'];
-  for (const r of order) {
-    const v = source.variants.find((x) => x.reduction === r && fits(x));
-    if (v) return v;
+  const wgs = device.limits.maxComputeWorkgroupStorageSize, inv = device.limits.maxComputeInvocationsPerWorkgroup;
+  /** Why a variant cannot run here (null: it can). */
+  const lacks = (v: GratVariantSource): string | null => {
+    const missing = v.features.filter((f) => !device.features.has(f));
+    if (missing.length) return `no ${missing.join(', ')}`;
+    if (v.minSubgroupSize > 0 && sgMin < v.minSubgroupSize) return `subgroups of ${sgMin || 'unknown size'} < ${v.minSubgroupSize}`;
+    if (v.workgroupStorage > wgs) return `needs ${v.workgroupStorage} B of workgroup storage > ${wgs} B`;
+    if (v.threads > inv) return `needs ${v.threads} invocations > ${inv}`;
+    return null;
+  };
+  const reductions = opts.reduction ? [opts.reduction] : REDUCTION_ORDER;
+  const stagings = opts.qStaging ? [opts.qStaging] : STAGING_ORDER;
+  const skipped: string[] = [];
+  for (const st of stagings) {
+    for (const r of reductions) {
+      const v = source.variants.find((x) => x.precision === precision && x.reduction === r && x.qStaging === st);
+      if (!v) continue;
+      const why = lacks(v);
+      if (why === null) {
+        const forced = [opts.precision && 'precision', opts.reduction && 'reduction', opts.qStaging && 'staging'].filter(Boolean);
+        const head = `${v.id}: ${precision}${opts.precision ? '' : source.preferred === 'f16' && !f16 ? ' (no shader-f16)' : ''}, workgroup storage ${v.workgroupStorage} of ${wgs} B`;
+        return { variant: v, reason: [head, ...(forced.length ? [`forced ${forced.join(', ')}`] : []), ...skipped].join('; ') };
+      }
+      skipped.push(`not ${v.id} (${why})`);
+    }
   }
-  const want = source.variants.filter((x) => x.precision === precision && (!opts.reduction || x.reduction === opts.reduction));
+  const want = source.variants.filter((x) => x.precision === precision && (!opts.reduction || x.reduction === opts.reduction) && (!opts.qStaging || x.qStaging === opts.qStaging));
   const need = want.length ? Math.min(...want.map((x) => x.workgroupStorage)) : 0;
-  throw new GratError(`no ${precision}${opts.reduction ? ` ${opts.reduction}` : ''} variant of ${source.kernel} fits this device`
-    + ` (workgroup storage ${device.limits.maxComputeWorkgroupStorageSize} B, need ${need} B; subgroup min size ${sgMin};`
-    + ` features ${[...device.features].filter((f) => f === 'shader-f16' || f === 'subgroups').join(', ') || 'none'})`);
+  throw new GratError(`no ${precision}${opts.reduction ? ` ${opts.reduction}` : ''}${opts.qStaging ? ` ${opts.qStaging}` : ''} variant of ${source.kernel} fits this device`
+    + ` (workgroup storage ${wgs} B, need ${need} B; subgroup min size ${sgMin};`
+    + ` features ${[...device.features].filter((f) => f === 'shader-f16' || f === 'subgroups').join(', ') || 'none'})`
+    + (skipped.length ? `: ${skipped.join('; ')}` : ''));
 }
+
+/** The variant a device runs (chooseVariantWithReason without the reason). */
+export const chooseVariant = (source: GratKernelSource, device: GPUDevice, opts: GratCreateOptions = {}): GratVariantSource =>
+  chooseVariantWithReason(source, device, opts).variant;
 
 const pipelines = new WeakMap<GPUDevice, Map<string, Promise<GPUComputePipeline>>>();
 
@@ -386,7 +427,7 @@ export function launchOf(rt: GratRuntimeSizes, grid: readonly number[] | undefin
 export async function createGratAttention<N extends number, D extends number>(
   device: GPUDevice, source: GratKernelSource<N, D>, opts: GratCreateOptions = {},
 ): Promise<GratAttention<N, D>> {
-  const variant = chooseVariant(source, device, opts);
+  const { variant, reason } = chooseVariantWithReason(source, device, opts);
   const pipeline = await pipelineFor(device, source, variant);
   const split = source.textSplit && source.textSplit.splits > 1 ? source.textSplit : null;
   const combine = split || source.runtime?.textQueries ? await pipelineFor(device, source, variant, 'combine') : null;
@@ -423,7 +464,7 @@ export async function createGratAttention<N extends number, D extends number>(
   };
 
   const self: GratAttention<N, D> = {
-    source, device, variant, precision, tokens: N, headDim: D,
+    source, device, variant, reason, precision, tokens: N, headDim: D,
 
     createTensor<L extends Layout>(layout: L, batch: number, heads: number, data?: Float32Array | Float64Array, tokens?: number): GratTensor<N, D, L> {
       const n = tokens ?? N;
