@@ -11,7 +11,8 @@
  * ratio to the card's non-tensor FP32 peak where known, and the speedup over dense against the
  * target 0.7 / density.
  *
- *   npx tsx bench/webgpu/bench.ts --grid 64x64 --heads 1 [--precision f32|f16|both] [--reduction sg16|sg8|shared] [--out FILE]
+ *   npx tsx bench/webgpu/bench.ts --grid 64x64 --heads 1 [--precision f32|f16|both] [--reduction sg16|sg8|shared] [--staging tile|global] [--out FILE]
+ *     (--staging global: the -q16k variants, which fit 16 KiB of workgroup storage; default: what the runtime picks)
  *   npx tsx bench/webgpu/bench.ts --check     (correctness of every variant the device runs, small sizes)
  *
  * Timing: after a warm-up, `--batch-runs` dispatches go in one submit and the wall time until
@@ -24,7 +25,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { patternStats } from '../../compiler/stats.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
-import { createGratAttention, type GratAttention, type Precision, type Reduction } from '../../runtime/webgpu/index.js';
+import { createGratAttention, type GratAttention, type Precision, type QStaging, type Reduction } from '../../runtime/webgpu/index.js';
 import { nodeGpu, type NodeGpu } from '../../runtime/webgpu/node.js';
 import { randomValues, verifyWebgpu } from '../../runtime/webgpu/verify.js';
 
@@ -197,13 +198,13 @@ async function check(gpu: NodeGpu): Promise<boolean> {
     const source = compileWgsl(ir).source!;
     for (const precision of ['f32', 'f16'] as const) {
       for (const reduction of reductions) {
-        for (const layout of ['bhnd', 'bnhd'] as const) {
+        for (const [layout, qStaging] of [['bhnd', 'tile'], ['bnhd', 'tile'], ['bhnd', 'global'], ['bnhd', 'global']] as const) {
           try {
-            const r = await verifyWebgpu(ir, { precision, reduction, layout, valid, heads: 2 }, gpu, source);
+            const r = await verifyWebgpu(ir, { precision, reduction, qStaging, layout, valid, heads: 2 }, gpu, source);
             ok &&= r.ok;
             console.log(`check ${name} ${r.variant} ${layout} valid=${r.valid}: max |error| ${r.maxAbsError.toExponential(2)} ${r.ok ? 'ok' : 'FAILED'}`);
           } catch (e) {
-            console.log(`check ${name} ${precision}-${reduction} ${layout}: not run (${(e as Error).message.slice(0, 160)})`);
+            console.log(`check ${name} ${precision}-${reduction}${qStaging === 'global' ? '-q16k' : ''} ${layout}: not run (${(e as Error).message.slice(0, 160)})`);
           }
         }
       }
@@ -236,8 +237,9 @@ async function main(): Promise<void> {
   const rows: Record<string, unknown>[] = [];
   for (const precision of precisions) {
     const reduction = typeof a.reduction === 'string' ? a.reduction as Reduction : undefined;
-    const sparse = await createGratAttention(gpu.device, sparseSource, { precision, reduction });
-    const full = await createGratAttention(gpu.device, denseSource, { precision, reduction });
+    const qStaging = typeof a.staging === 'string' ? a.staging as QStaging : undefined;
+    const sparse = await createGratAttention(gpu.device, sparseSource, { precision, reduction, qStaging });
+    const full = await createGratAttention(gpu.device, denseSource, { precision, reduction, qStaging });
     const ts = await timeKernel(gpu, sparse, heads, valid, runs, trials);
     const td = a['no-dense'] ? NaN : await timeKernel(gpu, full, heads, valid, Math.max(1, Math.ceil(runs / 4)), trials);
     const gflops = (stats.flopsPerHead * heads) / (ts * 1e-3) / 1e9;
@@ -245,6 +247,7 @@ async function main(): Promise<void> {
     const row = {
       precision,
       variant: sparse.variant.id,
+      reason: sparse.reason,
       sparseMs: +ts.toFixed(3),
       denseMs: +td.toFixed(3),
       sparseGflops: +gflops.toFixed(1),
