@@ -5,8 +5,8 @@
  * for each precision the device supports and each layout. onnx: the standalone ONNX model
  * (codegen/onnx) through onnxruntime (CPU or WebGPU execution provider). `--sample N` compares
  * only N query groups' rows (and the text rows), so patterns too big for a float64 reference of
- * every row can be checked too. For CUDA GPUs, compile with `--target cuda` and run the
- * loader's check instead.
+ * every row can be checked too. CUDA kernels are checked on a GPU machine by bench/cuda/run.py
+ * (`check`: against the same reference's dense masks; bench/README.md).
  */
 import { toBinary } from '@bufbuild/protobuf';
 import { InvalidArgumentError, Option, type Command } from 'commander';
@@ -44,6 +44,8 @@ interface VerifyFlags extends SizeFlags {
 export interface VerifyRunJson {
   backend: string;
   variant: string;
+  /** Why this variant ran (WebGPU: what each faster one lacked on this device); absent for ONNX. */
+  reason?: string;
   precision: string;
   layout: string;
   /** The valid text length, or one per sample (--valid 77,0). */
@@ -151,7 +153,7 @@ async function verifyWebgpuRuns(ir: PatternIR, flags: VerifyFlags, bar: Progress
       const done = 3 * runs.length;
       const onStage = (s: keyof typeof what): void => bar.update(Math.min(steps, done + Object.keys(what).indexOf(s)), `${precision} ${layout}: ${what[s]}`);
       const r = await verifyWebgpu(ir, { batch: flags.batch, heads: flags.heads, layout, precision, valid: flags.valid, seed: flags.seed, tolerance: flags.tolerance, sample: flags.sample, onStage }, gpu, source);
-      runs.push({ backend: 'webgpu', variant: r.variant, precision, layout, valid: r.valid, maxAbsError: r.maxAbsError, tolerance: r.tolerance, ok: r.ok });
+      runs.push({ backend: 'webgpu', variant: r.variant, reason: r.reason, precision, layout, valid: r.valid, maxAbsError: r.maxAbsError, tolerance: r.tolerance, ok: r.ok });
       sampled = sampledJson(r.sampled);
     }
   }
@@ -187,13 +189,14 @@ work). --sample N runs the kernel on the whole input and compares N query groups
 and N text query rows (the first, the last and N-2 at random, by --seed).
 webgpu runs the WGSL kernel through Dawn on the first adapter (a Vulkan driver;
 lavapipe works without a GPU); onnx runs the standalone ONNX model (layout bhnd,
-f32) through onnxruntime. For CUDA, compile with --target cuda and run the
-loader's check on the GPU machine.
+f32) through onnxruntime. CUDA kernels are checked on a GPU machine by
+bench/cuda/run.py check (bench/README.md).
 
 Output: one line per run on stdout ("max |error| ... ok" or "... FAILED").
 --json prints {pattern, device, tokens, batch, heads, sampled ({groups,
 textRows} checked, or null for every row), ok, runs [{backend, variant,
-precision, layout, valid, maxAbsError, tolerance, ok}]}. Progress goes to
+reason (webgpu: why that variant ran), precision, layout, valid, maxAbsError,
+tolerance, ok}]}. Progress goes to
 stderr on a terminal (-q: none).
 
 Exit status: 0 every run within tolerance, 1 an error above tolerance or errors
