@@ -320,6 +320,30 @@ class Plug(unittest.TestCase):
         p1.remove()
         self.assertEqual(F.scaled_dot_product_attention.__module__, "torch.nn.functional")
 
+    def test_threads_do_not_share_plugs(self):
+        # thread A is inside its plugged forward while thread B calls SDPA outside any plugged model:
+        # B's call must go to the SDPA that was there before, not to A's plug
+        import threading
+        inside, done = threading.Event(), threading.Event()
+
+        class Waits(torch.nn.Module):
+            def forward(self, x):
+                inside.set()
+                done.wait(10)
+                return F.scaled_dot_product_attention(x, x, x)
+
+        m = Waits()
+        p = g.plug(m, grid=(20, 36), warn=False)
+        a = threading.Thread(target=m, args=(qkv(1232)[0],))
+        a.start()
+        self.assertTrue(inside.wait(10))
+        F.scaled_dot_product_attention(*qkv(1232))  # thread B (this one): no plugged forward running here
+        self.assertEqual((p.stats["taken"], len(F.DENSE_CALLS)), (0, 1))
+        done.set()
+        a.join(10)
+        self.assertEqual(p.stats["taken"], 1)
+        p.remove()
+
 
 if __name__ == "__main__":
     r = unittest.main(argv=[sys.argv[0]], exit=False, verbosity=0).result

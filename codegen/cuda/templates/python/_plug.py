@@ -3,7 +3,8 @@ do not edit). The package's docstring says how to use it; here is how it works.
 
 plug() installs one dispatcher as torch.nn.functional.scaled_dot_product_attention, once per
 process for this package (not per call), and wraps the plugged model's forward (and the forward of
-every module dense_layers names) so that it pushes an entry on _ACTIVE while it runs. The
+every module dense_layers names) so that it pushes an entry on this thread's _active() stack while
+it runs (per thread: two threads running plugged models do not see each other's plugs). The
 dispatcher routes a call to the innermost active plug, which takes it (this kernel, through the
 torch.library op) or passes it to the SDPA that was there before, with a reason. Nothing here
 reads data pointers or swaps globals per call, so torch.compile(fullgraph=True) traces a plugged
@@ -17,6 +18,7 @@ import contextlib
 import fnmatch
 import functools
 import itertools
+import threading
 import warnings
 import weakref
 
@@ -44,10 +46,18 @@ REASONS = {
 }
 POLICY = ("layer", "step")
 
-_ACTIVE = []  # (plug, "layer" or None) of the plugged forwards running now, innermost last
+_LOCAL = threading.local()  # .stack: (plug, "layer" or None) of this thread's plugged forwards running now, innermost last
 _PLUGS = weakref.WeakValueDictionary()  # id -> Plug, for _record
 _IDS = itertools.count(1)
 _previous = []  # the SDPA this package's dispatcher replaced (empty: not installed)
+
+
+def _active():
+    """This thread's stack of running plugged forwards (Dynamo traces threading.local without a break)."""
+    stack = getattr(_LOCAL, "stack", None)
+    if stack is None:
+        stack = _LOCAL.stack = []
+    return stack
 
 
 def _record(pid, reason, detail):
@@ -78,8 +88,9 @@ def _fallback(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_
 
 def _sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False, **kw):
     """torch.nn.functional.scaled_dot_product_attention while this package is installed."""
-    if _ACTIVE:
-        plug, dense = _ACTIVE[-1]
+    active = _active()
+    if active:
+        plug, dense = active[-1]
         return plug._route(dense, query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, kw)
     return _fallback(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, kw)
 
@@ -227,11 +238,12 @@ class Plug:
 
         @functools.wraps(inner)
         def forward(*args, **kwargs):
-            _ACTIVE.append(entry)
+            active = _active()
+            active.append(entry)
             try:
                 return inner(*args, **kwargs)
             finally:
-                _ACTIVE.pop()
+                active.pop()
 
         own = "forward" in vars(module)  # an instance attribute already (another wrapper): put it back on remove()
         module.forward = forward
