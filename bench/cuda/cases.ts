@@ -161,7 +161,8 @@ function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = fals
       const ir = withGrid(base, [side, side]);
       const shape = `flux_${side * 16}`;
       cases.push({ name: `${shape}_${pattern}_grouped`, ir: withOrder(ir, 'grouped'), shape, pattern, order: 'grouped', variant: 'default' });
-      if (side >= 256) cases.push({ name: `${shape}_${pattern}_raster`, ir, shape, pattern, order: 'raster', variant: 'default' });
+      // (1024²: raster too, the divisible twin of the ragged 1360x768 raster case, issue 19)
+      if (side >= 256 || side === 64) cases.push({ name: `${shape}_${pattern}_raster`, ir, shape, pattern, order: 'raster', variant: 'default' });
     }
   }
   // tiling variants at 4096² (the defaults in codegen/cuda/spec.ts were chosen from these)
@@ -186,6 +187,8 @@ function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = fals
   const hr = withGrid(hb, [33, 45, 80]), hxr = withGrid(hx, [33, 45, 80]);
   for (const [pattern, ir] of [['grat_b', hr], ['grat_x', hxr]] as const) {
     cases.push({ name: `hunyuan_720p_real_${pattern}_raster`, ir, shape: 'hunyuan_720p_real', pattern, order: 'raster', variant: 'default' });
+    // grouped: the same padding with fewer gathered key tiles (bench/cuda/work_model.ts), issue 19's A/B of the gather cost
+    cases.push({ name: `hunyuan_720p_real_${pattern}_grouped`, ir: withOrder(ir, 'grouped'), shape: 'hunyuan_720p_real', pattern, order: 'grouped', variant: 'default' });
   }
   for (const [pattern, base] of [['grat_b', fb], ['grat_x', fx]] as const) {
     cases.push({ name: `flux_1360x768_${pattern}_raster`, ir: withGrid(base, [48, 85]), shape: 'flux_1360x768', pattern, order: 'raster', variant: 'default' });
