@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda, SUPPORTED_HEAD_DIMS } from '../codegen/cuda/index.js';
+import { ptxasProblems } from './support/ptxas.js';
 
 const ARCHS = ['sm_80', 'sm_90'];
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-'));
@@ -61,19 +62,6 @@ async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promi
   return out;
 }
 
-/** Every `N bytes stack frame, S bytes spill stores, L bytes spill loads` line of ptxas -v. */
-export function ptxasProblems(out: string): string[] {
-  const problems: string[] = [];
-  const re = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/g;
-  let m: RegExpExecArray | null, seen = 0;
-  while ((m = re.exec(out))) {
-    seen++;
-    if (m[1] !== '0' || m[2] !== '0' || m[3] !== '0') problems.push(m[0]);
-  }
-  if (seen === 0) problems.push('no ptxas resource report found');
-  if (/\berror\b/i.test(out)) problems.push('compile error');
-  return problems;
-}
 
 describe('nvcc: every example compiles without spills or local memory', () => {
   const examples = readdirSync('examples').filter((f) => f.endsWith('.grat')).sort();

@@ -15,6 +15,7 @@ import { checkSource } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
 import type { EmittedFile } from '../codegen/backend.js';
 import { SHIFT_N } from './support/runtime_patterns.js';
+import { ptxasProblems } from './support/ptxas.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-rt-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -30,23 +31,6 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; 
   });
 }
 
-/** Spills, stack frames, errors and warnings in `nvcc -Xptxas -v` output. */
-function problems(out: string): string[] {
-  const p: string[] = [];
-  const re = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/g;
-  let m: RegExpExecArray | null, seen = 0;
-  while ((m = re.exec(out))) {
-    seen++;
-    if (m[1] !== '0' || m[2] !== '0' || m[3] !== '0') p.push(m[0]);
-  }
-  if (seen === 0) p.push('no ptxas resource report found');
-  if (/\berror\b/i.test(out)) p.push('compile error');
-  const warnings = out.split('\n').filter((l) => /\bwarning\b/i.test(l));
-  if (warnings.length > 0) p.push(`warnings: ${warnings.slice(0, 3).join(' | ').slice(0, 400)}`);
-  const serial = /\(C751[0-5]\)[^\n]*/.exec(out);
-  if (serial) p.push(`wgmma serialized: ${serial[0].slice(0, 160)}`);
-  return p;
-}
 
 const TORCH_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC'];
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
@@ -84,7 +68,7 @@ describe('nvcc: kernels with sizes taken at launch compile clean for sm_80 and s
         const gencode = job.arch === 'sm_80' ? '-gencode=arch=compute_80,code=sm_80' : '-gencode=arch=compute_90a,code=sm_90a';
         const obj = `${job.arch}.o`;
         const r = await run('nvcc', [gencode, '-c', ...TORCH_FLAGS, '-O3', '-std=c++17', '-Xptxas', '-v', '-o', obj, job.cu], job.dir);
-        const p = r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out);
+        const p = r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : ptxasProblems(r.out, { strict: true });
         if (r.code === 0 && hasCuobjdump && job.arch === 'sm_90a') {
           const s = await run('cuobjdump', ['-sass', obj], job.dir);
           if (!/\bHGMMA\b/.test(s.out)) p.push('no HGMMA in SASS');

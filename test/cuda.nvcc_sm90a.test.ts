@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../codegen/cuda/index.js';
+import { ptxasProblems } from './support/ptxas.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc90-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -50,24 +51,6 @@ async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promi
   return out;
 }
 
-/** Spills, stack frames, errors and wgmma serialization in `nvcc -Xptxas -v` output. */
-function problems(out: string): string[] {
-  const p: string[] = [];
-  const re = /(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads/g;
-  let m: RegExpExecArray | null, seen = 0;
-  while ((m = re.exec(out))) {
-    seen++;
-    if (m[1] !== '0' || m[2] !== '0' || m[3] !== '0') p.push(m[0]);
-  }
-  if (seen === 0) p.push('no ptxas resource report found');
-  if (/\berror\b/i.test(out)) p.push('compile error');
-  // any warning (nvcc's front end, e.g. #177-D 'declared but never referenced', or ptxas')
-  const warnings = out.split('\n').filter((l) => /\bwarning\b/i.test(l));
-  if (warnings.length > 0) p.push(`warnings: ${warnings.slice(0, 3).join(' | ').slice(0, 400)}`);
-  const serial = /\(C751[0-5]\)[^\n]*/.exec(out);
-  if (serial) p.push(`wgmma serialized: ${serial[0].slice(0, 160)}`);
-  return p;
-}
 
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
 
@@ -94,7 +77,7 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
       // an object file (host code too, where unused-variable warnings come from) with the flags
       // torch.utils.cpp_extension adds to the loader's
       const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-c', ...TORCH_FLAGS, '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a.o', job.cu], job.dir);
-      const p = r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out);
+      const p = r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : ptxasProblems(r.out, { strict: true });
       if (r.code === 0 && hasCuobjdump) {
         const s = await run('cuobjdump', ['-sass', 'sm90a.o'], job.dir);
         if (!/\bHGMMA\b/.test(s.out)) p.push('no HGMMA in SASS');
@@ -127,7 +110,7 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
       for (const f of files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
       const cu = files.find((f) => f.path.endsWith('_sm90a.cu'))!.path;
       const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', cu], dir);
-      return (r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : problems(r.out)).map((x) => `${job.example} ${name}: ${x}`);
+      return (r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : ptxasProblems(r.out, { strict: true })).map((x) => `${job.example} ${name}: ${x}`);
     });
     expect(results.flat()).toEqual([]);
   }, 10 * 60_000);
