@@ -10,6 +10,7 @@
  * - every text query row (padded rows included) sees the whole grid when `textQueries.grid`
  *   and the first `valid` text tokens when `textQueries.text`;
  * - text keys at positions >= valid are seen by nobody; a row that sees no key outputs 0.
+ * Its gradients (dQ, dK, dV) are defined in reference_backward.ts over the same `attentionBlocks`.
  */
 import type { PatternIR } from './ir.js';
 import { groupCount, textOffset, totalTokens } from './ir.js';
@@ -129,7 +130,54 @@ export function sampleRows(ir: PatternIR, only: RowSample): Run[] {
   return runs;
 }
 
-type Floats = Float64Array | Float32Array;
+/** Query rows and the key runs they all see: the walk both reference passes take, defined once. */
+export interface AttentionBlock {
+  readonly rows: readonly Run[];
+  readonly cols: readonly Run[];
+}
+
+/** Every image query group's rows with its key runs, then the text query rows with theirs (`only`: just those rows). */
+export function attentionBlocks(ir: PatternIR, valid: number, only?: RowSample): AttentionBlock[] {
+  const keys = new KeyGroupEnumerator(ir);
+  const groups = only?.groups ?? Array.from({ length: groupCount(ir) }, (_, g) => g);
+  const blocks: AttentionBlock[] = groups.map((g) => ({ rows: queryRuns(ir, g), cols: imageKeyRuns(ir, keys, g, valid) }));
+  if (ir.text) {
+    const t0 = textOffset(ir);
+    const rows = only ? only.textRows.map((i) => ({ start: t0 + i, length: 1 })) : [{ start: t0, length: ir.text.count }];
+    blocks.push({ rows, cols: textQueryKeyRuns(ir, valid) });
+  }
+  return blocks;
+}
+
+/** The tokens of some runs, in order. */
+export function runTokens(runs: readonly Run[]): Int32Array {
+  const out = new Int32Array(runs.reduce((n, r) => n + r.length, 0));
+  let j = 0;
+  for (const r of runs) for (let t = r.start; t < r.start + r.length; t++) out[j++] = t;
+  return out;
+}
+
+/**
+ * Checks batch, heads, layout and every tensor's length; returns the element count and the
+ * addressing: token n of (b, h) starts at base(b, h) + n * stride.
+ */
+export function tensorAddressing(ir: PatternIR, who: string, tensors: Readonly<Record<string, Floats>>, opts: { readonly batch: number; readonly heads: number; readonly layout: Layout }): { size: number; stride: number; base: (b: number, h: number) => number } {
+  const { batch: B, heads: H, layout } = opts;
+  const N = totalTokens(ir), D = ir.headDim;
+  for (const [name, x] of [['batch', B], ['heads', H]] as const) {
+    if (!Number.isInteger(x) || x < 1) throw new RangeError(`${who}: ${name} must be a positive integer, got ${x}`);
+  }
+  if (layout !== 'bhnd' && layout !== 'bnhd') throw new RangeError(`${who}: unknown layout ${String(layout)}`);
+  const size = B * H * N * D;
+  for (const [name, x] of Object.entries(tensors)) {
+    if (x.length !== size) throw new RangeError(`${who}: ${name} has ${x.length} elements, expected ${size} (batch ${B} × heads ${H} × tokens ${N} × head_dim ${D})`);
+  }
+  const stride = layout === 'bhnd' ? D : H * D;
+  const base = (b: number, h: number): number => (layout === 'bhnd' ? (b * H + h) * N * D : (b * N * H + h) * D);
+  return { size, stride, base };
+}
+
+export type Floats = Float64Array | Float32Array;
 
 /**
  * Float64 attention softmax(scale · q kᵀ + mask) v with the mask implied by the IR.
@@ -137,31 +185,17 @@ type Floats = Float64Array | Float32Array;
  * Numerically stable (row max subtracted); a row with no visible key outputs exactly 0.
  */
 export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Floats, opts: ReferenceOptions): Float64Array {
-  const { batch: B, heads: H, layout } = opts;
-  const N = totalTokens(ir), D = ir.headDim, scale = ir.scale;
-  for (const [name, x] of [['batch', B], ['heads', H]] as const) {
-    if (!Number.isInteger(x) || x < 1) throw new RangeError(`referenceAttention: ${name} must be a positive integer, got ${x}`);
-  }
-  if (layout !== 'bhnd' && layout !== 'bnhd') throw new RangeError(`referenceAttention: unknown layout ${String(layout)}`);
-  const size = B * H * N * D;
-  for (const [name, x] of [['q', q], ['k', k], ['v', v]] as const) {
-    if (x.length !== size) throw new RangeError(`referenceAttention: ${name} has ${x.length} elements, expected ${size} (batch ${B} × heads ${H} × tokens ${N} × head_dim ${D})`);
-  }
+  const { batch: B, heads: H } = opts;
+  const D = ir.headDim, scale = ir.scale;
+  const { size, stride, base } = tensorAddressing(ir, 'referenceAttention', { q, k, v }, opts);
   const valid = resolveValid(ir, opts.valid);
-  // element offset of token n of (b, h): base(b, h) + n * stride
-  const stride = layout === 'bhnd' ? D : H * D;
-  const base = (b: number, h: number): number => (layout === 'bhnd' ? (b * H + h) * N * D : (b * N * H + h) * D);
   const out = new Float64Array(size);
   let scores = new Float64Array(0);
   const acc = new Float64Array(D);
 
   const attendRows = (rows: readonly Run[], cols: readonly Run[]): void => {
-    let nk = 0;
-    for (const c of cols) nk += c.length;
+    const keyIdx = runTokens(cols), nk = keyIdx.length;
     if (nk === 0) return; // no visible key: the rows stay exactly 0
-    const keyIdx = new Int32Array(nk);
-    let j = 0;
-    for (const c of cols) for (let t = c.start; t < c.start + c.length; t++) keyIdx[j++] = t;
     if (scores.length < nk) scores = new Float64Array(nk);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
@@ -193,13 +227,6 @@ export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Float
     }
   };
 
-  const keys = new KeyGroupEnumerator(ir);
-  const groups = opts.only?.groups ?? Array.from({ length: groupCount(ir) }, (_, g) => g);
-  for (const g of groups) attendRows(queryRuns(ir, g), imageKeyRuns(ir, keys, g, valid));
-  if (ir.text) {
-    const t0 = textOffset(ir);
-    const rows = opts.only ? opts.only.textRows.map((i) => ({ start: t0 + i, length: 1 })) : [{ start: t0, length: ir.text.count }];
-    attendRows(rows, textQueryKeyRuns(ir, valid));
-  }
+  for (const { rows, cols } of attentionBlocks(ir, valid, opts.only)) attendRows(rows, cols);
   return out;
 }
