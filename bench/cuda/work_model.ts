@@ -27,6 +27,7 @@ import { decodeGroup, keyTiles } from '../../compiler/cursor.js';
 import { groupExtents } from '../../compiler/plan.js';
 import { DEFAULT_SM90_VARIANT, planKernel, type KernelSpec, type Sm90Variant } from '../../codegen/cuda/spec.js';
 import { planSm90 } from '../../codegen/cuda/sm90.js';
+import { MinHeap } from '../../compiler/heap.js';
 
 /** One query tile (per head; every head's is the same). */
 export interface TileWork {
@@ -139,31 +140,9 @@ export function tileWork(spec: KernelSpec): { tiles: TileWork[]; blockQ: number;
 /** Greedy list schedule of `costs` (in order) on `ctas` workers: the finish time of each. */
 export function listSchedule(costs: readonly number[], ctas: number): number[] {
   // a binary heap of (free time, cta): the CTA that frees first takes the next item (ties: lower id)
-  const heap: [number, number][] = [];
-  const push = (x: [number, number]): void => {
-    heap.push(x);
-    for (let i = heap.length - 1; i > 0;) {
-      const p = (i - 1) >> 1;
-      if (heap[p][0] < heap[i][0] || (heap[p][0] === heap[i][0] && heap[p][1] < heap[i][1])) break;
-      [heap[p], heap[i]] = [heap[i], heap[p]]; i = p;
-    }
-  };
-  const pop = (): [number, number] => {
-    const top = heap[0], last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        const less = (a: number, b: number): boolean => heap[a][0] < heap[b][0] || (heap[a][0] === heap[b][0] && heap[a][1] < heap[b][1]);
-        if (l < heap.length && less(l, m)) m = l;
-        if (r < heap.length && less(r, m)) m = r;
-        if (m === i) break;
-        [heap[m], heap[i]] = [heap[i], heap[m]]; i = m;
-      }
-    }
-    return top;
-  };
+  const heap = new MinHeap<[number, number]>((a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]));
+  const push = (x: [number, number]): void => heap.push(x);
+  const pop = (): [number, number] => heap.pop()!;
   const n = Math.min(ctas, costs.length), finish = new Array<number>(n).fill(0);
   for (let c = 0; c < n; c++) push([0, c]);
   for (const cost of costs) {

@@ -23,6 +23,7 @@ import { artefactIdentity, kernelPlan, specHashOf, type Generator } from '../../
 import { groupSizes } from '../../compiler/reference.js';
 import { denseOnnxWork, NOTHING_SPENT, onnxMeasures, onnxSteps, onnxWork, requireAll, type OnnxShape, type Spent } from '../../compiler/cost.js';
 import { DT, node, tensorF32, tensorI64, type AttrValue } from './tensor.js';
+import { MinHeap } from '../../compiler/heap.js';
 
 export const GRAT_DOMAIN = 'ai.grat';
 
@@ -118,31 +119,9 @@ export function mergeBuckets(count: readonly number[], maxQ: readonly number[], 
   const cost = (n: number, qq: number, kk: number): number => n * qq * kk;
   // heap of [added padding, left bucket, its version, right bucket, its version]
   type Entry = [number, number, number, number, number];
-  const heap: Entry[] = [];
-  const less = (a: Entry, b: Entry): boolean => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
-  const push = (e: Entry): void => {
-    heap.push(e);
-    for (let i = heap.length - 1; i > 0;) {
-      const p = (i - 1) >> 1;
-      if (!less(heap[i], heap[p])) break;
-      [heap[i], heap[p]] = [heap[p], heap[i]]; i = p;
-    }
-  };
-  const pop = (): Entry => {
-    const top = heap[0], last = heap.pop()!;
-    if (heap.length > 0) {
-      heap[0] = last;
-      for (let i = 0; ;) {
-        const l = 2 * i + 1, r = l + 1;
-        let m = i;
-        if (l < heap.length && less(heap[l], heap[m])) m = l;
-        if (r < heap.length && less(heap[r], heap[m])) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m], heap[i]]; i = m;
-      }
-    }
-    return top;
-  };
+  const heap = new MinHeap<Entry>((a, b) => a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]));
+  const push = (e: Entry): void => heap.push(e);
+  const pop = (): Entry => heap.pop()!;
   const pair = (i: number): void => {
     const j = next[i];
     if (j < 0) return;
