@@ -9,7 +9,7 @@
  * Where a closed form only bounds a figure (unions of terms, predicates), a caller that is about
  * to pay for the exact figure anyway (the ONNX lowering's plan) checks that again (`requireAll`).
  */
-import type { AxisRange, Border, Dim, PatternIR, PExpr } from './ir.js';
+import type { AxisRange, BoolExpr, Border, Dim, IntExpr, PatternIR, PExpr } from './ir.js';
 import { groupCount, hasRuntimeSizes, imageTokens, totalTokens } from './ir.js';
 import { closedFormCountable, interiorAlong } from './keys.js';
 
@@ -283,6 +283,38 @@ export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering', spent: Sp
     { what, quantity: 'nodes', amount: nodes, limit: BUDGET.onnxNodes, hint: 'use larger groups or a smaller grid' },
     { what, quantity: 'elements in its largest intermediate tensor per batch·head', amount: largest, limit: BUDGET.onnxIntermediate, hint: 'use fewer text tokens or a smaller grid' },
   ], spent);
+}
+
+/** Nodes codegen/onnx/lower_runtime.ts emits at most to evaluate a predicate (boolOf/intOf: `/` and `%` take 6, `!=` 2, the rest 1 or a shared constant). */
+function predicateNodes(e: IntExpr | BoolExpr): number {
+  switch (e.op) {
+    case 'int': case 'bool': case 'var': return 1;
+    case 'neg': case 'abs': case 'not': return 1 + predicateNodes(e.a);
+    default: return (e.op === '/' || e.op === '%' ? 6 : e.op === '!=' ? 2 : 1) + predicateNodes(e.a) + predicateNodes(e.b);
+  }
+}
+
+/**
+ * An upper bound on the nodes codegen/onnx/lower_runtime.ts (lowerRuntime) emits, from the IR alone (test/onnx.runtime.test.ts
+ * checks it against the output): sizes, query rows and the assembly, then per term its windows,
+ * predicate and token slots, and per pair of terms the earlier term's ownership test (which
+ * evaluates the earlier predicate at the later term's slots: quadratic in the terms).
+ */
+export function runtimeNodeBound(ir: PatternIR): number {
+  const R = ir.dims.length, terms = ir.image.terms;
+  const P = terms.map((t) => (t.kind === 'predicate' ? predicateNodes(t.expr) : 0));
+  let n = 200 + 20 * R * R;
+  terms.forEach((_, t) => {
+    n += 40 + 20 * R + R * R + P[t];
+    for (let j = 0; j < t; j++) n += 6 * R + 2 + P[j];
+  });
+  return n;
+}
+
+/** The run-time ONNX lowering's work before it is built: its nodes (its constants are a few kB at any size). */
+export function onnxRuntimeWork(ir: PatternIR, spent: Spent = NOTHING_SPENT): Measure[] {
+  const earlier = spent.functions ? ` (with the ${spent.functions} function${spent.functions === 1 ? '' : 's'} lowered before it)` : '';
+  return [{ what: `the ONNX lowering for sizes taken at run time${earlier}`, quantity: 'nodes', amount: runtimeNodeBound(ir) + spent.nodes, limit: BUDGET.onnxNodes, hint: 'use fewer or simpler region terms (each term tests every earlier one)' }];
 }
 
 /**

@@ -28,7 +28,7 @@ import { create } from '@bufbuild/protobuf';
 import { FunctionProtoSchema, OperatorSetIdProtoSchema, StringStringEntryProtoSchema, type NodeProto } from 'onnx-buf';
 import type { AxisRange, BoolExpr, IntExpr, PatternIR } from '../../compiler/ir.js';
 import { specHashOf } from '../../compiler/plan.js';
-import { BUDGET, NOTHING_SPENT, requireAll, type Spent } from '../../compiler/cost.js';
+import { NOTHING_SPENT, onnxRuntimeWork, requireAll, type Spent } from '../../compiler/cost.js';
 import { DT, node, tensorF32, tensorI64, type AttrValue } from './tensor.js';
 import { GRAT_DOMAIN, type LowerOptions, type Lowered } from './lower.js';
 
@@ -62,32 +62,6 @@ export function runtimeFunctionName(ir: PatternIR, rt: RuntimeSpec, opts: LowerO
   return `${ir.name}_rt_${specHashOf(identity).slice(0, 10)}`;
 }
 
-/** Nodes a predicate's evaluation emits at most (boolOf/intOf: `/` and `%` take 6, `!=` 2, the rest 1 or a shared constant). */
-function predicateNodes(e: IntExpr | BoolExpr): number {
-  switch (e.op) {
-    case 'int': case 'bool': case 'var': return 1;
-    case 'neg': case 'abs': case 'not': return 1 + predicateNodes(e.a);
-    default: return (e.op === '/' || e.op === '%' ? 6 : e.op === '!=' ? 2 : 1) + predicateNodes(e.a) + predicateNodes(e.b);
-  }
-}
-
-/**
- * An upper bound on the nodes lowerRuntime emits, from the IR alone (test/onnx.runtime.test.ts
- * checks it against the output): sizes, query rows and the assembly, then per term its windows,
- * predicate and token slots, and per pair of terms the earlier term's ownership test (which
- * evaluates the earlier predicate at the later term's slots: quadratic in the terms).
- */
-export function runtimeNodeBound(ir: PatternIR): number {
-  const R = ir.dims.length, terms = ir.image.terms;
-  const P = terms.map((t) => (t.kind === 'predicate' ? predicateNodes(t.expr) : 0));
-  let n = 200 + 20 * R * R;
-  terms.forEach((_, t) => {
-    n += 40 + 20 * R + R * R + P[t];
-    for (let j = 0; j < t; j++) n += 6 * R + 2 + P[j];
-  });
-  return n;
-}
-
 type Sc = number | string; // an int64 scalar: folded in TypeScript, or a 0-d tensor of the graph
 
 /**
@@ -98,8 +72,7 @@ type Sc = number | string; // an int64 scalar: folded in TypeScript, or a 0-d te
  */
 export function lowerRuntime(ir: PatternIR, rt: RuntimeSpec, opts: LowerOptions, spent: Spent = NOTHING_SPENT): Lowered {
   // its constants are a few kB whatever the sizes; its nodes grow with the terms (pairwise ownership)
-  const bound = runtimeNodeBound(ir), earlier = spent.functions ? ` (with the ${spent.functions} function${spent.functions === 1 ? '' : 's'} lowered before it)` : '';
-  requireAll([{ what: `the ONNX lowering for sizes taken at run time${earlier}`, quantity: 'nodes', amount: bound + spent.nodes, limit: BUDGET.onnxNodes, hint: 'use fewer or simpler region terms (each term tests every earlier one)' }]);
+  requireAll(onnxRuntimeWork(ir, spent));
   const R = ir.dims.length, D = ir.headDim;
   if (rt.dims.length !== R) throw new Error(`runtime dims: ${rt.dims.length} flags for a ${R}-D grid`);
   const scale = opts.scale ?? ir.scale;
