@@ -180,6 +180,32 @@ export function tensorAddressing(ir: PatternIR, who: string, tensors: Readonly<R
 export type Floats = Float64Array | Float32Array;
 
 /**
+ * One query row's forward, shared by the forward and backward references: p[0..nk) gets the row's
+ * softmax over the keys keyIdx (scale · q·k, row max subtracted), o[0..D) gets Σ_j p_j v_j.
+ * `qo` is the row's offset, `bh` its (batch, head) base, `stride` the token stride; nk > 0.
+ */
+export function softmaxRow(q: Floats, k: Floats, v: Floats, qo: number, bh: number, stride: number, keyIdx: Int32Array, D: number, scale: number, p: Float64Array, o: Float64Array): void {
+  const nk = keyIdx.length;
+  let max = -Infinity;
+  for (let j = 0; j < nk; j++) {
+    const ko = bh + keyIdx[j] * stride;
+    let s = 0;
+    for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
+    p[j] = s * scale;
+    if (p[j] > max) max = p[j];
+  }
+  let sum = 0;
+  for (let j = 0; j < nk; j++) sum += Math.exp(p[j] - max);
+  const lse = max + Math.log(sum);
+  o.fill(0);
+  for (let j = 0; j < nk; j++) {
+    p[j] = Math.exp(p[j] - lse);
+    const vo = bh + keyIdx[j] * stride;
+    for (let d = 0; d < D; d++) o[d] += p[j] * v[vo + d];
+  }
+}
+
+/**
  * Float64 attention softmax(scale · q kᵀ + mask) v with the mask implied by the IR.
  * O(visible pairs · D): keys are gathered per query group from its runs, never from an N×N mask.
  * Numerically stable (row max subtracted); a row with no visible key outputs exactly 0.
@@ -190,37 +216,21 @@ export function referenceAttention(ir: PatternIR, q: Floats, k: Floats, v: Float
   const { size, stride, base } = tensorAddressing(ir, 'referenceAttention', { q, k, v }, opts);
   const valid = resolveValid(ir, opts.valid);
   const out = new Float64Array(size);
-  let scores = new Float64Array(0);
-  const acc = new Float64Array(D);
+  let p = new Float64Array(0);
+  const o = new Float64Array(D);
 
   const attendRows = (rows: readonly Run[], cols: readonly Run[]): void => {
     const keyIdx = runTokens(cols), nk = keyIdx.length;
     if (nk === 0) return; // no visible key: the rows stay exactly 0
-    if (scores.length < nk) scores = new Float64Array(nk);
+    if (p.length < nk) p = new Float64Array(nk);
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
-        const o = base(b, h);
+        const bh = base(b, h);
         for (const r of rows) {
           for (let t = r.start; t < r.start + r.length; t++) {
-            const qo = o + t * stride;
-            let max = -Infinity;
-            for (let j = 0; j < nk; j++) {
-              const ko = o + keyIdx[j] * stride;
-              let s = 0;
-              for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
-              s *= scale;
-              scores[j] = s;
-              if (s > max) max = s;
-            }
-            let sum = 0;
-            acc.fill(0);
-            for (let j = 0; j < nk; j++) {
-              const p = Math.exp(scores[j] - max);
-              sum += p;
-              const vo = o + keyIdx[j] * stride;
-              for (let d = 0; d < D; d++) acc[d] += p * v[vo + d];
-            }
-            for (let d = 0; d < D; d++) out[qo + d] = acc[d] / sum;
+            const qo = bh + t * stride;
+            softmaxRow(q, k, v, qo, bh, stride, keyIdx, D, scale, p, o);
+            out.set(o, qo);
           }
         }
       }

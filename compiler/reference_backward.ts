@@ -10,7 +10,7 @@
  */
 import type { PatternIR } from './ir.js';
 import type { Run } from './keys.js';
-import { attentionBlocks, resolveValid, runTokens, tensorAddressing, type Floats, type Layout } from './reference.js';
+import { attentionBlocks, resolveValid, runTokens, softmaxRow, tensorAddressing, type Floats, type Layout } from './reference.js';
 
 export interface BackwardOptions {
   /**
@@ -55,24 +55,7 @@ export function referenceAttentionBackward(ir: PatternIR, q: Floats, k: Floats, 
       for (const r of rows) {
         for (let t = r.start; t < r.start + r.length; t++) {
           const qo = bh + t * stride;
-          // forward of this row: P from the log-sum-exp, then O
-          let max = -Infinity;
-          for (let j = 0; j < nk; j++) {
-            const ko = bh + keyIdx[j] * stride;
-            let s = 0;
-            for (let d = 0; d < D; d++) s += q[qo + d] * k[ko + d];
-            p[j] = s * scale;
-            if (p[j] > max) max = p[j];
-          }
-          let sum = 0;
-          for (let j = 0; j < nk; j++) sum += Math.exp(p[j] - max);
-          const lse = max + Math.log(sum);
-          o.fill(0);
-          for (let j = 0; j < nk; j++) {
-            p[j] = Math.exp(p[j] - lse);
-            const vo = bh + keyIdx[j] * stride;
-            for (let d = 0; d < D; d++) o[d] += p[j] * v[vo + d];
-          }
+          softmaxRow(q, k, v, qo, bh, stride, keyIdx, D, scale, p, o); // this row's forward: P and O
           let rowD = 0;
           for (let d = 0; d < D; d++) rowD += dO[qo + d] * o[d];
           // backward of this row
