@@ -6,7 +6,7 @@
  * (compiler/reference_backward.ts) on fresh random inputs with spiky keys, per-sample text lengths
  * (0 included), ragged grids, 1-3 dims, text before/after/none, a predicate, shift borders, both
  * orders, both layouts, bf16 and fp16, head_dim 64 and 128, sizes compiled in and taken at launch.
- * The gradient buffers start as NaNs (every element must be written); keys nobody sees get dK and
+ * A case also gives the lse output a gradient (dlse). The gradient buffers start as NaNs (every element must be written); keys nobody sees get dK and
  * dV of exactly 0, rows that see nothing dQ of exactly 0. The kernel text is the emitted one: only
  * the inline PTX helpers, the shared-memory symbol and the <<<>>> launch syntax are replaced.
  */
@@ -43,6 +43,8 @@ interface Case {
   readonly dtype: Dtype;
   readonly layout: 'bhnd' | 'bnhd';
   readonly valid: readonly number[]; // per sample
+  /** A gradient of the lse output too (a loss that uses the returned lse). */
+  readonly dlse?: boolean;
 }
 
 const bf16Bits = (x: number): number => {
@@ -123,7 +125,7 @@ function inputs(ir: PatternIR, c: Case, B: number, H: number, seed: number): Dat
 
 const cArray = (ty: string, name: string, xs: ArrayLike<number>): string => `alignas(16) static ${ty} ${name}[${Math.max(1, xs.length)}] = {${Array.from(xs, (x) => (Number.isFinite(x) ? String(x) : x > 0 ? 'INFINITY' : '-INFINITY')).join(',')}};`;
 
-function harness(c: Case, kernel: string, d: Data, B: number, H: number, N: number, D: number): string {
+function harness(c: Case, kernel: string, d: Data, B: number, H: number, N: number, D: number, dlse: Float32Array | null): string {
   const st = c.layout === 'bhnd' ? [H * N * D, N * D, D] : [N * H * D, D, H * D];
   return `
 ${cArray('uint16_t', 'q_', d.bits.q)}
@@ -133,6 +135,8 @@ ${cArray('uint16_t', 'o_', d.bits.o)}
 ${cArray('uint16_t', 'do_', d.bits.dO)}
 ${cArray('float', 'lse_', d.lse)}
 ${cArray('int', 'valid_', c.valid)}
+${dlse ? cArray('float', 'dlse_', dlse) : ''}
+static const float* DLSE_ = ${dlse ? 'dlse_' : 'nullptr'};
 int main() {
   const long long n = ${B * H * N * D};
   uint16_t* g[3];
@@ -141,7 +145,7 @@ int main() {
   long long strides[24];
   for (int t = 0; t < 8; ++t) { strides[3 * t] = ${st[0]}; strides[3 * t + 1] = ${st[1]}; strides[3 * t + 2] = ${st[2]}; }
   const int sizes[] = {${[...c.sizes.grid, c.sizes.text].join(', ')}};
-  const int rc = ${kernel}_backward(${c.dtype === 'bf16' ? 0 : 1}, do_, q_, k_, v_, o_, lse_, g[0], g[1], g[2], strides, ${B}, ${H}, sizes, valid_, 0, SCALE_, ws, nullptr);
+  const int rc = ${kernel}_backward(${c.dtype === 'bf16' ? 0 : 1}, do_, q_, k_, v_, o_, lse_, DLSE_, g[0], g[1], g[2], strides, ${B}, ${H}, sizes, valid_, 0, SCALE_, ws, nullptr);
   std::printf("rc %d\\n", rc);
   for (int i = 0; i < 3; ++i) {
     for (long long j = 0; j < n; ++j) std::printf("%u ", static_cast<unsigned>(g[i][j]));
@@ -162,7 +166,9 @@ function runCase(c: Case, seed: number): string[] {
   const cu = e.files.find((f) => f.path.endsWith(`${kernel}.cu`))!.contents as string;
   const N = totalTokens(at), D = at.headDim;
   const d = inputs(at, c, B, H, seed);
-  const src = `${backwardSource(cu, kernel)}\nconstexpr float SCALE_ = ${at.scale};\n${harness(c, kernel, d, B, H, N, D)}`;
+  const rand = mulberry32(seed ^ 0x5eed);
+  const dlse = c.dlse ? Float32Array.from({ length: B * H * N }, () => 2 * rand() - 1) : null;
+  const src = `${backwardSource(cu, kernel)}\nconstexpr float SCALE_ = ${at.scale};\n${harness(c, kernel, d, B, H, N, D, dlse)}`;
   const cpp = join(work, `${c.name}.cpp`), exe = join(work, c.name);
   writeFileSync(cpp, src);
   const cc = spawnSync('g++', ['-std=c++20', '-O1', '-w', '-U_FORTIFY_SOURCE', `-I${cudaInclude()}`, '-o', exe, cpp], { encoding: 'utf8' });
@@ -172,6 +178,7 @@ function runCase(c: Case, seed: number): string[] {
   const errs: string[] = [];
   if (lines[0] !== 'rc 0') return [`${c.name}: ${lines[0]} ${x.stderr.slice(0, 500)}`];
   const ref = referenceAttentionBackward(at, d.q, d.k, d.v, d.dO, { batch: B, heads: H, layout: c.layout, valid: c.valid });
+  if (dlse) addLseGradient(at, c, d, dlse, ref, B, H);
   const tol = c.dtype === 'bf16' ? 3e-2 : 8e-3;
   // structural zeros: a row that sees no key (dQ), a key no row sees (dK, dV), per sample
   const seesAny: Uint8Array[] = [], seenBy: Uint8Array[] = [];
@@ -203,10 +210,38 @@ function runCase(c: Case, seed: number): string[] {
   return errs;
 }
 
+/** The lse output's part of the gradients (d lse_i / d S_ij = P_ij): dQ_i += scale Σ_j P_ij g_i k_j, dK_j += scale Σ_i P_ij g_i q_i. */
+function addLseGradient(ir: PatternIR, c: Case, d: Data, g: Float32Array, ref: { dQ: Float64Array; dK: Float64Array }, B: number, H: number): void {
+  const N = totalTokens(ir), D = ir.headDim, stride = c.layout === 'bhnd' ? D : H * D;
+  const base = (b: number, h: number): number => (c.layout === 'bhnd' ? (b * H + h) * N * D : (b * N * H + h) * D);
+  for (let b = 0; b < B; b++) {
+    const mask = denseMask(ir, c.valid[b]);
+    for (let h = 0; h < H; h++) {
+      const bh = base(b, h);
+      for (let i = 0; i < N; i++) {
+        const l = d.lse[(b * H + h) * N + i];
+        if (l === -Infinity) continue;
+        for (let j = 0; j < N; j++) {
+          if (!mask[i * N + j]) continue;
+          let s = 0;
+          for (let e = 0; e < D; e++) s += d.q[bh + i * stride + e] * d.k[bh + j * stride + e];
+          const w = Math.exp(s * ir.scale - l) * g[(b * H + h) * N + i] * ir.scale;
+          for (let e = 0; e < D; e++) {
+            ref.dQ[bh + i * stride + e] += w * d.k[bh + j * stride + e];
+            ref.dK[bh + j * stride + e] += w * d.q[bh + i * stride + e];
+          }
+        }
+      }
+    }
+  }
+}
+
 const P = (name: string, body: string): string => `pattern ${name}\n${body}`;
 const CASES: Case[] = [
   { name: 'b_raster_before', src: P('e1', 'grid h=? w=?\ngroup h=2 w=3\norder raster\ntext 3 before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 64\ndtype bf16\n'),
     sizes: { grid: [5, 7], text: 3 }, runtime: true, dtype: 'bf16', layout: 'bhnd', valid: [2, 0] },
+  { name: 'b_raster_dlse', src: P('e1', 'grid h=? w=?\ngroup h=2 w=3\norder raster\ntext 3 before\nimage attends neighbors(1) + text\ntext attends all\nhead_dim 64\ndtype bf16\n'),
+    sizes: { grid: [5, 7], text: 3 }, runtime: true, dtype: 'fp16', layout: 'bnhd', valid: [3, 1], dlse: true },
   { name: 'pred_grouped_after', src: P('e2', 'grid h=5 w=6\ngroup h=2 w=2\norder grouped\nborder shift\ntext 4 after\nimage attends neighbors(h=1, w=0) + where(kw >= nw - 1 && dh >= -1) + text\ntext attends text\nhead_dim 64\ndtype fp16\n'),
     sizes: { grid: [5, 6], text: 4 }, runtime: false, dtype: 'fp16', layout: 'bnhd', valid: [4, 1] },
   { name: 'x_3d_128', src: P('e3', 'grid t=2 h=3 w=5\ngroup t=1 h=2 w=2\norder raster\ntext 2 after\nimage attends crisscross\ntext attends grid\nhead_dim 128\ndtype bf16\n'),
@@ -223,7 +258,7 @@ const CASES: Case[] = [
 describe('the backward kernels, emulated on the CPU, == the float64 reference', () => {
   const seed = (Math.random() * 2 ** 31) | 0;
   for (const c of CASES) {
-    it(`${c.name} (${c.dtype}, ${c.layout}, valid ${c.valid.join('/')}, seed ${seed})`, (ctx) => {
+    it(`${c.name} (${c.dtype}, ${c.layout}, valid ${c.valid.join('/')}${c.dlse ? ', with d lse' : ''}, seed ${seed})`, (ctx) => {
       if (!cudaInclude()) return ctx.skip();
       expect(runCase(c, seed)).toEqual([]);
     }, 600_000);

@@ -104,7 +104,7 @@ describe('K_backward\'s host checks (nvcc, no GPU needed)', () => {
 #include "${k}.h"
 static int call(const int* sizes, const float* lse, float* w, const long long* st, int batch, int heads) {
   void* p = reinterpret_cast<void*>(0x100000);
-  return ${k}_backward(0, p, p, p, p, p, lse, p, p, p, st, batch, heads, sizes, nullptr, 0, 0.1f, w, nullptr);
+  return ${k}_backward(0, p, p, p, p, p, lse, nullptr, p, p, p, st, batch, heads, sizes, nullptr, 0, 0.1f, w, nullptr);
 }
 int main() {
   const float* p = reinterpret_cast<const float*>(0x100000);

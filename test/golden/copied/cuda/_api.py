@@ -118,7 +118,8 @@ def _text_valid(text_valid, batch, count, device):
 
 def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd", scale=None, return_lse=False, out=None, arch=None):
     """Attention of q over k, v restricted to the pattern (torch.ops.KERNEL.attention underneath:
-    torch.compile traces it, CUDA graphs capture it).
+    torch.compile traces it, CUDA graphs capture it). Differentiable: gradients reach q, k and v
+    (and through the returned lse) by the backward kernels, deterministic (no atomics).
 
     q, k, v: bfloat16 or float16 on one GPU, layout "bhnd" ([batch, heads, tokens, head_dim], SDPA's)
       or "bnhd" ([batch, tokens, heads, head_dim]); any strides (copied when the kernel cannot read them).
@@ -129,7 +130,8 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
       inferred from the token count; text_count likewise where TEXT_COUNT is None.
     scale: softmax scale (default SCALE). return_lse adds float32 log-sum-exp [batch, heads, tokens]
       (-inf where a row sees no key; such rows return 0). out: a tensor to write the result into.
-    arch: None (this device's best kernel), "sm80" or "sm90a".
+    arch: None (this device's best kernel), "sm80" or "sm90a" (the forward; the backward is the sm_80
+      library's on every card).
     """
     if layout not in ("bhnd", "bnhd"):
         raise ValueError(f"{KERNEL}: layout must be 'bhnd' or 'bnhd', got {layout!r}")
@@ -152,11 +154,15 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
         raise ValueError(f"{KERNEL}: {err}")
     tv, tv_all = _text_valid(text_valid, B, sizes[-1], q.device)
     s = float(SCALE if scale is None else scale)
+    # a differentiable call: the backward needs the forward's lse (the op saves it)
+    grad = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
     if out is None:
-        o, lse = _op.attention(q, k, v, tv, tv_all, sizes, s, bnhd, bool(return_lse), arch or "")
+        o, lse = _op.attention(q, k, v, tv, tv_all, sizes, s, bnhd, bool(return_lse) or grad, arch or "")
     else:
         if not isinstance(out, torch.Tensor) or out.shape != q.shape or out.dtype != q.dtype or out.device != q.device:
             raise ValueError(f"{KERNEL}: out must be a tensor of q's shape, dtype and device")
+        if grad:
+            raise ValueError(f"{KERNEL}: out= has no backward; with q, k or v requiring grad, call attention() without out")
         lse = _op.attention_out(q, k, v, out, tv, tv_all, sizes, s, bnhd, bool(return_lse), arch or "")
         o = out
     return (o, lse) if return_lse else o

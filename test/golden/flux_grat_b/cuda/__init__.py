@@ -16,6 +16,12 @@ the whole batch, or an integer tensor [batch] with one count per sample (classif
 cond and uncond prompts of different lengths, one of them 0); keep it on the GPU when capturing
 CUDA graphs.
 
+Training. attention() is differentiable (torch.autograd, through the op's registered backward:
+torch.compile sees both passes), so a plugged model trains with the pattern: q, k and v get
+gradients from the backward kernels of the sm_80 library (on every card; the sm_90a forward writes
+the same log-sum-exp), which are deterministic (no atomics: each gradient row is summed by one
+thread block in a fixed order, so two runs give the same bits).
+
 torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_flux_grat_b_6ea6cd910667.attention
 (a fake implementation gives its output shapes), so torch.compile(model, fullgraph=True) traces a
 plugged model with no graph break, and torch.cuda.graph / mode="reduce-overhead" capture it (the
@@ -24,7 +30,7 @@ text_valid, whether the step is dense) recompiles once per value: pass per-sampl
 GPU tensor to keep one graph for every prompt length.
 
 The plug. plug(model, ...) routes the F.scaled_dot_product_attention calls made inside model's
-forward to this kernel when they fit: no mask, not causal, no dropout in training, no grad, no GQA,
+forward to this kernel when they fit: no mask, not causal, no dropout in training, no GQA,
 q, k, v of one shape [batch, heads, tokens, 128] in bf16/fp16 on a GPU, and a token count the
 grid gives. No call runs dense silently: every call is counted, taken or passed through to the
 previous SDPA with its reason; the first call of each reason warns (warn=False: no warning);

@@ -726,8 +726,9 @@ const char* grat_hunyuan_grat_x_b490c2da3eda_error_string(int code) { return cud
 // ---- backward pass (issue 21): dQ, dK, dV from dO, the forward's O and its log-sum-exp ----
 //
 // Three launches on the stream, all mma.sync m16n8k16 with fp32 accumulators (sm_80 and newer):
-//   preprocess   per row: delta = rowsum(dO ∘ O) and lse2 = lse · log2(e) (+inf where the row sees no
-//                key, so its P is 0), into the caller's workspace
+//   preprocess   per row: delta = rowsum(dO ∘ O) − dlse (dlse: the gradient of the returned lse, if
+//                any: it enters dS = P ∘ (dP − delta) as d lse / dS = P) and lse2 = lse · log2(e) (+inf
+//                where the row sees no key, so its P is 0), into the caller's workspace
 //   dkdv_kernel  one CTA per key tile (BKV rows of one key group, or of the text keys) per (batch,
 //                head): walks the query tiles that see it (the transposed walk, qcursor_*), recomputes
 //                P = exp2(scale·log2e·q·k − lse2) and accumulates dV += Pᵀ dO, dK += scale · dSᵀ Q with
@@ -1205,7 +1206,8 @@ struct Grads {
   void* dk;
   void* dv;
   Strides sdo, sdq, sdk, sdv;
-  float* delta;  // workspace [batch, heads, tokens]: rowsum(dO ∘ O)
+  const float* dlse;  // [batch, heads, tokens] gradient of the lse output, or null
+  float* delta;  // workspace [batch, heads, tokens]: rowsum(dO ∘ O) − dlse
   float* lse2;   // workspace [batch, heads, tokens]: lse · log2(e), +inf where lse is -inf
   long long rows;  // batch · heads · tokens
 };
@@ -1241,7 +1243,7 @@ __global__ void __launch_bounds__(THREADS) preprocess_kernel(const Params p, con
 #pragma unroll
   for (int m = CHUNKS / 2; m >= 1; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
   if (row < g.rows && c == 0) {
-    g.delta[row] = acc;
+    g.delta[row] = g.dlse != nullptr ? acc - g.dlse[row] : acc;
     const float l = p.lse[row];
     g.lse2[row] = l == -INFINITY ? INFINITY : l * LOG2E;
   }
@@ -1677,9 +1679,9 @@ cudaError_t launch_backward(const Params& p, const Grads& g, int batch, cudaStre
 extern "C" {
 
 int grat_hunyuan_grat_x_b490c2da3eda_backward(int dtype, const void* dout, const void* q, const void* k, const void* v, const void* o,
-                        const float* lse, void* dq, void* dk, void* dv, const long long* strides, int batch, int heads,
-                        const int* sizes, const int* text_valid, int text_valid_all, float scale, float* workspace,
-                        void* stream) {
+                        const float* lse, const float* dlse, void* dq, void* dk, void* dv, const long long* strides,
+                        int batch, int heads, const int* sizes, const int* text_valid, int text_valid_all, float scale,
+                        float* workspace, void* stream) {
   using namespace grat_hunyuan_grat_x_b490c2da3eda_bwd;
   if (batch < 1 || heads < 1 || batch > 65535 || heads > 65535) return static_cast<int>(cudaErrorInvalidValue);
   if (lse == nullptr || workspace == nullptr) return static_cast<int>(cudaErrorInvalidValue);
@@ -1710,7 +1712,7 @@ int grat_hunyuan_grat_x_b490c2da3eda_backward(int dtype, const void* dout, const
   p.scale_log2 = scale * LOG2E;
   p.tile_text = 0; p.first_group = 0; p.groups = QUERY_GROUPS; p.grid_lo = 0; p.grid_len = IMAGE_TOKENS;
   Grads gr;
-  gr.dout = dout; gr.dq = dq; gr.dk = dk; gr.dv = dv;
+  gr.dout = dout; gr.dq = dq; gr.dk = dk; gr.dv = dv; gr.dlse = dlse;
   gr.sdo = Strides{strides[12], strides[13], strides[14]};
   gr.sdq = Strides{strides[15], strides[16], strides[17]};
   gr.sdk = Strides{strides[18], strides[19], strides[20]};

@@ -54,15 +54,16 @@ int grat_video_causal_anchor_a351d8177340_copy_rows(const void* src, void* dst, 
 
 /* The backward pass on `stream`: dq, dk, dv (q's dtype, any strides as above) of the forward's
  * output o for the output gradient dout, from the forward's q, k, v, o and lse (its natural-log
- * log-sum-exp, float [batch, heads, tokens] contiguous: the forward's lse output). strides: 24
+ * log-sum-exp, float [batch, heads, tokens] contiguous: the forward's lse output, of either
+ * library). dlse: NULL, or the gradient of that lse (same shape), where a loss uses it. strides: 24
  * values, (batch, head, token) strides of q, k, v, o, dout, dq, dk, dv. sizes, text_valid,
  * text_valid_all and scale as the forward's (the same values). workspace: float
  * [2 * batch * heads * tokens], the caller's (no allocation here). Deterministic: no atomics,
  * every element of dq, dk, dv written once (0 where no visible pair reaches it). */
 int grat_video_causal_anchor_a351d8177340_backward(int dtype, const void* dout, const void* q, const void* k, const void* v, const void* o,
-                        const float* lse, void* dq, void* dk, void* dv, const long long* strides, int batch, int heads,
-                        const int* sizes, const int* text_valid, int text_valid_all, float scale, float* workspace,
-                        void* stream);
+                        const float* lse, const float* dlse, void* dq, void* dk, void* dv, const long long* strides,
+                        int batch, int heads, const int* sizes, const int* text_valid, int text_valid_all, float scale,
+                        float* workspace, void* stream);
 
 const char* grat_video_causal_anchor_a351d8177340_error_string(int code);
 
