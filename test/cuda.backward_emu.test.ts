@@ -8,7 +8,9 @@
  * orders, both layouts, bf16 and fp16, head_dim 64 and 128, sizes compiled in and taken at launch.
  * A case also gives the lse output a gradient (dlse). The gradient buffers start as NaNs (every element must be written); keys nobody sees get dK and
  * dV of exactly 0, rows that see nothing dQ of exactly 0. The kernel text is the emitted one: only
- * the inline PTX helpers, the shared-memory symbol and the <<<>>> launch syntax are replaced.
+ * the inline PTX helpers, the shared-memory symbol and the <<<>>> launch syntax are replaced. The
+ * forward kernel (measured on GPUs) runs through the same emulation first and must match the
+ * reference too: a check of the emulation's fragment layouts.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,19 +57,24 @@ const fromBf16 = (b: number): number => new Float32Array(new Uint32Array([b << 1
 const bitsOf = (t: Dtype, x: number): number => (t === 'bf16' ? bf16Bits(x) : toHalf(x));
 const valueOf = (t: Dtype, b: number): number => (t === 'bf16' ? fromBf16(b) : fromHalf(b));
 
-/** The emitted kernel's backward part, made host-compilable (see the file comment). */
-function backwardSource(cu: string, kernel: string): string {
-  let s = cu.slice(cu.indexOf(`namespace ${kernel}_bwd {`));
-  const from = s.indexOf('// ---- tensor-core helpers ----'), to = s.indexOf('/** Element offset of (row');
-  if (from < 0 || to < 0) throw new Error('the mma helpers were not found');
-  s = s.slice(0, from) + 'EMU_MMA_HELPERS\n' + s.slice(to);
+/** The emitted kernel file (both namespaces and their host entries, not the row copy), made host-compilable (see the file comment). */
+function hostSource(cu: string, kernel: string): string {
+  let s = cu.slice(cu.indexOf(`namespace ${kernel}_impl {`));
+  const cut = (from: string, to: string, by: string): void => {
+    const a = s.indexOf(from), b = s.indexOf(to, a);
+    if (a < 0 || b < 0) throw new Error(`not found in the kernel: ${from}`);
+    s = s.slice(0, a) + by + s.slice(b);
+  };
+  cut('// ---- tensor-core helpers ----', '/** Element offset of (row', 'EMU_MMA_HELPERS\n');  // the forward's
+  cut('// ---- tensor-core helpers ----', '/** Element offset of (row', 'EMU_MMA_HELPERS\n');  // the backward's
+  cut('// ---- row copy for the multi-GPU code', 'extern "C" {\n\nconst char*', '');
   const replace = (re: RegExp, by: string): void => {
     const before = s;
     s = s.replace(re, by);
     if (s === before) throw new Error(`not found in the kernel: ${re}`);
   };
   replace(/\/\*\* 4-byte global→shared copy[^\n]*\n__device__ __forceinline__ void cp_async4[\s\S]*?\n}\n/, '');
-  replace(/asm\("ex2\.approx\.ftz\.f32 %0, %1;" : "=f"\(y\) : "f"\(x\)\);/, 'y = exp2f(x);');
+  replace(/asm\("ex2\.approx\.ftz\.f32 %0, %1;" : "=f"\(y\) : "f"\(x\)\);/g, 'y = exp2f(x);');
   replace(/extern __shared__ __align__\(128\) unsigned char smem_raw\[\];/g, 'unsigned char* smem_raw = emu::smem;');
   replace(/(\w+<T>)<<<([^,]+), ([^,]+), ([^,]+), ([^>]+)>>>\(([^)]*)\);/g, 'emu_launch($1, $2, $3, $4, $5, $6);');
   return `#include "${join(ROOT, 'test', 'support', 'cuda_emu.h')}"\n${s}`;
@@ -151,6 +158,17 @@ int main() {
     for (long long j = 0; j < n; ++j) std::printf("%u ", static_cast<unsigned>(g[i][j]));
     std::printf("\\n");
   }
+  // the forward kernel through the same emulation (its layouts are the GPU-verified ones): o and lse
+  uint16_t* fo = static_cast<uint16_t*>(std::aligned_alloc(16, n * 2 + 16));
+  float* fl = static_cast<float*>(std::aligned_alloc(16, ${B * H * N} * 4 + 16));
+  for (long long j = 0; j < n; ++j) fo[j] = 0x7fc1;
+  for (long long j = 0; j < ${B * H * N}; ++j) fl[j] = NAN;
+  const int rcf = ${kernel}_forward(${c.dtype === 'bf16' ? 0 : 1}, q_, k_, v_, fo, fl, strides, ${B}, ${H}, sizes, valid_, 0, SCALE_, nullptr);
+  std::printf("rcf %d\\n", rcf);
+  for (long long j = 0; j < n; ++j) std::printf("%u ", static_cast<unsigned>(fo[j]));
+  std::printf("\\n");
+  for (long long j = 0; j < ${B * H * N}; ++j) std::printf("%.9g ", fl[j]);
+  std::printf("\\n");
   return 0;
 }
 `;
@@ -168,7 +186,7 @@ function runCase(c: Case, seed: number): string[] {
   const d = inputs(at, c, B, H, seed);
   const rand = mulberry32(seed ^ 0x5eed);
   const dlse = c.dlse ? Float32Array.from({ length: B * H * N }, () => 2 * rand() - 1) : null;
-  const src = `${backwardSource(cu, kernel)}\nconstexpr float SCALE_ = ${at.scale};\n${harness(c, kernel, d, B, H, N, D, dlse)}`;
+  const src = `${hostSource(cu, kernel)}\nconstexpr float SCALE_ = ${at.scale};\n${harness(c, kernel, d, B, H, N, D, dlse)}`;
   const cpp = join(work, `${c.name}.cpp`), exe = join(work, c.name);
   writeFileSync(cpp, src);
   const cc = spawnSync('g++', ['-std=c++20', '-O1', '-w', '-U_FORTIFY_SOURCE', `-I${cudaInclude()}`, '-o', exe, cpp], { encoding: 'utf8' });
@@ -177,6 +195,17 @@ function runCase(c: Case, seed: number): string[] {
   const lines = x.stdout.trim().split('\n');
   const errs: string[] = [];
   if (lines[0] !== 'rc 0') return [`${c.name}: ${lines[0]} ${x.stderr.slice(0, 500)}`];
+  // the forward through the emulation first: it checks the emulation's fragment layouts against a kernel verified on GPUs
+  if (lines[4] !== 'rcf 0') return [`${c.name}: forward ${lines[4]}`];
+  const fo = lines[5].trim().split(' ').map((b) => valueOf(c.dtype, Number(b)));
+  const fl = lines[6].trim().split(' ').map(Number);
+  let oScale = 1e-2, oErr = 0, lseErr = 0, lseInf = 0;
+  for (let j = 0; j < d.o.length; j++) { oScale = Math.max(oScale, Math.abs(d.o[j])); oErr = Math.max(oErr, Number.isFinite(fo[j]) ? Math.abs(fo[j] - d.o[j]) : Infinity); }
+  for (let j = 0; j < d.lse.length; j++) {
+    if (d.lse[j] === -Infinity || fl[j] === -Infinity) { if (d.lse[j] !== fl[j]) lseInf++; continue; }
+    lseErr = Math.max(lseErr, Number.isFinite(fl[j]) ? Math.abs(fl[j] - d.lse[j]) : Infinity);
+  }
+  if (oErr > (c.dtype === 'bf16' ? 2e-2 : 5e-3) * oScale || lseErr > 1e-2 || lseInf) errs.push(`${c.name}: the emulated forward is off (o ${oErr.toExponential(2)} of ${oScale.toExponential(2)}, lse ${lseErr.toExponential(2)}, ${lseInf} -inf mismatches): the emulation is wrong`);
   const ref = referenceAttentionBackward(at, d.q, d.k, d.v, d.dO, { batch: B, heads: H, layout: c.layout, valid: c.valid });
   if (dlse) addLseGradient(at, c, d, dlse, ref, B, H);
   const tol = c.dtype === 'bf16' ? 3e-2 : 8e-3;

@@ -31,10 +31,12 @@
 #define __launch_bounds__(...)
 #define cudaFuncSetAttribute(...) cudaSuccess
 #define cudaGetLastError() cudaSuccess
+#define cudaGetErrorString(e) "(emulated)"
 using std::max;
 using std::min;
 
 inline float __uint_as_float(unsigned x) { float f; std::memcpy(&f, &x, 4); return f; }
+inline float __logf(float x) { return std::log(x); }
 inline unsigned __umulhi(unsigned a, unsigned b) { return static_cast<unsigned>((static_cast<unsigned long long>(a) * b) >> 32); }
 
 namespace emu {
