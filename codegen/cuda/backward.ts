@@ -20,7 +20,7 @@ export interface BackwardTiling {
 }
 
 /** 4 warps, 64-row tiles: two CTAs of 96 KB shared memory per H100 multiprocessor at head_dim 128 (ptxas: no spills, test/cuda.nvcc_backward.test.ts). */
-export const backwardTiling = (headDim: number): BackwardTiling => ({ warps: 4, blockK: 64, blockQV: headDim === 128 ? 16 : 64 });
+export const backwardTiling = (headDim: number): BackwardTiling => ({ warps: 4, blockK: 64, blockQV: headDim === 128 ? 32 : 64 });
 
 /** The backward template's values: its tiling, its tiles per query and key group, and the two walks printed for it. */
 export function backwardContext(spec: KernelSpec): {

@@ -27,7 +27,7 @@
 #define __global__
 #define __device__
 #define __forceinline__ inline
-#define __shared__
+#define __shared__ static  // (the kernels' __shared__ variables: one copy for the fibers of the CTA running)
 #define __launch_bounds__(...)
 #define cudaFuncSetAttribute(...) cudaSuccess
 #define cudaGetLastError() cudaSuccess

@@ -1243,16 +1243,34 @@ __global__ void __launch_bounds__(THREADS, 2) dkdv_kernel(const Params p, const 
     }
   };
 
-  QCursor cur;
-  qcursor_start(cur);
-  int n_cur;  // query rows of the tile computed next (in slot it & 1)
-  {
-    Seg seg;
-    int off;
-    n_cur = klimit > 0 ? next_qtile(cur, k, text_key, seg, off) : 0;  // keys nobody sees: no walk
-    if (n_cur > 0) load_q(0, seg, off, n_cur);
-    cp_async_commit();
+  // The walk is the same for every thread: thread 0 steps it in shared memory and passes each tile
+  // on (per slot), so the threads do not each hold the cursor in registers, which the dK and dV
+  // accumulators need (head_dim 128: 128 of them).
+  __shared__ QCursor s_cur;
+  __shared__ int s_k[NDIM];
+  __shared__ Seg s_seg[2];
+  __shared__ int s_off[2], s_n[2];
+  if (tid == 0) {
+#pragma unroll
+    for (int a = 0; a < NDIM; ++a) s_k[a] = k[a];
+    qcursor_start(s_cur);
   }
+  // the walk's next query tile into `slot`, its loads issued (every thread calls it)
+  auto next = [&](int slot, bool any) -> int {
+    if (tid == 0) {
+      Seg seg;
+      int off;
+      s_n[slot] = any ? next_qtile(s_cur, s_k, text_key, seg, off) : 0;
+      s_seg[slot] = seg;
+      s_off[slot] = off;
+    }
+    __syncthreads();  // (s_*[slot] was last read two tiles ago, before a barrier)
+    const int n = s_n[slot];
+    if (n > 0) load_q(slot, s_seg[slot], s_off[slot], n);
+    cp_async_commit();
+    return n;
+  };
+  int n_cur = next(0, klimit > 0);  // query rows of the tile computed next (in slot it & 1); keys nobody sees: no walk
 
   float dk[DT][4], dv[DT][4];
 #pragma unroll
@@ -1268,14 +1286,7 @@ __global__ void __launch_bounds__(THREADS, 2) dkdv_kernel(const Params p, const 
 
   for (int it = 0; n_cur > 0; ++it) {
     const int slot = it & 1;
-    int n_next;
-    {  // the next query tile into the other slot (free: the previous iteration ended with a barrier)
-      Seg seg;
-      int off;
-      n_next = next_qtile(cur, k, text_key, seg, off);
-      if (n_next > 0) load_q(slot ^ 1, seg, off, n_next);
-      cp_async_commit();
-    }
+    const int n_next = next(slot ^ 1, true);  // into the other slot (free: the previous iteration ended with a barrier)
     cp_async_wait<1>();
     __syncthreads();
     const T* tQ = sQ + slot * BQV * D;
