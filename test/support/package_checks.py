@@ -247,6 +247,9 @@ class Plug(unittest.TestCase):
         self.assertEqual(p.stats, {"taken": 2, "passed": {}})
         self.assertTrue(g._op.AUTOGRAD)
         p.remove()
+        for f in (g.ulysses_attention, g.spatial_attention, g.parallel_attention):  # no multi-GPU backward yet: an error, not a detached output
+            with self.assertRaisesRegex(ValueError, "has no backward yet"):
+                f(*qkv(1232, requires_grad=True))
 
     def test_strict(self):
         m = Model()

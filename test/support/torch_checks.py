@@ -298,6 +298,17 @@ class Op(unittest.TestCase):
                 want = reference_grads(q, k, v, layout, [mask_of(sizes, n) for n in TEXT_VALID], d_out, None)
                 self.assertLess(max(err(x.grad, w) for x, w in zip((q, k, v), want)), 0.02)
 
+    def test_gradients_int_text_valid(self):
+        """One text_valid for the whole batch (no tensor: the op saves None)."""
+        sizes = SIZES[0]
+        q, k, v, *_ = (x.requires_grad_(True) for x in self.args(sizes, seed=12)[:3])
+        d_out = torch.randn(q.shape, generator=torch.Generator().manual_seed(13))
+        kw = dict(grid=sizes[:2]) if OPEN else {}
+        (g.attention(q, k, v, text_valid=2, **kw).double() * d_out).sum().backward()
+        self.assertEqual(KERNEL_CALLS[-1], ([*sizes], [2] * B, "backward"))
+        want = reference_grads(q, k, v, "bhnd", [mask_of(sizes, 2)] * B, d_out, None)
+        self.assertLess(max(err(x.grad, w) for x, w in zip((q, k, v), want)), 0.02)
+
     def test_out_refuses_grad(self):
         q, k, v, *_ = self.args(SIZES[0])
         kw = dict(grid=SIZES[0][:2]) if OPEN else {}

@@ -36,7 +36,7 @@ REASONS = {
     "mask": "an attn_mask was passed (the pattern is the mask)",
     "causal": "is_causal=True",
     "dropout": "dropout_p > 0 in training mode",
-    "grad": "q, k or v requires grad and this torch has no torch.library.custom_op (torch < 2.4: no autograd for the kernel)",
+    "grad": "q, k or v requires grad on a path with no backward (the multi-GPU paths, parallel=...; torch < 2.4, no torch.library.custom_op)",
     "gqa": "grouped-query attention (enable_gqa or fewer K/V heads)",
     "shape": "q, k, v not of one 4-D shape (cross-attention?)",
     "dtype": "q, k, v not all bfloat16 or all float16",
@@ -274,7 +274,7 @@ class Plug:
             return "device"
         if q.shape[3] != HEAD_DIM:
             return "head_dim"
-        if not _op.AUTOGRAD and torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        if (self.parallel is not None or not _op.AUTOGRAD) and _api.needs_grad(q, k, v):
             return "grad"
         return None
 
