@@ -77,7 +77,8 @@ def build_all():
         code = f"{gratmod.load_code(c['dir'], c['module'])}; m.load_library(verbose=True, arch={arch!r}) if {arch!r} == 'sm80' or m.SM90A else None"
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, MAX_JOBS="1"))
         log = r.stdout + r.stderr
-        spills = sorted({l.strip() for l in log.splitlines() if ("spill" in l or "stack frame" in l) and not l.strip().startswith("0 bytes stack frame, 0 bytes spill")})
+        # ptxas's -warn-spills / -warn-lmem-usage warnings (the build's flags); not the command lines that pass them
+        spills = sorted({l.strip() for l in log.splitlines() if "ptxas" in l and "warning" in l and ("spill" in l or "local memory" in l or "lmem" in l)})
         return dict(pkg=c["pkg"], arch=arch, ok=r.returncode == 0, seconds=round(time.time() - t, 1), spills=spills[:6], log=None if r.returncode == 0 else log[-3000:])
 
     with cf.ThreadPoolExecutor(len(jobs)) as ex:
