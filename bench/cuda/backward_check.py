@@ -2,7 +2,8 @@
 
 Inputs: .gen/cuda_bwd/ written by `npx tsx bench/cuda/backward_cases.ts` (this machine has no Node):
 packages compiled with run-time sizes, dense masks of compiler/reference.ts, manifest.json.
-    PYTHONUNBUFFERED=1 OUT=/tmp/out python3 bench/cuda/backward_check.py [build] [check] [bench]
+    PYTHONUNBUFFERED=1 OUT=/tmp/out python3 bench/cuda/backward_check.py [build] [check] [bench] [sanitize]
+(no phase named: build, check, bench; `sanitize` only when named, after `build` on the same machine)
 Writes $OUT/backward_check.json; prints one line per check and per bench case, then a verdict.
 
 build  each package's sm_80 library (forward + backward kernels) and, on a compute-capability-9.0
@@ -21,6 +22,8 @@ bench  Flux 4096² (256x256 latent, 512 text tokens, 24 heads, head_dim 128) GRA
        FlexAttention's backward with the identical block mask (torch.autograd.grad of a compiled
        flex_attention output), interleaved rounds, medians; TFLOP/s with backward = 2.5x the
        forward's 4 * head_dim FLOPs per visible pair; also forward + backward through autograd.
+sanitize  compute-sanitizer memcheck and racecheck on one forward + backward of two small ragged
+       cases (per-sample text_valid with a 0): exit code and the tools' summaries.
 """
 import concurrent.futures as cf
 import datetime
@@ -289,7 +292,44 @@ def bench_all():
         save()
 
 
+SANITIZE_CASES = ("pred64_13x22_t7", "flux_b_grouped_16x16_t512")
+
+
+def one_launch(name):
+    """(child of `sanitize`) one forward and one backward of a check case, per-sample text_valid, ragged grid."""
+    c = next(x for x in MAN["checks"] if x["name"] == name)
+    m = module(c)
+    B, H, N, D = 2, 2, c["tokens"], c["headDim"]
+    q, k, v, d_out = inputs((B, H, N, D), torch.bfloat16, 5, False)
+    tv = torch.tensor(c["valid"]["perSample"], dtype=torch.int32, device=dev)
+    o, lse = m.attention(q, k, v, text_valid=tv, grid=tuple(c["grid"]), text_count=c["text"], return_lse=True, arch="sm80")
+    g = [torch.full_like(x, float("nan")) for x in (q, k, v)]
+    ws = torch.empty(2 * B * H * N, dtype=torch.float32, device=dev)
+    m._build.launch_backward(d_out, q, k, v, o, lse, None, *g, [*c["grid"], c["text"]], tv, 0, c["scale"], False, ws)
+    torch.cuda.synchronize()
+    print("launched", name, "nan:", sum(int(torch.isnan(x).sum()) for x in g))
+
+
+def sanitize():
+    """compute-sanitizer memcheck and racecheck on one launch of small ragged cases (libraries from `build`)."""
+    for tool in ("memcheck", "racecheck"):
+        for name in SANITIZE_CASES:
+            t = time.time()
+            r = subprocess.run(["compute-sanitizer", "--tool", tool, "--error-exitcode", "9", sys.executable, os.path.abspath(__file__), "_one", name],
+                               capture_output=True, text=True, env=dict(os.environ, PYTORCH_NO_CUDA_MEMORY_CACHING="1"))
+            summary = [l for l in (r.stdout + r.stderr).splitlines() if "SUMMARY" in l or l.startswith("launched")]
+            row = dict(tool=tool, case=name, rc=r.returncode, seconds=round(time.time() - t, 1), summary=summary, ok=r.returncode == 0)
+            results.setdefault("sanitize", []).append(row)
+            print(f"[{elapsed()}] {tool:9s} {name:28s} rc {r.returncode} {' | '.join(summary)}")
+            if r.returncode != 0:
+                print((r.stdout + r.stderr)[-3000:])
+    save()
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["_one"]:
+        one_launch(sys.argv[2])
+        sys.exit(0)
     print(f"{results['card']}, torch {torch.__version__}, CUDA {torch.version.cuda}")
     if "build" in PHASES:
         build_all()
@@ -297,7 +337,10 @@ if __name__ == "__main__":
         check_all()
     if "bench" in PHASES:
         bench_all()
+    if "sanitize" in PHASES:
+        sanitize()
     save()
     bad = [r["name"] for r in results["check"] if not r["ok"]] + [f"{b['pkg']} {b['arch']}" for b in results["build"] if not b["ok"] or b["spills"]]
+    bad += [f"{r['tool']} {r['case']}" for r in results.get("sanitize", []) if not r["ok"]]
     print(f"[{elapsed()}] {'ALL OK' if not bad else 'FAILED: ' + ', '.join(bad)}; results in {os.path.join(OUT, 'backward_check.json')}")
     sys.exit(1 if bad else 0)
