@@ -125,8 +125,11 @@ def reference(q, k, v, d_out, masks, scale):
 
 
 def rel(g, r):
+    """max |g − r| / max |r| and mean |g − r| / mean |r|; the denominators at least 1e-2 and 1e-3, so a
+    gradient that is 0 in exact arithmetic (a row that sees one key: dS = P (dP − dO·O) = 0) does not
+    turn rounding into a huge relative error."""
     d = (g.double() - r).abs()
-    return {"max": (d.max() / r.abs().max().clamp_min(1e-30)).item(), "mean": (d.mean() / r.abs().mean().clamp_min(1e-30)).item(),
+    return {"max": (d.max() / r.abs().max().clamp_min(1e-2)).item(), "mean": (d.mean() / r.abs().mean().clamp_min(1e-3)).item(),
             "nan": int((~torch.isfinite(g)).sum().item())}
 
 
@@ -173,8 +176,9 @@ def check_one(c, dtype, bnhd, per_sample, seed):
     dense_want = reference(view(q), view(k), view(v), view(d_out), None, c["scale"])
     torch_err = {n: rel(x.grad, w) for n, x, w in zip(("dq", "dk", "dv"), (qs, ks, vs), dense_want)}
     ok = same and all(ours[n]["nan"] == 0 and auto[n]["nan"] == 0 for n in ours)
-    ratio = {n: max(ours[n]["max"] / max(torch_err[n]["max"], 1e-12), ours[n]["mean"] / max(torch_err[n]["mean"], 1e-12)) for n in ours}
-    ok = ok and all(r <= 2.0 for r in ratio.values()) and all(auto[n]["max"] <= 2 * max(torch_err[n]["max"], 1e-12) for n in auto)
+    # (PyTorch's error can be exactly 0 on a degenerate problem, e.g. one token: compared from 1e-4 up)
+    ratio = {n: max(ours[n]["max"] / max(torch_err[n]["max"], 1e-4), ours[n]["mean"] / max(torch_err[n]["mean"], 1e-4)) for n in ours}
+    ok = ok and all(r <= 2.0 for r in ratio.values()) and all(auto[n]["max"] <= 2 * max(torch_err[n]["max"], 1e-4) for n in auto)
     row = dict(name=c["name"], dtype=str(dtype).replace("torch.", ""), layout=layout, valid=valids, deterministic=same, ours=ours, autograd=auto,
                torch_dense=torch_err, ratio=ratio, ok=ok)
     results["check"].append(row)
