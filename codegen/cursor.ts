@@ -150,6 +150,18 @@ export function layoutExprs(plan: KernelPlan | BoundPlan, geom: string): { image
   return { imageOffset: e('image_offset'), imageTokens: e('image_tokens'), textOffset: e('text_offset'), textCount: e('text_count'), queryGroups: e('query_groups'), tokens: e('tokens') };
 }
 
+/**
+ * How the printed functions spell the group counts and the token layout: literals or the
+ * constants where the compiled sizes decide them, else the geometry's fields (`G.n0`,
+ * `G.text_count`): what the cursor printers (this file's and codegen/cursor_transposed.ts's) read.
+ */
+export function printedSizes(plan: KernelPlan | BoundPlan): { n: string[]; imageOffset: string; imageTokens: string; textOffset: string; textCount: string } {
+  const n = plan.dims.map((x, a) => { const s = planSize(x.size); return s.kind === 'fixed' ? int(Math.ceil(s.value / x.group)) : `G.n${a}`; });
+  if (!hasGeom(plan)) return { n, imageOffset: 'IMAGE_OFFSET', imageTokens: 'IMAGE_TOKENS', textOffset: 'TEXT_OFFSET', textCount: 'TEXT_COUNT' };
+  const v = layoutSizes(plan), e = (f: LayoutField): string => (v[f] === null ? `G.${f}` : int(v[f]!));
+  return { n, imageOffset: e('image_offset'), imageTokens: e('image_tokens'), textOffset: e('text_offset'), textCount: e('text_count') };
+}
+
 /** The constants, structs, geometry and cursor of a plan in one dialect (see the file comment). */
 export function printCursor(plan: KernelPlan | BoundPlan, d: KernelDialect, opts: CursorPrintOptions): string {
   const D = plan.dims.length, T = plan.terms.length;

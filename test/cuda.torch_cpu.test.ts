@@ -3,7 +3,8 @@
  * test/cuda.package.test.ts emits it, for a pattern compiled at a fixed grid and one whose grid
  * and text count are taken at run time, then test/support/torch_checks.py registers a float64 CPU
  * kernel for its ops that reads compiler/reference.ts's denseMask (written here as .npy) and runs
- * torch.library.opcheck, attention(), and a plugged two-block transformer eager and under
+ * torch.library.opcheck (the backward op too), attention() and its gradients (float64 autograd of
+ * the masked attention), a plugged two-block transformer trained and run eager and under
  * torch.compile(fullgraph=True) (backends "eager" and "aot_eager"): no graph breaks, compiled ==
  * eager == the float64 reference, counts, policy, strict mode and run-time grids under compile.
  * The interpreter: test/support/torch_python.ts (in CI a missing one fails the test).
@@ -77,7 +78,7 @@ describe('the CUDA package on real torch (CPU)', () => {
         env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', TORCH_EXTENSIONS_DIR: join(dir, 'ext'), OMP_NUM_THREADS: '1' },
       });
       const out = `${r.stdout}${r.stderr}`;
-      expect(out, out).toMatch(/^ok 13$/m);  // every check ran (fixed sizes skip the run-time grid one)
+      expect(out, out).toMatch(/^ok 17$/m);  // every check ran (fixed sizes skip the run-time grid one)
       expect(r.status, out).toBe(0);
     }, 150_000);
   }

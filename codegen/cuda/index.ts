@@ -20,6 +20,7 @@ import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type 
 import { wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
+import { backwardContext } from './backward.js';
 
 export { cudaPlan, type CudaPlan } from './plan.js';
 
@@ -30,9 +31,9 @@ export { canonicalSpec, DEFAULT_SM90_VARIANT, kernelName, planKernel, specHash, 
 const DTYPE_BF16 = 0;
 const DTYPE_FP16 = 1;
 
-/** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy. */
+/** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy, the sm_80 tensor-core helpers and the backward kernels (in the sm_80 library). */
 function cudaTemplate<C extends CudaTemplateContext>(file: string): (ctx: C) => string {
-  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs']] as const) {
+  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs']] as const) {
     if (!Handlebars.partials[name]) Handlebars.registerPartial(name, templateText('cuda', f));
   }
   return template<C>('cuda', file);
@@ -173,6 +174,16 @@ export interface CudaTemplateContext {
   readonly dtypeFp16: number;
   readonly scale: string;
   readonly ndim: number;
+  /** The header declares K_backward (the sm_80 library holds the backward kernels; the sm_90a one does not). */
+  readonly backward: boolean;
+  /** The backward kernels' values (backward.ts). */
+  readonly bwdWarps: number;
+  readonly bwdBlockK: number;
+  readonly bwdBlockQV: number;
+  readonly bwdTilesPerGroupQ: number;
+  readonly bwdTilesPerGroupK: number;
+  readonly bwdCursor: string;
+  readonly transposedCursor: string;
 }
 
 /** The sm_90a kernel's values (kernel_sm90.cu.hbs): the sm_80 ones, some replaced, and its own. */
@@ -256,6 +267,8 @@ export function templateContext(plan: CudaPlan): CudaTemplateContext {
     dtypeFp16: DTYPE_FP16,
     scale: num(spec.scale),
     ndim: spec.dims.length,
+    backward: true,
+    ...backwardContext(spec),
   };
 }
 
@@ -327,7 +340,7 @@ function emitPlan(plan: CudaPlan): EmittedFile[] {
   ];
   if (plan.sm90.supported) {
     const k90 = `${kernel}_sm90a`;
-    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase() };
+    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: false };
     files.push({ path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
     files.push({ path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
   }

@@ -232,17 +232,24 @@ class Plug(unittest.TestCase):
         p.remove()
         with self.assertRaisesRegex(TypeError, "takes a torch.nn.Module"):
             g.plug(lambda x: x)
-        for reason, t in [("dtype", qkv(1232, torch.float32)[0]), ("device", qkv(1232, device="cpu")[0]), ("head_dim", qkv(1232, d=64)[0]),
-                          ("grad", qkv(1232, requires_grad=True)[0])]:
+        for reason, t in [("dtype", qkv(1232, torch.float32)[0]), ("device", qkv(1232, device="cpu")[0]), ("head_dim", qkv(1232, d=64)[0])]:
             p = g.plug(m, grid=(20, 36), warn=False)
             m(t)
             self.assertEqual(p.stats["passed"], {reason: 1}, reason)
             p.remove()
         p = g.plug(m, grid=(20, 36), warn=False)
+        m(qkv(1232, requires_grad=True)[0])  # training: taken (the op has a backward), with the lse it saves
+        self.assertEqual(last_op()[0], "attention")
+        self.assertTrue(last_op()[1][8])
         with torch.no_grad():
-            m(qkv(1232, requires_grad=True)[0])  # no grad recorded: taken
-        self.assertEqual(p.stats, {"taken": 1, "passed": {}})
+            m(qkv(1232, requires_grad=True)[0])  # no grad recorded: taken, no lse
+        self.assertFalse(last_op()[1][8])
+        self.assertEqual(p.stats, {"taken": 2, "passed": {}})
+        self.assertTrue(g._op.AUTOGRAD)
         p.remove()
+        for f in (g.ulysses_attention, g.spatial_attention, g.parallel_attention):  # no multi-GPU backward yet: an error, not a detached output
+            with self.assertRaisesRegex(ValueError, "has no backward yet"):
+                f(*qkv(1232, requires_grad=True))
 
     def test_strict(self):
         m = Model()

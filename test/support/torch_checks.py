@@ -11,6 +11,7 @@ _op.DEVICE_TYPES takes "cpu": so attention(), the op's fake implementation, the 
 counts, and torch.compile of a plugged model run on real torch. Every model output is compared with
 a float64 forward whose attention uses the mask the test expects (not what the op was told).
 """
+import copy
 import glob
 import importlib
 import json
@@ -87,8 +88,25 @@ def cpu_attention_out(q, k, v, out, *args):
     return lse
 
 
+def cpu_backward(dout, q, k, v, out, lse, dlse, text_valid, text_valid_all, sizes, scale, bnhd):
+    """The backward kernels' formulas in float64 from the mask and the forward's out and lse, as the
+    kernels use them: P = exp(scale q·k − lse), delta = rowsum(dO ∘ out) − dlse, dS = P ∘ (dO·vᵀ − delta)."""
+    valid = text_valid.tolist() if text_valid is not None else [text_valid_all] * q.shape[0]
+    KERNEL_CALLS.append((list(sizes), valid, "backward"))
+    t = (lambda x: x.transpose(1, 2)) if bnhd else (lambda x: x)
+    qd, kd, vd, od, dod = (t(x).double() for x in (q, k, v, out, dout))
+    masks = torch.stack([mask_of(sizes, n) for n in valid])[:, None]
+    s = (qd @ kd.transpose(-1, -2)) * scale
+    p = torch.exp(s - lse.double()[..., None]).masked_fill(~masks, 0.0).nan_to_num(0.0)
+    delta = (dod * od).sum(-1) - (dlse.double() if dlse is not None else 0.0)
+    ds = p * (dod @ vd.transpose(-1, -2) - delta[..., None])
+    grads = (ds @ kd * scale, ds.transpose(-1, -2) @ qd * scale, p.transpose(-1, -2) @ dod)
+    return tuple(t(x).to(q.dtype).contiguous() for x in grads)
+
+
 torch.library.register_kernel(g._op.attention, "cpu", cpu_attention)
 torch.library.register_kernel(g._op.attention_out, "cpu", cpu_attention_out)
+torch.library.register_kernel(g._op.backward, "cpu", cpu_backward)
 g._op.DEVICE_TYPES = ("cuda", "cpu")  # the package's test seam
 
 
@@ -142,6 +160,23 @@ def reference(m, x, sizes, dense=(), valid=TEXT_VALID):
         a, _ = masked_attention(q, k, v, [None] * B if i in dense else masks, g.SCALE)
         y = y + a.transpose(1, 2).reshape(B, n, H * D) @ b.proj.weight.double().T + b.proj.bias.double()
     return y
+
+
+def reference_grads(q, k, v, layout, masks, d_out, d_lse):
+    """Float64 autograd of dense masked attention (rows that see no key: out 0, lse unused): the
+    gradients of sum(out ∘ d_out) + sum(lse ∘ d_lse) in q's layout."""
+    t = (lambda x: x.transpose(1, 2)) if layout == "bnhd" else (lambda x: x)
+    qd, kd, vd = (x.detach().double().requires_grad_(True) for x in (q, k, v))
+    m = torch.stack(masks)[:, None]
+    has = m.any(-1, keepdim=True)
+    s = (t(qd) @ t(kd).transpose(-1, -2)) * g.SCALE
+    s = s.masked_fill(~m, -math.inf).masked_fill(~has, 0.0)
+    lse = torch.logsumexp(s, -1)
+    o = (torch.exp(s - lse[..., None]) * has) @ t(vd)
+    loss = (t(o) * d_out.double()).sum()
+    if d_lse is not None:
+        loss = loss + (lse * has[..., 0] * d_lse.double()).sum()
+    return torch.autograd.grad(loss, (qd, kd, vd))
 
 
 def err(a, b):
@@ -208,7 +243,7 @@ class Op(unittest.TestCase):
                         torch.library.opcheck(g._op.attention, a)
                         out = torch.empty_like(a[0])
                         torch.library.opcheck(g._op.attention_out, (*a[:3], out, *a[3:]))
-        torch.library.opcheck(g._op.note, (0, "taken", ""))  # (no plug 0: counts nothing)
+        torch.library.opcheck(g._op.note, (0, "taken", "", torch.zeros(2)))  # (no plug 0: counts nothing)
 
     def test_attention_vs_reference(self):
         for sizes in SIZES:
@@ -225,18 +260,60 @@ class Op(unittest.TestCase):
                 self.assertLess((lse.double() - want_lse)[fin].abs().max().item(), 1e-4)
                 self.assertEqual(KERNEL_CALLS[-1], ([*sizes], TEXT_VALID))  # (the kernel clamps them)
 
-    def test_no_autograd(self):
-        """The kernel has no backward: q that requires grad is an error, never a silently detached output."""
+    def test_opcheck_backward(self):
+        """The backward op (schema, fake vs real) and the attention op's autograd registration."""
+        for sizes in SIZES:
+            for layout in ("bhnd", "bnhd"):
+                for tv in (True, False):
+                    q, k, v, text_valid, tv_all, sz, scale, bnhd, _, arch = self.args(sizes, layout, tv)
+                    out, lse = g._op.attention(q, k, v, text_valid, tv_all, sz, scale, bnhd, True, arch)
+                    dlse = torch.randn(lse.shape) if tv else None
+                    with self.subTest(sizes=sizes, layout=layout, tv=tv):
+                        torch.library.opcheck(g._op.backward, (torch.randn(q.shape).to(q.dtype), q, k, v, out, lse, dlse, text_valid, tv_all, sz, scale, bnhd))
+                        grads = [x.clone().requires_grad_(True) for x in (q, k, v)]
+                        torch.library.opcheck(g._op.attention, (*grads, text_valid, tv_all, sz, scale, bnhd, True, arch))
+
+    def test_gradients_vs_reference(self):
+        """attention() is differentiable: dq, dk, dv (through out and the returned lse) against float64
+        autograd of the dense masked attention, per-sample text lengths, both layouts."""
+        self.assertTrue(g._op.AUTOGRAD)
+        for sizes in SIZES:
+            for layout in ("bhnd", "bnhd"):
+                q, k, v, *_ = (x.requires_grad_(True) for x in self.args(sizes, layout, seed=8)[:3])
+                gen = torch.Generator().manual_seed(9)
+                d_out, d_lse = torch.randn(q.shape, generator=gen), torch.randn(B, H, tokens(sizes), generator=gen)
+                kw = dict(grid=sizes[:2]) if OPEN else {}
+                o, lse = g.attention(q, k, v, text_valid=torch.tensor(TEXT_VALID), layout=layout, return_lse=True, **kw)
+                ((o.double() * d_out).sum() + (lse.double() * d_lse).sum()).backward()
+                self.assertEqual(KERNEL_CALLS[-1], ([*sizes], TEXT_VALID, "backward"))
+                want = reference_grads(q, k, v, layout, [mask_of(sizes, n) for n in TEXT_VALID], d_out, d_lse)
+                for name, x, w in zip("qkv", (q, k, v), want):
+                    with self.subTest(sizes=sizes, layout=layout, grad=name):
+                        self.assertEqual((x.grad.shape, x.grad.dtype), (x.shape, x.dtype))
+                        self.assertLess(err(x.grad, w), 0.02)
+                # without the lse in the loss, and no return_lse: the op still saved it for the backward
+                for x in (q, k, v):
+                    x.grad = None
+                (g.attention(q, k, v, text_valid=torch.tensor(TEXT_VALID), layout=layout, **kw).double() * d_out).sum().backward()
+                want = reference_grads(q, k, v, layout, [mask_of(sizes, n) for n in TEXT_VALID], d_out, None)
+                self.assertLess(max(err(x.grad, w) for x, w in zip((q, k, v), want)), 0.02)
+
+    def test_gradients_int_text_valid(self):
+        """One text_valid for the whole batch (no tensor: the op saves None)."""
+        sizes = SIZES[0]
+        q, k, v, *_ = (x.requires_grad_(True) for x in self.args(sizes, seed=12)[:3])
+        d_out = torch.randn(q.shape, generator=torch.Generator().manual_seed(13))
+        kw = dict(grid=sizes[:2]) if OPEN else {}
+        (g.attention(q, k, v, text_valid=2, **kw).double() * d_out).sum().backward()
+        self.assertEqual(KERNEL_CALLS[-1], ([*sizes], [2] * B, "backward"))
+        want = reference_grads(q, k, v, "bhnd", [mask_of(sizes, 2)] * B, d_out, None)
+        self.assertLess(max(err(x.grad, w) for x, w in zip((q, k, v), want)), 0.02)
+
+    def test_out_refuses_grad(self):
         q, k, v, *_ = self.args(SIZES[0])
-        q.requires_grad_(True)
         kw = dict(grid=SIZES[0][:2]) if OPEN else {}
-        try:
-            o = g.attention(q, k, v, **kw)
-            o.float().sum().backward()
-        except RuntimeError as e:
-            self.assertRegex(str(e), "(?i)autograd|backward|grad")
-        else:
-            self.fail(f"attention() with q requiring grad gave an output (requires_grad={o.requires_grad}) and a backward")
+        with self.assertRaisesRegex(ValueError, "out= has no backward"):
+            g.attention(q.requires_grad_(True), k, v, out=torch.empty_like(q), **kw)
 
 
 class Plugged(unittest.TestCase):
@@ -260,6 +337,41 @@ class Plugged(unittest.TestCase):
         self.assertLess(err(y, sparse), TOL)
         self.assertGreater(err(y, dense), 3 * TOL, "the test cannot tell the pattern from dense attention")
         self.assertEqual(KERNEL_CALLS[-1], ([*SIZES[0]], TEXT_VALID))
+
+    def test_training(self):
+        """A training step through the plug (the kernel takes calls that need grad): parameter
+        gradients eager == compiled (aot_eager, fullgraph: the backward op in the graph, no break)
+        and close to float64 autograd of the masked model; every SDPA call taken."""
+        p = self.plug()
+        m = self.m.train()
+        x = inputs(SIZES[0], seed=11)
+
+        def step(model):
+            for q in m.parameters():
+                q.grad = None
+            model(x).float().square().mean().backward()
+            return [q.grad.clone() for q in m.parameters()]
+
+        eager = step(m)
+        self.assertEqual(p.stats, {"taken": 2, "passed": {}})
+        self.assertEqual(KERNEL_CALLS[-1][2:], ("backward",))
+        cm, be = compiled(m, "aot_eager")
+        p.reset_stats()
+        calls = len(KERNEL_CALLS)
+        comp = step(cm)
+        self.assertEqual([c[2:] for c in KERNEL_CALLS[calls:]], [(), (), ("backward",), ("backward",)])  # the compiled graphs ran the ops
+        self.assertEqual(graph_breaks(), 0, dict(counters["graph_break"]))
+        self.assertEqual((be.graphs, p.stats), (1, {"taken": 2, "passed": {}}))
+        for a, b in zip(eager, comp):
+            self.assertLess(err(b, a.double()), 1e-2)
+        m64 = copy.deepcopy(m).double()
+        reference(m64, x, SIZES[0]).square().mean().backward()
+        for (name, q), a in zip(m64.named_parameters(), eager):
+            self.assertLess(err(a, q.grad), 0.05, name)
+        dense = copy.deepcopy(m).double()
+        reference(dense, x, SIZES[0], dense=(0, 1)).square().mean().backward()
+        far = max(err(a, q.grad) for (_, q), a in zip(dense.named_parameters(), eager))
+        self.assertGreater(far, 0.15, "the test cannot tell the pattern's gradients from dense attention's")
 
     def test_compiled_no_graph_breaks(self):
         p = self.plug()

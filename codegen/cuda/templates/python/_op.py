@@ -6,14 +6,24 @@ this package imported in one process (the bench's variants: each copy keeps its 
     torch.ops.NAMESPACE.attention(q, k, v, text_valid, text_valid_all, sizes, scale, bnhd, with_lse, arch)
         -> (out, lse)       lse: float32 [batch, heads, tokens], or an empty tensor without with_lse
     torch.ops.NAMESPACE.attention_out(q, k, v, out, ...same...) -> lse   (writes out)
-    torch.ops.NAMESPACE.note(plug_id, reason, detail) -> ()   (the plug's count of a routed call)
+    torch.ops.NAMESPACE.backward(dout, q, k, v, out, lse, dlse, text_valid, text_valid_all, sizes, scale, bnhd)
+        -> (dq, dk, dv)     the gradients of attention (the sm_80 library's backward kernels)
+    torch.ops.NAMESPACE.note(plug_id, reason, detail, q) -> ()   (the plug's count of a routed call)
 Each has a fake (meta) implementation, so torch.compile traces them without running the kernel:
 no graph break, and CUDA graphs capture them (the launch allocates nothing and never syncs).
+`attention` is differentiable (register_autograd): its forward saves q, k, v, out and lse (the
+forward must have run with with_lse, which attention() asks for whenever q, k or v requires grad)
+and its backward calls `backward`, so torch.compile sees both passes. The backward kernels are
+deterministic (no atomics). They live in the sm_80 library, which also serves the sm_90a forward:
+both write the same natural-log lse. `attention_out` (a mutating op) has no autograd:
+attention(out=...) refuses inputs that require grad.
 `note` is how compiled code counts: Dynamo drops calls of its reorderable logging functions made
 inside inlined functions (torch 2.13), and the plug's calls always are, so a compiled plugged model
 would count nothing and never raise when strict; an op marked side-effectful stays in the graph and
 runs (it counts, warns or raises) each time the graph runs. Not under CUDA graph replay, which runs
-no Python: calls replayed from a captured graph are not counted.
+no Python: calls replayed from a captured graph are not counted. It takes the call's q (unused) so
+that two calls with the same plug and reason stay two nodes: AOT autograd's common-subexpression
+pass (training graphs) merges equal calls, side effects or not.
 attention() in this package validates the arguments and calls them; call them directly only with
 arguments it would pass.
 """
@@ -70,13 +80,47 @@ def _attention_out_fake(q, k, v, out, text_valid, text_valid_all, sizes, scale, 
     return _lse_like(q, bnhd, with_lse)
 
 
-def _note(plug_id: int, reason: str, detail: str) -> None:
+def _backward(dout: torch.Tensor, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor, lse: torch.Tensor,
+              dlse: Optional[torch.Tensor], text_valid: Optional[torch.Tensor], text_valid_all: int, sizes: List[int], scale: float,
+              bnhd: bool) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    dout, q, k, v, out = (x if _build.usable(x) else x.contiguous() for x in (dout, q, k, v, out))
+    dq, dk, dv = (torch.empty_like(x, memory_format=torch.contiguous_format) for x in (q, k, v))
+    B, H, N = _views(q, bnhd)
+    workspace = torch.empty((2 * B * H * N,), dtype=torch.float32, device=q.device)
+    tv = None if text_valid is None else text_valid.contiguous()
+    _build.launch_backward(dout, q, k, v, out, lse.float().contiguous(), None if dlse is None else dlse.float().contiguous(),
+                           dq, dk, dv, sizes, tv, text_valid_all, scale, bnhd, workspace)
+    return dq, dk, dv
+
+
+def _backward_fake(dout, q, k, v, out, lse, dlse, text_valid, text_valid_all, sizes, scale, bnhd):
+    return tuple(torch.empty_like(x, memory_format=torch.contiguous_format) for x in (q, k, v))
+
+
+def _setup_context(ctx, inputs, output):
+    q, k, v, text_valid, text_valid_all, sizes, scale, bnhd, with_lse, arch = inputs
+    out, lse = output
+    ctx.save_for_backward(q, k, v, out, lse, text_valid)
+    ctx.args = (text_valid_all, list(sizes), scale, bnhd, with_lse)
+
+
+def _attention_backward(ctx, dout, dlse):
+    q, k, v, out, lse, text_valid = ctx.saved_tensors
+    text_valid_all, sizes, scale, bnhd, with_lse = ctx.args
+    if not with_lse:
+        raise RuntimeError(f"{KERNEL}: the attention op ran without with_lse, so it has no backward (attention() asks for "
+                           "the lse whenever q, k or v requires grad)")
+    dq, dk, dv = backward(dout, q, k, v, out, lse, dlse, text_valid, text_valid_all, sizes, scale, bnhd)
+    return dq, dk, dv, None, None, None, None, None, None, None
+
+
+def _note(plug_id: int, reason: str, detail: str, q: torch.Tensor) -> None:
     from . import _plug  # (it imports this module)
 
     _plug._record(plug_id, reason, detail)
 
 
-def _note_fake(plug_id, reason, detail):
+def _note_fake(plug_id, reason, detail, q):
     return None
 
 
@@ -115,4 +159,9 @@ def _side_effect(op):
 NAMESPACE = _namespace()
 note = _side_effect(_register("note", _note, _note_fake, (), device_types=None))
 attention_out = _register("attention_out", _attention_out, _attention_out_fake, ("out",))
+backward = _register("backward", _backward, _backward_fake, ())
 attention = _register("attention", _attention, _attention_fake, ())  # (last: _taken looks for it)
+# whether attention() is differentiable: torch >= 2.4 (torch.library.custom_op and register_autograd)
+AUTOGRAD = hasattr(attention, "register_autograd")
+if AUTOGRAD:
+    attention.register_autograd(_attention_backward, setup_context=_setup_context)

@@ -116,9 +116,20 @@ def _text_valid(text_valid, batch, count, device):
     return None, min(max(n, 0), count)  # (the kernel clamps to [0, text count] too)
 
 
+def needs_grad(q, k, v):
+    """Whether a call records gradients for q, k or v (then the forward keeps its lse for the backward)."""
+    return torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad)
+
+
+def _no_grad_path(q, k, v, what):
+    if needs_grad(q, k, v):
+        raise ValueError(f"{KERNEL}: {what} has no backward yet; run it under torch.no_grad() or use attention() on one GPU")
+
+
 def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd", scale=None, return_lse=False, out=None, arch=None):
     """Attention of q over k, v restricted to the pattern (torch.ops.KERNEL.attention underneath:
-    torch.compile traces it, CUDA graphs capture it).
+    torch.compile traces it, CUDA graphs capture it). Differentiable: gradients reach q, k and v
+    (and through the returned lse) by the backward kernels, deterministic (no atomics).
 
     q, k, v: bfloat16 or float16 on one GPU, layout "bhnd" ([batch, heads, tokens, head_dim], SDPA's)
       or "bnhd" ([batch, tokens, heads, head_dim]); any strides (copied when the kernel cannot read them).
@@ -129,7 +140,8 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
       inferred from the token count; text_count likewise where TEXT_COUNT is None.
     scale: softmax scale (default SCALE). return_lse adds float32 log-sum-exp [batch, heads, tokens]
       (-inf where a row sees no key; such rows return 0). out: a tensor to write the result into.
-    arch: None (this device's best kernel), "sm80" or "sm90a".
+    arch: None (this device's best kernel), "sm80" or "sm90a" (the forward; the backward is the sm_80
+      library's on every card).
     """
     if layout not in ("bhnd", "bnhd"):
         raise ValueError(f"{KERNEL}: layout must be 'bhnd' or 'bnhd', got {layout!r}")
@@ -152,11 +164,14 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
         raise ValueError(f"{KERNEL}: {err}")
     tv, tv_all = _text_valid(text_valid, B, sizes[-1], q.device)
     s = float(SCALE if scale is None else scale)
+    grad = needs_grad(q, k, v)  # a differentiable call: the backward needs the forward's lse (the op saves it)
     if out is None:
-        o, lse = _op.attention(q, k, v, tv, tv_all, sizes, s, bnhd, bool(return_lse), arch or "")
+        o, lse = _op.attention(q, k, v, tv, tv_all, sizes, s, bnhd, bool(return_lse) or grad, arch or "")
     else:
         if not isinstance(out, torch.Tensor) or out.shape != q.shape or out.dtype != q.dtype or out.device != q.device:
             raise ValueError(f"{KERNEL}: out must be a tensor of q's shape, dtype and device")
+        if grad:
+            raise ValueError(f"{KERNEL}: out= has no backward; with q, k or v requiring grad, call attention() without out")
         lse = _op.attention_out(q, k, v, out, tv, tv_all, sizes, s, bnhd, bool(return_lse), arch or "")
         o = out
     return (o, lse) if return_lse else o
@@ -255,7 +270,8 @@ def ulysses_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale
     share of the sequence (bounds[rank], default shard_bounds(world)) with all heads; an all-to-all
     gives every rank the whole sequence for heads/world heads, this kernel runs, and an all-to-all
     brings the outputs back. Works for every pattern; heads must divide by the world size.
-    stats (a dict) receives the bytes this rank sent."""
+    stats (a dict) receives the bytes this rank sent. No backward yet (under torch.no_grad() only)."""
+    _no_grad_path(q, k, v, "ulysses_attention")
     return _parallel().ulysses(q, k, v, group, layout, text_valid, scale, bounds, stats)
 
 
@@ -264,13 +280,16 @@ def spatial_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale
     only the K/V rows its queries reach (a halo of r group rows for neighbors(r); every row for
     criss-cross) and the text, point to point; text queries are attended per band and merged by
     log-sum-exp on the text's rank. Queries whose keys are all local run while the halo travels.
-    stats (a dict) receives the bytes this rank sent."""
+    stats (a dict) receives the bytes this rank sent. No backward yet (under torch.no_grad() only)."""
+    _no_grad_path(q, k, v, "spatial_attention")
     return _parallel().spatial(q, k, v, group, layout, text_valid, scale, stats)
 
 
 def parallel_attention(q, k, v, mode="auto", group=None, layout="bhnd", text_valid=None, scale=None, stats=None):
     """ulysses_attention or spatial_attention by `mode`; "auto" takes the one that sends fewer bytes
-    from the busiest rank (spatial for local patterns such as GRAT-B, Ulysses for criss-cross)."""
+    from the busiest rank (spatial for local patterns such as GRAT-B, Ulysses for criss-cross).
+    No backward yet (under torch.no_grad() only)."""
+    _no_grad_path(q, k, v, "parallel_attention")
     if mode == "ulysses":
         return ulysses_attention(q, k, v, group, layout, text_valid, scale, None, stats)
     if mode == "spatial":

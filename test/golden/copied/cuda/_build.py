@@ -131,7 +131,8 @@ def is_built(arch):
 
 def load_library(verbose=False, arch=None):
     """Builds (first time, then from the cache) and loads the kernel library of `arch` (default:
-    this device's). Returns its C entry points (forward, forward_part, copy_rows, error_string)."""
+    this device's). Returns its C entry points (forward, forward_part, copy_rows, error_string, and
+    backward in the sm_80 library, None in the sm_90a one)."""
     if arch is None:
         arch = arch_for(torch.cuda.current_device())
     if arch not in ARCHS:
@@ -195,7 +196,14 @@ def _bind(lib, name):
     err = getattr(lib, name + "_error_string")
     err.restype = ctypes.c_char_p
     err.argtypes = [c_int]
-    return types.SimpleNamespace(forward=fwd, forward_part=part, copy_rows=copy, error_string=err)
+    bwd = getattr(lib, name + "_backward", None)  # (the sm_80 library only)
+    if bwd is not None:
+        bwd.restype = c_int
+        # dtype, dout, q, k, v, o, lse, dlse, dq, dk, dv, strides[24], batch, heads, sizes (host), text_valid (device),
+        # text_valid_all, scale, workspace, stream
+        bwd.argtypes = [c_int, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, ctypes.POINTER(ctypes.c_longlong), c_int, c_int,
+                        ctypes.POINTER(c_int), vp, c_int, ctypes.c_float, vp, vp]
+    return types.SimpleNamespace(forward=fwd, forward_part=part, copy_rows=copy, error_string=err, backward=bwd)
 
 
 def usable(x):
@@ -223,3 +231,24 @@ def launch(q, k, v, out, lse, sizes, text_valid, text_valid_all, scale, bnhd, ar
             rc = lib.forward_part(*args, stream, (ctypes.c_int * 5)(*[int(x) for x in part]))
     if rc != 0:
         raise RuntimeError(f"{KERNEL}: launch failed: {lib.error_string(rc).decode()}")
+
+
+def launch_backward(dout, q, k, v, o, lse, dlse, dq, dk, dv, sizes, text_valid, text_valid_all, scale, bnhd, workspace):
+    """One call of KERNEL_backward (the sm_80 library, whatever ran the forward: both forwards write
+    the same lse) on the current stream of q's device: dout, q, k, v, o, dq, dk, dv usable 4-D
+    tensors of one layout, lse float32 [batch, heads, tokens] contiguous, dlse None or the same
+    shape (the gradient of the returned lse), workspace float32 [2 * batch * heads * tokens]."""
+    lib = load_library(arch="sm80")
+    tb, th, tn = (0, 2, 1) if bnhd else (0, 1, 2)
+    tensors = (q, k, v, o, dout, dq, dk, dv)
+    strides = (ctypes.c_longlong * 24)(*[x.stride(i) for x in tensors for i in (tb, th, tn)])
+    sz = (ctypes.c_int * len(sizes))(*[int(s) for s in sizes])
+    with torch.cuda.device(q.device):
+        stream = torch.cuda.current_stream().cuda_stream
+        rc = lib.backward(_DTYPES[q.dtype], dout.data_ptr(), q.data_ptr(), k.data_ptr(), v.data_ptr(), o.data_ptr(),
+                          lse.data_ptr(), dlse.data_ptr() if dlse is not None else None, dq.data_ptr(), dk.data_ptr(),
+                          dv.data_ptr(), strides, q.shape[tb], q.shape[th], sz,
+                          text_valid.data_ptr() if text_valid is not None else None, int(text_valid_all), float(scale),
+                          workspace.data_ptr(), stream)
+    if rc != 0:
+        raise RuntimeError(f"{KERNEL}: backward launch failed: {lib.error_string(rc).decode()}")

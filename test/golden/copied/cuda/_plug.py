@@ -36,7 +36,7 @@ REASONS = {
     "mask": "an attn_mask was passed (the pattern is the mask)",
     "causal": "is_causal=True",
     "dropout": "dropout_p > 0 in training mode",
-    "grad": "q, k or v requires grad (the kernel has no backward)",
+    "grad": "q, k or v requires grad on a path with no backward (the multi-GPU paths, parallel=...; torch < 2.4, no torch.library.custom_op)",
     "gqa": "grouped-query attention (enable_gqa or fewer K/V heads)",
     "shape": "q, k, v not of one 4-D shape (cross-attention?)",
     "dtype": "q, k, v not all bfloat16 or all float16",
@@ -71,10 +71,10 @@ def _record(pid, reason, detail):
 _compiling = getattr(getattr(torch, "compiler", None), "is_compiling", lambda: False)
 
 
-def _count(pid, reason, detail):
-    """_record now (eager), or where the compiled graph runs this call (see the docstring)."""
+def _count(pid, reason, detail, q):
+    """_record now (eager), or where the compiled graph runs this call (see the docstring; q: the call's)."""
     if _compiling():
-        _op.note(pid, reason, detail)
+        _op.note(pid, reason, detail, q)
     else:
         _record(pid, reason, detail)
 
@@ -274,7 +274,7 @@ class Plug:
             return "device"
         if q.shape[3] != HEAD_DIM:
             return "head_dim"
-        if torch.is_grad_enabled() and (q.requires_grad or k.requires_grad or v.requires_grad):
+        if (self.parallel is not None or not _op.AUTOGRAD) and _api.needs_grad(q, k, v):
             return "grad"
         return None
 
@@ -293,9 +293,9 @@ class Plug:
                 if err is not None:
                     reason, detail = "sizes", err
         if reason is not None:
-            _count(self._id, reason, detail)
+            _count(self._id, reason, detail, q)
             return _fallback(q, k, v, attn_mask, dropout_p, is_causal, scale, enable_gqa, kw)
-        _count(self._id, "taken", "")
+        _count(self._id, "taken", "", q)
         s = scale if scale is not None else HEAD_DIM ** -0.5
         if self.parallel is not None:
             return _api.parallel_attention(q, k, v, mode=self.parallel, group=self.group, text_valid=self.text_valid, scale=s)

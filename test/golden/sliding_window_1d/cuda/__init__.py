@@ -16,7 +16,13 @@ the whole batch, or an integer tensor [batch] with one count per sample (classif
 cond and uncond prompts of different lengths, one of them 0); keep it on the GPU when capturing
 CUDA graphs.
 
-torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_sliding_window_1d_21dc17921b51.attention
+Training. attention() is differentiable (torch.autograd, through the op's registered backward:
+torch.compile sees both passes), so a plugged model trains with the pattern: q, k and v get
+gradients from the backward kernels of the sm_80 library (on every card; the sm_90a forward writes
+the same log-sum-exp), which are deterministic (no atomics: each gradient row is summed by one
+thread block in a fixed order, so two runs give the same bits).
+
+torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_sliding_window_1d_f342168352d0.attention
 (a fake implementation gives its output shapes), so torch.compile(model, fullgraph=True) traces a
 plugged model with no graph break, and torch.cuda.graph / mode="reduce-overhead" capture it (the
 launch never syncs with the host). Under torch.compile, a plug setting that changes (grid, an int
@@ -24,7 +30,7 @@ text_valid, whether the step is dense) recompiles once per value: pass per-sampl
 GPU tensor to keep one graph for every prompt length.
 
 The plug. plug(model, ...) routes the F.scaled_dot_product_attention calls made inside model's
-forward to this kernel when they fit: no mask, not causal, no dropout in training, no grad, no GQA,
+forward to this kernel when they fit: no mask, not causal, no dropout in training, no GQA,
 q, k, v of one shape [batch, heads, tokens, 64] in bf16/fp16 on a GPU, and a token count the
 grid gives. No call runs dense silently: every call is counted, taken or passed through to the
 previous SDPA with its reason; the first call of each reason warns (warn=False: no warning);
@@ -42,7 +48,7 @@ Policy (calls kept dense on purpose, counted as "layer"/"step", never warned or 
             ...
         (grid, text_valid and step are restored after)
 
-Kernels. grat_sliding_window_1d_21dc17921b51.cu (sm_80+) and, when SM90A, grat_sliding_window_1d_21dc17921b51_sm90a.cu (wgmma, H100/H200) beside this
+Kernels. grat_sliding_window_1d_f342168352d0.cu (sm_80+) and, when SM90A, grat_sliding_window_1d_f342168352d0_sm90a.cu (wgmma, H100/H200) beside this
 file are built on first use with torch.utils.cpp_extension (needs nvcc and ninja) into
 TORCH_EXTENSIONS_DIR, or ahead of time: `python -m grat_sliding_window_1d build [--arch sm80|sm90a|all]`.
 GRAT_CUDA_ARCH=sm80 forces the portable kernel; attention(..., arch=...) picks one per call;
