@@ -19,11 +19,19 @@
  * which 72/216 (box terms) and 80/208 (predicate terms) still fit in the 384 × 168 of the launch.
  * Its variant (spec.sm90: turn-taking, the softmax's block boundary, lazy rescaling, the max-free
  * softmax, whole-row runs, the work order's bands) is printed as constexpr: part of the spec, so of
- * the kernel's name when it is not the default.
+ * the kernel's name when it is not the default; edge boxes and half tiles (issue 19) print code only
+ * where the plan has them (edgeBoxShapes, hasHalfTiles), so other kernels' text stays as it was.
  * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
  */
-import { fixedPlan, groupExtents, queryTiling, tilesPerGroupOf, type QueryTiling } from '../../compiler/plan.js';
+import { fixedPlan, groupExtents, queryTiling, tilesPerGroupOf, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
+import type { Seg } from '../../compiler/cursor.js';
 import type { KernelSpec } from './spec.js';
+
+/** The raster TMA box: w tokens a row, h rows, t planes (w·h·t = BK). */
+export interface RasterBox { readonly w: number; readonly h: number; readonly t: number }
+
+/** A raster group's shape in tokens: lw a row, lh rows a plane, lt planes (2-D: lt = 1). */
+export interface GroupShape { readonly lw: number; readonly lh: number; readonly lt: number }
 
 export interface Sm90Plan {
   readonly supported: boolean;
@@ -42,7 +50,15 @@ export interface Sm90Plan {
   /** Query tiles of a full group (a run-time axis: of a full-size group). */
   readonly tilesPerGroup: number;
   /** Raster order: full tiles of full-size groups are TMA boxes (w, h, t) of the image tensor. */
-  readonly rasterBox: { readonly w: number; readonly h: number; readonly t: number } | null;
+  readonly rasterBox: RasterBox | null;
+  /**
+   * (variant edgeBoxes) The group shapes other than a full group's whose key tiles are raster
+   * boxes too, box i for key tile i (edgeBoxShapes); null: none (the variant is off, no raster box,
+   * sizes taken at launch, or no shape qualifies).
+   */
+  readonly edgeBoxes: readonly GroupShape[] | null;
+  /** (variant halfTiles) Some work tile may have at most 64 query rows: such a tile runs consumer warpgroup 0 alone. */
+  readonly halfTiles: boolean;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order); null: taken at launch. */
   readonly groupsLast: number | null;
 }
@@ -51,7 +67,7 @@ export interface Sm90Plan {
  * The TMA box of BK keys of a raster group, or null (cp.async gathers instead): the last axis is
  * w, then h, then t; a tile is BK/w rows of one plane, or BK/(w·h) whole planes.
  */
-function rasterBox(spec: KernelSpec, blockK: number): { w: number; h: number; t: number } | null {
+function rasterBox(spec: KernelSpec, blockK: number): RasterBox | null {
   const n = spec.dims.length;
   if (spec.order !== 'raster' || (n !== 2 && n !== 3)) return null;
   const ext = groupExtents(spec);
@@ -63,6 +79,78 @@ function rasterBox(spec: KernelSpec, blockK: number): { w: number; h: number; t:
   }
   if (n !== 3 || blockK % (gw * gh) !== 0 || gh > 256) return null;
   return { w: gw, h: gh, t: blockK / (gw * gh) };
+}
+
+/** Boxes of the raster box's shape that hold a group of shape g (box i: planes i·t.. when t > 1, else row block i % rowBlocks of plane i / rowBlocks). */
+export const boxCount = (box: RasterBox, g: GroupShape): number => (box.t > 1 ? Math.ceil(g.lt / box.t) : g.lt * Math.ceil(g.lh / box.h));
+
+/**
+ * The group shapes whose key tiles the kernel loads as raster boxes of the full group's shape
+ * (issue 19's "edge boxes"): every shape a group of the fixed grid has (each axis full or its
+ * ragged edge) whose boxes are exactly as many as its packed key tiles, ceil(tokens / BK), so the
+ * cursor's walk (key tile i at offset i·BK) is unchanged and key tile i is box i. The box reads
+ * the grid from the group's origin: its rows outside the group lie past the grid (a group is ragged
+ * only at the grid's end; TMA zero-fills them) or, where the box's planes do not divide the group's,
+ * in the next group's first planes (image keys, finite); the consumers mask both by the box's layout. Shapes whose tiles are all full boxes already (full rows and planes, whole tiles)
+ * are left out. Empty without a raster box or with sizes taken at launch (the edges are unknown).
+ */
+export function edgeBoxShapes(spec: KernelSpec, box: RasterBox | null, blockK: number): GroupShape[] {
+  const bound = fixedPlan(spec), D = spec.dims.length;
+  if (!box || !bound || (D !== 2 && D !== 3)) return [];
+  // per axis: the full group's extent and, where the grid is ragged, the last group's
+  const extents = bound.dims.map((d) => {
+    const full = Math.min(d.group, d.size), edge = d.size - (d.groups - 1) * d.group;
+    return edge === full ? [full] : [full, edge];
+  });
+  const gw = extents[D - 1][0], gh = extents[D - 2][0];
+  const ts = D === 3 ? extents[0] : [1];
+  const out: GroupShape[] = [];
+  for (const lt of ts) for (const lh of extents[D - 2]) for (const lw of extents[D - 1]) {
+    const g = { lw, lh, lt }, len = lw * lh * lt;
+    if (lw === gw && lh === gh && len % blockK === 0) continue; // every tile is a full box already
+    if (boxCount(box, g) === Math.ceil(len / blockK)) out.push(g);
+  }
+  return out;
+}
+
+/** Whether a key segment is a group of one of the edge-box shapes (a raster group: not contiguous, rows of lw <= the box's w). */
+export function isEdgeBoxed(shapes: readonly GroupShape[] | null, s: Seg): boolean {
+  return shapes !== null && !s.contiguous && shapes.some((g) => s.lw === g.lw && s.lh === g.lh && s.len === g.lw * g.lh * g.lt);
+}
+
+/**
+ * Key tile `off / BK` of an edge-boxed group s, box i: its first plane (dt) and row (dy) inside
+ * the group, and the group's tokens it holds (lw of each box row, lh of its rows, lt of its planes;
+ * box row r = (tt·box.h + yy)·box.w + xx holds a key iff xx < lw, yy < lh, tt < lt).
+ */
+export function edgeBoxTile(box: RasterBox, s: Seg, off: number, blockK: number): { dt: number; dy: number } & GroupShape {
+  const i = Math.floor(off / blockK), lt = s.len / (s.lw * s.lh);
+  if (box.t > 1) return { dt: i * box.t, dy: 0, lw: s.lw, lh: s.lh, lt: Math.min(box.t, lt - i * box.t) };
+  const blocks = Math.ceil(s.lh / box.h), dt = Math.floor(i / blocks), dy = (i - dt * blocks) * box.h;
+  return { dt, dy, lw: s.lw, lh: Math.min(box.h, s.lh - dy), lt: 1 };
+}
+
+/** The sequence index of row r of an edge box (edgeBoxTile) of group s, or -1 for a row outside the group (zero-filled or masked). */
+export function edgeBoxToken(plan: BoundPlan, box: RasterBox, s: Seg, b: { dt: number; dy: number } & GroupShape, r: number): number {
+  const xx = r % box.w, yy = Math.floor(r / box.w) % box.h, tt = Math.floor(r / (box.w * box.h));
+  if (xx >= b.lw || yy >= b.lh || tt >= b.lt) return -1;
+  const D = plan.dims.length, W = plan.dims[D - 1].size, H = plan.dims[D - 2].size;
+  return s.base + ((b.dt + tt) * H + b.dy + yy) * W + xx;
+}
+
+/** Whether some work tile of the spec may have at most 64 query rows (a group's or the text's last tile); true where sizes are taken at launch. */
+function hasHalfTiles(spec: KernelSpec, blockQ: number): boolean {
+  const bound = fixedPlan(spec);
+  if (!bound) return true;
+  const half = (rows: number): boolean => rows % blockQ > 0 && rows % blockQ <= blockQ / 2;
+  if (bound.textQueries && half(bound.layout.textCount)) return true;
+  // every group shape: each axis full or its ragged edge
+  let lens = [1];
+  for (const d of bound.dims) {
+    const full = Math.min(d.group, d.size), edge = d.size - (d.groups - 1) * d.group;
+    lens = lens.flatMap((n) => (edge === full ? [n * full] : [n * full, n * edge]));
+  }
+  return lens.some(half);
 }
 
 /** Max dynamic shared memory per block on sm_90 (227 KB). */
@@ -80,6 +168,8 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   let reason: string | null = null;
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
   else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
+  const box = rasterBox(spec, blockK);
+  const edges = spec.sm90.edgeBoxes ? edgeBoxShapes(spec, box, blockK) : [];
   return {
     supported: reason === null, reason, blockQ, blockK, stages, threads: 384, smemBytes,
     // predicate terms make the producer's cursor larger (72 registers, e.g. video_causal_anchor),
@@ -89,7 +179,9 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
       ? { producerRegs: 72, consumerRegs: 208 } : { producerRegs: 64, consumerRegs: 216 }),
     tiles,
     tilesPerGroup: tilesPerGroupOf(spec, blockQ),
-    rasterBox: rasterBox(spec, blockK),
+    rasterBox: box,
+    edgeBoxes: edges.length > 0 ? edges : null,
+    halfTiles: spec.sm90.halfTiles && hasHalfTiles(spec, blockQ),
     groupsLast: bound ? bound.layout.groupsLast : null,
   };
 }
@@ -126,4 +218,39 @@ export function wgmmaWrappersC(ns: readonly number[]): string {
     }
   }
   return out.join('\n');
+}
+
+/**
+ * The kernel's edge-box helpers (C, after the cursor; empty without edge boxes): the shapes of
+ * edgeBoxShapes as a constant test, box i of such a group (edgeBoxTile) and the consumers' test of
+ * a key column by the box's layout. A stage's row count (tile_rows) of an edge box that is not
+ * full is EDGE_TILE | lw | lh << 9 | lt << 18 (every extent <= 256: rasterBox's limits).
+ */
+export function edgeBoxesC(p: Sm90Plan): string {
+  const shapes = p.edgeBoxes;
+  if (!shapes || !p.rasterBox) return '';
+  const tests = shapes.map((g) => `(s.lw == ${g.lw} && s.lh == ${g.lh} && s.len == ${g.lw * g.lh * g.lt})`);
+  return [
+    '// ---- edge boxes (codegen/cuda/sm90.ts edgeBoxShapes, the spec\'s sm90.edgeBoxes): groups of these ragged',
+    '// shapes are loaded by TMA boxes of the full group\'s shape, key tile i = box i (as many boxes as packed',
+    '// tiles); TMA zero-fills what lies past the grid and the consumers mask by the box\'s layout ----',
+    'constexpr int EDGE_TILE = 1 << 30;  // a stage\'s row count with this bit: an edge box, its keys (lw, lh, lt) in 9-bit fields',
+    '/** A raster group of one of the edge-box shapes. */',
+    '__device__ __forceinline__ bool edge_boxed(const Seg& s) {',
+    `  return !s.contiguous && (${tests.join('\n      || ')});`,
+    '}',
+    '/** Key tile off / BK of an edge-boxed group: box i\'s first plane (dt) and row (dy) in the group; returns the',
+    ' *  stage\'s row count (BK: every row of the box is a key of the group). */',
+    '__device__ __forceinline__ int edge_box(const Seg& s, int off, int& dt, int& dy) {',
+    '  const int i = off / BK;',
+    '  int lh, lt;',
+    '  if (BOX_T > 1) { dt = i * BOX_T; dy = 0; lh = s.lh; lt = min(BOX_T, s.len / (s.lw * s.lh) - dt); }',
+    '  else { const int blocks = (s.lh + BOX_H - 1) / BOX_H; dt = i / blocks; dy = (i - dt * blocks) * BOX_H; lh = min(BOX_H, s.lh - dy); lt = 1; }',
+    '  return s.lw == BOX_W && lh == BOX_H && lt == BOX_T ? BK : (EDGE_TILE | s.lw | lh << 9 | lt << 18);',
+    '}',
+    '/** Key column col (box row col) of a stage whose row count n is an edge box holds a key of the group. */',
+    '__device__ __forceinline__ bool edge_col(int n, int col) {',
+    '  return col % BOX_W < (n & 511) && (col / BOX_W) % BOX_H < ((n >> 9) & 511) && col / (BOX_W * BOX_H) < ((n >> 18) & 511);',
+    '}',
+  ].join('\n');
 }
