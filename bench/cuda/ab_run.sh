@@ -7,7 +7,7 @@
 #      every 50 ms by nvidia-smi meanwhile ($OUT/smi_bench.csv);
 #   0. first, CHECK_FLAGS: nvcc flags of a variant to put through every check (empty: none);
 #   SAN_FLAGS: nvcc flags of the build the sanitizers run (default: the default build);
-#   MEM_CASES / SYNC_CASES: check cases (space lists) under memcheck / synccheck (defaults: a ragged
+#   MEM_CASES / SYNC_CASES: check cases (space lists) under memcheck / synccheck, SAN_S seconds each (defaults: a ragged
 #   raster grid, text-only queries);
 #   4. NCU: bench cases to profile (bench/cuda/profile_sm90.sh), empty for none.
 # Each step runs under its own timeout so one hang cannot eat the call. The device tool brings back
@@ -41,11 +41,11 @@ if [ "${SKIP_CHECK:-0}" != 1 ]; then
   echo "check rc=$?"; grep -E "^checks:|FAIL|rror" "$OUT/check.log" | tail -5
   step sanitizers
   for c in ${MEM_CASES:-flux_b_20x36_raster}; do  # (compute-sanitizer: about 20-40 s a case)
-    GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout 120 compute-sanitizer --tool memcheck python3 bench/cuda/probe.py "$c" sm90a 1 > "$OUT/memcheck_$c.log" 2>&1
+    GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout "${SAN_S:-120}" compute-sanitizer --tool memcheck python3 bench/cuda/probe.py "$c" sm90a 1 > "$OUT/memcheck_$c.log" 2>&1
     echo "memcheck $c rc=$?"; tail -2 "$OUT/memcheck_$c.log"
   done
   for c in ${SYNC_CASES:-flux_b_20x36_textonly}; do
-    GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout 120 compute-sanitizer --tool synccheck python3 bench/cuda/probe.py "$c" sm90a 1 > "$OUT/synccheck_$c.log" 2>&1
+    GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout "${SAN_S:-120}" compute-sanitizer --tool synccheck python3 bench/cuda/probe.py "$c" sm90a 1 > "$OUT/synccheck_$c.log" 2>&1
     echo "synccheck $c rc=$?"; tail -2 "$OUT/synccheck_$c.log"
   done
 fi
