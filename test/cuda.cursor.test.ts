@@ -21,7 +21,7 @@ import type { PatternIR } from '../compiler/ir.js';
 import { queryRuns } from '../compiler/keys.js';
 import { denseMask } from '../compiler/reference.js';
 import { DEFAULT_SM90_VARIANT, emitSpec, planKernel, planSm90, type Sm90Variant } from '../codegen/cuda/index.js';
-import { edgeBoxTile, edgeBoxToken, isEdgeBoxed } from '../codegen/cuda/sm90.js';
+import { edgeBoxTile, edgeBoxToken, edgeRule, isEdgeBoxed } from '../codegen/cuda/sm90.js';
 import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
 import { bindPlan } from '../compiler/plan.js';
 import { VIDEO } from './support/cli.js';
@@ -287,4 +287,31 @@ describe('sm_90a cursor: edge boxes (sm90.edgeBoxes) hold exactly the mask\'s ke
     }
     expect(boxed, `seed ${seed}`).toBeGreaterThan(0);
   }, 300_000);
+
+  it('grids taken at launch: the kernel\'s edge_boxed applies edgeRule to every group shape (g++ against sm90.ts)', () => {
+    for (const src of [FLUX_B, VIDEO_X, VIDEO_X.replace('group t=4', 'group t=3').replace('h=8 w=8', 'h=4 w=4')]) {
+      const open = src.replace(/^grid(\s+)(.*)$/m, (_, sp: string, dims: string) => `grid${sp}${dims.replace(/=\d+/g, '=?')}`);
+      const r = checkSource(open, { runtimeSizes: true });
+      const ir = r.ir!;
+      expect(ir.runtime?.dims.some((x) => x)).toBe(true);
+      const spec = planKernel(ir).spec!, sm = planSm90(spec);
+      expect(sm.edgeBoxes).toBe('launch');
+      const box = sm.rasterBox!, D = ir.dims.length, g = ir.dims.map((d) => d.group);
+      const gw = g[D - 1], gh = g[D - 2], gt = D === 3 ? g[0] : 1;
+      // every shape a group can have, and segments wider than a group (whole-row runs)
+      const shapes: { lw: number; lh: number; lt: number; c: boolean }[] = [];
+      for (let lt = 1; lt <= gt; lt++) for (let lh = 1; lh <= gh; lh++) for (let lw = 1; lw <= gw + 3; lw++) for (const c of [false, true]) shapes.push({ lw, lh, lt, c });
+      const code = cursorSource(ir, {});
+      const prog = `#include <algorithm>\n#include <cstdio>\nusing std::min;\nusing std::max;\n#define __device__\n#define __forceinline__ inline\n${code}\nint main() {\n`
+        + shapes.map((x) => `  std::printf("%d", edge_boxed(Seg{0, ${x.lw * x.lh * x.lt}, ${x.lw}, ${x.lh}, ${x.c}}) ? 1 : 0);`).join('\n') + '\n  return 0;\n}\n';
+      const cpp = join(work, `rule_${walks++}.cpp`), exe = cpp.replace('.cpp', '');
+      writeFileSync(cpp, prog);
+      const c = spawnSync('g++', ['-std=c++17', '-O1', '-o', exe, cpp], { encoding: 'utf8' });
+      expect(c.status, c.stderr).toBe(0);
+      const got = spawnSync(exe, [], { encoding: 'utf8' }).stdout;
+      const want = shapes.map((x) => (!x.c && edgeRule(box, gw, gh, 128, x) ? '1' : '0')).join('');
+      expect(got).toBe(want);
+      expect(want).toMatch(/1/);
+    }
+  }, 120_000);
 });

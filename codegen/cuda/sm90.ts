@@ -23,7 +23,7 @@
  * where the plan has them (edgeBoxShapes, hasHalfTiles), so other kernels' text stays as it was.
  * Whatever this file rejects falls back to the sm_80 kernel (reason in `Sm90Plan.reason`).
  */
-import { fixedPlan, groupExtents, queryTiling, tilesPerGroupOf, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
+import { fixedPlan, groupExtents, queryTiling, sizeMax, tilesPerGroupOf, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
 import type { Seg } from '../../compiler/cursor.js';
 import type { KernelSpec } from './spec.js';
 
@@ -53,10 +53,11 @@ export interface Sm90Plan {
   readonly rasterBox: RasterBox | null;
   /**
    * (variant edgeBoxes) The group shapes other than a full group's whose key tiles are raster
-   * boxes too, box i for key tile i (edgeBoxShapes); null: none (the variant is off, no raster box,
-   * sizes taken at launch, or no shape qualifies).
+   * boxes too, box i for key tile i (edgeBoxShapes); 'launch': the grid is taken at launch, the
+   * kernel applies the same rule (edgeRule) to each group; null: none (the variant is off, no raster
+   * box, or no shape qualifies).
    */
-  readonly edgeBoxes: readonly GroupShape[] | null;
+  readonly edgeBoxes: readonly GroupShape[] | 'launch' | null;
   /** (variant halfTiles) Some work tile may have at most 64 query rows: such a tile runs consumer warpgroup 0 alone. */
   readonly halfTiles: boolean;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order); null: taken at launch. */
@@ -94,27 +95,37 @@ export const boxCount = (box: RasterBox, g: GroupShape): number => (box.t > 1 ? 
  * in the next group's first planes (image keys, finite); the consumers mask both by the box's layout. Shapes whose tiles are all full boxes already (full rows and planes, whole tiles)
  * are left out. Empty without a raster box or with sizes taken at launch (the edges are unknown).
  */
-export function edgeBoxShapes(spec: KernelSpec, box: RasterBox | null, blockK: number): GroupShape[] {
-  const bound = fixedPlan(spec), D = spec.dims.length;
-  if (!box || !bound || (D !== 2 && D !== 3)) return [];
+export function edgeBoxShapes(spec: KernelSpec, box: RasterBox | null, blockK: number): GroupShape[] | 'launch' {
+  const D = spec.dims.length, ext = groupExtents(spec);
+  if (!box || (D !== 2 && D !== 3)) return [];
+  if (spec.dims.some((d) => d.size.kind === 'runtime')) return 'launch';
   // per axis: the full group's extent and, where the grid is ragged, the last group's
-  const extents = bound.dims.map((d) => {
-    const full = Math.min(d.group, d.size), edge = d.size - (d.groups - 1) * d.group;
-    return edge === full ? [full] : [full, edge];
+  const extents = spec.dims.map((d, a) => {
+    const size = sizeMax(d.size), edge = size - (Math.ceil(size / d.group) - 1) * d.group;
+    return edge === ext[a] ? [ext[a]] : [ext[a], edge];
   });
-  const gw = extents[D - 1][0], gh = extents[D - 2][0];
-  const ts = D === 3 ? extents[0] : [1];
   const out: GroupShape[] = [];
-  for (const lt of ts) for (const lh of extents[D - 2]) for (const lw of extents[D - 1]) {
-    const g = { lw, lh, lt }, len = lw * lh * lt;
-    if (lw === gw && lh === gh && len % blockK === 0) continue; // every tile is a full box already
-    if (boxCount(box, g) === Math.ceil(len / blockK)) out.push(g);
+  for (const lt of D === 3 ? extents[0] : [1]) for (const lh of extents[D - 2]) for (const lw of extents[D - 1]) {
+    if (edgeRule(box, ext[D - 1], ext[D - 2], blockK, { lw, lh, lt })) out.push({ lw, lh, lt });
   }
   return out;
 }
 
-/** Whether a key segment is a group of one of the edge-box shapes (a raster group: not contiguous, rows of lw <= the box's w). */
-export function isEdgeBoxed(shapes: readonly GroupShape[] | null, s: Seg): boolean {
+/**
+ * The edge-box rule for a raster group of shape g (groups of gw x gh tokens a plane at most; a run-time
+ * axis: the group): its boxes are as many as its packed key tiles, and not every tile is a full box
+ * already. edgeBoxShapes applies it to the shapes of a fixed grid; a kernel whose grid is taken at
+ * launch applies it to each group (the printed edge_boxed).
+ */
+export function edgeRule(box: RasterBox, gw: number, gh: number, blockK: number, g: GroupShape): boolean {
+  const len = g.lw * g.lh * g.lt;
+  if (g.lw > gw || g.lh > gh || (g.lw === gw && g.lh === gh && len % blockK === 0)) return false;
+  return boxCount(box, g) === Math.ceil(len / blockK);
+}
+
+/** Whether a key segment is a group of one of the edge-box shapes (a raster group: not contiguous, rows of lw <= the box's w). Fixed grids only. */
+export function isEdgeBoxed(shapes: readonly GroupShape[] | 'launch' | null, s: Seg): boolean {
+  if (shapes === 'launch') throw new Error('edge boxes of a grid taken at launch: bind the sizes first');
   return shapes !== null && !s.contiguous && shapes.some((g) => s.lw === g.lw && s.lh === g.lh && s.len === g.lw * g.lh * g.lt);
 }
 
@@ -169,7 +180,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
   else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
   const box = rasterBox(spec, blockK);
-  const edges = spec.sm90.edgeBoxes ? edgeBoxShapes(spec, box, blockK) : [];
+  const edges = spec.sm90.edgeBoxes ? edgeBoxShapes(spec, box, blockK) : [];  // (a list, or 'launch')
   return {
     supported: reason === null, reason, blockQ, blockK, stages, threads: 384, smemBytes,
     // predicate terms make the producer's cursor larger (72 registers, e.g. video_causal_anchor),
@@ -229,15 +240,21 @@ export function wgmmaWrappersC(ns: readonly number[]): string {
 export function edgeBoxesC(p: Sm90Plan): string {
   const shapes = p.edgeBoxes;
   if (!shapes || !p.rasterBox) return '';
-  const tests = shapes.map((g) => `(s.lw == ${g.lw} && s.lh == ${g.lh} && s.len == ${g.lw * g.lh * g.lt})`);
+  // a fixed grid: its shapes as a constant test; a grid taken at launch: edgeRule on each group
+  const test = shapes === 'launch'
+    ? ['  if (s.contiguous || s.lw > GROUP_W || s.lh > GROUP_H || (s.lw == GROUP_W && s.lh == GROUP_H && s.len % BK == 0)) { return false; }',
+      '  const int lt = s.len / (s.lw * s.lh);',
+      '  return (BOX_T > 1 ? (lt + BOX_T - 1) / BOX_T : lt * ((s.lh + BOX_H - 1) / BOX_H)) == (s.len + BK - 1) / BK;']
+    : [`  return !s.contiguous && (${shapes.map((g) => `(s.lw == ${g.lw} && s.lh == ${g.lh} && s.len == ${g.lw * g.lh * g.lt})`).join('\n      || ')});`];
   return [
     '// ---- edge boxes (codegen/cuda/sm90.ts edgeBoxShapes, the spec\'s sm90.edgeBoxes): groups of these ragged',
     '// shapes are loaded by TMA boxes of the full group\'s shape, key tile i = box i (as many boxes as packed',
     '// tiles); TMA zero-fills what lies past the grid and the consumers mask by the box\'s layout ----',
     'constexpr int EDGE_TILE = 1 << 30;  // a stage\'s row count with this bit: an edge box, its keys (lw, lh, lt) in 9-bit fields',
-    '/** A raster group of one of the edge-box shapes. */',
+    shapes === 'launch' ? '/** A raster group whose boxes are as many as its packed key tiles (sm90.ts edgeRule; the grid is taken at launch). */'
+      : '/** A raster group of one of the edge-box shapes. */',
     '__device__ __forceinline__ bool edge_boxed(const Seg& s) {',
-    `  return !s.contiguous && (${tests.join('\n      || ')});`,
+    ...test,
     '}',
     '/** Key tile off / BK of an edge-boxed group: box i\'s first plane (dt) and row (dy) in the group; returns the',
     ' *  stage\'s row count (BK: every row of the box is a key of the group). */',
