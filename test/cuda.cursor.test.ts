@@ -21,7 +21,7 @@ import type { PatternIR } from '../compiler/ir.js';
 import { queryRuns } from '../compiler/keys.js';
 import { denseMask } from '../compiler/reference.js';
 import { DEFAULT_SM90_VARIANT, emitSpec, planKernel, planSm90, type Sm90Variant } from '../codegen/cuda/index.js';
-import { edgeBoxTile, edgeBoxToken, edgeRule, isEdgeBoxed } from '../codegen/cuda/sm90.js';
+import { edgeBoxTile, edgeBoxToken, edgeRule, edgeShapeOf } from '../codegen/cuda/sm90.js';
 import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
 import { bindPlan } from '../compiler/plan.js';
 import { VIDEO } from './support/cli.js';
@@ -68,15 +68,19 @@ function cursorSource(ir: PatternIR, runs: number | Partial<Sm90Variant>): strin
  * the stage's row count), the TMA read of the box from the group's origin (x, y, t of its first
  * token; what lies past the grid reads zeros), and the keys the consumers keep (edge_col).
  */
-const EDGE_HARNESS = `      if (n > 0 && edge_boxed(seg)) {
+const EDGE_HARNESS = `      const int kind = n > 0 ? edge_boxed(seg) : 0;
+      if (kind != 0) {
         int dt, dy;
-        const int rows = edge_box(seg, off, dt, dy);
+        const int rows = edge_box(seg, off, kind == 2, dt, dy);
+        if (rows > BK && ((rows & EDGE_ALT) != 0) != (kind == 2)) { std::printf("\\nbad: group %d box at %d: row count names the other box\\n", g, off); return 1; }
         const int rel = seg.base - IMAGE_OFFSET;
         const int x = rel % GRID_W, y = (rel / GRID_W) % GRID_H + dy, t = rel / (GRID_W * GRID_H) + dt;
+        // the box of the map the producer takes: the raster box, or the alternate one
+        const int bw = kind == 2 ? ALT_W : BOX_W, bh = kind == 2 ? ALT_H : BOX_H;
         int keys = 0;
         for (int r = 0; r < BK; ++r) {
-          const int xx = r % BOX_W, yy = (r / BOX_W) % BOX_H, tt = r / (BOX_W * BOX_H);
-          const bool key = rows == BK || (rows > BK && edge_col(rows, r));
+          const int xx = r % bw, yy = (r / bw) % bh, tt = r / (bw * bh);
+          const bool key = rows == BK || (rows > BK && (kind == 2 ? edge_col<ALT_W, ALT_H>(rows, r) : edge_col<BOX_W, BOX_H>(rows, r)));
           const bool in = x + xx < GRID_W && y + yy < GRID_H && t + tt < GRID_T;
           if (key && !in) { std::printf("\\nbad: group %d box at %d: key row %d past the grid\\n", g, off, r); return 1; }
           if (key) { std::printf(" %d", IMAGE_OFFSET + ((t + tt) * GRID_H + y + yy) * GRID_W + x + xx); ++keys; }
@@ -158,9 +162,10 @@ function mismatches(ir: PatternIR, out: string, runs: boolean | Partial<Sm90Vari
     // the printed cursor walks the keys in its definition's order (compiler/cursor.ts)
     const plan = bindPlan(spec);
     const defined = keyTiles(plan, decodeGroup(plan, g), ir.text?.count ?? 0, { blockK: 128, runs: v.runs }).flatMap((t) => {
-      if (isEdgeBoxed(sm.edgeBoxes, t.seg)) {
-        const b = edgeBoxTile(sm.rasterBox!, t.seg, t.off, 128);
-        return Array.from({ length: 128 }, (_, r) => edgeBoxToken(plan, sm.rasterBox!, t.seg, b, r)).filter((k) => k >= 0);
+      const e = edgeShapeOf(sm.edgeBoxes, t.seg);
+      if (e) {
+        const box = e.alt ? sm.altBox! : sm.rasterBox!, b = edgeBoxTile(box, t.seg, t.off, 128);
+        return Array.from({ length: 128 }, (_, r) => edgeBoxToken(plan, box, t.seg, b, r)).filter((k) => k >= 0);
       }
       return Array.from({ length: t.n }, (_, r) => segToken(plan, t.seg, t.off + r));
     });
@@ -249,13 +254,21 @@ function randomPattern(r: () => number): { src: string; what: string } {
 }
 
 describe('sm_90a cursor: edge boxes (sm90.edgeBoxes) hold exactly the mask\'s keys', () => {
-  it('the rule: HunyuanVideo 33x45x80\'s edge groups are boxes, Flux 48x85\'s 16 x 5 are not (two boxes for one tile)', () => {
-    const shapes = (src: string): unknown => planSm90(planKernel(irOf(src), variantOf({ edgeBoxes: true })).spec!).edgeBoxes;
+  it('the rule: HunyuanVideo 33x45x80\'s edge groups are raster boxes, Flux 48x85\'s 5 x 16 columns alternate boxes of 8 x 16', () => {
+    const plan = (src: string): ReturnType<typeof planSm90> => planSm90(planKernel(irOf(src), variantOf({ edgeBoxes: true })).spec!);
+    const shapes = (src: string): unknown => plan(src).edgeBoxes;
     const hunyuan = VIDEO_X.replace('grid  t=6 h=18 w=20', 'grid  t=33 h=45 w=80');
-    expect(shapes(hunyuan)).toEqual([{ lw: 8, lh: 5, lt: 4 }, { lw: 8, lh: 8, lt: 1 }, { lw: 8, lh: 5, lt: 1 }]);
-    expect(shapes(FLUX_B.replace('grid   h=40 w=52', 'grid   h=48 w=85'))).toBeNull();
-    expect(shapes(FLUX_B)).toEqual([{ lw: 16, lh: 8, lt: 1 }, { lw: 4, lh: 8, lt: 1 }]); // 40 = 2·16 + 8 rows, 52 = 3·16 + 4 columns
+    expect(shapes(hunyuan)).toEqual([{ lw: 8, lh: 5, lt: 4, alt: false }, { lw: 8, lh: 8, lt: 1, alt: false }, { lw: 8, lh: 5, lt: 1, alt: false }]);
+    expect(plan(hunyuan).altBox).toBeNull();
+    const flux = FLUX_B.replace('grid   h=40 w=52', 'grid   h=48 w=85');
+    expect(shapes(flux)).toEqual([{ lw: 5, lh: 16, lt: 1, alt: true }]);  // raster box 16 x 8: two boxes for one tile
+    expect(plan(flux).altBox).toEqual({ w: 8, h: 16, t: 1 });
+    // 40 = 2·16 + 8 rows, 52 = 3·16 + 4 columns: 16 x 8 and 4 x 8 in raster boxes, 4 x 16 in one 8 x 16 box
+    expect(shapes(FLUX_B)).toEqual([{ lw: 16, lh: 8, lt: 1, alt: false }, { lw: 4, lh: 8, lt: 1, alt: false }, { lw: 4, lh: 16, lt: 1, alt: true }]);
     expect(shapes(VIDEO_X_EVEN)).toBeNull();  // divisible
+    // with half tiles, no alternate box (the consumers spilled with both)
+    const halfFlux = planSm90(planKernel(irOf(flux), variantOf({ edgeBoxes: true, halfTiles: true })).spec!);
+    expect([halfFlux.altBox, halfFlux.edgeBoxes]).toEqual([null, null]);
     expect(planSm90(planKernel(irOf(hunyuan)).spec!).edgeBoxes === null).toBe(!DEFAULT_SM90_VARIANT.edgeBoxes);
   });
 
@@ -303,7 +316,7 @@ describe('sm_90a cursor: edge boxes (sm90.edgeBoxes) hold exactly the mask\'s ke
       for (let lt = 1; lt <= gt; lt++) for (let lh = 1; lh <= gh; lh++) for (let lw = 1; lw <= gw + 3; lw++) for (const c of [false, true]) shapes.push({ lw, lh, lt, c });
       const code = cursorSource(ir, {});
       const prog = `#include <algorithm>\n#include <cstdio>\nusing std::min;\nusing std::max;\n#define __device__\n#define __forceinline__ inline\n${code}\nint main() {\n`
-        + shapes.map((x) => `  std::printf("%d", edge_boxed(Seg{0, ${x.lw * x.lh * x.lt}, ${x.lw}, ${x.lh}, ${x.c}}) ? 1 : 0);`).join('\n') + '\n  return 0;\n}\n';
+        + shapes.map((x) => `  std::printf("%d", edge_boxed(Seg{0, ${x.lw * x.lh * x.lt}, ${x.lw}, ${x.lh}, ${x.c}}));`).join('\n') + '\n  return 0;\n}\n';
       const cpp = join(work, `rule_${walks++}.cpp`), exe = cpp.replace('.cpp', '');
       writeFileSync(cpp, prog);
       const c = spawnSync('g++', ['-std=c++17', '-O1', '-o', exe, cpp], { encoding: 'utf8' });

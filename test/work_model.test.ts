@@ -13,7 +13,7 @@ import { listSchedule, parseSm90, specOf, summarize, tileWork } from '../bench/c
 import { arbPattern, describePattern, toPattern } from './support/arb_pattern.js';
 import { fixedPlan } from '../compiler/plan.js';
 import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
-import { edgeBoxTile, edgeBoxToken, isEdgeBoxed, planSm90 } from '../codegen/cuda/sm90.js';
+import { edgeBoxTile, edgeBoxToken, edgeShapeOf, planSm90 } from '../codegen/cuda/sm90.js';
 
 describe('sm_90a work model (bench/cuda/work_model.ts)', () => {
   for (const runs of [false, true]) {
@@ -93,10 +93,12 @@ describe('sm_90a work model (bench/cuda/work_model.ts)', () => {
           let j = i;
           while (j < ks.length && ks[j].seg === ks[i].seg) j++;  // one segment's tiles
           const seg = ks[i].seg;
-          if (isEdgeBoxed(sm.edgeBoxes, seg)) {
+          const e = edgeShapeOf(sm.edgeBoxes, seg);
+          if (e) {
+            const box = e.alt ? sm.altBox! : sm.rasterBox!;
             const got = ks.slice(i, j).flatMap((t) => {
-              const b = edgeBoxTile(sm.rasterBox!, seg, t.off, sm.blockK);
-              return Array.from({ length: sm.blockK }, (_, row) => edgeBoxToken(plan, sm.rasterBox!, seg, b, row)).filter((k) => k >= 0);
+              const b = edgeBoxTile(box, seg, t.off, sm.blockK);
+              return Array.from({ length: sm.blockK }, (_, row) => edgeBoxToken(plan, box, seg, b, row)).filter((k) => k >= 0);
             });
             const want = Array.from({ length: seg.len }, (_, l) => segToken(plan, seg, l));
             expect([...got].sort((a, b) => a - b), src).toEqual([...want].sort((a, b) => a - b));

@@ -202,6 +202,8 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly groupsLastExpr: string;
   /** Some group shape is loaded by edge boxes (Sm90Plan.edgeBoxes; their helpers follow the cursor). */
   readonly edgeBoxes: boolean;
+  /** Some edge shape is loaded by the alternate box (Sm90Plan.altBox): a second pair of image tensor maps. */
+  readonly altBox: boolean;
   /** Tiles of at most 64 rows run one consumer warpgroup (Sm90Plan.halfTiles). */
   readonly halfTiles: boolean;
   /** Whether the consumers take turns in this tile: the constant PINGPONG, or (half tiles) a tile's `turns`. */
@@ -314,6 +316,7 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     groupsLastDecl: p.groupsLast === null ? '' : `constexpr int GROUPS_LAST = ${p.groupsLast};`,
     groupsLastExpr: p.groupsLast === null ? `p.geom.n${D - 1}` : 'GROUPS_LAST',
     edgeBoxes: p.edgeBoxes !== null,
+    altBox: p.altBox !== null,
     halfTiles: p.halfTiles,
     turns: p.halfTiles ? 'turns' : 'PINGPONG',
   };

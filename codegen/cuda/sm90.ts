@@ -33,6 +33,9 @@ export interface RasterBox { readonly w: number; readonly h: number; readonly t:
 /** A raster group's shape in tokens: lw a row, lh rows a plane, lt planes (2-D: lt = 1). */
 export interface GroupShape { readonly lw: number; readonly lh: number; readonly lt: number }
 
+/** An edge-box shape: a group shape and which box loads it (the raster box, or the alternate box: Sm90Plan.altBox). */
+export interface EdgeShape extends GroupShape { readonly alt: boolean }
+
 export interface Sm90Plan {
   readonly supported: boolean;
   /** Why the sm_80 kernel is used on Hopper too (null when supported). */
@@ -57,7 +60,13 @@ export interface Sm90Plan {
    * kernel applies the same rule (edgeRule) to each group; null: none (the variant is off, no raster
    * box, or no shape qualifies).
    */
-  readonly edgeBoxes: readonly GroupShape[] | 'launch' | null;
+  readonly edgeBoxes: readonly EdgeShape[] | 'launch' | null;
+  /**
+   * The alternate box (narrower than the raster box) of the edge shapes the raster box cannot load in
+   * as many boxes as packed tiles (e.g. Flux's 5 x 16 column groups: 8 x 16, one box); null: none.
+   * The kernel gets a second pair of image tensor maps with this box.
+   */
+  readonly altBox: RasterBox | null;
   /** (variant halfTiles) Some work tile may have at most 64 query rows: such a tile runs consumer warpgroup 0 alone. */
   readonly halfTiles: boolean;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order); null: taken at launch. */
@@ -82,8 +91,14 @@ function rasterBox(spec: KernelSpec, blockK: number): RasterBox | null {
   return { w: gw, h: gh, t: blockK / (gw * gh) };
 }
 
-/** Boxes of the raster box's shape that hold a group of shape g (box i: planes i·t.. when t > 1, else row block i % rowBlocks of plane i / rowBlocks). */
-export const boxCount = (box: RasterBox, g: GroupShape): number => (box.t > 1 ? Math.ceil(g.lt / box.t) : g.lt * Math.ceil(g.lh / box.h));
+/**
+ * Boxes of a box's shape that hold a group of shape g (box i: planes i·t.. when t > 1, else row
+ * block i % rowBlocks of plane i / rowBlocks); Infinity where one box cannot hold a row or (t > 1) a plane.
+ */
+export const boxCount = (box: RasterBox, g: GroupShape): number => {
+  if (g.lw > box.w || (box.t > 1 && g.lh > box.h)) return Infinity;
+  return box.t > 1 ? Math.ceil(g.lt / box.t) : g.lt * Math.ceil(g.lh / box.h);
+};
 
 /**
  * The group shapes whose key tiles the kernel loads as raster boxes of the full group's shape
@@ -92,24 +107,48 @@ export const boxCount = (box: RasterBox, g: GroupShape): number => (box.t > 1 ? 
  * cursor's walk (key tile i at offset i·BK) is unchanged and key tile i is box i. The box reads
  * the grid from the group's origin: its rows outside the group lie past the grid (a group is ragged
  * only at the grid's end; TMA zero-fills them) or, where the box's planes do not divide the group's,
- * in the next group's first planes (image keys, finite); the consumers mask both by the box's layout. Shapes whose tiles are all full boxes already (full rows and planes, whole tiles)
- * are left out. Empty without a raster box or with sizes taken at launch (the edges are unknown).
+ * in the next group's first planes (image keys, finite); the consumers mask both by the box's layout.
+ * Shapes whose tiles are all full boxes already (full rows and planes, whole tiles) are left out.
+ * Shapes the raster box cannot load tile for tile (Flux 48x85's 5 x 16 columns: two 16 x 8 boxes for
+ * one tile) may take the alternate box, a narrower one chosen here (8 x 16: one box), loaded through a
+ * second pair of tensor maps (withAlt; the spec's half tiles turn it off). 'launch' where a grid size
+ * is taken at launch: the kernel applies edgeRule (the raster box) to each group.
  */
-export function edgeBoxShapes(spec: KernelSpec, box: RasterBox | null, blockK: number): GroupShape[] | 'launch' {
+export function edgeBoxShapes(spec: KernelSpec, box: RasterBox | null, blockK: number, withAlt = true): { shapes: EdgeShape[]; alt: RasterBox | null } | 'launch' {
   const D = spec.dims.length, ext = groupExtents(spec);
-  if (!box || (D !== 2 && D !== 3)) return [];
+  if (!box || (D !== 2 && D !== 3)) return { shapes: [], alt: null };
   if (spec.dims.some((d) => d.size.kind === 'runtime')) return 'launch';
   // per axis: the full group's extent and, where the grid is ragged, the last group's
   const extents = spec.dims.map((d, a) => {
     const size = sizeMax(d.size), edge = size - (Math.ceil(size / d.group) - 1) * d.group;
     return edge === ext[a] ? [ext[a]] : [ext[a], edge];
   });
-  const out: GroupShape[] = [];
+  const gw = ext[D - 1], gh = ext[D - 2];
+  const main: EdgeShape[] = [], rest: GroupShape[] = [];
   for (const lt of D === 3 ? extents[0] : [1]) for (const lh of extents[D - 2]) for (const lw of extents[D - 1]) {
-    if (edgeRule(box, ext[D - 1], ext[D - 2], blockK, { lw, lh, lt })) out.push({ lw, lh, lt });
+    const g = { lw, lh, lt };
+    if (edgeRule(box, gw, gh, blockK, g)) main.push({ ...g, alt: false });
+    else if (!allFull(gw, gh, blockK, g)) rest.push(g);
   }
-  return out;
+  // the alternate box (not with half tiles: with both, the consumers' second mask path spilled 16-80
+  // bytes, nvcc 13): narrower than the raster box, w·h·t = BK (t = 1 in 2-D), taking the most of the
+  // rest (ties: the widest); every box side <= 256 (TMA)
+  let alt: RasterBox | null = null, best = 0;
+  for (let w = withAlt ? box.w >> 1 : 0; w >= 1; w >>= 1) {
+    if (blockK % w !== 0) continue;
+    for (let t = 1; t <= (D === 3 ? blockK / w : 1); t *= 2) {
+      const h = blockK / (w * t);
+      if (!Number.isInteger(h) || h > 256 || t > 256) continue;
+      const cand = { w, h, t }, n = rest.filter((g) => edgeRule(cand, gw, gh, blockK, g)).length;
+      if (n > best) { best = n; alt = cand; }
+    }
+  }
+  const altShapes = alt ? rest.filter((g) => edgeRule(alt!, gw, gh, blockK, g)).map((g) => ({ ...g, alt: true })) : [];
+  return { shapes: [...main, ...altShapes], alt };
 }
+
+/** Every key tile of a group of shape g is a full box of the raster box already (whole rows and planes of a full group, whole tiles). */
+const allFull = (gw: number, gh: number, blockK: number, g: GroupShape): boolean => g.lw === gw && g.lh === gh && (g.lw * g.lh * g.lt) % blockK === 0;
 
 /**
  * The edge-box rule for a raster group of shape g (groups of gw x gh tokens a plane at most; a run-time
@@ -118,16 +157,17 @@ export function edgeBoxShapes(spec: KernelSpec, box: RasterBox | null, blockK: n
  * launch applies it to each group (the printed edge_boxed).
  */
 export function edgeRule(box: RasterBox, gw: number, gh: number, blockK: number, g: GroupShape): boolean {
-  const len = g.lw * g.lh * g.lt;
-  if (g.lw > gw || g.lh > gh || (g.lw === gw && g.lh === gh && len % blockK === 0)) return false;
-  return boxCount(box, g) === Math.ceil(len / blockK);
+  if (g.lw > gw || g.lh > gh || allFull(gw, gh, blockK, g)) return false;
+  return boxCount(box, g) === Math.ceil((g.lw * g.lh * g.lt) / blockK);
 }
 
-/** Whether a key segment is a group of one of the edge-box shapes (a raster group: not contiguous, rows of lw <= the box's w). Fixed grids only. */
-export function isEdgeBoxed(shapes: readonly GroupShape[] | 'launch' | null, s: Seg): boolean {
+/** The edge-box shape of a key segment (a raster group: not contiguous), or null. Fixed grids only. */
+export function edgeShapeOf(shapes: readonly EdgeShape[] | 'launch' | null, s: Seg): EdgeShape | null {
   if (shapes === 'launch') throw new Error('edge boxes of a grid taken at launch: bind the sizes first');
-  return shapes !== null && !s.contiguous && shapes.some((g) => s.lw === g.lw && s.lh === g.lh && s.len === g.lw * g.lh * g.lt);
+  if (shapes === null || s.contiguous) return null;
+  return shapes.find((g) => s.lw === g.lw && s.lh === g.lh && s.len === g.lw * g.lh * g.lt) ?? null;
 }
+export const isEdgeBoxed = (shapes: readonly EdgeShape[] | 'launch' | null, s: Seg): boolean => edgeShapeOf(shapes, s) !== null;
 
 /**
  * Key tile `off / BK` of an edge-boxed group s, box i: its first plane (dt) and row (dy) inside
@@ -180,7 +220,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
   else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
   const box = rasterBox(spec, blockK);
-  const edges = spec.sm90.edgeBoxes ? edgeBoxShapes(spec, box, blockK) : [];  // (a list, or 'launch')
+  const edges = spec.sm90.edgeBoxes ? edgeBoxShapes(spec, box, blockK, !spec.sm90.halfTiles) : { shapes: [], alt: null };
   return {
     supported: reason === null, reason, blockQ, blockK, stages, threads: 384, smemBytes,
     // predicate terms make the producer's cursor larger (72 registers, e.g. video_causal_anchor),
@@ -191,7 +231,8 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     tiles,
     tilesPerGroup: tilesPerGroupOf(spec, blockQ),
     rasterBox: box,
-    edgeBoxes: edges.length > 0 ? edges : null,
+    edgeBoxes: edges === 'launch' ? 'launch' : edges.shapes.length > 0 ? edges.shapes : null,
+    altBox: edges === 'launch' ? null : edges.alt,
     halfTiles: spec.sm90.halfTiles && hasHalfTiles(spec, blockQ),
     groupsLast: bound ? bound.layout.groupsLast : null,
   };
@@ -233,41 +274,54 @@ export function wgmmaWrappersC(ns: readonly number[]): string {
 
 /**
  * The kernel's edge-box helpers (C, after the cursor; empty without edge boxes): the shapes of
- * edgeBoxShapes as a constant test, box i of such a group (edgeBoxTile) and the consumers' test of
- * a key column by the box's layout. A stage's row count (tile_rows) of an edge box that is not
- * full is EDGE_TILE | lw | lh << 9 | lt << 18 (every extent <= 256: rasterBox's limits).
+ * edgeBoxShapes as a constant test (1: the raster box, 2: the alternate box), box i of such a group
+ * (edgeBoxTile) and the consumers' test of a key column by the box's layout. A stage's row count
+ * (tile_rows) of an edge box that is not all keys is EDGE_TILE | EDGE_ALT (the alternate box) | lw |
+ * lh << 9 | lt << 18 (every extent <= 256: the boxes' limits).
  */
 export function edgeBoxesC(p: Sm90Plan): string {
-  const shapes = p.edgeBoxes;
-  if (!shapes || !p.rasterBox) return '';
-  // a fixed grid: its shapes as a constant test; a grid taken at launch: edgeRule on each group
+  const shapes = p.edgeBoxes, box = p.rasterBox;
+  if (!shapes || !box) return '';
+  const alt = p.altBox ?? box;
+  const list = (xs: readonly EdgeShape[]): string => xs.map((g) => `(s.lw == ${g.lw} && s.lh == ${g.lh} && s.len == ${g.lw * g.lh * g.lt})`).join('\n      || ');
+  // a fixed grid: its shapes as constant tests; a grid taken at launch: edgeRule (the raster box) on each group
   const test = shapes === 'launch'
-    ? ['  if (s.contiguous || s.lw > GROUP_W || s.lh > GROUP_H || (s.lw == GROUP_W && s.lh == GROUP_H && s.len % BK == 0)) { return false; }',
+    ? ['  if (s.contiguous || s.lw > GROUP_W || s.lh > GROUP_H || (s.lw == GROUP_W && s.lh == GROUP_H && s.len % BK == 0)) { return 0; }',
       '  const int lt = s.len / (s.lw * s.lh);',
-      '  return (BOX_T > 1 ? (lt + BOX_T - 1) / BOX_T : lt * ((s.lh + BOX_H - 1) / BOX_H)) == (s.len + BK - 1) / BK;']
-    : [`  return !s.contiguous && (${shapes.map((g) => `(s.lw == ${g.lw} && s.lh == ${g.lh} && s.len == ${g.lw * g.lh * g.lt})`).join('\n      || ')});`];
+      '  return (BOX_T > 1 ? (lt + BOX_T - 1) / BOX_T : lt * ((s.lh + BOX_H - 1) / BOX_H)) == (s.len + BK - 1) / BK ? 1 : 0;']
+    : ['  if (s.contiguous) { return 0; }',
+      ...[false, true].flatMap((a) => {
+        const xs = shapes.filter((g) => g.alt === a);
+        return xs.length ? [`  if (${list(xs)}) { return ${a ? 2 : 1}; }`] : [];
+      }),
+      '  return 0;'];
   return [
     '// ---- edge boxes (codegen/cuda/sm90.ts edgeBoxShapes, the spec\'s sm90.edgeBoxes): groups of these ragged',
-    '// shapes are loaded by TMA boxes of the full group\'s shape, key tile i = box i (as many boxes as packed',
-    '// tiles); TMA zero-fills what lies past the grid and the consumers mask by the box\'s layout ----',
+    '// shapes are loaded by TMA boxes of the full group\'s shape (or of the alternate box), key tile i = box i',
+    '// (as many boxes as packed tiles); TMA zero-fills what lies past the grid and the consumers mask by the',
+    '// box\'s layout ----',
+    `constexpr int ALT_W = ${alt.w}, ALT_H = ${alt.h}, ALT_T = ${alt.t};  // the alternate box${p.altBox ? '' : ' (none: the raster box)'}`,
     'constexpr int EDGE_TILE = 1 << 30;  // a stage\'s row count with this bit: an edge box, its keys (lw, lh, lt) in 9-bit fields',
-    shapes === 'launch' ? '/** A raster group whose boxes are as many as its packed key tiles (sm90.ts edgeRule; the grid is taken at launch). */'
-      : '/** A raster group of one of the edge-box shapes. */',
-    '__device__ __forceinline__ bool edge_boxed(const Seg& s) {',
+    'constexpr int EDGE_ALT = 1 << 29;   // ... of the alternate box',
+    shapes === 'launch' ? '/** 1: a raster group whose boxes are as many as its packed key tiles (sm90.ts edgeRule; the grid is taken at launch); else 0. */'
+      : '/** 1: a raster group of one of the raster box\'s edge shapes, 2: of the alternate box\'s; else 0. */',
+    '__device__ __forceinline__ int edge_boxed(const Seg& s) {',
     ...test,
     '}',
     '/** Key tile off / BK of an edge-boxed group: box i\'s first plane (dt) and row (dy) in the group; returns the',
     ' *  stage\'s row count (BK: every row of the box is a key of the group). */',
-    '__device__ __forceinline__ int edge_box(const Seg& s, int off, int& dt, int& dy) {',
+    '__device__ __forceinline__ int edge_box(const Seg& s, int off, bool alt, int& dt, int& dy) {',
     '  const int i = off / BK;',
+    '  const int bw = alt ? ALT_W : BOX_W, bh = alt ? ALT_H : BOX_H, bt = alt ? ALT_T : BOX_T;',
     '  int lh, lt;',
-    '  if (BOX_T > 1) { dt = i * BOX_T; dy = 0; lh = s.lh; lt = min(BOX_T, s.len / (s.lw * s.lh) - dt); }',
-    '  else { const int blocks = (s.lh + BOX_H - 1) / BOX_H; dt = i / blocks; dy = (i - dt * blocks) * BOX_H; lh = min(BOX_H, s.lh - dy); lt = 1; }',
-    '  return s.lw == BOX_W && lh == BOX_H && lt == BOX_T ? BK : (EDGE_TILE | s.lw | lh << 9 | lt << 18);',
+    '  if (bt > 1) { dt = i * bt; dy = 0; lh = s.lh; lt = min(bt, s.len / (s.lw * s.lh) - dt); }',
+    '  else { const int blocks = (s.lh + bh - 1) / bh; dt = i / blocks; dy = (i - dt * blocks) * bh; lh = min(bh, s.lh - dy); lt = 1; }',
+    '  return s.lw == bw && lh == bh && lt == bt ? BK : (EDGE_TILE | (alt ? EDGE_ALT : 0) | s.lw | lh << 9 | lt << 18);',
     '}',
-    '/** Key column col (box row col) of a stage whose row count n is an edge box holds a key of the group. */',
+    '/** Key column col (box row col) of a stage whose row count n is an edge box of a BW x BH (x planes) box holds a key of the group. */',
+    'template <int BW, int BH>',
     '__device__ __forceinline__ bool edge_col(int n, int col) {',
-    '  return col % BOX_W < (n & 511) && (col / BOX_W) % BOX_H < ((n >> 9) & 511) && col / (BOX_W * BOX_H) < ((n >> 18) & 511);',
+    '  return col % BW < (n & 511) && (col / BW) % BH < ((n >> 9) & 511) && col / (BW * BH) < ((n >> 18) & 511);',
     '}',
   ].join('\n');
 }

@@ -16,7 +16,7 @@ the whole batch, or an integer tensor [batch] with one count per sample (classif
 cond and uncond prompts of different lengths, one of them 0); keep it on the GPU when capturing
 CUDA graphs.
 
-torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_flux_grat_b_962d350f77e3.attention
+torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_flux_grat_b_34f57be6b41c.attention
 (a fake implementation gives its output shapes), so torch.compile(model, fullgraph=True) traces a
 plugged model with no graph break, and torch.cuda.graph / mode="reduce-overhead" capture it (the
 launch never syncs with the host). Under torch.compile, a plug setting that changes (grid, an int
@@ -42,7 +42,7 @@ Policy (calls kept dense on purpose, counted as "layer"/"step", never warned or 
             ...
         (grid, text_valid and step are restored after)
 
-Kernels. grat_flux_grat_b_962d350f77e3.cu (sm_80+) and, when SM90A, grat_flux_grat_b_962d350f77e3_sm90a.cu (wgmma, H100/H200) beside this
+Kernels. grat_flux_grat_b_34f57be6b41c.cu (sm_80+) and, when SM90A, grat_flux_grat_b_34f57be6b41c_sm90a.cu (wgmma, H100/H200) beside this
 file are built on first use with torch.utils.cpp_extension (needs nvcc and ninja) into
 TORCH_EXTENSIONS_DIR, or ahead of time: `python -m grat_flux_grat_b build [--arch sm80|sm90a|all]`.
 GRAT_CUDA_ARCH=sm80 forces the portable kernel; attention(..., arch=...) picks one per call;

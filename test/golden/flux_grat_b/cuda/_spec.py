@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_flux_grat_b_962d350f77e3"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "962d350f77e3f627"
+KERNEL = "grat_flux_grat_b_34f57be6b41c"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "34f57be6b41c2cd1"
 PATTERN = "flux_grat_b"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

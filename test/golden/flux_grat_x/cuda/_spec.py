@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_flux_grat_x_a8cf1264ca3a"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "a8cf1264ca3a894f"
+KERNEL = "grat_flux_grat_x_17c394bcff6c"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "17c394bcff6c9088"
 PATTERN = "flux_grat_x"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

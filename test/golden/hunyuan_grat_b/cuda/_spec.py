@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_hunyuan_grat_b_e105362e0e9c"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "e105362e0e9c4fb7"
+KERNEL = "grat_hunyuan_grat_b_4e55e89d7668"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "4e55e89d76680e2d"
 PATTERN = "hunyuan_grat_b"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

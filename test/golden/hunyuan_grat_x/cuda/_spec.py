@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_hunyuan_grat_x_b0fd211974ff"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "b0fd211974ffedfa"
+KERNEL = "grat_hunyuan_grat_x_d1a7ec021d71"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "d1a7ec021d717e2d"
 PATTERN = "hunyuan_grat_x"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

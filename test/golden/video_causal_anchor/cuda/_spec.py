@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_video_causal_anchor_99e50c43b1ec"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "99e50c43b1ec31fb"
+KERNEL = "grat_video_causal_anchor_9326f39ef12a"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "9326f39ef12a4df9"
 PATTERN = "video_causal_anchor"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)
