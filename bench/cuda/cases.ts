@@ -249,6 +249,7 @@ function runtimeBench(c: BenchCase, file: string): BenchCase & { runtimeIr: Patt
 
 function main(): void {
   const quick = process.argv.includes('--quick');
+  const sm90Variants = sm90VariantsArg(process.argv) ?? [];  // (before anything is removed: a bad name leaves .gen/ as it was)
   rmSync(ROOT, { recursive: true, force: true });
   const manifest: Record<string, unknown>[] = [];
   for (const c of RUNTIME_CHECKS) {
@@ -274,7 +275,6 @@ function main(): void {
       limits: plan.runtime, launches, tiling: plan.tiling });
     console.log(`check ${c.name} (run-time sizes): ${launches.map((l) => `${l.grid.join('x')}+${l.text}`).join(', ')}`);
   }
-  const sm90Variants = sm90VariantsArg(process.argv) ?? [];
   const checks = checkCases();
   // each selected sm_90a variant checked where it changes the kernel (issue 19's on the ragged raster and grouped cases)
   for (const c of [...checks]) {
@@ -332,4 +332,6 @@ function main(): void {
   writeFileSync(join(ROOT, 'manifest.json'), JSON.stringify(manifest, null, 1));
 }
 
-if (process.argv[1] && process.argv[1].endsWith('cases.js')) main();
+if (process.argv[1] && process.argv[1].endsWith('cases.js')) {
+  try { main(); } catch (e) { console.error(`cases: ${(e as Error).message}`); process.exit(1); }
+}
