@@ -93,7 +93,8 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     const some = jobs.filter((j) => /flux_grat_b|flux_grat_x|hunyuan_grat_x|video_causal_anchor|cuda_dit_b/.test(j.example));
     expect(some.length).toBeGreaterThan(0);
     const variants: [string, Partial<Sm90Variant>][] = [['pingpong', { pingpong: false }], ['split', { splitSoftmax: false }], ['rows', { blockRows: 1 }],
-      ['lazy', { lazyRescale: false }], ['maxfree', { maxFree: false }], ['runs', { runs: false }], ['plain', { pingpong: false, splitSoftmax: false, lazyRescale: false, maxFree: false }]];
+      ['lazy', { lazyRescale: false }], ['maxfree', { maxFree: false }], ['runs', { runs: false }], ['plain', { pingpong: false, splitSoftmax: false, lazyRescale: false, maxFree: false }],
+      ['edge', { edgeBoxes: !DEFAULT_SM90_VARIANT.edgeBoxes }], ['half', { halfTiles: !DEFAULT_SM90_VARIANT.halfTiles }]];
     // Every variant on the head_dim-64 kernel and on one head_dim-128 kernel, the 128 ones taking
     // turns: 14 compiles instead of 35 (~2.5 CPU s each; all of them took minutes on the loaded
     // 2-core CI machine). GRATC_AB_ALL=1 compiles every variant for every kernel.
@@ -111,6 +112,33 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
       const cu = files.find((f) => f.path.endsWith('_sm90a.cu'))!.path;
       const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', cu], dir);
       return (r.code !== 0 ? [`nvcc exit ${r.code}: ${r.out.slice(-800)}`] : ptxasProblems(r.out, { strict: true })).map((x) => `${job.example} ${name}: ${x}`);
+    });
+    expect(results.flat()).toEqual([]);
+  }, 10 * 60_000);
+
+  it('issue 19\'s variants at the ragged bench shapes (edge boxes, half tiles, both, neither: HunyuanVideo 33x45x80 B and X, Flux 40x52 B) compile clean', async () => {
+    // (the examples above are bound to divisible grids, where neither variant prints code; video_causal_anchor is the exception)
+    const ragged: [string, string, number[]][] = [['hunyuan_grat_b', 'examples/hunyuan_grat_b.grat', [33, 45, 80]], ['hunyuan_grat_x', 'examples/hunyuan_grat_x.grat', [33, 45, 80]],
+      ['flux_grat_b', 'examples/flux_grat_b.grat', [40, 52]]];
+    const variants: [string, Partial<Sm90Variant>][] = [['edge_half', { edgeBoxes: true, halfTiles: true }], ['neither', { edgeBoxes: false, halfTiles: false }],
+      ['edge', { edgeBoxes: true, halfTiles: false }], ['half', { edgeBoxes: false, halfTiles: true }]];
+    const all = process.env.GRATC_AB_ALL === '1';
+    // both variants on every shape and one other each: neither (HunyuanVideo B), half tiles (X), edge
+    // boxes alone (Flux: its 4 x 16 columns take the alternate box, which half tiles turn off); GRATC_AB_ALL=1: all four
+    const other = ['neither', 'half', 'edge'];
+    const builds = ragged.flatMap(([name, file, grid], i) => variants.filter(([vname], k) => all || k === 0 || vname === other[i]).map(([vname, v]) => ({ name, file, grid, vname, v })));
+    const results = await pool(builds, Math.max(1, cpus().length), async ({ name, file, grid, vname, v }) => {
+      const r = checkSource(readFileSync(file, 'utf8'), { grid, defaultName: name });
+      const dir = join(work, `ragged_${name}_${vname}`);
+      mkdirSync(dir, { recursive: true });
+      const files = emitSpec(planKernel(r.ir!, { ...DEFAULT_SM90_VARIANT, ...v }).spec!);
+      for (const f of files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
+      const cu = files.find((f) => f.path.endsWith('_sm90a.cu'))!;
+      if (v.edgeBoxes && !String(cu.contents).includes('edge_boxed(seg)')) return [`${name} ${vname}: no edge boxes printed`];
+      if (v.halfTiles && !String(cu.contents).includes('const bool half = ')) return [`${name} ${vname}: no half tiles printed`];
+      if (name === 'flux_grat_b' && vname === 'edge' && !String(cu.contents).includes('ia_k')) return [`${name} ${vname}: no alternate box printed`];
+      const out = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-cubin', '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'sm90a_ab.cubin', cu.path], dir);
+      return (out.code !== 0 ? [`nvcc exit ${out.code}: ${out.out.slice(-800)}`] : ptxasProblems(out.out, { strict: true })).map((x) => `${name} ${vname}: ${x}`);
     });
     expect(results.flat()).toEqual([]);
   }, 10 * 60_000);

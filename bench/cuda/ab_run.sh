@@ -7,6 +7,8 @@
 #      every 50 ms by nvidia-smi meanwhile ($OUT/smi_bench.csv);
 #   0. first, CHECK_FLAGS: nvcc flags of a variant to put through every check (empty: none);
 #   SAN_FLAGS: nvcc flags of the build the sanitizers run (default: the default build);
+#   MEM_CASES / SYNC_CASES: check cases (space lists) under memcheck / synccheck, SAN_S seconds each (defaults: a ragged
+#   raster grid, text-only queries);
 #   4. NCU: bench cases to profile (bench/cuda/profile_sm90.sh), empty for none.
 # Each step runs under its own timeout so one hang cannot eat the call. The device tool brings back
 # at most 8 files: the JSON results stay in $OUT, logs, nvidia-smi traces and ncu summaries go into
@@ -38,10 +40,14 @@ if [ "${SKIP_CHECK:-0}" != 1 ]; then
   CHECKS=all SELECT=zzz RESULTS=check.json timeout "${CHECK_S:-240}" python3 bench/cuda/run.py build check > "$OUT/check.log" 2>&1
   echo "check rc=$?"; grep -E "^checks:|FAIL|rror" "$OUT/check.log" | tail -5
   step sanitizers
-  GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout 120 compute-sanitizer --tool memcheck python3 bench/cuda/probe.py flux_b_20x36_raster sm90a 1 > "$OUT/memcheck.log" 2>&1
-  echo "memcheck rc=$?"; tail -2 "$OUT/memcheck.log"
-  GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout 120 compute-sanitizer --tool synccheck python3 bench/cuda/probe.py flux_b_20x36_textonly sm90a 1 > "$OUT/synccheck.log" 2>&1
-  echo "synccheck rc=$?"; tail -2 "$OUT/synccheck.log"
+  for c in ${MEM_CASES:-flux_b_20x36_raster}; do  # (compute-sanitizer: about 20-40 s a case)
+    GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout "${SAN_S:-120}" compute-sanitizer --tool memcheck python3 bench/cuda/probe.py "$c" sm90a 1 > "$OUT/memcheck_$c.log" 2>&1
+    echo "memcheck $c rc=$?"; tail -2 "$OUT/memcheck_$c.log"
+  done
+  for c in ${SYNC_CASES:-flux_b_20x36_textonly}; do
+    GRAT_CUDA_FLAGS=${SAN_FLAGS:-} timeout "${SAN_S:-120}" compute-sanitizer --tool synccheck python3 bench/cuda/probe.py "$c" sm90a 1 > "$OUT/synccheck_$c.log" 2>&1
+    echo "synccheck $c rc=$?"; tail -2 "$OUT/synccheck_$c.log"
+  done
 fi
 
 if [ -n "${BENCH:-}" ]; then

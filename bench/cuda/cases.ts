@@ -10,10 +10,11 @@
  *                   a per-sample text_valid) against masks in check/<case>/; bench cases time them
  *                   as variant "runtime" beside the specialised kernel of the same (shape, pattern)
  *   manifest.json   what bench/cuda/run.py reads
- * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants] [--sm90-variants]
+ * Usage: npm run build && node dist/bench/cuda/cases.js [--quick] [--variants] [--sm90-variants[=a,b]]
  *   --variants: tiling variants at 4096²; --sm90-variants: the Hopper kernel's A/B variants (spec
- *   fields: codegen/cuda/spec.ts Sm90Variant) at Flux 8192² and HunyuanVideo 720p GRAT-X, raster,
- *   as extra contestants of the same (shape, pattern)
+ *   fields: codegen/cuda/spec.ts Sm90Variant; SM90_AB, all or the named ones) as extra contestants
+ *   of the same (shape, pattern) where they change the kernel (SM90_AB's `where`), and check cases
+ *   of each (check/<case>_<variant>/) where it changes that case's kernel
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -23,6 +24,7 @@ import { totalTokens } from '../../compiler/ir.js';
 import { denseMask, DENSE_MASK_MAX_TOKENS } from '../../compiler/reference.js';
 import { patternStats } from '../../compiler/stats.js';
 import { DEFAULT_SM90_VARIANT, kernelName, planKernel, type Sm90Variant } from '../../codegen/cuda/spec.js';
+import { planSm90 } from '../../codegen/cuda/sm90.js';
 import { checkSource } from '../../compiler/index.js';
 import { emitCase, loadPattern } from './emit.js';
 
@@ -42,7 +44,8 @@ function packBits(m: Uint8Array): Buffer {
   return out;
 }
 
-interface CheckCase { name: string; ir: PatternIR }
+/** A check case; a variant's (sm90) reads the masks of the case it varies (`masks`: that case's name). */
+interface CheckCase { name: string; ir: PatternIR; sm90?: Partial<Sm90Variant>; masks?: string }
 interface BenchCase { name: string; ir: PatternIR; shape: string; pattern: string; order: string; variant: string; sm90?: Partial<Sm90Variant> }
 
 function tryLoad(file: string, grid?: number[], text?: number): PatternIR | null {
@@ -106,6 +109,9 @@ function checkCases(): CheckCase[] {
   add('hunyuan_b_6x20x12_raster', hb);
   add('hunyuan_b_6x20x12_grouped', hb && withOrder(hb, 'grouped'));
   add('hunyuan_x_8x16x16_raster', hx);
+  // the real 720p latent's edge groups (issue 19): 1 frame (33 = 8·4 + 1), 5 rows (45 = 5·8 + 5), and both
+  add('hunyuan_b_5x13x16_raster', hb && withGrid(hb, [5, 13, 16]));
+  add('hunyuan_x_5x13x16_raster', hx && withGrid(hx, [5, 13, 16]));
   add('sliding_1d_1000', sw);
   // text queries that see only the valid text: with valid = 0 their rows see no key and must be 0
   add('flux_b_20x36_textonly', fb && { ...fb, textQueries: { grid: false, text: true } });
@@ -145,13 +151,41 @@ function parallelCases(): CheckCase[] {
   return cases;
 }
 
-/** The Hopper kernel's A/B variants (each against the default, which is the measured best). */
-export const SM90_AB: Record<string, Partial<Sm90Variant>> = {
-  nopingpong: { pingpong: false }, nosplit: { splitSoftmax: false }, eager: { lazyRescale: false },
-  rowmax: { maxFree: false }, noruns: { runs: false }, rows1: { blockRows: 1 },
+/** A variant changes a pattern's sm_90a kernel beyond its name (issue 19's variants print code only where the plan has edge boxes / half tiles). */
+const changes = (ir: PatternIR, v: Partial<Sm90Variant>): boolean => {
+  const a = planKernel(ir).spec, b = planKernel(ir, { ...DEFAULT_SM90_VARIANT, ...v }).spec;
+  if (!a || !b) return false;
+  const pa = planSm90(a), pb = planSm90(b);
+  const edge = JSON.stringify(pa.edgeBoxes) !== JSON.stringify(pb.edgeBoxes), half = pa.halfTiles !== pb.halfTiles;
+  const others = Object.keys(v).some((k) => k !== 'edgeBoxes' && k !== 'halfTiles' && v[k as keyof Sm90Variant] !== DEFAULT_SM90_VARIANT[k as keyof Sm90Variant]);
+  return edge || half || others;
+};
+const gratXRaster = (c: { pattern: string; order: string; shape: string }): boolean => c.pattern === 'grat_x' && c.order === 'raster' && /flux_8192|hunyuan/.test(c.shape);
+
+/**
+ * The Hopper kernel's A/B variants (each against the default, which is the measured best), and the
+ * bench cases each is a contestant of: the turn-taking ... work-order ones at Flux 8192² and
+ * HunyuanVideo GRAT-X raster; issue 19's (edge boxes, half tiles) wherever they change the kernel.
+ */
+export const SM90_AB: Record<string, { sm90: Partial<Sm90Variant>; where: (c: { ir: PatternIR; pattern: string; order: string; shape: string }) => boolean }> = {
+  nopingpong: { sm90: { pingpong: false }, where: gratXRaster }, nosplit: { sm90: { splitSoftmax: false }, where: gratXRaster },
+  eager: { sm90: { lazyRescale: false }, where: gratXRaster }, rowmax: { sm90: { maxFree: false }, where: gratXRaster },
+  noruns: { sm90: { runs: false }, where: gratXRaster }, rows1: { sm90: { blockRows: 1 }, where: gratXRaster },
+  // issue 19: edge boxes against none (or back: the variant is the default's opposite), half tiles with the default's edge boxes
+  [DEFAULT_SM90_VARIANT.edgeBoxes ? 'noedge' : 'edge']: { sm90: { edgeBoxes: !DEFAULT_SM90_VARIANT.edgeBoxes }, where: (c) => changes(c.ir, { edgeBoxes: !DEFAULT_SM90_VARIANT.edgeBoxes }) },
+  [DEFAULT_SM90_VARIANT.halfTiles ? 'nohalf' : 'half']: { sm90: { halfTiles: !DEFAULT_SM90_VARIANT.halfTiles }, where: (c) => changes(c.ir, { halfTiles: !DEFAULT_SM90_VARIANT.halfTiles }) },
 };
 
-function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = false): BenchCase[] {
+/** `--sm90-variants` (every SM90_AB variant) or `--sm90-variants=a,b`; null when absent. */
+function sm90VariantsArg(argv: readonly string[]): string[] | null {
+  const a = argv.find((x) => x === '--sm90-variants' || x.startsWith('--sm90-variants='));
+  if (!a) return null;
+  const names = a.includes('=') ? a.slice(a.indexOf('=') + 1).split(',').filter((x) => x !== '') : Object.keys(SM90_AB);
+  for (const n of names) if (!(n in SM90_AB)) throw new Error(`--sm90-variants: no variant ${n} (${Object.keys(SM90_AB).join(', ')})`);
+  return names;
+}
+
+function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants: readonly string[] = []): BenchCase[] {
   const cases: BenchCase[] = [];
   const fb = loadPattern('examples/flux_grat_b.grat', [64, 64]);
   const fx = loadPattern('examples/flux_grat_x.grat', [64, 64]);
@@ -193,8 +227,8 @@ function benchCases(quick: boolean, tilingVariants: boolean, sm90Variants = fals
   for (const [pattern, base] of [['grat_b', fb], ['grat_x', fx]] as const) {
     cases.push({ name: `flux_1360x768_${pattern}_raster`, ir: withGrid(base, [48, 85]), shape: 'flux_1360x768', pattern, order: 'raster', variant: 'default' });
   }
-  for (const base of sm90Variants ? cases.filter((c) => c.variant === 'default' && c.pattern === 'grat_x' && c.order === 'raster' && /flux_8192|hunyuan/.test(c.shape)) : []) {
-    for (const [v, sm90] of Object.entries(SM90_AB)) cases.push({ ...base, name: `${base.name}_${v}`, variant: v, sm90 });
+  for (const base of cases.filter((c) => c.variant === 'default')) {
+    for (const v of sm90Variants) if (SM90_AB[v].where(base)) cases.push({ ...base, name: `${base.name}_${v}`, variant: v, sm90: SM90_AB[v].sm90 });
   }
   return cases;
 }
@@ -215,6 +249,7 @@ function runtimeBench(c: BenchCase, file: string): BenchCase & { runtimeIr: Patt
 
 function main(): void {
   const quick = process.argv.includes('--quick');
+  const sm90Variants = sm90VariantsArg(process.argv) ?? [];  // (before anything is removed: a bad name leaves .gen/ as it was)
   rmSync(ROOT, { recursive: true, force: true });
   const manifest: Record<string, unknown>[] = [];
   for (const c of RUNTIME_CHECKS) {
@@ -240,16 +275,25 @@ function main(): void {
       limits: plan.runtime, launches, tiling: plan.tiling });
     console.log(`check ${c.name} (run-time sizes): ${launches.map((l) => `${l.grid.join('x')}+${l.text}`).join(', ')}`);
   }
-  for (const c of checkCases()) {
+  const checks = checkCases();
+  // each selected sm_90a variant checked where it changes the kernel (issue 19's on the ragged raster and grouped cases)
+  for (const c of [...checks]) {
+    for (const v of sm90Variants) if (SM90_AB[v].sm90.edgeBoxes !== undefined || SM90_AB[v].sm90.halfTiles !== undefined) {
+      if (changes(c.ir, SM90_AB[v].sm90)) checks.push({ name: `${c.name}_${v}`, ir: c.ir, sm90: SM90_AB[v].sm90, masks: c.name });
+    }
+  }
+  for (const c of checks) {
     if (!planKernel(c.ir).spec) { console.error(`skip ${c.name}: ${planKernel(c.ir).diagnostics.map((d) => d.message).join('; ')}`); continue; }
-    const dir = emitCase(join(ROOT, 'check'), c.name, c.ir);
+    const dir = emitCase(join(ROOT, 'check'), c.name, c.ir, c.sm90);
     const N = totalTokens(c.ir);
     if (N > DENSE_MASK_MAX_TOKENS) throw new Error(`${c.name}: ${N} tokens is too many for a dense mask`);
     const count = c.ir.text?.count ?? 0;
     const valids = [...new Set([0, Math.min(77, count), count])].filter((v) => v <= count);
-    for (const v of valids) writeFileSync(join(dir, `mask_v${v}.bin`), packBits(denseMask(c.ir, v)));
-    const plan = planKernel(c.ir).spec!;
-    manifest.push({ kind: 'check', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, tiling: plan.tiling });
+    // (a variant's case shares its base case's masks: the carried folder stays under 64 MiB)
+    const maskDir = c.masks ? join(ROOT, 'check', c.masks) : dir;
+    if (!c.masks) for (const v of valids) writeFileSync(join(dir, `mask_v${v}.bin`), packBits(denseMask(c.ir, v)));
+    const plan = planKernel(c.ir, { ...DEFAULT_SM90_VARIANT, ...c.sm90 }).spec!;
+    manifest.push({ kind: 'check', name: c.name, dir, maskDir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, tiling: plan.tiling });
     console.log(`check ${c.name}: N=${N}`);
   }
   for (const c of parallelCases()) {
@@ -263,7 +307,7 @@ function main(): void {
     manifest.push({ kind: 'parallel', name: c.name, dir, module: `grat_${plan.pattern}`, kernel: kernelName(plan), tokens: N, headDim: c.ir.headDim, scale: c.ir.scale, valids, grid: c.ir.dims.map((d) => d.size), text: count, rows: c.ir.dims[0].groups });
     console.log(`parallel ${c.name}: N=${N} rows=${c.ir.dims[0].groups}`);
   }
-  const cases = benchCases(quick, process.argv.includes('--variants'), process.argv.includes('--sm90-variants'));
+  const cases = benchCases(quick, process.argv.includes('--variants'), sm90Variants);
   // the run-time kernels beside the specialised ones (issue 18: within 3 % at these shapes)
   const runtimeShapes = /^(flux_4096|flux_8192|hunyuan_720p|hunyuan_720p_real|flux_1360x768)$/;
   const withRuntime = [...cases, ...cases.filter((c) => c.variant === 'default' && runtimeShapes.test(c.shape))
@@ -288,4 +332,6 @@ function main(): void {
   writeFileSync(join(ROOT, 'manifest.json'), JSON.stringify(manifest, null, 1));
 }
 
-if (process.argv[1] && process.argv[1].endsWith('cases.js')) main();
+if (process.argv[1] && process.argv[1].endsWith('cases.js')) {
+  try { main(); } catch (e) { console.error(`cases: ${(e as Error).message}`); process.exit(1); }
+}

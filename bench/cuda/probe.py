@@ -26,7 +26,7 @@ N, D = case["tokens"], case["headDim"]
 if case["kind"] == "check":
     worst = 0.0
     for valid in case["valids"]:
-        bits = np.fromfile(os.path.join(case["dir"], f"mask_v{valid}.bin"), dtype=np.uint8)
+        bits = np.fromfile(os.path.join(case.get("maskDir", case["dir"]), f"mask_v{valid}.bin"), dtype=np.uint8)
         mask = torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).cuda()
         for dtype in (torch.bfloat16, torch.float16):
             q, k, v = (torch.randn(2, 3, N, D, device="cuda", dtype=dtype) for _ in range(3))

@@ -276,7 +276,7 @@ def check_case_arch(c, m, arch):
     N, D, scale = c["tokens"], c["headDim"], c["scale"]
     B, H = 2, 3
     for valid in c["valids"]:
-        bits = np.fromfile(os.path.join(c["dir"], f"mask_v{valid}.bin"), dtype=np.uint8)
+        bits = np.fromfile(os.path.join(c.get("maskDir", c["dir"]), f"mask_v{valid}.bin"), dtype=np.uint8)
         mask = torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).to(dev)
         empty_rows = ~mask.any(-1)
         for dtype in (torch.bfloat16, torch.float16):

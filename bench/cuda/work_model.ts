@@ -9,7 +9,9 @@
  *     their 64 rows whatever qrows is, so a tile costs BQ rows;
  *   - every key tile is one wgmma S = Q·Kᵀ of N = BK and one P·V over BK keys, whatever its n;
  *   - a key tile is a TMA box only when n == BK and it is contiguous, a plane run of whole tiles,
- *     or a full raster box (lw, lh) of a full-size group; else the producer gathers it (cp.async);
+ *     or a full raster box (lw, lh) of a full-size group, or (variant edgeBoxes) any tile of a group
+ *     of one of the plan's edge-box shapes (Sm90Plan.edgeBoxes); else the producer gathers it (cp.async);
+ *   - (variant halfTiles, Sm90Plan.halfTiles) a tile of at most 64 rows runs one consumer warpgroup;
  *   - work items: every head's text tiles, then every head's image tiles (head-major, the groups in
  *     bands of blockRows group rows), taken in that order from one atomic counter by
  *     min(#SMs, items) CTAs; the missing tiles of edge groups cost nothing.
@@ -18,15 +20,18 @@
  * `gatherExtra` units more; the makespan is the greedy list schedule's. Efficiency = useful pairs /
  * (makespan · #SMs · BQ·BK): 1.0 would be every SM busy on useful pairs all the time.
  *
+ * A half tile costs `halfCost` (default 0.5: an upper bound of the gain, a lone warpgroup's softmax
+ * overlaps only its own P·V) of a full one.
+ *
  * Usage: npm run build && node dist/bench/cuda/work_model.js [--json] [--sms 132] [--heads 24]
- *        [--overhead 1] [--gather-extra 0] [--pack-keys] [--pack-rows] [--half-tiles] [--edge-boxes]
+ *        [--overhead 1] [--gather-extra 0] [--pack-keys] [--pack-rows] [--half-cost 0.5] [--sm90 edgeBoxes=false,halfTiles=true]
  */
 import type { PatternIR } from '../../compiler/ir.js';
 import { fixedPlan, type BoundPlan } from '../../compiler/plan.js';
-import { decodeGroup, keyTiles } from '../../compiler/cursor.js';
+import { decodeGroup, keyTiles, type KeyTile } from '../../compiler/cursor.js';
 import { groupExtents } from '../../compiler/plan.js';
 import { DEFAULT_SM90_VARIANT, planKernel, type KernelSpec, type Sm90Variant } from '../../codegen/cuda/spec.js';
-import { planSm90 } from '../../codegen/cuda/sm90.js';
+import { isEdgeBoxed, planSm90 } from '../../codegen/cuda/sm90.js';
 import { MinHeap } from '../../compiler/heap.js';
 
 /** One query tile (per head; every head's is the same). */
@@ -37,12 +42,9 @@ export interface TileWork {
   readonly keyTiles: number;
   readonly keyTokens: number; // keys the tile really has (sum of the key tiles' n)
   readonly gathered: number; // key tiles the producer gathers (not a TMA box)
-  /**
-   * Of those, the tiles of ragged raster groups that TMA boxes of the full group's shape could load
-   * in as many tiles (the box's rows past the grid zero-filled by TMA, masked by the box's layout):
-   * what the "edge boxes" design (bench/NOTES.md, issue 19) would stop gathering.
-   */
-  readonly edgeBoxable: number;
+  readonly edgeBoxed: number; // key tiles loaded as edge boxes (variant edgeBoxes: boxes of a ragged group)
+  /** (variant halfTiles) the tile has at most 64 rows: consumer warpgroup 0 runs it alone. */
+  readonly half: boolean;
 }
 
 export interface ModelOptions {
@@ -53,10 +55,8 @@ export interface ModelOptions {
   /** What-ifs (upper bounds of a fix, not what the kernel does): keys packed into full key tiles (ceil(keys / BK) a tile, none gathered); query rows packed (a tile costs qrows / BQ of its key tiles). */
   readonly packKeys?: boolean;
   readonly packRows?: boolean;
-  /** What-if: a tile of <= 64 rows runs one consumer warpgroup's products only (a tile costs ceil(qrows / 64) / 2 of its key tiles). */
-  readonly halfTiles?: boolean;
-  /** What-if: edge-group tiles that boxes could load in as many tiles are TMA boxes (TileWork.edgeBoxable). */
-  readonly edgeBoxes?: boolean;
+  /** A half tile's cost, as a fraction of a full tile's (default 0.5, the bound: a lone warpgroup's softmax overlaps only its own P·V). */
+  readonly halfCost?: number;
 }
 export const DEFAULT_MODEL: ModelOptions = { sms: 132, heads: 24, overhead: 1, gatherExtra: 0 };
 
@@ -70,7 +70,8 @@ export interface WorkSummary {
   readonly queryRowFraction: number; // real query rows / BQ-padded rows, weighted by key tiles
   readonly keyFraction: number; // real keys / BK-padded keys, weighted by query rows
   readonly gatheredFraction: number; // gathered key tiles / key tiles
-  readonly edgeBoxableFraction: number; // key tiles gathered now that edge boxes would load / key tiles
+  readonly edgeBoxedFraction: number; // key tiles loaded as edge boxes / key tiles
+  readonly halfFraction: number; // key tiles of half tiles (one consumer warpgroup) / key tiles
   readonly keyTilesPerTile: { readonly min: number; readonly mean: number; readonly max: number };
   readonly makespan: number; // units, the slowest CTA
   readonly ideal: number; // units, total / #CTAs
@@ -87,35 +88,25 @@ export function tileWork(spec: KernelSpec): { tiles: TileWork[]; blockQ: number;
   const BQ = sm.blockQ, BK = sm.blockK, D = plan.dims.length;
   const ext = groupExtents(spec), gw = ext[D - 1], gh = D >= 2 ? ext[D - 2] : 1;
   const gridW = plan.dims[D - 1].size, opts = { blockK: BK, runs: spec.sm90.runs };
-  const isBox = (t: { seg: { contiguous: boolean; lw: number; lh: number }; n: number }): boolean => {
+  // the producer's box test (templates/kernel_sm90.cu.hbs), edge boxes as the plan has them
+  const edge = (t: KeyTile): boolean => isEdgeBoxed(sm.edgeBoxes, t.seg);
+  const isBox = (t: KeyTile): boolean => {
+    if (edge(t)) return true;
     if (t.n !== BK) return false;
     const planeRun = spec.sm90.runs && !t.seg.contiguous && t.seg.lw === gridW && (t.seg.lw * t.seg.lh) % BK === 0;
     return t.seg.contiguous || planeRun || (sm.rasterBox !== null && t.seg.lw === gw && t.seg.lh === gh);
   };
-  // a raster group segment (lw <= gw, lh <= gh, not whole rows) loaded as boxes of the full group's (w, h, t) shape
-  const boxTilesOf = (seg: { contiguous: boolean; lw: number; lh: number; len: number }): number | null => {
-    const box = sm.rasterBox;
-    if (!box || seg.contiguous || seg.lw > gw || seg.lh > gh || (seg.lw === gridW && gw !== gridW)) return null;
-    const lt = seg.len / (seg.lw * seg.lh);
-    return box.t > 1 ? Math.ceil(lt / box.t) : lt * Math.ceil(seg.lh / box.h);
-  };
+  const half = (qrows: number): boolean => sm.halfTiles && qrows <= BQ / 2;
   const tileOf = (text: boolean, group: number, qrows: number, q: number[] | null): TileWork => {
     const ks = keyTiles(plan, q, plan.layout.textCount, opts);
-    let edgeBoxable = 0;
-    for (let i = 0; i < ks.length;) {
-      let j = i;
-      while (j < ks.length && ks[j].seg === ks[i].seg) j++;  // one segment's tiles (the cursor hands out one Seg object per segment)
-      const g = ks.slice(i, j).filter((t) => !isBox(t)).length;
-      if (g > 0 && boxTilesOf(ks[i].seg) === j - i) edgeBoxable += g;
-      i = j;
-    }
-    return { text, group, qrows, keyTiles: ks.length, keyTokens: ks.reduce((n, t) => n + t.n, 0), gathered: ks.filter((t) => !isBox(t)).length, edgeBoxable };
+    return { text, group, qrows, keyTiles: ks.length, keyTokens: ks.reduce((n, t) => n + t.n, 0), gathered: ks.filter((t) => !isBox(t)).length,
+      edgeBoxed: ks.filter(edge).length, half: false };
   };
   const tiles: TileWork[] = [];
   if (plan.textQueries) {
     const T = plan.layout.textCount;
     const one = T > 0 ? tileOf(true, -1, 0, null) : null;
-    for (let off = 0; off < T; off += BQ) tiles.push({ ...one!, qrows: Math.min(BQ, T - off) });
+    for (let off = 0; off < T; off += BQ) tiles.push({ ...one!, qrows: Math.min(BQ, T - off), half: half(Math.min(BQ, T - off)) });
   }
   const G = plan.layout.queryGroups, L = plan.layout.groupsLast, R = spec.sm90.blockRows;
   // query_group(): bands of R group rows, column by column inside a band (the whole launch is one part)
@@ -132,7 +123,7 @@ export function tileWork(spec: KernelSpec): { tiles: TileWork[]; blockQ: number;
     const len = plan.dims.reduce((n, d, a) => n * Math.min(d.group, d.size - q[a] * d.group), 1);
     let w = cache.get(g);
     if (!w) { w = tileOf(false, g, 0, q); cache.set(g, w); }
-    for (let t = 0; t < tpg; t++) if (t * BQ < len) tiles.push({ ...w, qrows: Math.min(BQ, len - t * BQ) });
+    for (let t = 0; t < tpg; t++) if (t * BQ < len) tiles.push({ ...w, qrows: Math.min(BQ, len - t * BQ), half: half(Math.min(BQ, len - t * BQ)) });
   }
   return { tiles, blockQ: BQ, blockK: BK, groups: G };
 }
@@ -155,16 +146,16 @@ export function listSchedule(costs: readonly number[], ctas: number): number[] {
 
 export function summarize(spec: KernelSpec, m: ModelOptions = DEFAULT_MODEL): WorkSummary {
   const { tiles, blockQ: BQ, blockK: BK, groups } = tileWork(spec);
-  let keyTiles = 0, useful = 0, rowsW = 0, keysW = 0, gathered = 0, boxable = 0, kmin = Infinity, kmax = 0;
+  let keyTiles = 0, useful = 0, rowsW = 0, keysW = 0, gathered = 0, boxed = 0, halves = 0, kmin = Infinity, kmax = 0;
   for (const t of tiles) {
-    keyTiles += t.keyTiles; useful += t.qrows * t.keyTokens; gathered += t.gathered; boxable += t.edgeBoxable;
+    keyTiles += t.keyTiles; useful += t.qrows * t.keyTokens; gathered += t.gathered; boxed += t.edgeBoxed; halves += t.half ? t.keyTiles : 0;
     rowsW += t.qrows * t.keyTiles; keysW += t.qrows * t.keyTokens;
     kmin = Math.min(kmin, t.keyTiles); kmax = Math.max(kmax, t.keyTiles);
   }
   const cost = (t: TileWork): number => {
     const kt = m.packKeys ? Math.ceil(t.keyTokens / BK) : t.keyTiles;
-    const g = m.packKeys ? 0 : t.gathered - (m.edgeBoxes ? t.edgeBoxable : 0);
-    const rows = m.packRows ? t.qrows / BQ : m.halfTiles ? Math.ceil(t.qrows / 64) * 64 / BQ : 1;
+    const g = m.packKeys ? 0 : t.gathered;
+    const rows = m.packRows ? t.qrows / BQ : t.half ? m.halfCost ?? 0.5 : 1;
     return rows * (kt + m.gatherExtra * g) + m.overhead;
   };
   const text = tiles.filter((t) => t.text), image = tiles.filter((t) => !t.text);
@@ -184,7 +175,8 @@ export function summarize(spec: KernelSpec, m: ModelOptions = DEFAULT_MODEL): Wo
     queryRowFraction: keyTiles > 0 ? rowsW / (keyTiles * BQ) : 1,
     keyFraction: rowsW > 0 ? keysW / (rowsW * BK) : 1,
     gatheredFraction: keyTiles > 0 ? gathered / keyTiles : 0,
-    edgeBoxableFraction: keyTiles > 0 ? boxable / keyTiles : 0,
+    edgeBoxedFraction: keyTiles > 0 ? boxed / keyTiles : 0,
+    halfFraction: keyTiles > 0 ? halves / keyTiles : 0,
     keyTilesPerTile: { min: kmin, mean: keyTiles / tiles.length, max: kmax },
     makespan,
     ideal: total / finish.length,
@@ -200,10 +192,23 @@ export function specOf(ir: PatternIR, sm90: Partial<Sm90Variant> = {}): KernelSp
   return r.spec;
 }
 
+/** `edgeBoxes=false,halfTiles=true`: boolean fields of the sm_90a variant (codegen/cuda/spec.ts Sm90Variant). */
+export function parseSm90(text: string): Partial<Sm90Variant> {
+  const out: Record<string, boolean> = {};
+  for (const item of text.split(',').filter((x) => x !== '')) {
+    const [k, v] = item.split('=');
+    if (!(k in DEFAULT_SM90_VARIANT) || typeof DEFAULT_SM90_VARIANT[k as keyof Sm90Variant] !== 'boolean') throw new Error(`--sm90: ${k} is not a boolean field of the variant (${Object.keys(DEFAULT_SM90_VARIANT).join(', ')})`);
+    if (v !== 'true' && v !== 'false') throw new Error(`--sm90: ${k} needs =true or =false, got ${v}`);
+    out[k] = v === 'true';
+  }
+  return out as Partial<Sm90Variant>;
+}
+
 async function main(argv: string[]): Promise<void> {
   if (argv.includes('--help')) {
-    console.log('usage: node dist/bench/cuda/work_model.js [--json] [--sms N] [--heads N] [--overhead U] [--gather-extra U] [--pack-keys] [--pack-rows] [--half-tiles] [--edge-boxes]\n' +
-      'The sm_90a kernel\'s issued vs useful MMA work and its persistent schedule at the bench\'s divisible and ragged shapes (issue 19).');
+    console.log('usage: node dist/bench/cuda/work_model.js [--json] [--sms N] [--heads N] [--overhead U] [--gather-extra U] [--pack-keys] [--pack-rows] [--half-cost F] [--sm90 edgeBoxes=true,halfTiles=true]\n' +
+      'The sm_90a kernel\'s issued vs useful MMA work and its persistent schedule at the bench\'s divisible and ragged shapes (issue 19).\n' +
+      '--sm90: the kernel variant to model (the default variant\'s fields otherwise); --pack-keys / --pack-rows: what-ifs no kernel does.');
     return;
   }
   const num = (flag: string, d: number): number => {
@@ -214,7 +219,9 @@ async function main(argv: string[]): Promise<void> {
     return v;
   };
   const m: ModelOptions = { sms: num('--sms', 132), heads: num('--heads', 24), overhead: num('--overhead', 1), gatherExtra: num('--gather-extra', 0),
-    packKeys: argv.includes('--pack-keys'), packRows: argv.includes('--pack-rows'), halfTiles: argv.includes('--half-tiles'), edgeBoxes: argv.includes('--edge-boxes') };
+    packKeys: argv.includes('--pack-keys'), packRows: argv.includes('--pack-rows'), halfCost: num('--half-cost', 0.5) };
+  const vi = argv.indexOf('--sm90');
+  const sm90 = vi >= 0 ? parseSm90(argv[vi + 1] ?? '') : {};
   const { loadPattern } = await import('./emit.js');
   // the bench's shapes (bench/cuda/cases.ts): divisible and ragged, both orders
   const shapes: [string, string, number[]][] = [
@@ -224,16 +231,18 @@ async function main(argv: string[]): Promise<void> {
     ['flux 1024x1024', 'flux_grat_x', [64, 64]], ['flux 1360x768', 'flux_grat_x', [48, 85]],
     ['flux 8192x8192', 'flux_grat_b', [512, 512]], ['flux 8192x8192', 'flux_grat_x', [512, 512]],
   ];
+  const variant = { ...DEFAULT_SM90_VARIANT, ...sm90 };
   const rows = (['raster', 'grouped'] as const).flatMap((order) => shapes.map(([shape, file, grid]) => {
     const ir = loadPattern(`examples/${file}.grat`, grid);
-    return { shape, pattern: file, order, ...summarize(specOf({ ...ir, order }), m) };
+    return { shape, pattern: file, order, ...summarize(specOf({ ...ir, order }, sm90), m) };
   }));
-  if (argv.includes('--json')) { console.log(JSON.stringify({ model: m, rows }, null, 1)); return; }
-  console.log(`model: ${m.sms} SMs, ${m.heads} heads, overhead ${m.overhead} units a work tile, gathered key tile +${m.gatherExtra}${m.packKeys ? ', what-if: keys packed' : ''}${m.packRows ? ', what-if: query rows packed' : ''}${m.halfTiles ? ', what-if: 64-row tiles' : ''}${m.edgeBoxes ? ', what-if: edge boxes' : ''}`);
-  console.log('shape              pattern         order    qtiles ktiles/tile(min/mean/max)  useful  qrows   keys  gathered (edge-boxable)  tail   eff');
+  if (argv.includes('--json')) { console.log(JSON.stringify({ model: m, sm90: variant, rows }, null, 1)); return; }
+  console.log(`model: ${m.sms} SMs, ${m.heads} heads, overhead ${m.overhead} units a work tile, gathered key tile +${m.gatherExtra}${m.packKeys ? ', what-if: keys packed' : ''}${m.packRows ? ', what-if: query rows packed' : ''}; ` +
+    `kernel: edge boxes ${variant.edgeBoxes ? 'on' : 'off'}, half tiles ${variant.halfTiles ? 'on' : 'off'}`);
+  console.log('shape              pattern         order    qtiles ktiles/tile(min/mean/max)  useful  qrows   keys  gathered edgebox  half   tail   eff');
   for (const r of rows) {
     const k = r.keyTilesPerTile;
-    console.log(`${r.shape.padEnd(18)} ${r.pattern.padEnd(15)} ${r.order.padEnd(8)} ${String(r.queryTiles).padStart(6)} ${`${k.min}/${k.mean.toFixed(1)}/${k.max}`.padEnd(24)} ${r.usefulFraction.toFixed(3)}  ${r.queryRowFraction.toFixed(3)}  ${r.keyFraction.toFixed(3)}  ${r.gatheredFraction.toFixed(3)} (${r.edgeBoxableFraction.toFixed(3)})        ${r.tailFraction.toFixed(3)}  ${r.efficiency.toFixed(3)}`);
+    console.log(`${r.shape.padEnd(18)} ${r.pattern.padEnd(15)} ${r.order.padEnd(8)} ${String(r.queryTiles).padStart(6)} ${`${k.min}/${k.mean.toFixed(1)}/${k.max}`.padEnd(24)} ${r.usefulFraction.toFixed(3)}  ${r.queryRowFraction.toFixed(3)}  ${r.keyFraction.toFixed(3)}  ${r.gatheredFraction.toFixed(3)}    ${r.edgeBoxedFraction.toFixed(3)}   ${r.halfFraction.toFixed(3)}  ${r.tailFraction.toFixed(3)}  ${r.efficiency.toFixed(3)}`);
   }
 }
 

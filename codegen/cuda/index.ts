@@ -17,7 +17,7 @@ import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
 import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
-import { wgmmaWrappersC } from './sm90.js';
+import { edgeBoxesC, wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
 import { backwardContext } from './backward.js';
@@ -211,6 +211,14 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly blockRows: number;
   readonly groupsLastDecl: string;
   readonly groupsLastExpr: string;
+  /** Some group shape is loaded by edge boxes (Sm90Plan.edgeBoxes; their helpers follow the cursor). */
+  readonly edgeBoxes: boolean;
+  /** Some edge shape is loaded by the alternate box (Sm90Plan.altBox): a second pair of image tensor maps. */
+  readonly altBox: boolean;
+  /** Tiles of at most 64 rows run one consumer warpgroup (Sm90Plan.halfTiles). */
+  readonly halfTiles: boolean;
+  /** Whether the consumers take turns in this tile: the constant PINGPONG, or (half tiles) a tile's `turns`. */
+  readonly turns: string;
 }
 
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
@@ -299,7 +307,7 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     textTiles: p.tiles?.textTiles ?? 'None',
     textTilesExpr: spec.runtime ? base.textTilesExpr : 'TEXT_TILES',
     wgmma: wgmmaWrappersC([p.blockK, spec.headDim]),
-    cursor: printCursor(spec, CUDA, { blockK: p.blockK, runs: v.runs }),
+    cursor: [printCursor(spec, CUDA, { blockK: p.blockK, runs: v.runs }), edgeBoxesC(p)].filter((x) => x !== '').join('\n\n'),
     rasterTma: String(p.rasterBox !== null),
     producerRegs: p.producerRegs,
     consumerRegs: p.consumerRegs,
@@ -320,6 +328,10 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     blockRows: v.blockRows,
     groupsLastDecl: p.groupsLast === null ? '' : `constexpr int GROUPS_LAST = ${p.groupsLast};`,
     groupsLastExpr: p.groupsLast === null ? `p.geom.n${D - 1}` : 'GROUPS_LAST',
+    edgeBoxes: p.edgeBoxes !== null,
+    altBox: p.altBox !== null,
+    halfTiles: p.halfTiles,
+    turns: p.halfTiles ? 'turns' : 'PINGPONG',
   };
 }
 

@@ -9,6 +9,7 @@ import { diag, type Diagnostic } from '../../dsl/diagnostics.js';
 import type { Dtype, PatternIR } from '../../compiler/ir.js';
 import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, specHashOf, type Generator, type KernelPlan } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
+import { planSm90 } from './sm90.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const SUPPORTED_ARCHS = ['sm_80', 'sm_86', 'sm_89', 'sm_90'] as const;
@@ -45,9 +46,18 @@ export interface Sm90Variant {
    * columns in L2); 1: row by row. H200 A/B of 8 against 4: 0.3-1.7 % faster grouped, -1.5 to +0.7 % raster.
    */
   readonly blockRows: number;
+  /**
+   * Ragged raster groups (edge groups of a grid its groups do not divide) loaded by TMA boxes of
+   * the full group's shape, past the grid zero-filled and masked by the box's layout, where the
+   * boxes are as many as the packed key tiles (sm90.ts edgeBoxShapes); off: gathered by cp.async (issue 19).
+   * Off by default until a GPU A/B and check run (bench/NOTES.md, issue 19): CPU-verified only.
+   */
+  readonly edgeBoxes: boolean;
+  /** A work tile of at most 64 query rows runs consumer warpgroup 0's products only; warpgroup 1 follows the stages (issue 19). */
+  readonly halfTiles: boolean;
 }
 
-export const DEFAULT_SM90_VARIANT: Sm90Variant = { pingpong: true, splitSoftmax: true, lazyRescale: true, maxFree: true, runs: true, blockRows: 8 };
+export const DEFAULT_SM90_VARIANT: Sm90Variant = { pingpong: true, splitSoftmax: true, lazyRescale: true, maxFree: true, runs: true, blockRows: 8, edgeBoxes: false, halfTiles: false };
 
 /** The pattern's plan plus what the CUDA kernels add. */
 export interface KernelSpec extends KernelPlan {
@@ -113,11 +123,17 @@ export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIA
 /** Bump when the emitted CUDA (kernels, host, loader) changes for the same spec. */
 export const GENERATOR: Generator = 'cuda/3'; // 2: the issue-18 C ABI (sizes, per-sample text_valid); 3: the backward kernels (issue 21)
 
-/** What names the kernel: the plan's identity, the element type, the tiling, the sm_90a variant where it is not the default, and the generator. */
+/**
+ * What names the kernel: the plan's identity, the element type, the tiling, the sm_90a variant where
+ * it is not the default, and the generator. The default's edge boxes (issue 19) print code only
+ * where the plan has edge-box shapes: those kernels are named with the shapes too (other code, a
+ * new name), every other kernel keeps its name.
+ */
 function specIdentity(spec: KernelSpec): Record<string, unknown> {
   const { sm90, dtype, tiling, ...plan } = spec;
   const isDefault = canonicalJson(sm90) === canonicalJson(DEFAULT_SM90_VARIANT);
-  return artefactIdentity(GENERATOR, plan, { dtype, tiling, ...(isDefault ? {} : { sm90 }) });
+  const edges = isDefault ? planSm90(spec).edgeBoxes : null;
+  return artefactIdentity(GENERATOR, plan, { dtype, tiling, ...(isDefault ? {} : { sm90 }), ...(edges ? { sm90EdgeBoxes: edges } : {}) });
 }
 
 /** JSON with sorted keys: byte-stable. */
