@@ -7,7 +7,7 @@ which compares it with compiler/reference.ts's denseMask of the example files at
 So it uses only operators both numpy and torch give (+ - // % comparisons & | abs), no `if` on
 values and no library calls. Pure Python: importable without torch.
 
-The table below restates four examples/*.grat files; the test fails if one of them changes
+The table below restates five examples/ .grat files (finetune_dit_b in examples/finetune/); the test fails if one of them changes
 without it. Semantics as in compiler/reference.ts: raster token order, groups cut at the grid's
 far edge, windows clipped at the borders; text keys past `text_valid` are seen by nobody.
 """
@@ -33,6 +33,7 @@ PATTERNS = {p.name: p for p in (
     Pattern("flux_grat_x", (16, 16), 512, "before", "crisscross_planes"),
     Pattern("hunyuan_grat_b", (4, 8, 8), 256, "after", "neighbors", (1, 1, 1)),
     Pattern("hunyuan_grat_x", (4, 8, 8), 256, "after", "crisscross_planes"),
+    Pattern("finetune_dit_b", (8, 8), 32, "before", "neighbors", (1, 1)),
 )}
 
 
@@ -93,12 +94,18 @@ def _region(pattern, qc, kc):
 
 def mask_mod(pattern, grid, text_valid=None, perm=None):
     """FlexAttention's mask_mod(b, h, q_idx, kv_idx) -> bool for `pattern` on `grid` (raster order).
-    text_valid: real text tokens (None = all), clamped to [0, text]. perm: optional index array
-    mapping another token order's sequence index to the raster sequence index (see
-    sequence_permutation): the mask of the same pattern with tokens stored in that order."""
+    text_valid: real text tokens (None = all), clamped to [0, text]; or one count per sample (a
+    1-D integer array or tensor, indexed by b: per-sample prompt lengths in a training batch).
+    perm: optional index array mapping another token order's sequence index to the raster
+    sequence index (see sequence_permutation): the mask of the same pattern with tokens stored in
+    that order."""
     _check(pattern, grid)
     grid = tuple(int(s) for s in grid)
-    valid = pattern.text if text_valid is None else max(0, min(int(text_valid), pattern.text))
+    per_sample = text_valid is not None and hasattr(text_valid, "shape") and len(text_valid.shape) == 1
+    if per_sample:
+        valid = text_valid
+    else:
+        valid = pattern.text if text_valid is None else max(0, min(int(text_valid), pattern.text))
 
     def mod(b, h, q_idx, kv_idx):
         if perm is not None:
@@ -106,7 +113,8 @@ def mask_mod(pattern, grid, text_valid=None, perm=None):
         qi, qt, qc = _fields(pattern, grid, q_idx)
         ki, kt, kc = _fields(pattern, grid, kv_idx)
         q_text = (qt >= 0) & (qt < pattern.text)
-        k_valid = (kt >= 0) & (kt < valid)
+        # (per sample: kt < text too, since a count past the text would otherwise reach the grid)
+        k_valid = (kt >= 0) & (kt < valid[b]) & (kt < pattern.text) if per_sample else (kt >= 0) & (kt < valid)
         img_keys = ki & _region(pattern, qc, kc)
         image_row = img_keys | k_valid if pattern.image_sees_text else img_keys
         text_keys = None
