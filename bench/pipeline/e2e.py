@@ -643,5 +643,20 @@ def summarize():
     print(f"\nwrote {os.path.join(OUT, 'e2e.json')} ({time.time() - T_START:.0f} s in all)")
 
 
+def context_lost(ex):
+    """A sticky CUDA error (an illegal memory access: PyTorch 2.11's FlexAttention at HunyuanVideo 720p's
+    119,056 tokens) leaves the process no usable GPU: nothing after it can run here."""
+    return isinstance(ex, getattr(torch, "AcceleratorError", ())) or "illegal memory access" in str(ex)
+
+
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except Exception as ex:
+        if not context_lost(ex):
+            raise
+        # keep what was measured: the rows so far, the failed one, and why the rest did not run
+        note(f"CUDA context lost ({type(ex).__name__}: {str(ex).splitlines()[0][:200]}); the configurations after it did not run: "
+             "run them in another process (e.g. Flex of that shape on its own)")
+        summarize()
+        sys.exit(3)
