@@ -25,6 +25,7 @@ import { edgeBoxTile, edgeBoxToken, edgeRule, edgeShapeOf } from '../codegen/cud
 import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
 import { bindPlan } from '../compiler/plan.js';
 import { VIDEO } from './support/cli.js';
+import { mulberry32 as rng } from '../runtime/random.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-cursor-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -211,18 +212,6 @@ describe('sm_90a cursor: whole-row runs (sm90.runs) visit exactly the mask\'s ke
     expect(walk(ir, 1)).not.toBe(walk(ir, 0));
   }, 120_000);
 });
-
-/** A small seeded generator (mulberry32): every run draws fresh grids; a failure names its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Groups with a raster box (BK = 128: rows of w, a plane of h rows, planes) and one without (8 x 8 in 2-D). */
 const GROUPS_2D = [[16, 8], [32, 8], [8, 16], [16, 16], [4, 32], [8, 8]];

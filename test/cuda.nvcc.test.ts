@@ -5,7 +5,6 @@
  * `?` sizes are bound from the file's own `--grid AxB` / `--text N` comment, else 3 groups a dim.
  * Compiles run in parallel (one per core); each is a -cubin of one arch.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,6 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda, SUPPORTED_HEAD_DIMS } from '../codegen/cuda/index.js';
 import { ptxasProblems } from './support/ptxas.js';
+import { run } from './support/nvcc.js';
 
 const ARCHS = ['sm_80', 'sm_90'];
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-'));
@@ -42,17 +42,6 @@ function load(file: string): ReturnType<typeof checkSource> {
   return r;
 }
 
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-    p.on('error', (e) => resolve({ code: -1, out: String(e) }));
-  });
-}
-
 async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
@@ -61,7 +50,6 @@ async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promi
   }));
   return out;
 }
-
 
 describe('nvcc: every example compiles without spills or local memory', () => {
   const examples = readdirSync('examples').filter((f) => f.endsWith('.grat')).sort();

@@ -7,7 +7,7 @@
  * workspace, batch or heads out of range, strides that are not multiples of 8, unaligned pointers
  * and sizes the forward refuses are refused before any launch.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,22 +16,11 @@ import { checkSource, type CheckOptions } from '../compiler/index.js';
 import { emitCuda } from '../codegen/cuda/index.js';
 import { SHIFT_N } from './support/runtime_patterns.js';
 import { ptxasProblems } from './support/ptxas.js';
+import { run, TORCH_FLAGS } from './support/nvcc.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-bwd-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-    p.on('error', (e) => resolve({ code: -1, out: String(e) }));
-  });
-}
-
-const TORCH_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC'];
 const example = (n: string): string => readFileSync(join('examples', `${n}.grat`), 'utf8');
 
 /** The emitted package of `src` in work/<name>; returns the sm_80 kernel's .cu path (relative) and the kernel name. */

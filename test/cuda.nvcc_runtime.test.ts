@@ -6,7 +6,7 @@
  * host side of the C ABI, compiled with nvcc and run without a GPU: sizes, parts and arguments the
  * checks must refuse (cudaErrorInvalidValue) and ones they must pass on to the launch.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -16,25 +16,12 @@ import { emitCuda } from '../codegen/cuda/index.js';
 import type { EmittedFile } from '../codegen/backend.js';
 import { SHIFT_N } from './support/runtime_patterns.js';
 import { ptxasProblems } from './support/ptxas.js';
+import { run, TORCH_FLAGS } from './support/nvcc.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-rt-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    p.stderr.on('data', (d: Buffer) => { out += d.toString(); });
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-    p.on('error', (e) => resolve({ code: -1, out: String(e) }));
-  });
-}
-
-
-const TORCH_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC'];
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
-
 
 describe('nvcc: kernels with sizes taken at launch compile clean for sm_80 and sm_90a', () => {
   const sources: [string, string][] = [

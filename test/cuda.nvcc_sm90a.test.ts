@@ -5,7 +5,7 @@
  * Where cuobjdump is installed, the SASS must hold HGMMA and no LDL/STL (local memory).
  * Compiles run in parallel (one per core).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../codegen/cuda/index.js';
 import { ptxasProblems } from './support/ptxas.js';
+import { run, TORCH_FLAGS } from './support/nvcc.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc90-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -31,17 +32,6 @@ function load(file: string): ReturnType<typeof checkSource> {
   return r;
 }
 
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { cwd });
-    let out = '';
-    p.stdout.on('data', (d) => (out += d));
-    p.stderr.on('data', (d) => (out += d));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-    p.on('error', (e) => resolve({ code: -1, out: String(e) }));
-  });
-}
-
 async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
@@ -51,11 +41,9 @@ async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promi
   return out;
 }
 
-
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;
 
 /** What torch.utils.cpp_extension passes nvcc besides the loader's own flags. */
-const TORCH_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__', '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC'];
 
 describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills or local memory', () => {
   const jobs: { example: string; dir: string; cu: string; ir: NonNullable<ReturnType<typeof load>['ir']> }[] = [];

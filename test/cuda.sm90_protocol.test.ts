@@ -11,6 +11,7 @@
  * tile slot read for another use than the reader's.
  */
 import { describe, expect, it } from 'vitest';
+import { mulberry32 as rng } from '../runtime/random.js';
 
 type Cond = () => boolean;
 type Agent = Generator<Cond, void, void>;
@@ -164,17 +165,6 @@ function simulate(tiles: readonly Tile[], o: Options, rand: () => number): void 
     if (r.done) a.done = true;
     else a.cond = r.value;
   }
-}
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('sm_90a barrier protocol (a model of the template\'s): no deadlock, every wait and read in its phase', () => {
