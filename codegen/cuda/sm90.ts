@@ -25,7 +25,7 @@
  */
 import { fixedPlan, groupExtents, queryTiling, sizeMax, tilesPerGroupOf, type BoundPlan, type QueryTiling } from '../../compiler/plan.js';
 import type { Seg } from '../../compiler/cursor.js';
-import type { KernelSpec } from './spec.js';
+import type { KernelSpec } from './kernel_spec.js';
 
 /** The raster TMA box: w tokens a row, h rows, t planes (w·h·t = BK). */
 export interface RasterBox { readonly w: number; readonly h: number; readonly t: number }
