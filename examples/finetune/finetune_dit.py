@@ -49,19 +49,77 @@ import time
 import traceback
 from dataclasses import replace
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
-
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
+METHODS = ("masked", "gratc", "flex", "dense")
+
+
+def parse_grid(text):
+    try:
+        h, w = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"grid must be HxW, e.g. 48x48; got {text!r}")
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"grid sizes must be positive, got {text!r}")
+    return h, w
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Writes OUT/finetune.json and OUT/finetune_loss.png.")
+    p.add_argument("package", nargs="?", default=os.path.join(ROOT, ".gen", "finetune", "finetune_dit_b_48x48"),
+                   help="the generated package's folder (default .gen/finetune/finetune_dit_b_48x48)")
+    p.add_argument("--plot", metavar="JSON", help="only draw OUT/finetune_loss.png again from a finetune.json")
+    p.add_argument("--methods", default="masked,gratc,flex,dense", help="any of masked, gratc, flex, dense (default: all, in that order)")
+    p.add_argument("--steps", type=int, default=400)
+    p.add_argument("--warmup", type=int, default=10, help="steps left out of the time statistics")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--grid", type=parse_grid, default=(48, 48), help="latent token grid HxW (the package's, when grid-bound)")
+    p.add_argument("--width", type=int, default=512)
+    p.add_argument("--heads", type=int, default=8, help="head_dim = width / heads must be the package's (64)")
+    p.add_argument("--depth", default="2,4", help="double-stream, single-stream blocks")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--lr-warmup", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda")
+    p.add_argument("--out", default=os.environ.get("OUT", "/tmp/out"))
+    p.add_argument("--time-budget", type=float, default=float(os.environ.get("TIME_BUDGET_S", "520")),
+                   help="seconds: methods not started by then are skipped (default 520)")
+    p.add_argument("--tol-loss0", type=float, default=1e-2, help="step-0 loss relative difference counted as agreement")
+    p.add_argument("--tol-attn0-out", type=float, default=2e-2,
+                   help="step 0: relative l2 difference of the first attention call's output (same inputs) counted as agreement")
+    p.add_argument("--tol-attn0-grad", type=float, default=8e-2,
+                   help="step 0: relative l2 difference of the gradients reaching that call's q, k, v (they come through every "
+                        "later block, so the rounding of all of them adds up) counted as agreement")
+    a = p.parse_args(argv)
+    a.methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    if set(a.methods) - set(METHODS) or not a.methods:
+        p.error(f"--methods: unknown {sorted(set(a.methods) - set(METHODS))}; choose from {', '.join(METHODS)}")
+    try:
+        a.depth = tuple(int(x) for x in a.depth.split(","))
+        assert len(a.depth) == 2 and min(a.depth) >= 0 and sum(a.depth) > 0
+    except (ValueError, AssertionError):
+        p.error(f"--depth must be two counts 'double,single', got {a.depth!r}")
+    if a.width % a.heads:
+        p.error(f"--width {a.width} must divide by --heads {a.heads}")
+    if a.steps < 1 or not 0 <= a.warmup < a.steps:
+        p.error("--steps must be positive and --warmup below it")
+    return a
+
+
+if __name__ == "__main__":
+    parse_args(sys.argv[1:])  # --help and argument errors answer before torch loads (seconds); main() parses again
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
 sys.path[:0] = [os.path.join(ROOT, "examples"), os.path.join(ROOT, "bench", "pipeline")]
 import flux_model  # noqa: E402
 import masks  # noqa: E402
 
 PATTERN = masks.PATTERNS["finetune_dit_b"]
 SDPA = F.scaled_dot_product_attention  # PyTorch's own, before anything replaces it
-METHODS = ("masked", "gratc", "flex", "dense")
 CHANNELS = 16  # latent channels per token
 
 # ---------------- the data: procedural latents and the prompts that describe them ----------------
@@ -509,59 +567,6 @@ def plot(result, path):
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return None
-
-
-def parse_grid(text):
-    try:
-        h, w = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"grid must be HxW, e.g. 48x48; got {text!r}")
-    if h < 1 or w < 1:
-        raise argparse.ArgumentTypeError(f"grid sizes must be positive, got {text!r}")
-    return h, w
-
-
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="Writes OUT/finetune.json and OUT/finetune_loss.png.")
-    p.add_argument("package", nargs="?", default=os.path.join(ROOT, ".gen", "finetune", "finetune_dit_b_48x48"),
-                   help="the generated package's folder (default .gen/finetune/finetune_dit_b_48x48)")
-    p.add_argument("--plot", metavar="JSON", help="only draw OUT/finetune_loss.png again from a finetune.json")
-    p.add_argument("--methods", default="masked,gratc,flex,dense", help="any of masked, gratc, flex, dense (default: all, in that order)")
-    p.add_argument("--steps", type=int, default=400)
-    p.add_argument("--warmup", type=int, default=10, help="steps left out of the time statistics")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--grid", type=parse_grid, default=(48, 48), help="latent token grid HxW (the package's, when grid-bound)")
-    p.add_argument("--width", type=int, default=512)
-    p.add_argument("--heads", type=int, default=8, help="head_dim = width / heads must be the package's (64)")
-    p.add_argument("--depth", default="2,4", help="double-stream, single-stream blocks")
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--lr-warmup", type=int, default=20)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda")
-    p.add_argument("--out", default=os.environ.get("OUT", "/tmp/out"))
-    p.add_argument("--time-budget", type=float, default=float(os.environ.get("TIME_BUDGET_S", "520")),
-                   help="seconds: methods not started by then are skipped (default 520)")
-    p.add_argument("--tol-loss0", type=float, default=1e-2, help="step-0 loss relative difference counted as agreement")
-    p.add_argument("--tol-attn0-out", type=float, default=2e-2,
-                   help="step 0: relative l2 difference of the first attention call's output (same inputs) counted as agreement")
-    p.add_argument("--tol-attn0-grad", type=float, default=8e-2,
-                   help="step 0: relative l2 difference of the gradients reaching that call's q, k, v (they come through every "
-                        "later block, so the rounding of all of them adds up) counted as agreement")
-    a = p.parse_args(argv)
-    a.methods = [m.strip() for m in a.methods.split(",") if m.strip()]
-    if set(a.methods) - set(METHODS) or not a.methods:
-        p.error(f"--methods: unknown {sorted(set(a.methods) - set(METHODS))}; choose from {', '.join(METHODS)}")
-    try:
-        a.depth = tuple(int(x) for x in a.depth.split(","))
-        assert len(a.depth) == 2 and min(a.depth) >= 0 and sum(a.depth) > 0
-    except (ValueError, AssertionError):
-        p.error(f"--depth must be two counts 'double,single', got {a.depth!r}")
-    if a.width % a.heads:
-        p.error(f"--width {a.width} must divide by --heads {a.heads}")
-    if a.steps < 1 or not 0 <= a.warmup < a.steps:
-        p.error("--steps must be positive and --warmup below it")
-    return a
 
 
 def main(argv=None):
