@@ -20,12 +20,26 @@ replacement of that function) takes every one of them.
 MMDiT (below) also serves the HunyuanVideo-like model (examples/hunyuan_model.py), whose text
 comes after the video tokens: `Config.text_first` says where, and RoPE's positions say the rest.
 """
+import contextlib
 import math
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+@contextlib.contextmanager
+def sdpa_replaced(fn):
+    """F.scaled_dot_product_attention is `fn` inside: how a bench swaps in another attention (a masked
+    reference, FlexAttention). The models here look the function up on F at every call, as the
+    gratc plug relies on too."""
+    previous = F.scaled_dot_product_attention
+    F.scaled_dot_product_attention = fn
+    try:
+        yield
+    finally:
+        F.scaled_dot_product_attention = previous
 
 
 @dataclass(frozen=True)

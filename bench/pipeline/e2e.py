@@ -230,18 +230,6 @@ def build_in_background(mods):
 
 
 # ---------------- attention replacements ----------------
-@contextlib.contextmanager
-def sdpa_replaced(fn):
-    """F.scaled_dot_product_attention is `fn` inside (how the masked reference and Flex get in: the
-    models look the function up on F at every call, as the gratc plug relies on too)."""
-    previous = F.scaled_dot_product_attention
-    F.scaled_dot_product_attention = fn
-    try:
-        yield
-    finally:
-        F.scaled_dot_product_attention = previous
-
-
 def dense_mask(pattern, grid, valid, rows=1024):
     """The pattern's [N, N] boolean mask on the GPU, from masks.mask_mod in row chunks."""
     N = masks.tokens(pattern, grid)
@@ -506,7 +494,7 @@ def main():
                     torch.cuda.synchronize()
                     row["mask_build_s"] = round(time.time() - t0, 2)
                     row["density"] = _density(mask)
-                    ref = run_config(row, model, fwd, lambda: sdpa_replaced(masked_sdpa(mask)), False, None, timed=False)
+                    ref = run_config(row, model, fwd, lambda: flux_model.sdpa_replaced(masked_sdpa(mask)), False, None, timed=False)
                     del mask
                 except Exception as ex:
                     note(f"{shape.name} {pattern.name}: no masked reference ({type(ex).__name__}: {str(ex)[:300]})")
@@ -553,7 +541,7 @@ def main():
                     kernel = flex_attention if comp else torch.compile(flex_attention, dynamic=False)
                     info = {"block_mask_build_s": bm_rec["build_s"], "block_density": bm_rec["block_density"], "order": bm_rec["order"]}
                     run_config(dict(pbase, method=method), model, mfwd,
-                               lambda kernel=kernel, info=info: _with_info(sdpa_replaced(flex_sdpa(bm, kernel)), info), comp, ref)
+                               lambda kernel=kernel, info=info: _with_info(flux_model.sdpa_replaced(flex_sdpa(bm, kernel)), info), comp, ref)
                 del bm
                 free()
         del inp

@@ -235,17 +235,6 @@ def model_config(width, heads, depth, text):
 
 
 # ---------------- attention for each method ----------------
-@contextlib.contextmanager
-def sdpa_replaced(fn):
-    """F.scaled_dot_product_attention is `fn` inside (flux_model looks it up on F at every call)."""
-    previous = F.scaled_dot_product_attention
-    F.scaled_dot_product_attention = fn
-    try:
-        yield
-    finally:
-        F.scaled_dot_product_attention = previous
-
-
 def plain_call(attn_mask, dropout_p, is_causal, enable_gqa):
     if attn_mask is not None or dropout_p or is_causal or enable_gqa:
         raise AssertionError("the model makes plain SDPA calls only")
@@ -376,7 +365,7 @@ def train(method, model, init, data, args, device, ids, grat=None):
         attn = Plugged(grat, model)
     else:
         attn = None
-    ctx = sdpa_replaced(attn) if method in ("masked", "flex") else contextlib.nullcontext()
+    ctx = flux_model.sdpa_replaced(attn) if method in ("masked", "flex") else contextlib.nullcontext()
     cap = Capture()
     try:
         with ctx, cap.around():
