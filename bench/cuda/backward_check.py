@@ -35,12 +35,12 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gratmod  # noqa: E402
+import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
 
 T0 = time.time()
 ROOT = ".gen/cuda_bwd"
@@ -103,9 +103,7 @@ def module(c):
 
 
 def mask(c, valid):
-    N = c["tokens"]
-    bits = np.fromfile(os.path.join(c["masks"], f"{'x'.join(map(str, c['grid']))}_t{c['text']}_v{valid}.bin"), np.uint8)
-    return torch.from_numpy(np.unpackbits(bits)[:N * N].reshape(N, N).astype(bool)).to(dev)
+    return maskfile.load_mask(os.path.join(c["masks"], f"{'x'.join(map(str, c['grid']))}_t{c['text']}_v{valid}.bin"), c["tokens"], dev)
 
 
 def reference(q, k, v, d_out, masks, scale):

@@ -18,7 +18,6 @@ Writes $OUT/$RESULTS (default parallel_<mode>_<P>gpu.json) from rank 0.
 NCCL NVLink multicast stays off (NCCL_NVLS_ENABLE=0).
 """
 import datetime
-import gzip
 import json
 import os
 import statistics
@@ -27,12 +26,12 @@ import time
 
 os.environ.setdefault("NCCL_NVLS_ENABLE", "0")
 os.environ.setdefault("TORCH_EXTENSIONS_DIR", "/tmp/torch_ext")
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
 import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
+import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
 
 ROOT = ".gen/cuda"
 OUT = os.environ.get("OUT", "/tmp/out")
@@ -124,9 +123,7 @@ def check():
         B, H = 2, 4
         dtype = m.DTYPE
         for valid in c["valids"]:
-            with gzip.open(os.path.join(c["dir"], f"mask_v{valid}.bin.gz")) as fh:
-                bits = np.frombuffer(fh.read(), dtype=np.uint8)
-            mask = torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).to(dev)
+            mask = maskfile.load_mask(os.path.join(c["dir"], f"mask_v{valid}.bin.gz"), N, dev)
             empty = ~mask.any(-1)
             for layout in ("bhnd", "bnhd"):
                 seed = torch.tensor([int.from_bytes(os.urandom(4), "little") >> 1], device=dev)

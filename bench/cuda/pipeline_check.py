@@ -24,12 +24,12 @@ import tempfile
 import time
 import warnings
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gratmod  # noqa: E402  (the generated packages, imported by path)
+import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
 
 T0 = time.time()
 ROOT = os.environ.get("PIPELINE", ".gen/pipeline")
@@ -55,9 +55,7 @@ def mask(pattern, grid, valid):
     key = (pattern, tuple(grid), valid)
     if key not in MASKS:
         m = next(x for x in P["masks"] if x["pattern"] == pattern and x["grid"] == list(grid) and x["valid"] == valid)
-        n = m["tokens"]
-        bits = np.unpackbits(np.fromfile(m["file"], dtype=np.uint8))[: n * n].reshape(n, n).astype(bool)
-        MASKS[key] = torch.from_numpy(bits).to(dev)
+        MASKS[key] = maskfile.load_mask(m["file"], m["tokens"], dev)
     return MASKS[key]
 
 

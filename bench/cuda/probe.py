@@ -9,7 +9,6 @@ import json
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -20,14 +19,14 @@ reps = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 case = next(c for c in json.load(open(".gen/cuda/manifest.json")) if c["name"] == name)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gratmod  # noqa: E402  (the generated package, imported by path)
+import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
 
 m = gratmod.load(case["dir"], case["module"], name)
 N, D = case["tokens"], case["headDim"]
 if case["kind"] == "check":
     worst = 0.0
     for valid in case["valids"]:
-        bits = np.fromfile(os.path.join(case.get("maskDir", case["dir"]), f"mask_v{valid}.bin"), dtype=np.uint8)
-        mask = torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).cuda()
+        mask = maskfile.load_mask(os.path.join(case.get("maskDir", case["dir"]), f"mask_v{valid}.bin"), N, "cuda")
         for dtype in (torch.bfloat16, torch.float16):
             q, k, v = (torch.randn(2, 3, N, D, device="cuda", dtype=dtype) for _ in range(3))
             o = m.attention(q, k, v, text_valid=valid, arch=arch)

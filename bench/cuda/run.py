@@ -35,10 +35,10 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import torch
 
 import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
+import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
 import rtcall  # noqa: E402  (bench/cuda/rtcall.py: the C entry point with launch sizes)
 import torch.nn.functional as F
 
@@ -197,8 +197,7 @@ def check_case(c):
 
 
 def load_mask(path, N):
-    bits = np.fromfile(path, dtype=np.uint8)
-    return torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).to(dev)
+    return maskfile.load_mask(path, N, dev)
 
 
 def compare(o, lse, q, k, v, masks, scale):
@@ -276,8 +275,7 @@ def check_case_arch(c, m, arch):
     N, D, scale = c["tokens"], c["headDim"], c["scale"]
     B, H = 2, 3
     for valid in c["valids"]:
-        bits = np.fromfile(os.path.join(c.get("maskDir", c["dir"]), f"mask_v{valid}.bin"), dtype=np.uint8)
-        mask = torch.from_numpy(np.unpackbits(bits)[: N * N].reshape(N, N).astype(bool)).to(dev)
+        mask = load_mask(os.path.join(c.get("maskDir", c["dir"]), f"mask_v{valid}.bin"), N)
         empty_rows = ~mask.any(-1)
         for dtype in (torch.bfloat16, torch.float16):
             for layout in ("bhnd", "bnhd", "view", "spiky"):
