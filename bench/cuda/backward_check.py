@@ -26,7 +26,6 @@ sanitize  compute-sanitizer memcheck and racecheck on one forward + backward of 
        cases (per-sample text_valid with a 0): exit code and the tools' summaries.
 """
 import concurrent.futures as cf
-import datetime
 import json
 import math
 import os
@@ -41,6 +40,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gratmod  # noqa: E402
 import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import provenance  # noqa: E402  (bench/provenance.py: card, date, versions)
 
 T0 = time.time()
 ROOT = ".gen/cuda_bwd"
@@ -51,8 +52,7 @@ PHASES = set(sys.argv[1:]) or {"build", "check", "bench"}
 MAN = json.load(open(os.path.join(ROOT, "manifest.json")))
 dev = "cuda"
 CAP = torch.cuda.get_device_capability()
-results = {"card": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "versions": {"torch": torch.__version__, "cuda": torch.version.cuda}, "build": [], "check": [], "bench": []}
+results = {**provenance.header(), "build": [], "check": [], "bench": []}
 
 
 def elapsed():

@@ -17,7 +17,6 @@ bench: Flux 8192² and HunyuanVideo 720p (GRAT-B, GRAT-X), B = 1, H = 24, d = 12
 Writes $OUT/$RESULTS (default parallel_<mode>_<P>gpu.json) from rank 0.
 NCCL NVLink multicast stays off (NCCL_NVLS_ENABLE=0).
 """
-import datetime
 import json
 import os
 import statistics
@@ -32,6 +31,8 @@ import torch.nn.functional as F
 
 import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
 import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import provenance  # noqa: E402  (bench/provenance.py: card, date, versions)
 
 ROOT = ".gen/cuda"
 OUT = os.environ.get("OUT", "/tmp/out")
@@ -76,10 +77,9 @@ rank, world = dist.get_rank(), dist.get_world_size()
 local = int(os.environ.get("LOCAL_RANK", rank))
 torch.cuda.set_device(local)
 dev = torch.device("cuda", local)
-results = {"card": torch.cuda.get_device_name(), "gpus": world, "mode": MODE,
-           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "versions": {"torch": torch.__version__, "cuda": torch.version.cuda, "nccl": (lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else str(v))(torch.cuda.nccl.version())},
+results = {**provenance.header(), "gpus": world, "mode": MODE,
            "env": {k: os.environ.get(k) for k in ("NCCL_NVLS_ENABLE",)}, "rows": []}
+results["versions"]["nccl"] = (lambda v: ".".join(map(str, v)) if isinstance(v, tuple) else str(v))(torch.cuda.nccl.version())
 
 
 def log(*a):

@@ -39,6 +39,8 @@ import torch
 
 import gratmod  # noqa: E402  (bench/cuda/gratmod.py: the generated packages, imported by path)
 import maskfile  # noqa: E402  (bench/cuda/maskfile.py: the cases' mask files)
+sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+import provenance  # noqa: E402  (bench/provenance.py: card, date, versions)
 import rtcall  # noqa: E402  (bench/cuda/rtcall.py: the C entry point with launch sizes)
 import torch.nn.functional as F
 
@@ -52,15 +54,7 @@ SELECT = os.environ.get("SELECT")  # substring filter on case names
 if SELECT:
     MANIFEST = [c for c in MANIFEST if (c["kind"] == "check" and os.environ.get("CHECKS") == "all") or any(s in c["name"] for s in SELECT.split(","))]
 dev = "cuda"
-results = {"card": torch.cuda.get_device_name(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "versions": {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
-           "build": [], "check": [], "bench": []}
-try:
-    import triton
-    results["versions"]["triton"] = triton.__version__
-except Exception:
-    pass
-results["versions"]["nvcc"] = subprocess.run(["nvcc", "--version"], capture_output=True, text=True).stdout.strip().splitlines()[-1]
+results = {**provenance.header(), "build": [], "check": [], "bench": []}
 
 
 def save():

@@ -42,7 +42,6 @@ Environment (defaults in brackets):
 Writes $OUT/e2e.json (card, date, versions, selection, one row per configuration) and prints a table.
 """
 import contextlib
-import datetime
 import gc
 import importlib.util
 import inspect
@@ -62,8 +61,9 @@ import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path[:0] = [HERE, os.path.join(ROOT, "examples")]
+sys.path[:0] = [HERE, os.path.join(ROOT, "examples"), os.path.join(ROOT, "bench")]
 import flux_model  # noqa: E402
+import provenance  # noqa: E402  (bench/provenance.py: card, date, versions)
 import hunyuan_model  # noqa: E402
 import masks  # noqa: E402
 import shapes as shape_table  # noqa: E402
@@ -124,22 +124,7 @@ if DEV != "cuda":  # a smoke run of the script's logic on a CPU build of torch: 
         setattr(torch.cuda, _name, _fn)
 
 
-def versions():
-    v = {"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
-    try:
-        import triton
-        v["triton"] = triton.__version__
-    except ImportError:
-        pass
-    try:
-        v["nvcc"] = subprocess.run(["nvcc", "--version"], capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    except (OSError, IndexError):
-        pass
-    return v
-
-
-RESULTS = {"card": torch.cuda.get_device_name() if DEV == "cuda" else f"{DEV} (smoke run)", "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-           "versions": versions(),
+RESULTS = {**provenance.header(None if DEV == "cuda" else f"{DEV} (smoke run)"),
            "selection": {"shapes": [s.name for s in SHAPES], "patterns": PATTERNS, "methods": METHODS, "compile": COMPILE,
                          "depth": {k: list(v) for k, v in DEPTH.items()}, "text_valid": TEXT_VALID, "ref": REF},
            "notes": [], "builds": [], "dense_backend": [], "block_masks": [], "rows": []}

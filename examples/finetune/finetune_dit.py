@@ -38,7 +38,6 @@ package's ops given CPU kernels: there is no CPU kernel in the package itself).
 """
 import argparse
 import contextlib
-import datetime
 import importlib
 import json
 import math
@@ -114,8 +113,9 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-sys.path[:0] = [os.path.join(ROOT, "examples"), os.path.join(ROOT, "bench", "pipeline")]
+sys.path[:0] = [os.path.join(ROOT, "examples"), os.path.join(ROOT, "bench", "pipeline"), os.path.join(ROOT, "bench")]
 import flux_model  # noqa: E402
+import provenance  # noqa: E402  (bench/provenance.py: card, date, versions)
 import masks  # noqa: E402
 
 PATTERN = masks.PATTERNS["finetune_dit_b"]
@@ -499,16 +499,6 @@ def import_package(folder):
 
 
 # ---------------- output ----------------
-def versions():
-    v = {"torch": torch.__version__, "cuda": torch.version.cuda, "python": sys.version.split()[0]}
-    try:
-        import triton
-        v["triton"] = triton.__version__
-    except ImportError:
-        pass
-    return v
-
-
 def plot(result, path):
     """The loss curves (per step, thin; moving average, thick) and the difference of each method's
     moving average from the reference's, with the step-to-step noise as a band. Returns a note."""
@@ -579,8 +569,7 @@ def main(argv=None):
         if device.type == "cuda":
             procs = start_builds(args.package, grat, module, device)
     config = model_config(args.width, args.heads, args.depth, PATTERN.text)
-    result = {"card": torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} (smoke run)",
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "versions": versions(),
+    result = {**provenance.header(torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device.type} (smoke run)"),
               "config": {"pattern": PATTERN.name, "grid": "x".join(map(str, args.grid)), "text": PATTERN.text,
                          "tokens": masks.tokens(PATTERN, args.grid), "width": args.width, "heads": args.heads,
                          "head_dim": args.width // args.heads, "depth": list(args.depth), "batch": args.batch, "steps": args.steps,
