@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { emitCuda, SUPPORTED_HEAD_DIMS } from '../codegen/cuda/index.js';
 import { ptxasProblems } from './support/ptxas.js';
-import { run } from './support/nvcc.js';
+import { pool, run } from './support/nvcc.js';
 
 const ARCHS = ['sm_80', 'sm_90'];
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc-'));
@@ -40,15 +40,6 @@ function load(file: string): ReturnType<typeof checkSource> {
     r = checkSource(src, { grid, text, defaultName: 'example' });
   }
   return r;
-}
-
-async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await f(items[i]); }
-  }));
-  return out;
 }
 
 describe('nvcc: every example compiles without spills or local memory', () => {

@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/index.js';
 import { DEFAULT_SM90_VARIANT, emitCuda, emitSpec, planKernel, type Sm90Variant } from '../codegen/cuda/index.js';
 import { ptxasProblems } from './support/ptxas.js';
-import { run, TORCH_FLAGS } from './support/nvcc.js';
+import { pool, run, TORCH_FLAGS } from './support/nvcc.js';
 
 const work = mkdtempSync(join(tmpdir(), 'gratc-nvcc90-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -30,15 +30,6 @@ function load(file: string): ReturnType<typeof checkSource> {
     r = checkSource(src, { grid, text: /^text\s+\?/m.test(src) ? 64 : undefined, defaultName: 'example' });
   }
   return r;
-}
-
-async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) { const i = next++; out[i] = await f(items[i]); }
-  }));
-  return out;
 }
 
 const hasCuobjdump = spawnSync('cuobjdump', ['--version']).status === 0;

@@ -23,7 +23,7 @@ import { compilePredicate } from '../compiler/predicate.js';
 import { printPredicate } from '../codegen/clike.js';
 import { CUDA, printCursor, WGSL, type KernelDialect } from '../codegen/cursor.js';
 import { kernelPlan } from '../compiler/plan.js';
-import { sharedNodeGpu } from '../runtime/webgpu/verify.js';
+import { runI32Shader } from './support/wgsl_i32.js';
 import { checkFull } from './support/diag.js';
 
 const LIMIT = 2n ** 31n - 1n;
@@ -320,28 +320,7 @@ ${cases.map((_, i) => `    case ${i}: { r = select(0, 1, p${i}(q, k)); }`).join(
   out[i] = r;
 }
 `;
-    const { device } = await sharedNodeGpu();
-    device.pushErrorScope('validation');
-    const module = device.createShaderModule({ code });
-    const info = await module.getCompilationInfo();
-    expect(info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`)).toEqual([]);
-    const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-    const input = device.createBuffer({ size: items.length * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    device.queue.writeBuffer(input, 0, new Int32Array(items));
-    const output = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-    const staging = device.createBuffer({ size: N * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-    const enc = device.createCommandEncoder();
-    const pass = enc.beginComputePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: input } }, { binding: 1, resource: { buffer: output } }] }));
-    pass.dispatchWorkgroups(Math.ceil(N / 64));
-    pass.end();
-    enc.copyBufferToBuffer(output, 0, staging, 0, N * 4);
-    device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const got = new Int32Array(staging.getMappedRange().slice(0));
-    staging.unmap();
-    expect(await device.popErrorScope()).toBeNull();
+    const got = await runI32Shader(code, new Int32Array(items), N);
     let at = 0;
     cases.forEach(({ c, want }) => {
       const row = Array.from(got.subarray(at, at + want.length), (v) => String(v)).join('');

@@ -10,7 +10,7 @@ import { checkSource } from '../compiler/index.js';
 import { decodeGroup, keyTiles, segToken } from '../compiler/cursor.js';
 import { bindPlan, kernelPlan, type KernelPlan, type LaunchSizes } from '../compiler/plan.js';
 import { geomFields, printCursor, WGSL } from '../codegen/cursor.js';
-import { sharedNodeGpu } from '../runtime/webgpu/verify.js';
+import { runI32Shader } from './support/wgsl_i32.js';
 import { SHIFT_N, VIDEO_X } from './support/runtime_patterns.js';
 
 
@@ -50,31 +50,7 @@ ${fields.map((f, i) => `  G.${f} = geom_in[${i}];`).join('\n')}
   out[2 * g + 1] = sum;
 }
 `;
-  const { device } = await sharedNodeGpu();
-  device.pushErrorScope('validation');
-  const module = device.createShaderModule({ code });
-  const info = await module.getCompilationInfo();
-  expect(info.messages.filter((m) => m.type === 'error').map((m) => `${m.lineNum}:${m.linePos} ${m.message}`)).toEqual([]);
-  const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
-  const geom = new Int32Array(geomOf(plan, s));
-  const input = device.createBuffer({ size: Math.max(16, geom.length * 4), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  device.queue.writeBuffer(input, 0, geom);
-  const bytes = 2 * (G + 1) * 4;
-  const output = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC });
-  const staging = device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
-  const enc = device.createCommandEncoder();
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: input } }, { binding: 1, resource: { buffer: output } }] }));
-  pass.dispatchWorkgroups(Math.ceil((G + 1) / 64));
-  pass.end();
-  enc.copyBufferToBuffer(output, 0, staging, 0, bytes);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const got = new Int32Array(staging.getMappedRange().slice(0));
-  staging.unmap();
-  expect(await device.popErrorScope()).toBeNull();
-  return got;
+  return runI32Shader(code, new Int32Array(geomOf(plan, s)), 2 * (G + 1));
 }
 
 /** The same count and checksum from the definition. */

@@ -18,3 +18,13 @@ export function run(cmd: string, args: string[], cwd: string): Promise<{ code: n
 
 export const TORCH_FLAGS = ['-D__CUDA_NO_HALF_OPERATORS__', '-D__CUDA_NO_HALF_CONVERSIONS__', '-D__CUDA_NO_BFLOAT16_CONVERSIONS__',
   '-D__CUDA_NO_HALF2_OPERATORS__', '--expt-relaxed-constexpr', '-Xcompiler', '-fPIC'];
+
+/** Runs `f` over `items` with at most `n` in flight (compiler processes), results in item order. */
+export async function pool<T, R>(items: T[], n: number, f: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) { const i = next++; out[i] = await f(items[i]); }
+  }));
+  return out;
+}
