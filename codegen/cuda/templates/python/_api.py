@@ -232,7 +232,7 @@ def _parallel():
         from . import _parallel as par
 
         _par = par.Parallel(types.SimpleNamespace(
-            KERNEL=KERNEL, TOKENS=TOKENS, TEXT_COUNT=TEXT_COUNT, TEXT_OFFSET=TEXT_OFFSET, TEXT_QUERIES=TEXT_QUERIES,
+            KERNEL=KERNEL, DEVICE_TYPES=_op.DEVICE_TYPES, TOKENS=TOKENS, TEXT_COUNT=TEXT_COUNT, TEXT_OFFSET=TEXT_OFFSET, TEXT_QUERIES=TEXT_QUERIES,
             HEAD_DIM=HEAD_DIM, SCALE=SCALE, _DTYPES=_DTYPES, _usable=_build.usable, attention=attention,
             copy_rows=copy_rows, launch_part=launch_part, spatial_plan=spatial_plan, parallel_bounds=parallel_bounds))
     return _par

@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 class Parallel:
     def __init__(self, kernel):
-        self.k = kernel  # the loader's namespace: constants, attention, launch_part, spatial_plan, shard_bounds
+        self.k = kernel  # the loader's namespace: constants, attention, launch_part, spatial_plan, parallel_bounds (test/support/parallel_checks.py gives CPU ones)
         self._buffers = {}
         self._choices = {}  # auto: the split picked per (world, batch, heads)
         self._streams = {}  # a side stream per device for the text-query partial
@@ -42,7 +42,7 @@ class Parallel:
             raise ValueError(f"layout must be 'bhnd' or 'bnhd', got {layout!r}")
         if q.dtype not in K._DTYPES or k.dtype != q.dtype or v.dtype != q.dtype:
             raise TypeError(f"{K.KERNEL}: q, k, v must all be bfloat16 or all float16, got {q.dtype}, {k.dtype}, {v.dtype}")
-        if not (q.is_cuda and k.device == q.device and v.device == q.device):
+        if not (q.device.type in K.DEVICE_TYPES and k.device == q.device and v.device == q.device):  # (_op.DEVICE_TYPES: a CPU test adds "cpu")
             raise ValueError(f"{K.KERNEL}: q, k, v must be on the same CUDA device")
         if q.dim() != 4 or k.shape != q.shape or v.shape != q.shape:
             raise ValueError(f"{K.KERNEL}: q, k, v must have one 4-D shape, got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")

@@ -1,0 +1,116 @@
+/**
+ * The CUDA package's multi-GPU code (_parallel.py: Ulysses, the spatial split, auto, the bytes
+ * each rank sends) on real PyTorch without a GPU: test/support/parallel_checks.py runs it over
+ * torch.distributed's gloo backend, one process per rank, with float64 stand-ins for the kernel
+ * launches that read K/V through the same pointers and strides (scratch buffers poisoned with
+ * NaN, so a halo row the plan forgot shows). Each rank's share of the output is compared with
+ * float64 attention under compiler/reference.ts's dense mask, at 1-4 ranks, both layouts and
+ * valid text lengths (all, half, 0), on ragged grids: text before, after and none, raster and
+ * grouped order, GRAT-B and criss-cross, text queries that see the grid and that see only text,
+ * a grid with too few group rows for 4 ranks (Ulysses only there).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { checkSource } from '../compiler/index.js';
+import type { PatternIR } from '../compiler/ir.js';
+import { groupCount, totalTokens } from '../compiler/ir.js';
+import { queryRuns } from '../compiler/keys.js';
+import { denseMask } from '../compiler/reference.js';
+import { emitCuda } from '../codegen/cuda/index.js';
+import { toNpy } from '../runtime/onnx/npy.js';
+import { ROOT, tempDir } from './support/cli.js';
+import { torchPythonOrSkip } from './support/torch_python.js';
+
+const CHECKS = join(ROOT, 'test', 'support', 'parallel_checks.py');
+
+const CASES: { name: string; src: string; worlds: number[] }[] = [
+  {
+    name: 'b_before', worlds: [1, 2, 3],
+    src: `pattern b_before
+grid h=9 w=10
+group h=2 w=2
+order raster
+text 5 before
+image attends neighbors(1) + text
+text attends all
+head_dim 64
+dtype fp16`,
+  },
+  {
+    name: 'x_after', worlds: [2, 4],
+    src: `pattern x_after
+grid h=8 w=7
+group h=2 w=3
+order grouped
+text 3 after
+image attends crisscross + text
+text attends all
+head_dim 64
+dtype fp16`,
+  },
+  {
+    name: 'video_textonly', worlds: [3, 4],
+    src: `pattern video_textonly
+grid t=5 h=4 w=6
+group t=2 h=2 w=4
+order raster
+text 4 before
+image attends neighbors(1) + text
+text attends text
+head_dim 64
+dtype fp16`,
+  },
+  {
+    name: 'no_text', worlds: [2],
+    src: `pattern no_text
+grid h=7 w=9
+group h=2 w=4
+order grouped
+image attends neighbors(1)
+head_dim 64
+dtype fp16`,
+  },
+];
+
+function checked(src: string): PatternIR {
+  const { ir, diagnostics } = checkSource(src, {});
+  if (!ir) throw new Error(diagnostics.map((d) => d.message).join('; '));
+  return ir;
+}
+
+describe('the multi-GPU code of the CUDA package over gloo (CPU)', () => {
+  CASES.forEach((c, i) => {
+    it(`${c.name}: Ulysses, spatial and auto at ${c.worlds.join(', ')} rank(s) vs the float64 reference; bytes sent as predicted`, (ctx) => {
+      const python = torchPythonOrSkip();
+      if (!python) return ctx.skip();
+      const ir = checked(c.src);
+      const dir = tempDir();
+      const r = emitCuda(ir);
+      expect(r.files.length, r.diagnostics.map((d) => d.message).join('; ')).toBeGreaterThan(0);
+      for (const f of r.files) {
+        mkdirSync(dirname(join(dir, 'pkg', f.path)), { recursive: true });
+        writeFileSync(join(dir, 'pkg', f.path), f.contents);
+      }
+      const N = totalTokens(ir), T = ir.text?.count ?? 0;
+      const masks: Record<number, string> = {};
+      for (const valid of new Set([T, Math.floor(T / 2), 0])) {
+        masks[valid] = join(dir, `mask_${valid}.npy`);
+        writeFileSync(masks[valid], toNpy({ dtype: 'uint8', shape: [N, N], data: denseMask(ir, valid) }));
+      }
+      const groups = new Int32Array(N).fill(-1);
+      for (let g = 0; g < groupCount(ir); g++) for (const run of queryRuns(ir, g)) groups.fill(g, run.start, run.start + run.length);
+      writeFileSync(join(dir, 'groups.npy'), toNpy({ dtype: 'int32', shape: [N], data: groups }));
+      const config = join(dir, 'config.json');
+      writeFileSync(config, JSON.stringify({ folder: join(dir, 'pkg'), module: `grat_${c.name}`, masks, groups: join(dir, 'groups.npy'), worlds: c.worlds, port: 29400 + 10 * i + (process.pid % 50) * 100 }));
+      const p = spawnSync(python, [CHECKS, config], {
+        cwd: dir, encoding: 'utf8', timeout: 240_000,
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' },
+      });
+      const out = `${p.stdout}${p.stderr}`;
+      expect(p.status, out).toBe(0);
+      expect(out, out).toMatch(/^ok \d+$/m);
+    }, 300_000);
+  });
+});
