@@ -44,7 +44,7 @@ def load():
 
 
 def masked(q, k, v, mask, scale):
-    """float64 attention of [B, H, n, D] q over [B, H, m, D] k, v with an [n, m] mask: (out, lse);
+    """float64 attention of [B, H, n, D] q over [B, H, m, D] k, v with an [n, m] (or [B, 1, n, m]) mask: (out, lse);
     rows that see nothing give 0 and lse -inf (as the kernels)."""
     s = (q.double() @ k.double().transpose(-1, -2)) * scale
     s = s.masked_fill(~mask, -math.inf)
@@ -71,13 +71,14 @@ class StandIns:
         self.g, self.masks, self.groups = g, masks, groups
         self.N = groups.numel()
 
-    def mask(self, valid):
-        return self.masks[min(max(int(valid), 0), self.g.TEXT_COUNT)]
+    def masks_of(self, valid):
+        """[B, 1, N, N] masks: valid is None (all), a count, or a [B] tensor of counts (per sample)."""
+        per = valid.tolist() if isinstance(valid, torch.Tensor) else [self.g.TEXT_COUNT if valid is None else int(valid)] * B
+        return torch.stack([self.masks[min(max(n, 0), self.g.TEXT_COUNT)] for n in per])[:, None]
 
     def attention(self, q, k, v, text_valid=None, scale=None, out=None, **_):
         """attention() of the single-GPU package on [B, h, N, D] views (the Ulysses path)."""
-        valid = self.g.TEXT_COUNT if text_valid is None else int(text_valid)
-        o, _ = masked(q, k, v, self.mask(valid), self.g.SCALE if scale is None else scale)
+        o, _ = masked(q, k, v, self.masks_of(text_valid), self.g.SCALE if scale is None else scale)
         out.copy_(o.to(out.dtype))
         return out
 
@@ -86,26 +87,26 @@ class StandIns:
         g, D = self.g, self.g.HEAD_DIM
         assert (batch, heads) == (B, H) and dtype == DT
         text, first, count, grid_lo, grid_len = (int(x) for x in part)
-        mask = self.mask(text_valid)
+        mask = self.masks_of(text_valid)  # [B, 1, N, N]
         if text:
             rows = torch.arange(g.TEXT_OFFSET, g.TEXT_OFFSET + g.TEXT_COUNT)
             # the text queries see the band [grid_lo, grid_lo + grid_len) of the grid, and the text
             band = torch.zeros(self.N, dtype=torch.bool)
             band[g.IMAGE_OFFSET + grid_lo:g.IMAGE_OFFSET + grid_lo + grid_len] = True
             band[g.TEXT_OFFSET:g.TEXT_OFFSET + g.TEXT_COUNT] = True
-            m = mask[rows] & band
+            m = mask[:, :, rows] & band
         else:
             rows = torch.nonzero((self.groups >= first) & (self.groups < first + count)).flatten()
-            m = mask[rows]
+            m = mask[:, :, rows]
         if rows.numel() == 0:
             return
-        keys = torch.nonzero(m.any(0)).flatten()
+        keys = torch.nonzero(m.any(0).any(0).any(0)).flatten()
         qp, q0 = at(ptrs[0], dtype, rows, strides[0:3], D)
         kall = torch.arange(self.N)
         kp, _ = at(ptrs[1], dtype, kall, strides[3:6], D)
         vp, _ = at(ptrs[2], dtype, kall, strides[6:9], D)
         op, o0 = at(ptrs[3], dtype, rows, strides[9:12], D)
-        o, lse = masked(qp[:, :, rows - q0], kp[:, :, keys], vp[:, :, keys], m[:, keys], scale)
+        o, lse = masked(qp[:, :, rows - q0], kp[:, :, keys], vp[:, :, keys], m[..., keys], scale)
         op[:, :, rows - o0] = o.to(dtype)
         if ptrs[4] is not None:  # lse: float [B, H, N]
             buf = (ctypes.c_char * (B * H * self.N * 4)).from_address(ptrs[4])
@@ -125,6 +126,7 @@ def namespace(g, s):
     return types.SimpleNamespace(
         KERNEL=g.KERNEL, DEVICE_TYPES=("cpu",), TOKENS=g.TOKENS, TEXT_COUNT=g.TEXT_COUNT, TEXT_OFFSET=g.TEXT_OFFSET,
         TEXT_QUERIES=g.TEXT_QUERIES, HEAD_DIM=g.HEAD_DIM, SCALE=g.SCALE, _DTYPES=g._DTYPES, _usable=lambda x: True,
+        _text_valid=importlib.import_module(CFG["module"] + "._api")._text_valid,
         attention=s.attention, copy_rows=lambda src, dst: dst.copy_(src), launch_part=s.launch_part,
         spatial_plan=g.spatial_plan, parallel_bounds=g.parallel_bounds)
 
@@ -146,12 +148,13 @@ def rank_main(rank, world, port, failures):
     gen = torch.Generator().manual_seed(1234)
     q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DT) for _ in range(3))
     k[:, :, ::7] *= 4  # spiky keys
-    for valid in sorted({g.TEXT_COUNT, g.TEXT_COUNT // 2, 0}):
-        want, _ = masked(q, k, v, s.mask(valid), g.SCALE)
+    per_sample = torch.tensor([g.TEXT_COUNT, 0] if g.TEXT_COUNT else [0, 0], dtype=torch.int32)  # CFG: a prompt and an empty one
+    for valid in [*sorted({g.TEXT_COUNT, g.TEXT_COUNT // 2, 0}), per_sample]:
+        want, _ = masked(q, k, v, s.masks_of(valid), g.SCALE)
         modes = ["ulysses"] if "error" in (g.SPATIAL_PLANS.get(str(world)) or {"error": 1}) else ["ulysses", "spatial", "auto"]
         for mode in modes:
             for layout in ("bhnd", "bnhd"):
-                what = f"world {world} rank {rank} {mode} {layout} valid {valid}"
+                what = f"world {world} rank {rank} {mode} {layout} valid {valid.tolist() if isinstance(valid, torch.Tensor) else valid}"
                 try:
                     s0, s1 = g.parallel_bounds(world, mode)[rank]
                     share = lambda x: (x[:, :, s0:s1] if layout == "bhnd" else x[:, :, s0:s1].transpose(1, 2)).contiguous()

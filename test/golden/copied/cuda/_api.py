@@ -207,14 +207,17 @@ def launch_part(dtype, device, ptrs, strides, batch, heads, text_valid, scale, p
     """The C entry point KERNEL_forward_part on raw pointers (q, k, v, o, lse or None), for the
     multi-GPU code: token indices are the whole sequence's, so a rank passes pointers shifted by
     its first token and only its part's rows are touched. part = (text, first_group, groups,
-    grid_lo, grid_len) as in the C header. Runs on the current stream of `device`."""
+    grid_lo, grid_len) as in the C header. text_valid: None (all), one count, or an int32 [batch]
+    tensor on `device` (per sample). Runs on the current stream of `device`."""
     sizes = _fixed_sizes()
     lib = _build.load_library(arch=arch if arch is not None else _build.arch_for(device))
-    valid = min(max(int(text_valid if text_valid is not None else TEXT_COUNT), 0), TEXT_COUNT)
+    per_sample = isinstance(text_valid, torch.Tensor)
+    tv = text_valid.data_ptr() if per_sample else None
+    valid = TEXT_COUNT if per_sample or text_valid is None else min(max(int(text_valid), 0), TEXT_COUNT)
     with torch.cuda.device(device):
         stream = torch.cuda.current_stream().cuda_stream
         rc = lib.forward_part(_DTYPES[dtype], *ptrs, (ctypes.c_longlong * 12)(*strides), batch, heads,
-                              (ctypes.c_int * len(sizes))(*sizes), None, valid, float(scale), stream,
+                              (ctypes.c_int * len(sizes))(*sizes), tv, valid, float(scale), stream,
                               (ctypes.c_int * 5)(*[int(x) for x in part]))
     if rc != 0:
         raise RuntimeError(f"{KERNEL}: launch failed: {lib.error_string(rc).decode()}")
@@ -233,7 +236,7 @@ def _parallel():
 
         _par = par.Parallel(types.SimpleNamespace(
             KERNEL=KERNEL, DEVICE_TYPES=_op.DEVICE_TYPES, TOKENS=TOKENS, TEXT_COUNT=TEXT_COUNT, TEXT_OFFSET=TEXT_OFFSET, TEXT_QUERIES=TEXT_QUERIES,
-            HEAD_DIM=HEAD_DIM, SCALE=SCALE, _DTYPES=_DTYPES, _usable=_build.usable, attention=attention,
+            HEAD_DIM=HEAD_DIM, SCALE=SCALE, _DTYPES=_DTYPES, _usable=_build.usable, _text_valid=_text_valid, attention=attention,
             copy_rows=copy_rows, launch_part=launch_part, spatial_plan=spatial_plan, parallel_bounds=parallel_bounds))
     return _par
 
@@ -288,7 +291,8 @@ def spatial_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale
 def parallel_attention(q, k, v, mode="auto", group=None, layout="bhnd", text_valid=None, scale=None, stats=None):
     """ulysses_attention or spatial_attention by `mode`; "auto" takes the one that sends fewer bytes
     from the busiest rank (spatial for local patterns such as GRAT-B, Ulysses for criss-cross).
-    No backward yet (under torch.no_grad() only)."""
+    text_valid as in attention(): None, one count, or an integer tensor [batch] (per sample, e.g. a
+    CFG batch's prompt and empty prompt), in every mode. No backward yet (under torch.no_grad() only)."""
     _no_grad_path(q, k, v, "parallel_attention")
     if mode == "ulysses":
         return ulysses_attention(q, k, v, group, layout, text_valid, scale, None, stats)

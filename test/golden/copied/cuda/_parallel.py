@@ -52,10 +52,6 @@ class Parallel:
             raise ValueError(f"{K.KERNEL}: this rank's share is {tokens} tokens of head_dim {K.HEAD_DIM}; got {n} tokens of {D}")
         return views
 
-    def _valid(self, text_valid):
-        T = self.k.TEXT_COUNT
-        return T if text_valid is None else max(0, min(int(text_valid), T))
-
     def _buffer(self, name, shape, dtype, device):
         """A scratch tensor kept across calls (one per name, shape, dtype and device)."""
         key = (name, tuple(shape), dtype, str(device))
@@ -151,7 +147,8 @@ class Parallel:
         B, H, n, D = qh.shape
         N, T, dt, dev = K.TOKENS, K.TEXT_COUNT, q.dtype, q.device
         es = q.element_size()
-        valid = self._valid(text_valid)
+        tv, tv_all = K._text_valid(text_valid, B, T, dev)
+        valid = tv if tv is not None else tv_all  # per sample (an int32 [B] tensor on the device) or one count
         scale = float(K.SCALE if scale is None else scale)
         if not K._usable(qh):
             qh = qh.contiguous()
