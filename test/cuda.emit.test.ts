@@ -109,7 +109,7 @@ describe('cuda emitted code', () => {
 
   it('is a Python package with the kernels inside (named after the kernel: sm_80, then sm_90a)', () => {
     const pkg = (f: string): string => `grat_flux_b/${f}`;
-    expect(r.files.map((f) => f.path)).toEqual(['pyproject.toml', ...['__init__.py', '_spec.py', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '__main__.py',
+    expect(r.files.map((f) => f.path)).toEqual(['pyproject.toml', ...['__init__.py', '_spec.py', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '_shard.py', '__main__.py',
       `${name}.cu`, `${name}.h`, `${name}_sm90a.cu`, `${name}_sm90a.h`].map(pkg)]);
     expect(fileOf(r, 'package')).toMatch(/packages = \["grat_flux_b"\]\n[^]*grat_flux_b = \["\*\.cu", "\*\.h"\]/);
     for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left

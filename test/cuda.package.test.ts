@@ -94,7 +94,7 @@ describe('the package as a folder people install', () => {
     if (b.out.includes("No module named 'setuptools'")) { console.warn('no setuptools: the pyproject was not built'); return; }
     expect(b.code, b.out).toBe(0);
     const pkg = join(lib, 'grat_flux_grat_b');
-    for (const f of ['__init__.py', '_spec.py', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '__main__.py']) expect(existsSync(join(pkg, f)), f).toBe(true);
+    for (const f of ['__init__.py', '_spec.py', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '_shard.py', '__main__.py']) expect(existsSync(join(pkg, f)), f).toBe(true);
     const elsewhere = join(dir, 'elsewhere');
     mkdirSync(elsewhere, { recursive: true });
     const r = python(['-c', [

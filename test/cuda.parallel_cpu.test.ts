@@ -7,7 +7,8 @@
  * float64 attention under compiler/reference.ts's dense mask, at 1-4 ranks, both layouts and
  * valid text lengths (all, half, 0), on ragged grids: text before, after and none, raster and
  * grouped order, GRAT-B and criss-cross, text queries that see the grid and that see only text,
- * a grid with too few group rows for 4 ranks (Ulysses only there).
+ * a grid with too few group rows for 4 ranks (Ulysses only there), and a package whose grid and
+ * text count are taken at launch run at three sizes (its bands planned at run time by _shard.py).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { torchPythonOrSkip } from './support/torch_python.js';
 
 const CHECKS = join(ROOT, 'test', 'support', 'parallel_checks.py');
 
-const CASES: { name: string; src: string; worlds: number[] }[] = [
+const CASES: { name: string; src: string; worlds: number[]; sizes?: [number[], number][] }[] = [
   {
     name: 'b_before', worlds: [1, 2, 3],
     src: `pattern b_before
@@ -63,6 +64,19 @@ head_dim 64
 dtype fp16`,
   },
   {
+    // one package for every resolution: the bands and halos are planned at launch (_shard.py)
+    name: 'b_open', worlds: [2, 3], sizes: [[[9, 10], 5], [[7, 13], 0], [[12, 5], 2]],
+    src: `pattern b_open
+grid h=? w=?
+group h=2 w=2
+order raster
+text ? before
+image attends neighbors(1) + text
+text attends all
+head_dim 64
+dtype fp16`,
+  },
+  {
     name: 'no_text', worlds: [2],
     src: `pattern no_text
 grid h=7 w=9
@@ -74,8 +88,8 @@ dtype fp16`,
   },
 ];
 
-function checked(src: string): PatternIR {
-  const { ir, diagnostics } = checkSource(src, {});
+function checked(src: string, opts: { grid?: number[]; text?: number; runtimeSizes?: boolean } = {}): PatternIR {
+  const { ir, diagnostics } = checkSource(src, opts);
   if (!ir) throw new Error(diagnostics.map((d) => d.message).join('; '));
   return ir;
 }
@@ -85,7 +99,7 @@ describe('the multi-GPU code of the CUDA package over gloo (CPU)', () => {
     it(`${c.name}: Ulysses, spatial and auto at ${c.worlds.join(', ')} rank(s) vs the float64 reference; bytes sent as predicted`, (ctx) => {
       const python = torchPythonOrSkip();
       if (!python) return ctx.skip();
-      const ir = checked(c.src);
+      const ir = checked(c.src, c.sizes ? { runtimeSizes: true } : {});
       const dir = tempDir();
       const r = emitCuda(ir);
       expect(r.files.length, r.diagnostics.map((d) => d.message).join('; ')).toBeGreaterThan(0);
@@ -93,17 +107,22 @@ describe('the multi-GPU code of the CUDA package over gloo (CPU)', () => {
         mkdirSync(dirname(join(dir, 'pkg', f.path)), { recursive: true });
         writeFileSync(join(dir, 'pkg', f.path), f.contents);
       }
-      const N = totalTokens(ir), T = ir.text?.count ?? 0;
-      const masks: Record<number, string> = {};
-      for (const valid of new Set([T, Math.floor(T / 2), 0])) {
-        masks[valid] = join(dir, `mask_${valid}.npy`);
-        writeFileSync(masks[valid], toNpy({ dtype: 'uint8', shape: [N, N], data: denseMask(ir, valid) }));
-      }
-      const groups = new Int32Array(N).fill(-1);
-      for (let g = 0; g < groupCount(ir); g++) for (const run of queryRuns(ir, g)) groups.fill(g, run.start, run.start + run.length);
-      writeFileSync(join(dir, 'groups.npy'), toNpy({ dtype: 'int32', shape: [N], data: groups }));
+      // per size: the dense masks at valid text all / half / 0 and the query group of each token
+      const sizes = (c.sizes ?? [[null, null]] as const).map(([grid, text], si) => {
+        const at = grid === null ? ir : checked(c.src, { grid, text });
+        const N = totalTokens(at), T = at.text?.count ?? 0;
+        const masks: Record<number, string> = {};
+        for (const valid of new Set([T, Math.floor(T / 2), 0])) {
+          masks[valid] = join(dir, `mask_${si}_${valid}.npy`);
+          writeFileSync(masks[valid], toNpy({ dtype: 'uint8', shape: [N, N], data: denseMask(at, valid) }));
+        }
+        const groups = new Int32Array(N).fill(-1);
+        for (let g = 0; g < groupCount(at); g++) for (const run of queryRuns(at, g)) groups.fill(g, run.start, run.start + run.length);
+        writeFileSync(join(dir, `groups_${si}.npy`), toNpy({ dtype: 'int32', shape: [N], data: groups }));
+        return { grid, text, masks, groups: join(dir, `groups_${si}.npy`) };
+      });
       const config = join(dir, 'config.json');
-      writeFileSync(config, JSON.stringify({ folder: join(dir, 'pkg'), module: `grat_${c.name}`, masks, groups: join(dir, 'groups.npy'), worlds: c.worlds, port: 29400 + 10 * i + (process.pid % 50) * 100 }));
+      writeFileSync(config, JSON.stringify({ folder: join(dir, 'pkg'), module: `grat_${c.name}`, sizes, worlds: c.worlds, port: 29400 + 10 * i + (process.pid % 50) * 100 }));
       const p = spawnSync(python, [CHECKS, config], {
         cwd: dir, encoding: 'utf8', timeout: 240_000,
         env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1', OMP_NUM_THREADS: '1' },

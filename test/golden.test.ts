@@ -49,7 +49,7 @@ const SIZES: Readonly<Record<string, { grid: number[]; text?: number }>> = {
 };
 
 /** Files every output of a target holds unchanged (copies of project sources), kept once: by name, in any folder of the output. */
-const COPIED = new Set(['gratc_webgpu_runtime.ts', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '__main__.py']);
+const COPIED = new Set(['gratc_webgpu_runtime.ts', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '_shard.py', '__main__.py']);
 const base = (path: string): string => path.slice(path.lastIndexOf('/') + 1);
 
 const examples = readdirSync(join(ROOT, 'examples')).filter((f) => f.endsWith('.grat')).map((f) => f.slice(0, -'.grat'.length)).sort();

@@ -17,7 +17,7 @@ import type { EmittedFile } from '../backend.js';
 import type { KernelSpec } from './spec.js';
 import { canonicalSpec, specHash } from './spec.js';
 import { spatialPlans } from '../../compiler/shard.js';
-import { bindPlan, sizeMax } from '../../compiler/plan.js';
+import { bindPlan, sizeMax, termAxes, termBorder } from '../../compiler/plan.js';
 import { ident, template, templateText } from '../kernel.js';
 import type { CudaPlan } from './plan.js';
 
@@ -75,6 +75,7 @@ export interface PythonTemplateContext {
   readonly textQueriesPy: string;
   readonly runtimeJson: string;
   readonly spatialJson: string;
+  readonly shardTermsJson: string;
   readonly dtypeBf16: number;
   readonly dtypeFp16: number;
 }
@@ -124,13 +125,14 @@ export function pythonContext(plan: CudaPlan, facts: PythonFacts): PythonTemplat
     runtimeJson: JSON.stringify({ dims: rt.dims, text: rt.text, max: { dims: rt.max.dims, text: rt.max.text, tokens: rt.max.tokens } }),
     // numbers, booleans and fixed keys only: safe inside a Python string literal
     spatialJson: plan.bound ? JSON.stringify(spatialPlans(plan.bound)) : '{}',
+    shardTermsJson: JSON.stringify(spec.terms.map((t) => ({ range: termAxes(t)[0], border: termBorder(t) }))),
     dtypeBf16: facts.dtypeBf16,
     dtypeFp16: facts.dtypeFp16,
   };
 }
 
 /** The files of the package that are the same for every pattern (templates/python/<name>). */
-const STATIC_FILES = ['_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '__main__.py'] as const;
+const STATIC_FILES = ['_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '_shard.py', '__main__.py'] as const;
 
 /** pyproject.toml and the package's Python files; the kernels go into `<module>/` beside them (index.ts). */
 export function emitPython(plan: CudaPlan, facts: PythonFacts): EmittedFile[] {

@@ -1,9 +1,10 @@
 """The generated package's multi-GPU code (_parallel.py) on the CPU: torch.distributed over gloo,
 one process per rank, with a float64 stand-in for each launch.
     <python with torch> parallel_checks.py <config.json>
-config: {"folder": the package's folder, "module": its name, "masks": {"<valid>": .npy path} (uint8
-         [N, N], compiler/reference.ts's denseMask at that valid text length), "groups": .npy path
-         (int32 [N]: the query group of each image token, -1 for text), "worlds": [..], "port": n}
+config: {"folder": the package's folder, "module": its name, "worlds": [..], "port": n,
+         "sizes": [{"grid": [..] or null (the compiled sizes), "text": n or null, "masks": {"<valid>":
+         .npy path} (uint8 [N, N], compiler/reference.ts's denseMask at that valid text length),
+         "groups": .npy path (int32 [N]: the query group of each image token, -1 for text)}]}
 Run by test/cuda.parallel_cpu.test.ts; prints 'ok N' after N passing checks, else the failures.
 
 What runs is the package's own Parallel (ulysses, spatial, auto, bytes_sent) and its spatial plans;
@@ -36,11 +37,10 @@ ES = 2
 
 
 def load():
+    """The package, its _api and _parallel modules."""
     sys.path.insert(0, CFG["folder"])
-    g = importlib.import_module(CFG["module"])
-    masks = {int(v): torch.from_numpy(np.load(p).astype(bool)) for v, p in CFG["masks"].items()}
-    groups = torch.from_numpy(np.load(CFG["groups"]).astype(np.int64))
-    return g, masks, groups
+    mod = lambda m: importlib.import_module(CFG["module"] + m)
+    return mod(""), mod("._api"), mod("._parallel")
 
 
 def masked(q, k, v, mask, scale):
@@ -65,35 +65,39 @@ def at(ptr, dtype, rows, strides, D):
 
 
 class StandIns:
-    """The launches, computed in float64 from the definition's mask."""
+    """The launches at one call's sizes, computed in float64 from the definition's mask."""
 
-    def __init__(self, g, masks, groups):
-        self.g, self.masks, self.groups = g, masks, groups
-        self.N = groups.numel()
+    def __init__(self, geo, case, head_dim, scale):
+        self.geo, self.D, self.scale = geo, head_dim, scale
+        self.masks = {int(v): torch.from_numpy(np.load(p).astype(bool)) for v, p in case["masks"].items()}
+        self.groups = torch.from_numpy(np.load(case["groups"]).astype(np.int64))
+        self.N, self.T = geo.tokens, geo.text_count
 
     def masks_of(self, valid):
         """[B, 1, N, N] masks: valid is None (all), a count, or a [B] tensor of counts (per sample)."""
-        per = valid.tolist() if isinstance(valid, torch.Tensor) else [self.g.TEXT_COUNT if valid is None else int(valid)] * B
-        return torch.stack([self.masks[min(max(n, 0), self.g.TEXT_COUNT)] for n in per])[:, None]
+        per = valid.tolist() if isinstance(valid, torch.Tensor) else [self.T if valid is None else int(valid)] * B
+        return torch.stack([self.masks[min(max(n, 0), self.T)] for n in per])[:, None]
 
-    def attention(self, q, k, v, text_valid=None, scale=None, out=None, **_):
+    def attention(self, q, k, v, text_valid=None, scale=None, out=None, grid=None, text_count=None):
         """attention() of the single-GPU package on [B, h, N, D] views (the Ulysses path)."""
-        o, _ = masked(q, k, v, self.masks_of(text_valid), self.g.SCALE if scale is None else scale)
+        assert list(grid) + [text_count] == self.geo.sizes, (grid, text_count, self.geo.sizes)
+        o, _ = masked(q, k, v, self.masks_of(text_valid), self.scale if scale is None else scale)
         out.copy_(o.to(out.dtype))
         return out
 
-    def launch_part(self, dtype, device, ptrs, strides, batch, heads, text_valid, scale, part, arch=None):
+    def launch_part(self, dtype, device, ptrs, strides, batch, heads, text_valid, scale, part, arch=None, sizes=None):
         """KERNEL_forward_part: part = (text, first_group, groups, grid_lo, grid_len)."""
-        g, D = self.g, self.g.HEAD_DIM
+        assert sizes == self.geo.sizes, (sizes, self.geo.sizes)
+        D, TO, T = self.D, self.geo.text_offset, self.T
         assert (batch, heads) == (B, H) and dtype == DT
         text, first, count, grid_lo, grid_len = (int(x) for x in part)
         mask = self.masks_of(text_valid)  # [B, 1, N, N]
         if text:
-            rows = torch.arange(g.TEXT_OFFSET, g.TEXT_OFFSET + g.TEXT_COUNT)
+            rows = torch.arange(TO, TO + T)
             # the text queries see the band [grid_lo, grid_lo + grid_len) of the grid, and the text
             band = torch.zeros(self.N, dtype=torch.bool)
-            band[g.IMAGE_OFFSET + grid_lo:g.IMAGE_OFFSET + grid_lo + grid_len] = True
-            band[g.TEXT_OFFSET:g.TEXT_OFFSET + g.TEXT_COUNT] = True
+            band[self.geo.image_offset + grid_lo:self.geo.image_offset + grid_lo + grid_len] = True
+            band[TO:TO + T] = True
             m = mask[:, :, rows] & band
         else:
             rows = torch.nonzero((self.groups >= first) & (self.groups < first + count)).flatten()
@@ -121,14 +125,14 @@ class _Stream:
     def __exit__(self, *a): return False
 
 
-def namespace(g, s):
-    """The loader's namespace as _api._parallel() builds it, with the stand-in launches."""
+def namespace(g, api, calls):
+    """The loader's namespace as _api._parallel() builds it, with the stand-in launches of the
+    current call's sizes (calls["now"])."""
     return types.SimpleNamespace(
-        KERNEL=g.KERNEL, DEVICE_TYPES=("cpu",), TOKENS=g.TOKENS, TEXT_COUNT=g.TEXT_COUNT, TEXT_OFFSET=g.TEXT_OFFSET,
-        TEXT_QUERIES=g.TEXT_QUERIES, HEAD_DIM=g.HEAD_DIM, SCALE=g.SCALE, _DTYPES=g._DTYPES, _usable=lambda x: True,
-        _text_valid=importlib.import_module(CFG["module"] + "._api")._text_valid,
-        attention=s.attention, copy_rows=lambda src, dst: dst.copy_(src), launch_part=s.launch_part,
-        spatial_plan=g.spatial_plan, parallel_bounds=g.parallel_bounds)
+        KERNEL=g.KERNEL, DEVICE_TYPES=("cpu",), TEXT_QUERIES=g.TEXT_QUERIES, HEAD_DIM=g.HEAD_DIM, SCALE=g.SCALE,
+        _DTYPES=g._DTYPES, _usable=lambda x: True, _text_valid=api._text_valid,
+        attention=lambda *a, **k: calls["now"].attention(*a, **k), copy_rows=lambda src, dst: dst.copy_(src),
+        launch_part=lambda *a, **k: calls["now"].launch_part(*a, **k), geometry=api.geometry)
 
 
 def rank_main(rank, world, port, failures):
@@ -138,45 +142,53 @@ def rank_main(rank, world, port, failures):
     torch.cuda.current_stream = lambda *a, **k: _Stream()
     torch.cuda.Stream = _Stream
     torch.cuda.stream = lambda s: s
-    g, masks, groups = load()
-    par = importlib.import_module(CFG["module"] + "._parallel")
-    s = StandIns(g, masks, groups)
-    P = par.Parallel(namespace(g, s))
+    g, api, par = load()
+    calls = {}
+    P = par.Parallel(namespace(g, api, calls))
     fresh = P._buffer
     P._buffer = lambda name, shape, dtype, device: fresh(name, shape, dtype, device).fill_(float("nan"))  # poison every scratch buffer
-    N, D, ok, bad = g.TOKENS, g.HEAD_DIM, 0, []
-    gen = torch.Generator().manual_seed(1234)
-    q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DT) for _ in range(3))
-    k[:, :, ::7] *= 4  # spiky keys
-    per_sample = torch.tensor([g.TEXT_COUNT, 0] if g.TEXT_COUNT else [0, 0], dtype=torch.int32)  # CFG: a prompt and an empty one
-    for valid in [*sorted({g.TEXT_COUNT, g.TEXT_COUNT // 2, 0}), per_sample]:
-        want, _ = masked(q, k, v, s.masks_of(valid), g.SCALE)
-        modes = ["ulysses"] if "error" in (g.SPATIAL_PLANS.get(str(world)) or {"error": 1}) else ["ulysses", "spatial", "auto"]
-        for mode in modes:
-            for layout in ("bhnd", "bnhd"):
-                what = f"world {world} rank {rank} {mode} {layout} valid {valid.tolist() if isinstance(valid, torch.Tensor) else valid}"
-                try:
-                    s0, s1 = g.parallel_bounds(world, mode)[rank]
-                    share = lambda x: (x[:, :, s0:s1] if layout == "bhnd" else x[:, :, s0:s1].transpose(1, 2)).contiguous()
-                    stats = {}
-                    if mode == "ulysses" and H % world:
-                        continue
-                    fn = {"ulysses": lambda *a: P.ulysses(*a, None, stats), "spatial": lambda *a: P.spatial(*a, stats),
-                          "auto": lambda *a: P.auto(*a, stats)}[mode]
-                    out = fn(share(q), share(k), share(v), None, layout, valid, None)
-                    got = out if layout == "bhnd" else out.transpose(1, 2)
-                    ref = want[:, :, s0:s1]
-                    err = (got.double() - ref).abs().max().item()
-                    if not math.isfinite(err) or err > 2e-3:
-                        bad.append(f"{what}: max |out - reference| {err:.3g}")
-                        continue
-                    predicted = P.bytes_sent(world, rank, B, H, ES)[stats["mode"]]
-                    if stats["bytes_sent"] != predicted:
-                        bad.append(f"{what}: sent {stats['bytes_sent']} bytes, bytes_sent() predicts {predicted}")
-                        continue
-                    ok += 1
-                except Exception:
-                    bad.append(f"{what}: {traceback.format_exc()}")
+    D, ok, bad = g.HEAD_DIM, 0, []
+    for case in CFG["sizes"]:
+        grid = None if case["grid"] is None else tuple(case["grid"])
+        geo = api.geometry(grid, case["text"])
+        s = calls["now"] = StandIns(geo, case, D, g.SCALE)
+        N, T = geo.tokens, geo.text_count
+        gen = torch.Generator().manual_seed(1234 + N)
+        q, k, v = (torch.randn(B, H, N, D, generator=gen).to(DT) for _ in range(3))
+        k[:, :, ::7] *= 4  # spiky keys
+        per_sample = torch.tensor([T, 0], dtype=torch.int32)  # CFG: a prompt and an empty one
+        try:
+            geo.plan(world)
+            modes = ["ulysses", "spatial", "auto"]
+        except ValueError:
+            modes = ["ulysses"]
+        for valid in [*sorted({T, T // 2, 0}), per_sample]:
+            want, _ = masked(q, k, v, s.masks_of(valid), g.SCALE)
+            for mode in modes:
+                if mode == "ulysses" and H % world:
+                    continue
+                for layout in ("bhnd", "bnhd"):
+                    what = f"sizes {geo.sizes} world {world} rank {rank} {mode} {layout} valid {valid.tolist() if isinstance(valid, torch.Tensor) else valid}"
+                    try:
+                        s0, s1 = api.parallel_bounds(world, mode, grid, case["text"])[rank]
+                        share = lambda x: (x[:, :, s0:s1] if layout == "bhnd" else x[:, :, s0:s1].transpose(1, 2)).contiguous()
+                        stats = {}
+                        args = (share(q), share(k), share(v), None, layout, valid, None)
+                        out = {"ulysses": lambda: P.ulysses(*args, None, stats, grid, case["text"]),
+                               "spatial": lambda: P.spatial(*args, stats, grid, case["text"]),
+                               "auto": lambda: P.auto(*args, stats, grid, case["text"])}[mode]()
+                        got = out if layout == "bhnd" else out.transpose(1, 2)
+                        err = (got.double() - want[:, :, s0:s1]).abs().max().item()
+                        if not math.isfinite(err) or err > 2e-3:
+                            bad.append(f"{what}: max |out - reference| {err:.3g}")
+                            continue
+                        predicted = P.bytes_sent(world, rank, B, H, ES, grid, case["text"])[stats["mode"]]
+                        if stats["bytes_sent"] != predicted:
+                            bad.append(f"{what}: sent {stats['bytes_sent']} bytes, bytes_sent() predicts {predicted}")
+                            continue
+                        ok += 1
+                    except Exception:
+                        bad.append(f"{what}: {traceback.format_exc()}")
     failures.put((rank, ok, bad))
     dist.barrier()
     dist.destroy_process_group()

@@ -6,8 +6,9 @@ import types
 import torch
 
 from . import _build, _op
-from ._spec import (_DTYPES, GRID, HEAD_DIM, KERNEL, RUNTIME_LIMITS, SCALE, SPATIAL_PLANS, TEXT_COUNT, TEXT_OFFSET,
-                    TEXT_QUERIES, TOKENS)
+from . import _shard
+from ._spec import (_DTYPES, GRID, GROUP, HEAD_DIM, IMAGE_SEES_TEXT, KERNEL, RUNTIME_LIMITS, SCALE, SHARD_TERMS, SPATIAL_PLANS,
+                    TEXT_COUNT, TEXT_OFFSET, TEXT_PLACE, TEXT_QUERIES, TOKENS)
 
 _INT_DTYPES = (torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)
 _DIMS = ("t", "h", "w")[3 - len(GRID):] if len(GRID) <= 3 else tuple(f"d{i}" for i in range(len(GRID)))
@@ -177,11 +178,31 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
     return (o, lse) if return_lse else o
 
 
-def _fixed_sizes():
-    if TOKENS is None:
-        raise NotImplementedError(f"{KERNEL}: the multi-GPU paths need a pattern with compile-time sizes for now "
-                                  "(compile with --grid/--text)")
-    return list(GRID) + [TEXT_COUNT]
+def geometry(grid=None, text_count=None):
+    """The sizes of one multi-GPU call: sizes (grid + [text count], as the C API takes them),
+    tokens, text_count, text_offset, image_offset and plan(world), the spatial split (the embedded
+    TypeScript plans for compile-time sizes; _shard.py's at sizes given at launch). ValueError where
+    a size is missing or out of the kernel's limits."""
+    sizes, err = resolve(None, grid, text_count)
+    if err is not None:
+        raise ValueError(f"{KERNEL}: {err}")
+    T, image = sizes[-1], _prod(sizes[:-1])
+    fixed = TOKENS is not None
+
+    def plan(world):
+        if fixed:
+            p = SPATIAL_PLANS.get(str(world))
+            if p is None or "error" in p:
+                raise ValueError(f"{KERNEL}: no spatial split over {world} GPUs: {p['error'] if p else 'plans cover 1 to 8 GPUs'}")
+            return p
+        try:
+            return _shard.spatial_plan(world, sizes[:-1], list(GROUP), T, TEXT_PLACE, IMAGE_SEES_TEXT, SHARD_TERMS)
+        except ValueError as e:
+            raise ValueError(f"{KERNEL}: no spatial split over {world} GPUs: {e}") from None
+
+    before = TEXT_PLACE == "before"
+    return types.SimpleNamespace(sizes=sizes, tokens=image + T, text_count=T, text_offset=0 if before else image,
+                                 image_offset=T if before else 0, plan=plan)
 
 
 def copy_rows(src, dst):
@@ -203,17 +224,18 @@ def copy_rows(src, dst):
     return dst
 
 
-def launch_part(dtype, device, ptrs, strides, batch, heads, text_valid, scale, part, arch=None):
+def launch_part(dtype, device, ptrs, strides, batch, heads, text_valid, scale, part, arch=None, sizes=None):
     """The C entry point KERNEL_forward_part on raw pointers (q, k, v, o, lse or None), for the
     multi-GPU code: token indices are the whole sequence's, so a rank passes pointers shifted by
     its first token and only its part's rows are touched. part = (text, first_group, groups,
     grid_lo, grid_len) as in the C header. text_valid: None (all), one count, or an int32 [batch]
-    tensor on `device` (per sample). Runs on the current stream of `device`."""
-    sizes = _fixed_sizes()
+    tensor on `device` (per sample). sizes: geometry(...).sizes (default: the compiled ones). Runs
+    on the current stream of `device`."""
+    sizes = geometry().sizes if sizes is None else sizes
     lib = _build.load_library(arch=arch if arch is not None else _build.arch_for(device))
     per_sample = isinstance(text_valid, torch.Tensor)
     tv = text_valid.data_ptr() if per_sample else None
-    valid = TEXT_COUNT if per_sample or text_valid is None else min(max(int(text_valid), 0), TEXT_COUNT)
+    valid = sizes[-1] if per_sample or text_valid is None else min(max(int(text_valid), 0), sizes[-1])
     with torch.cuda.device(device):
         stream = torch.cuda.current_stream().cuda_stream
         rc = lib.forward_part(_DTYPES[dtype], *ptrs, (ctypes.c_longlong * 12)(*strides), batch, heads,
@@ -231,78 +253,78 @@ def _parallel():
     """The multi-GPU code, given this package's constants and launches."""
     global _par
     if _par is None:
-        _fixed_sizes()
         from . import _parallel as par
 
         _par = par.Parallel(types.SimpleNamespace(
-            KERNEL=KERNEL, DEVICE_TYPES=_op.DEVICE_TYPES, TOKENS=TOKENS, TEXT_COUNT=TEXT_COUNT, TEXT_OFFSET=TEXT_OFFSET, TEXT_QUERIES=TEXT_QUERIES,
-            HEAD_DIM=HEAD_DIM, SCALE=SCALE, _DTYPES=_DTYPES, _usable=_build.usable, _text_valid=_text_valid, attention=attention,
-            copy_rows=copy_rows, launch_part=launch_part, spatial_plan=spatial_plan, parallel_bounds=parallel_bounds))
+            KERNEL=KERNEL, DEVICE_TYPES=_op.DEVICE_TYPES, TEXT_QUERIES=TEXT_QUERIES, HEAD_DIM=HEAD_DIM, SCALE=SCALE,
+            _DTYPES=_DTYPES, _usable=_build.usable, _text_valid=_text_valid, attention=attention, copy_rows=copy_rows,
+            launch_part=launch_part, geometry=geometry))
     return _par
 
 
-def spatial_plan(world):
-    """The spatial split over `world` GPUs (see SPATIAL_PLANS); ValueError where it cannot be split."""
-    _fixed_sizes()
-    plan = SPATIAL_PLANS.get(str(world))
-    if plan is None or "error" in plan:
-        raise ValueError(f"{KERNEL}: no spatial split over {world} GPUs: {plan['error'] if plan else 'plans cover 1 to 8 GPUs'}")
-    return plan
+def spatial_plan(world, grid=None, text_count=None):
+    """The spatial split over `world` GPUs (compiler/shard.ts's plan: per rank its tokens, group rows,
+    query groups, band and the K/V token ranges it receives); ValueError where it cannot be split.
+    grid/text_count: the sizes, where this package takes them at launch."""
+    return geometry(grid, text_count).plan(world)
 
 
-def shard_bounds(world):
+def shard_bounds(world, grid=None, text_count=None):
     """Each rank's share of the sequence, [(start, end)] in rank order: the spatial split's bands
     (text on its first or last rank). Both ulysses_attention and spatial_attention take it."""
-    return [tuple(r["tokens"]) for r in spatial_plan(world)["ranks"]]
+    return [tuple(r["tokens"]) for r in spatial_plan(world, grid, text_count)["ranks"]]
 
 
-def parallel_bounds(world, mode="auto"):
+def parallel_bounds(world, mode="auto", grid=None, text_count=None):
     """The shares of the sequence ranks must hold for parallel_attention(mode=...): the spatial
     split's bands, or, for "ulysses"/"auto" where the grid has too few group rows for bands, an
     even split."""
+    g = geometry(grid, text_count)
     try:
-        return shard_bounds(world)
+        return [tuple(r["tokens"]) for r in g.plan(world)["ranks"]]
     except ValueError:
         if mode == "spatial":
             raise
-        return [(TOKENS * r // world, TOKENS * (r + 1) // world) for r in range(world)]
+        return [(g.tokens * r // world, g.tokens * (r + 1) // world) for r in range(world)]
 
 
-def ulysses_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale=None, bounds=None, stats=None):
+def ulysses_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale=None, bounds=None, stats=None, grid=None, text_count=None):
     """Head-parallel attention over the ranks of `group` (default: the world): each rank passes its
     share of the sequence (bounds[rank], default shard_bounds(world)) with all heads; an all-to-all
     gives every rank the whole sequence for heads/world heads, this kernel runs, and an all-to-all
     brings the outputs back. Works for every pattern; heads must divide by the world size.
     stats (a dict) receives the bytes this rank sent. No backward yet (under torch.no_grad() only)."""
     _no_grad_path(q, k, v, "ulysses_attention")
-    return _parallel().ulysses(q, k, v, group, layout, text_valid, scale, bounds, stats)
+    return _parallel().ulysses(q, k, v, group, layout, text_valid, scale, bounds, stats, grid, text_count)
 
 
-def spatial_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale=None, stats=None):
+def spatial_attention(q, k, v, group=None, layout="bhnd", text_valid=None, scale=None, stats=None, grid=None, text_count=None):
     """Sequence-parallel attention by bands of group rows (shard_bounds(world)): a rank receives
     only the K/V rows its queries reach (a halo of r group rows for neighbors(r); every row for
     criss-cross) and the text, point to point; text queries are attended per band and merged by
     log-sum-exp on the text's rank. Queries whose keys are all local run while the halo travels.
     stats (a dict) receives the bytes this rank sent. No backward yet (under torch.no_grad() only)."""
     _no_grad_path(q, k, v, "spatial_attention")
-    return _parallel().spatial(q, k, v, group, layout, text_valid, scale, stats)
+    return _parallel().spatial(q, k, v, group, layout, text_valid, scale, stats, grid, text_count)
 
 
-def parallel_attention(q, k, v, mode="auto", group=None, layout="bhnd", text_valid=None, scale=None, stats=None):
+def parallel_attention(q, k, v, mode="auto", group=None, layout="bhnd", text_valid=None, scale=None, stats=None, grid=None, text_count=None):
     """ulysses_attention or spatial_attention by `mode`; "auto" takes the one that sends fewer bytes
     from the busiest rank (spatial for local patterns such as GRAT-B, Ulysses for criss-cross).
     text_valid as in attention(): None, one count, or an integer tensor [batch] (per sample, e.g. a
-    CFG batch's prompt and empty prompt), in every mode. No backward yet (under torch.no_grad() only)."""
+    CFG batch's prompt and empty prompt), in every mode. grid/text_count: the sizes of this call where
+    the package takes them at launch (as attention(); the bands follow them). No backward yet (under
+    torch.no_grad() only)."""
     _no_grad_path(q, k, v, "parallel_attention")
     if mode == "ulysses":
-        return ulysses_attention(q, k, v, group, layout, text_valid, scale, None, stats)
+        return ulysses_attention(q, k, v, group, layout, text_valid, scale, None, stats, grid, text_count)
     if mode == "spatial":
-        return spatial_attention(q, k, v, group, layout, text_valid, scale, stats)
+        return spatial_attention(q, k, v, group, layout, text_valid, scale, stats, grid, text_count)
     if mode != "auto":
         raise ValueError(f"mode must be 'auto', 'ulysses' or 'spatial', got {mode!r}")
-    return _parallel().auto(q, k, v, group, layout, text_valid, scale, stats)
+    return _parallel().auto(q, k, v, group, layout, text_valid, scale, stats, grid, text_count)
 
 
-def parallel_bytes(world, rank, batch, heads, element_size=2):
+def parallel_bytes(world, rank, batch, heads, element_size=2, grid=None, text_count=None):
     """Bytes each split sends from `rank` per call: {"ulysses": n, "spatial": n or None}."""
-    return _parallel().bytes_sent(world, rank, batch, heads, element_size)
+    return _parallel().bytes_sent(world, rank, batch, heads, element_size, grid, text_count)

@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 class Parallel:
     def __init__(self, kernel):
-        self.k = kernel  # the loader's namespace: constants, attention, launch_part, spatial_plan, parallel_bounds (test/support/parallel_checks.py gives CPU ones)
+        self.k = kernel  # the loader's namespace: constants, attention, launch_part, geometry (test/support/parallel_checks.py gives CPU launches)
         self._buffers = {}
         self._choices = {}  # auto: the split picked per (world, batch, heads)
         self._streams = {}  # a side stream per device for the text-query partial
@@ -61,12 +61,13 @@ class Parallel:
         return b
 
     # ---------------- choosing a split ----------------
-    def bytes_sent(self, world, rank, batch, heads, element_size=2):
+    def bytes_sent(self, world, rank, batch, heads, element_size=2, grid=None, text_count=None):
         """What each split would send from `rank` per call: {"ulysses": bytes, "spatial": bytes or None}."""
-        K, D, N = self.k, self.k.HEAD_DIM, self.k.TOKENS
+        K, D, G = self.k, self.k.HEAD_DIM, self.k.geometry(grid, text_count)
+        N = G.tokens
         row = batch * heads * D * element_size  # one token of one tensor
         try:
-            plan = K.spatial_plan(world)
+            plan = G.plan(world)
         except ValueError:
             plan = None
         bounds = [tuple(r["tokens"]) for r in plan["ranks"]] if plan else [(N * r // world, N * (r + 1) // world) for r in range(world)]
@@ -74,36 +75,40 @@ class Parallel:
         out = {"ulysses": (3 * n * (world - 1) + (N - n)) * row // world, "spatial": None}
         if plan is not None:
             sent = sum((x["end"] - x["start"]) * 2 * row for other in plan["ranks"] for x in other["recv"] if x["from"] == rank)
-            T = K.TEXT_COUNT if K.TEXT_QUERIES is not None and K.TEXT_QUERIES["grid"] and world > 1 else 0
+            T = G.text_count if K.TEXT_QUERIES is not None and K.TEXT_QUERIES["grid"] and world > 1 else 0
             if T:
                 sent += (world - 1) * T * row if rank == plan["textOwner"] else T * batch * heads * (D + 1) * 4
             out["spatial"] = sent
         return out
 
-    def auto(self, q, k, v, group, layout, text_valid, scale, stats):
+    def auto(self, q, k, v, group, layout, text_valid, scale, stats, grid=None, text_count=None):
         """The split that sends fewer bytes from the busiest rank (spatial for local patterns, Ulysses
         for criss-cross); ties and patterns without a spatial plan go to Ulysses."""
         world, _ = self._ranks(group)
         B, H = q.shape[0], (q.shape[1] if layout == "bhnd" else q.shape[2])
-        key = (world, B, H)
+        key = (world, B, H, tuple(self.k.geometry(grid, text_count).sizes))
         choice = self._choices.get(key)
         if choice is None:
-            per = [self.bytes_sent(world, r, B, H, q.element_size()) for r in range(world)]
+            per = [self.bytes_sent(world, r, B, H, q.element_size(), grid, text_count) for r in range(world)]
             u = max(p["ulysses"] for p in per)
             s = max(p["spatial"] for p in per) if all(p["spatial"] is not None for p in per) else None
             choice = "spatial" if s is not None and (s < u or H % world != 0) else "ulysses"
             self._choices[key] = choice
         if choice == "spatial":
-            return self.spatial(q, k, v, group, layout, text_valid, scale, stats)
-        return self.ulysses(q, k, v, group, layout, text_valid, scale, None, stats)
+            return self.spatial(q, k, v, group, layout, text_valid, scale, stats, grid, text_count)
+        return self.ulysses(q, k, v, group, layout, text_valid, scale, None, stats, grid, text_count)
 
     # ---------------- Ulysses: sequence <-> heads ----------------
-    def ulysses(self, q, k, v, group, layout, text_valid, scale, bounds, stats):
+    def ulysses(self, q, k, v, group, layout, text_valid, scale, bounds, stats, grid=None, text_count=None):
         K = self.k
         world, rank = self._ranks(group)
-        N = K.TOKENS
-        if bounds is None:
-            bounds = K.parallel_bounds(world, "ulysses")  # the bands, or an even split where there are too few rows
+        G = K.geometry(grid, text_count)
+        N = G.tokens
+        if bounds is None:  # the bands, or an even split where there are too few rows
+            try:
+                bounds = [tuple(r["tokens"]) for r in G.plan(world)["ranks"]]
+            except ValueError:
+                bounds = [(N * r // world, N * (r + 1) // world) for r in range(world)]
         bounds = [tuple(int(x) for x in b) for b in bounds]
         if len(bounds) != world or bounds[0][0] != 0 or bounds[-1][1] != N or any(bounds[i][1] != bounds[i + 1][0] or bounds[i][1] < bounds[i][0] for i in range(world - 1)):
             raise ValueError(f"{K.KERNEL}: bounds must split [0, {N}) into {world} consecutive ranges, got {bounds}")
@@ -123,7 +128,8 @@ class Parallel:
         dist.all_to_all_single(recv.view(N, -1), send.view(world * n, -1), output_split_sizes=sizes, input_split_sizes=[n] * world, group=group)
         out = torch.empty((N, B, hp, D), dtype=q.dtype, device=q.device)
         as_bhnd = lambda x: x.permute(1, 2, 0, 3)  # [N, B, hp, D] -> [B, hp, N, D] view
-        K.attention(as_bhnd(recv[:, 0]), as_bhnd(recv[:, 1]), as_bhnd(recv[:, 2]), text_valid=text_valid, scale=scale, out=as_bhnd(out))
+        K.attention(as_bhnd(recv[:, 0]), as_bhnd(recv[:, 1]), as_bhnd(recv[:, 2]), text_valid=text_valid, scale=scale, out=as_bhnd(out),
+                    grid=tuple(G.sizes[:-1]), text_count=G.text_count)
         back = torch.empty((world, n, B, hp, D), dtype=q.dtype, device=q.device)
         dist.all_to_all_single(back.view(world * n, -1), out.view(N, -1), output_split_sizes=[n] * world, input_split_sizes=sizes, group=group)
         if stats is not None:
@@ -137,15 +143,16 @@ class Parallel:
         return res
 
     # ---------------- spatial: bands of group rows ----------------
-    def spatial(self, q, k, v, group, layout, text_valid, scale, stats):
+    def spatial(self, q, k, v, group, layout, text_valid, scale, stats, grid=None, text_count=None):
         K = self.k
         world, rank = self._ranks(group)
-        plan = K.spatial_plan(world)
+        G = K.geometry(grid, text_count)
+        plan = G.plan(world)
         me = plan["ranks"][rank]
         s0, s1 = me["tokens"]
         qh, kh, vh = self._views(q, k, v, layout, s1 - s0)
         B, H, n, D = qh.shape
-        N, T, dt, dev = K.TOKENS, K.TEXT_COUNT, q.dtype, q.device
+        N, T, TO, dt, dev = G.tokens, G.text_count, G.text_offset, q.dtype, q.device
         es = q.element_size()
         tv, tv_all = K._text_valid(text_valid, B, T, dev)
         valid = tv if tv is not None else tv_all  # per sample (an int32 [B] tensor on the device) or one count
@@ -160,7 +167,7 @@ class Parallel:
         kv = self._buffer("kv", (N, 2, B, H, D), dt, dev)
         K.copy_rows(kh, kv[s0:s1, 0].permute(1, 2, 0, 3))
         K.copy_rows(vh, kv[s0:s1, 1].permute(1, 2, 0, 3))
-        is_text = lambda x: T > 0 and x["start"] == K.TEXT_OFFSET and x["end"] == K.TEXT_OFFSET + T
+        is_text = lambda x: T > 0 and x["start"] == TO and x["end"] == TO + T
 
         def exchange(select):
             """Posts this rank's receives and every send another rank expects, for the transfers `select` keeps."""
@@ -188,7 +195,7 @@ class Parallel:
         # text queries over this band (they need no halo): the query rows reach every rank, and the
         # partial runs on a side stream beside the image launches (a few CTAs would idle the card)
         owner = plan["textOwner"]
-        t_rows = slice(K.TEXT_OFFSET - s0, K.TEXT_OFFSET - s0 + T) if T > 0 else None
+        t_rows = slice(TO - s0, TO - s0 + T) if T > 0 else None
         split_text = T > 0 and K.TEXT_QUERIES is not None and K.TEXT_QUERIES["grid"] and world > 1
         cur = torch.cuda.current_stream(dev)
         if split_text:
@@ -201,22 +208,22 @@ class Parallel:
             part = self._buffer("to", (T, B, H, D), dt, dev)
             lse = self._buffer("lse", (B, H, N), torch.float32, dev)
             st = [H * D, D, B * H * D]
-            tptrs = (tq.data_ptr() - K.TEXT_OFFSET * st[2] * es, kv.data_ptr(), kv.data_ptr() + B * H * D * es,
-                     part.data_ptr() - K.TEXT_OFFSET * st[2] * es, lse.data_ptr())
+            tptrs = (tq.data_ptr() - TO * st[2] * es, kv.data_ptr(), kv.data_ptr() + B * H * D * es,
+                     part.data_ptr() - TO * st[2] * es, lse.data_ptr())
             side = self._streams.get(str(dev))
             if side is None:
                 side = self._streams[str(dev)] = torch.cuda.Stream(dev)
             side.wait_stream(cur)
             with torch.cuda.stream(side):
                 # text keys are counted on the owner only: elsewhere valid = 0
-                K.launch_part(dt, dev, tptrs, st + skv + skv + st, B, H, valid if rank == owner else 0, scale, (1, 0, 0) + band)
+                K.launch_part(dt, dev, tptrs, st + skv + skv + st, B, H, valid if rank == owner else 0, scale, (1, 0, 0) + band, sizes=G.sizes)
 
         works, halo = exchange(lambda x: not is_text(x))
         sent += halo
         # image query groups: those with only local keys while the halo travels, then the rest
         g0, g1 = me["groups"]
         i0, i1 = me["inner"]
-        launch = lambda first, end: end > first and K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (0, first, end - first, 0, 0))
+        launch = lambda first, end: end > first and K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (0, first, end - first, 0, 0), sizes=G.sizes)
         launch(i0, i1)
         for w in works:
             w.wait()
@@ -225,10 +232,10 @@ class Parallel:
 
         if T > 0 and K.TEXT_QUERIES is not None and not split_text and rank == owner:
             # text queries that see no image key, or one rank: the owner computes them alone
-            K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (1, 0, 0) + band)
+            K.launch_part(dt, dev, ptrs, strides, B, H, valid, scale, (1, 0, 0) + band, sizes=G.sizes)
         if split_text:
             cur.wait_stream(side)
-            l = lse[:, :, K.TEXT_OFFSET:K.TEXT_OFFSET + T].permute(2, 0, 1).contiguous()  # [T, B, H]
+            l = lse[:, :, TO:TO + T].permute(2, 0, 1).contiguous()  # [T, B, H]
             m = l.clone()  # collectives take contiguous tensors only
             dist.all_reduce(m, op=dist.ReduceOp.MAX, group=group)
             w = torch.where(m > float("-inf"), torch.exp(l - m), torch.zeros_like(l))

@@ -150,12 +150,9 @@ class Plug:
         self._rule = _step_rule(dense_steps)
         self.step = None
         self._counts, self._details, self._warned = {}, {}, set()
-        self._tokens = None
-        if parallel is not None:
-            import torch.distributed as dist
-
-            lo, hi = _api.parallel_bounds(dist.get_world_size(group), parallel)[dist.get_rank(group)]
-            self._tokens = hi - lo
+        self._shares = {}  # parallel=...: this rank's token count per (grid, text_count)
+        if parallel is not None and (_api.TOKENS is not None or grid is not None):
+            self._share()  # refuse a split the sizes cannot have now, not at the first call
         self.blocks = blocks_of(module)
         self.dense_layers = self._layers(dense_layers)
         self._id = next(_IDS)
@@ -166,6 +163,17 @@ class Plug:
         modules = dict(module.named_modules())
         for path in self.dense_layers:
             self._wrap(modules[path], "layer")
+
+    def _share(self):
+        """This rank's token count under parallel=... at the plug's sizes (per generation where the
+        grid is taken at launch); ValueError where they are missing or cannot be split."""
+        import torch.distributed as dist
+
+        key = (self._grid, self.text_count)
+        if key not in self._shares:
+            lo, hi = _api.parallel_bounds(dist.get_world_size(self.group), self.parallel, *key)[dist.get_rank(self.group)]
+            self._shares[key] = hi - lo
+        return self._shares[key]
 
     # ---------------- settings ----------------
     @property
@@ -286,8 +294,12 @@ class Plug:
             reason = self._unfit(q, k, v, attn_mask, dropout_p, is_causal, enable_gqa, kw)
         if reason is None:
             if self.parallel is not None:
-                if q.shape[2] != self._tokens:
-                    reason, detail = "sizes", f"{q.shape[2]} tokens; this rank's share is {self._tokens}"
+                try:
+                    share = self._share()
+                    if q.shape[2] != share:
+                        reason, detail = "sizes", f"{q.shape[2]} tokens; this rank's share is {share}"
+                except ValueError as e:  # a run-time grid not set (plug.generation(grid=...)) or too small to split
+                    reason, detail = "sizes", str(e)
             else:
                 sizes, err = _api.resolve(q.shape[2], self._grid, self.text_count)
                 if err is not None:
@@ -298,7 +310,8 @@ class Plug:
         _count(self._id, "taken", "", q)
         s = scale if scale is not None else HEAD_DIM ** -0.5
         if self.parallel is not None:
-            return _api.parallel_attention(q, k, v, mode=self.parallel, group=self.group, text_valid=self.text_valid, scale=s)
+            return _api.parallel_attention(q, k, v, mode=self.parallel, group=self.group, text_valid=self.text_valid, scale=s,
+                                           grid=self._grid, text_count=self.text_count)
         return _api.attention(q, k, v, text_valid=self.text_valid, grid=tuple(sizes[:-1]), text_count=sizes[-1], scale=s)
 
     def _note(self, reason, detail):
