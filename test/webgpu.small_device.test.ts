@@ -45,7 +45,7 @@ describe('variants that fit 16 KiB of workgroup storage', () => {
       const small = s.variants.filter((v) => v.qStaging === 'global');
       expect(small.map((v) => v.id).sort()).toEqual(['f16-sg16-q16k', 'f16-sg8-q16k', 'f16-shared-q16k', 'f32-sg16-q16k', 'f32-sg8-q16k', 'f32-shared-q16k']);
       for (const v of small) expect(v.workgroupStorage, v.id).toBeLessThanOrEqual(MIN_WORKGROUP_STORAGE);
-      for (const v of s.variants.filter((x) => x.qStaging === 'tile')) expect(v.workgroupStorage, v.id).toBeGreaterThan(MIN_WORKGROUP_STORAGE);
+      for (const v of s.variants.filter((x) => x.qStaging === 'tile' && !x.matrix)) expect(v.workgroupStorage, v.id).toBeGreaterThan(MIN_WORKGROUP_STORAGE);
       // the declared storage is what the shader declares: no query tile in the small ones
       for (const v of small) expect(v.code).not.toMatch(/var<workgroup> qs/);
     }

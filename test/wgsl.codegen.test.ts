@@ -69,7 +69,7 @@ describe('wgsl backend: emitted files', () => {
     expect(backendFor('wgsl')?.target).toBe('wgsl');
   });
 
-  it('emits twelve shaders (six that fit 16 KiB of workgroup storage), the typed module and the runtime, deterministically', () => {
+  it('emits thirteen shaders (six SIMT ones that fit 16 KiB of workgroup storage, one on subgroup matrices), the typed module and the runtime, deterministically', () => {
     const ir = example('flux_grat_b', [64, 64]);
     const a = emitWgsl(ir), b = emitWgsl(ir);
     expect(a.diagnostics).toEqual([]);
@@ -77,6 +77,7 @@ describe('wgsl backend: emitted files', () => {
     expect(kernel).toMatch(/^grat_flux_grat_b_[0-9a-f]{12}$/);
     expect(a.files.map((f) => f.path).sort()).toEqual([
       ...['f16-sg16', 'f16-sg8', 'f16-shared', 'f32-sg16', 'f32-sg8', 'f32-shared'].flatMap((v) => [`${kernel}.${v}.wgsl`, `${kernel}.${v}-q16k.wgsl`]),
+      `${kernel}.f16-sgmat16x16x16.wgsl`,
       'flux_grat_b.ts',
       'gratc_webgpu_runtime.ts',
     ].sort());
@@ -129,7 +130,20 @@ describe('wgsl backend: Tint accepts every variant (Dawn null backend)', () => {
       expect(msgs.filter((m) => m.type === 'error'), `${v.id}`).toEqual([]);
       // the null device has WebGPU's default limits (16 KiB of workgroup storage): the -q16k variants fit them
       if (v.qStaging === 'global') expect(msgs.filter((m) => m.type === 'limit'), `${v.id}`).toEqual([]);
+      // ... and so does the subgroup-matrix variant at head_dim 64 (24 KiB at 128)
+      if (v.matrix) expect(msgs.filter((m) => m.type === 'limit').length, `${v.id}`).toBe(v.workgroupStorage > 16384 ? 1 : 0);
     }
+    // one subgroup-matrix variant, checked by Tint with the feature on (the null adapter offers it under allow_unsafe_apis)
+    expect(source!.variants.filter((v) => v.matrix).map((v) => v.id)).toEqual(['f16-sgmat16x16x16']);
+  });
+
+  it('Tint refuses the subgroup-matrix variant where the matrix builtins are misused (the check can fail)', async () => {
+    const { source } = compileWgsl(example('sliding_window_1d', [1000]));
+    const code = source!.variants.find((v) => v.matrix)!.code;
+    // a subgroup matrix op whose offset depends on the invocation (not uniform) is an error
+    const broken = code.replace('subgroupMatrixStore<row_major>(&ss, r0 * SS + c0, acc, SS);', 'subgroupMatrixStore<row_major>(&ss, lid, acc, SS);');
+    expect(broken).not.toBe(code);
+    expect((await validateWgsl(broken)).some((m) => m.type === 'error' && /uniform/.test(m.message))).toBe(true);
   });
 
   it('reports Tint\'s messages for broken WGSL', async () => {

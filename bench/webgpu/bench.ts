@@ -11,8 +11,10 @@
  * ratio to the card's non-tensor FP32 peak where known, and the speedup over dense against the
  * target 0.7 / density.
  *
- *   npx tsx bench/webgpu/bench.ts --grid 64x64 --heads 1 [--precision f32|f16|both] [--reduction sg16|sg8|shared] [--staging tile|global] [--out FILE]
- *     (--staging global: the -q16k variants, which fit 16 KiB of workgroup storage; default: what the runtime picks)
+ *   npx tsx bench/webgpu/bench.ts --grid 64x64 --heads 1 [--precision f32|f16|both] [--reduction sg16|sg8|shared] [--staging tile|global] [--matrix on|off] [--out FILE]
+ *     (--staging global: the -q16k variants, which fit 16 KiB of workgroup storage; --matrix on: only the
+ *     subgroup-matrix variant (f16), off: never; default: what the runtime picks. Dawn toggles come from
+ *     GRATC_DAWN_TOGGLES, e.g. allow_unsafe_apis,vulkan_enable_f16_on_nvidia: see probe.ts)
  *   npx tsx bench/webgpu/bench.ts --check     (correctness of every variant the device runs, small sizes)
  *
  * Timing: after a warm-up, `--batch-runs` dispatches go in one submit and the wall time until
@@ -25,7 +27,7 @@ import type { PatternIR } from '../../compiler/ir.js';
 import { totalTokens } from '../../compiler/ir.js';
 import { patternStats } from '../../compiler/stats.js';
 import { compileWgsl } from '../../codegen/wgsl/source.js';
-import { createGratAttention, type GratAttention, type Precision, type QStaging, type Reduction } from '../../runtime/webgpu/index.js';
+import { createGratAttention, SUBGROUP_MATRIX_FEATURE, type GratAttention, type GratKernelSource, type Precision, type QStaging, type Reduction } from '../../runtime/webgpu/index.js';
 import { nodeGpu, type NodeGpu } from '../../runtime/webgpu/node.js';
 import { randomValues, verifyWebgpu } from '../../runtime/webgpu/verify.js';
 
@@ -185,6 +187,21 @@ function ortVersion(): string {
   try { return (JSON.parse(readFileSync(join(process.env.ORT_DIR ?? join(import.meta.dirname, '..', '..', 'node_modules', 'onnxruntime-node'), 'package.json'), 'utf8')) as { version: string }).version; } catch { return 'unknown'; }
 }
 
+/** The subgroup-matrix variant's check (f16 only): runs where the device can run it, else says why not. */
+async function checkMatrix(gpu: NodeGpu, name: string, ir: PatternIR, source: GratKernelSource, valid: number | undefined): Promise<boolean> {
+  let ok = true;
+  for (const layout of ['bhnd', 'bnhd'] as const) {
+    try {
+      const r = await verifyWebgpu(ir, { precision: 'f16', matrix: true, layout, valid, heads: 2 }, gpu, source);
+      ok &&= r.ok;
+      console.log(`check ${name} ${r.variant} ${layout} valid=${r.valid}: max |error| ${r.maxAbsError.toExponential(2)} ${r.ok ? 'ok' : 'FAILED'} (worst ${JSON.stringify(r.worst)})`);
+    } catch (e) {
+      console.log(`check ${name} f16-sgmat ${layout}: not run (${(e as Error).message.slice(0, 400)})`);
+    }
+  }
+  return ok;
+}
+
 async function check(gpu: NodeGpu): Promise<boolean> {
   const sg = gpu.device.features.has('subgroups');
   const reductions: Reduction[] = ['shared', ...(sg ? (['sg16', 'sg8'] as const) : [])];
@@ -196,11 +213,12 @@ async function check(gpu: NodeGpu): Promise<boolean> {
   let ok = true;
   for (const [name, ir, valid] of cases) {
     const source = compileWgsl(ir).source!;
+    ok = (await checkMatrix(gpu, name, ir, source, valid)) && ok;
     for (const precision of ['f32', 'f16'] as const) {
       for (const reduction of reductions) {
         for (const [layout, qStaging] of [['bhnd', 'tile'], ['bnhd', 'tile'], ['bhnd', 'global'], ['bnhd', 'global']] as const) {
           try {
-            const r = await verifyWebgpu(ir, { precision, reduction, qStaging, layout, valid, heads: 2 }, gpu, source);
+            const r = await verifyWebgpu(ir, { precision, reduction, qStaging, layout, valid, heads: 2, matrix: false }, gpu, source);
             ok &&= r.ok;
             console.log(`check ${name} ${r.variant} ${layout} valid=${r.valid}: max |error| ${r.maxAbsError.toExponential(2)} ${r.ok ? 'ok' : 'FAILED'}`);
           } catch (e) {
@@ -216,8 +234,10 @@ async function check(gpu: NodeGpu): Promise<boolean> {
 async function main(): Promise<void> {
   const a = args();
   const gpu = await nodeGpu(a.backend === 'vulkan' ? 'vulkan' : 'default');
-  console.log(`device: ${gpu.description}; features: ${[...gpu.device.features].filter((f) => ['shader-f16', 'subgroups'].includes(f)).join(', ')}; `
-    + `workgroup storage ${gpu.device.limits.maxComputeWorkgroupStorageSize} B; subgroup min ${(gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number }).subgroupMinSize}`);
+  const info = gpu.adapter.info as GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: Iterable<Record<string, unknown>> };
+  const configs = [...(info.subgroupMatrixConfigs ?? [])].map((c) => `${String(c.componentType)}->${String(c.resultComponentType)} ${String(c.M)}x${String(c.N)}x${String(c.K)}`);
+  console.log(`device: ${gpu.description}; features: ${[...gpu.device.features].filter((f) => ['shader-f16', 'subgroups', SUBGROUP_MATRIX_FEATURE].includes(f)).join(', ')}; `
+    + `workgroup storage ${gpu.device.limits.maxComputeWorkgroupStorageSize} B; subgroups ${info.subgroupMinSize}..${info.subgroupMaxSize}; subgroup matrix configs: ${configs.join(', ') || 'none'}`);
   if (a.check) {
     const ok = await check(gpu);
     if (!a.grid) { process.exitCode = ok ? 0 : 1; return; }
@@ -238,8 +258,9 @@ async function main(): Promise<void> {
   for (const precision of precisions) {
     const reduction = typeof a.reduction === 'string' ? a.reduction as Reduction : undefined;
     const qStaging = typeof a.staging === 'string' ? a.staging as QStaging : undefined;
-    const sparse = await createGratAttention(gpu.device, sparseSource, { precision, reduction, qStaging });
-    const full = await createGratAttention(gpu.device, denseSource, { precision, reduction, qStaging });
+    const matrix = a.matrix === 'on' ? true : a.matrix === 'off' ? false : undefined;
+    const sparse = await createGratAttention(gpu.device, sparseSource, { precision, reduction, qStaging, matrix });
+    const full = await createGratAttention(gpu.device, denseSource, { precision, reduction, qStaging, matrix });
     const ts = await timeKernel(gpu, sparse, heads, valid, runs, trials);
     const td = a['no-dense'] ? NaN : await timeKernel(gpu, full, heads, valid, Math.max(1, Math.ceil(runs / 4)), trials);
     const gflops = (stats.flopsPerHead * heads) / (ts * 1e-3) / 1e9;

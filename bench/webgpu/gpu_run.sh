@@ -16,6 +16,11 @@
 #   (there: xz -d that .xz before running; ORT=1 below does it and runs the 1024² comparison)
 # Run there: ON_DEVICE=1 bash bench/webgpu/gpu_run.sh  (OUT: logs and JSON; GRIDS: "grid:heads:runs ...";
 # SKIP_CHECK=1 skips the correctness check)
+# PROBE=1 (issue 22 items 1, 2): what Dawn offers with and without toggles (probe.mjs: adapter info, features,
+# limits, subgroup-matrix configs, one 16x16x16 product per layout the kernel uses), then, with the toggles
+# allow_unsafe_apis,vulkan_enable_f16_on_nvidia: every variant's --check (f32, f16 SIMT, f16 subgroup matrices)
+# and Flux GRAT-B 4096² (2 heads) timed as f32 (today's kernel), f16 SIMT and f16 subgroup matrices, then exits.
+# Bundle probe.ts next to bench.mjs (same esbuild command, bench/webgpu/probe.ts -> .node/new/probe.mjs).
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 mkdir -p "$OUT"
@@ -26,6 +31,26 @@ fi
 N=${NODE_BIN:-/tmp/node}
 [ -x "$N" ] || { xz -dc .node/node.xz > "$N" && chmod +x "$N"; }
 export GRATC_EXAMPLES=$PWD/examples
+if [ -n "${PROBE:-}" ]; then
+  T=${TOGGLES:-allow_unsafe_apis,vulkan_enable_f16_on_nvidia}
+  G=${PROBE_GRID:-256x256}
+  echo "== probe (toggle sets: none, each, both)"
+  timeout 120 "$N" .node/new/probe.mjs --backend vulkan --out "$OUT/probe.json" 2>&1 | grep -v Warning
+  echo "== check with $T (f32, f16 SIMT, f16 subgroup matrices vs float64 reference)"
+  if [ -z "${SKIP_CHECK:-}" ]; then
+    GRATC_DAWN_TOGGLES=$T timeout 240 "$N" .node/new/bench.mjs --check > "$OUT/check_probe.log" 2>&1
+    echo "check rc=$?"; grep -v Warning "$OUT/check_probe.log"
+  fi
+  echo "== f32 without toggles (today's kernel as measured before)"
+  timeout 120 "$N" .node/new/bench.mjs --grid "$G" --heads 2 --batch-runs 4 --trials 3 --precision f32 --out "$OUT/f32_plain.json" 2>&1 | grep -v Warning
+  for m in "f32 auto" "f16 off" "f16 on"; do
+    set -- $m
+    echo "== $1 matrix=$2 with $T"
+    GRATC_DAWN_TOGGLES=$T timeout 120 "$N" .node/new/bench.mjs --grid "$G" --heads 2 --batch-runs 4 --trials 3 --precision "$1" \
+      $([ "$2" = auto ] || echo --matrix "$2") --out "$OUT/${1}_matrix_$2.json" 2>&1 | grep -v Warning
+  done
+  exit 0
+fi
 GRIDS=${GRIDS:-"256x256:2:4 64x64:8:8"}
 echo "== check (new kernel, small sizes vs float64 reference)"
 if [ -z "${SKIP_CHECK:-}" ]; then

@@ -108,7 +108,7 @@ export function typedModule(input: ModuleInput): string {
   file.addVariableStatement({
     isExported: true,
     declarationKind: VariableDeclarationKind.Const,
-    docs: ['The compiled kernel: every variant\'s WGSL (f32/f16 × subgroup reductions or workgroup memory × query tile staged or re-read: 32 or 16 KiB).'],
+    docs: ['The compiled kernel: every variant\'s WGSL (f32/f16 × subgroup reductions or workgroup memory × query tile staged or re-read: 32 or 16 KiB; f16 on subgroup matrices).'],
     declarations: [{
       name: `${P.charAt(0).toLowerCase()}${P.slice(1)}Source`,
       type: `GratKernelSource<${N}, ${D}>`,

@@ -58,6 +58,51 @@ export interface WgslTemplateContext {
   readonly psumExpr: string;
   readonly shuffles: readonly number[];
   readonly cursor: string;
+  /** The subgroup-matrix variant (the values below are 0 / empty otherwise). */
+  readonly matrix: boolean;
+  readonly mm: number;
+  readonly mn: number;
+  readonly mk: number;
+  readonly subgroupSize: number;
+  readonly subgroupCount: number;
+  readonly rowTiles: number;
+  /** Subgroups sharing a row tile: O column tiles sg / rowTiles + nsgPerRow * i. */
+  readonly nsgPerRow: number;
+  readonly vpt: number;
+  readonly kpt: number;
+  readonly ks: number;
+  readonly ss: number;
+  readonly ps: number;
+  readonly kbLen: number;
+  readonly ssLen: number;
+  /** Head-dim steps of QK^T (left matrices qm<i>), at element offset `off`. */
+  readonly dsteps: readonly { readonly i: number; readonly off: number }[];
+  /** Key steps of PV, at element offset `off` of a probability row / V tile row. */
+  readonly ksteps: readonly { readonly off: number }[];
+  /** This subgroup's O tiles (om<i>): column offset `off` from its first, vec4 column `col4` of the output slice it goes out in. */
+  readonly otiles: readonly { readonly i: number; readonly off: number; readonly col4: number }[];
+  /** vec4s of an output slice per invocation. */
+  readonly outVec4: number;
+}
+
+/** The template values of the subgroup-matrix variant (spec.ts matrixVariantOf checked that the partition fits). */
+function matrixContext(v: WgslVariant, headDim: number): Pick<WgslTemplateContext, 'matrix' | 'mm' | 'mn' | 'mk' | 'subgroupSize' | 'subgroupCount' | 'rowTiles' | 'nsgPerRow' | 'vpt' | 'kpt' | 'ks' | 'ss' | 'ps' | 'kbLen' | 'ssLen' | 'dsteps' | 'ksteps' | 'otiles' | 'outVec4'> {
+  const m = v.matrix;
+  if (!m) {
+    return { matrix: false, mm: 0, mn: 0, mk: 0, subgroupSize: 0, subgroupCount: 0, rowTiles: 0, nsgPerRow: 0, vpt: 0, kpt: 0, ks: 0, ss: 0, ps: 0, kbLen: 0, ssLen: 0, dsteps: [], ksteps: [], otiles: [], outVec4: 0 };
+  }
+  const subgroupCount = v.threads / m.subgroupSize, rowTiles = v.blockQ / m.M, nsgPerRow = subgroupCount / rowTiles;
+  const ks = headDim + 8, ss = v.blockK + 4, ps = v.blockK + 8;
+  return {
+    matrix: true, mm: m.M, mn: m.N, mk: m.K, subgroupSize: m.subgroupSize, subgroupCount, rowTiles, nsgPerRow,
+    vpt: headDim / 4 / v.lanes, kpt: v.blockK / v.lanes, ks, ss, ps,
+    kbLen: v.blockK * ks, ssLen: v.blockQ * ss,
+    dsteps: range(headDim / m.K).map((i) => ({ i, off: i * m.K })),
+    ksteps: range(v.blockK / m.K).map((i) => ({ off: i * m.K })),
+    // round i: every subgroup's tile i, columns [i * nsgPerRow * N, (i + 1) * nsgPerRow * N) = one BK-wide slice in ss
+    otiles: range(headDim / m.N / nsgPerRow).map((i) => ({ i, off: i * nsgPerRow * m.N, col4: (i * nsgPerRow * m.N) / 4 })),
+    outVec4: v.blockK / 4 / v.lanes,
+  };
 }
 
 /** The WGSL source of one variant. Deterministic: a pure function of (spec, variant). */
@@ -84,7 +129,7 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     pattern: spec.pattern,
     f16: v.precision === 'f16',
     subgroups: v.reduction !== 'shared',
-    reductionNote: v.reduction === 'shared'
+    reductionNote: v.matrix ? 'subgroupShuffleXor across a row\'s 4 invocations' : v.reduction === 'shared'
       ? 'every lane reads its rows\' scores back from workgroup memory'
       : `subgroupShuffleXor across the ${v.lanes} lanes of a row group (needs subgroups of >= ${v.lanes} invocations)`,
     elem: v.precision,
@@ -108,7 +153,7 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     stageQ: v.qStaging === 'tile',
     workgroupBytes: v.workgroupStorage,
     qsLen: v.blockQ * d4,
-    psLen: (v.blockK * v.blockQ) / rq,
+    psLen: v.matrix ? v.blockQ * (v.blockK + 8) : (v.blockK * v.blockQ) / rq,
     rows: range(rq),
     keys,
     cols: range(d4 / v.lanes),
@@ -121,6 +166,7 @@ export function renderVariant(spec: WgslSpec, v: WgslVariant): string {
     psumExpr: `(${keys.map((k) => `p${k}`).join(' + ')})`,
     shuffles,
     cursor: printCursor(spec, WGSL, { blockK: v.blockK, runs: false }),
+    ...matrixContext(v, spec.headDim),
   };
   return template<WgslTemplateContext>('wgsl', 'attention.wgsl.hbs')(ctx);
 }

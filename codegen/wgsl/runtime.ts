@@ -15,7 +15,8 @@
 
 export type Layout = 'bhnd' | 'bnhd';
 export type Precision = 'f32' | 'f16';
-export type Reduction = 'sg16' | 'sg8' | 'shared';
+/** 'sg4': the subgroup-matrix variant's softmax (a query row's 4 invocations); the others are the SIMT variants' row reductions. */
+export type Reduction = 'sg16' | 'sg8' | 'shared' | 'sg4';
 /** Where a variant keeps the query tile: workgroup memory ('tile', faster) or the q buffer ('global', fits 16 KiB). */
 export type QStaging = 'tile' | 'global';
 
@@ -30,8 +31,25 @@ export interface GratVariantSource {
   readonly workgroupStorage: number;
   readonly features: readonly string[];
   readonly minSubgroupSize: number;
+  /** QK^T and PV on subgroup matrices of this shape (codegen/wgsl/spec.ts SUBGROUP_MATRIX); absent: SIMT FMAs. */
+  readonly matrix?: GratMatrixShape;
   readonly code: string;
 }
+
+/** Dawn's `chromium-experimental-subgroup-matrix` (codegen/wgsl/spec.ts SUBGROUP_MATRIX_FEATURE). */
+export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+
+/** A subgroup-matrix product as adapters list them (GPUSubgroupMatrixConfig: component types, M x N x K). */
+export interface GratMatrixConfig {
+  readonly componentType: string;
+  readonly resultComponentType: string;
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+}
+
+/** What a subgroup-matrix variant needs: a config the adapter lists, and subgroups of exactly `subgroupSize` invocations. */
+export interface GratMatrixShape extends GratMatrixConfig { readonly subgroupSize: number }
 
 /**
  * Sizes a pattern takes at launch (`grid h=? w=?` compiled without --grid): what the runtime
@@ -128,6 +146,16 @@ export interface GratCreateOptions {
   readonly qStaging?: QStaging;
   /** The adapter's smallest subgroup size, when the device does not say (see requestGratDevice). */
   readonly subgroupMinSize?: number;
+  /** The adapter's largest subgroup size, when the device does not say. */
+  readonly subgroupMaxSize?: number;
+  /** The adapter's subgroup-matrix configs (adapter.info.subgroupMatrixConfigs), when the device does not say. */
+  readonly subgroupMatrixConfigs?: readonly GratMatrixConfig[];
+  /**
+   * Subgroup matrices (tensor cores): undefined tries them first wherever the device offers the
+   * feature and a matching config (f16 precision only); true runs only them (precision f16
+   * unless asked otherwise); false never.
+   */
+  readonly matrix?: boolean;
 }
 
 export interface GratAttention<N extends number = number, D extends number = number> {
@@ -155,19 +183,30 @@ export interface GratAttention<N extends number = number, D extends number = num
 }
 
 /** Adapter facts the runtime needs but a GPUDevice may not expose (older implementations). */
-const adapterFacts = new WeakMap<GPUDevice, { subgroupMinSize: number }>();
+interface AdapterFacts { readonly subgroupMinSize: number; readonly subgroupMaxSize: number; readonly subgroupMatrixConfigs: readonly GratMatrixConfig[] }
+const adapterFacts = new WeakMap<GPUDevice, AdapterFacts>();
 
-type AdapterInfoWithSubgroups = GPUAdapterInfo & { subgroupMinSize?: number };
+type AdapterInfoWithSubgroups = GPUAdapterInfo & { subgroupMinSize?: number; subgroupMaxSize?: number; subgroupMatrixConfigs?: Iterable<GratMatrixConfig> };
+
+/** An adapter info's facts (configs copied into plain objects: Dawn's are host objects). */
+function factsOf(info: AdapterInfoWithSubgroups | undefined): AdapterFacts {
+  const configs = info?.subgroupMatrixConfigs ? [...info.subgroupMatrixConfigs] : [];
+  return {
+    subgroupMinSize: info?.subgroupMinSize ?? 0,
+    subgroupMaxSize: info?.subgroupMaxSize ?? 0,
+    subgroupMatrixConfigs: configs.map((c) => ({ componentType: String(c.componentType), resultComponentType: String(c.resultComponentType), M: Number(c.M), N: Number(c.N), K: Number(c.K) })),
+  };
+}
 
 /** Limits to ask for less of than the adapter offers (tests: a 16 KiB device on a larger adapter). */
 export interface GratDeviceCap { readonly maxComputeWorkgroupStorageSize?: number }
 
 /**
- * Requests a device with what gratc's kernels can use: shader-f16 and subgroups when the
- * adapter has them, and the adapter's largest workgroup storage and buffer sizes.
+ * Requests a device with what gratc's kernels can use: shader-f16, subgroups and subgroup
+ * matrices when the adapter has them, and the adapter's largest workgroup storage and buffer sizes.
  */
 export async function requestGratDevice(adapter: GPUAdapter, label = 'gratc', cap: GratDeviceCap = {}): Promise<GPUDevice> {
-  const want = ['shader-f16', 'subgroups'].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+  const want = ['shader-f16', 'subgroups', SUBGROUP_MATRIX_FEATURE].filter((f) => adapter.features.has(f)) as GPUFeatureName[];
   const l = adapter.limits;
   const device = await adapter.requestDevice({
     label,
@@ -179,18 +218,21 @@ export async function requestGratDevice(adapter: GPUAdapter, label = 'gratc', ca
       maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
     },
   });
-  const info = (adapter as GPUAdapter & { info?: AdapterInfoWithSubgroups }).info;
-  adapterFacts.set(device, { subgroupMinSize: info?.subgroupMinSize ?? 0 });
+  adapterFacts.set(device, factsOf((adapter as GPUAdapter & { info?: AdapterInfoWithSubgroups }).info));
   return device;
 }
 
-function subgroupMinSizeOf(device: GPUDevice, override?: number): number {
-  if (override !== undefined) return override;
-  const known = adapterFacts.get(device);
-  if (known) return known.subgroupMinSize;
-  const info = (device as GPUDevice & { adapterInfo?: AdapterInfoWithSubgroups }).adapterInfo;
-  return info?.subgroupMinSize ?? 0;
+/** The device's adapter facts: the options' overrides, else what requestGratDevice saw, else device.adapterInfo. */
+function deviceFacts(device: GPUDevice, opts: GratCreateOptions): AdapterFacts {
+  const known = adapterFacts.get(device) ?? factsOf((device as GPUDevice & { adapterInfo?: AdapterInfoWithSubgroups }).adapterInfo);
+  return {
+    subgroupMinSize: opts.subgroupMinSize ?? known.subgroupMinSize,
+    subgroupMaxSize: opts.subgroupMaxSize ?? known.subgroupMaxSize,
+    subgroupMatrixConfigs: opts.subgroupMatrixConfigs ?? known.subgroupMatrixConfigs,
+  };
 }
+
+const configText = (c: GratMatrixConfig): string => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`;
 
 export class GratError extends Error {
   constructor(message: string) {
@@ -202,26 +244,37 @@ export class GratError extends Error {
 /** A variant and why the device runs it. */
 export interface GratChoice { readonly variant: GratVariantSource; readonly reason: string }
 
-/** Preference order: subgroup reductions before workgroup memory, the staged query tile before re-reads. */
+/** Preference order (after subgroup matrices): subgroup reductions before workgroup memory, the staged query tile before re-reads. */
 const REDUCTION_ORDER: readonly Reduction[] = ['sg16', 'sg8', 'shared'];
 const STAGING_ORDER: readonly QStaging[] = ['tile', 'global'];
 
 /**
  * The variant a device runs: of the precision asked (or preferred and supported), the first in
  * preference order whose features, subgroup size, workgroup storage and invocations the device
- * has; `reason` says what each faster variant lacked.
+ * has; `reason` says what each faster variant lacked. At f16 the subgroup-matrix variants come
+ * first: they need the feature, a config the adapter lists (component types, M x N x K) and
+ * subgroups of exactly their size.
  */
 export function chooseVariantWithReason(source: GratKernelSource, device: GPUDevice, opts: GratCreateOptions = {}): GratChoice {
   const f16 = device.features.has('shader-f16');
-  const precision: Precision = opts.precision ?? (source.preferred === 'f16' && f16 ? 'f16' : 'f32');
+  const precision: Precision = opts.precision ?? (opts.matrix === true || (source.preferred === 'f16' && f16) ? 'f16' : 'f32');
   if (precision === 'f16' && !f16) throw new GratError(`precision f16 needs the 'shader-f16' feature, which this device lacks (request it, or use f32)`);
-  const sgMin = subgroupMinSizeOf(device, opts.subgroupMinSize);
+  const facts = deviceFacts(device, opts), sgMin = facts.subgroupMinSize;
   const wgs = device.limits.maxComputeWorkgroupStorageSize, inv = device.limits.maxComputeInvocationsPerWorkgroup;
   /** Why a variant cannot run here (null: it can). */
   const lacks = (v: GratVariantSource): string | null => {
     const missing = v.features.filter((f) => !device.features.has(f));
     if (missing.length) return `no ${missing.join(', ')}`;
-    if (v.minSubgroupSize > 0 && sgMin < v.minSubgroupSize) return `subgroups of ${sgMin || 'unknown size'} < ${v.minSubgroupSize}`;
+    const m = v.matrix;
+    if (m) {
+      // the tiles are partitioned among threads / subgroupSize subgroups: the size must be exact
+      if (facts.subgroupMinSize !== m.subgroupSize || facts.subgroupMaxSize !== m.subgroupSize) {
+        return `subgroups of ${facts.subgroupMinSize || '?'}..${facts.subgroupMaxSize || '?'} invocations, needs exactly ${m.subgroupSize}`;
+      }
+      if (!facts.subgroupMatrixConfigs.some((c) => c.componentType === m.componentType && c.resultComponentType === m.resultComponentType && c.M === m.M && c.N === m.N && c.K === m.K)) {
+        return `no subgroup-matrix config ${configText(m)} (the adapter lists ${facts.subgroupMatrixConfigs.map(configText).join(', ') || 'none'})`;
+      }
+    } else if (v.minSubgroupSize > 0 && sgMin < v.minSubgroupSize) return `subgroups of ${sgMin || 'unknown size'} < ${v.minSubgroupSize}`;
     if (v.workgroupStorage > wgs) return `needs ${v.workgroupStorage} B of workgroup storage > ${wgs} B`;
     if (v.threads > inv) return `needs ${v.threads} invocations > ${inv}`;
     return null;
@@ -229,24 +282,31 @@ export function chooseVariantWithReason(source: GratKernelSource, device: GPUDev
   const reductions = opts.reduction ? [opts.reduction] : REDUCTION_ORDER;
   const stagings = opts.qStaging ? [opts.qStaging] : STAGING_ORDER;
   const skipped: string[] = [];
-  for (const st of stagings) {
-    for (const r of reductions) {
-      const v = source.variants.find((x) => x.precision === precision && x.reduction === r && x.qStaging === st);
-      if (!v) continue;
-      const why = lacks(v);
-      if (why === null) {
-        const forced = [opts.precision && 'precision', opts.reduction && 'reduction', opts.qStaging && 'staging'].filter(Boolean);
-        const head = `${v.id}: ${precision}${opts.precision ? '' : source.preferred === 'f16' && !f16 ? ' (no shader-f16)' : ''}, workgroup storage ${v.workgroupStorage} of ${wgs} B`;
-        return { variant: v, reason: [head, ...(forced.length ? [`forced ${forced.join(', ')}`] : []), ...skipped].join('; ') };
-      }
-      skipped.push(`not ${v.id} (${why})`);
-    }
+  // subgroup matrices first (f16 only; a forced reduction or staging asks for a SIMT variant)
+  const matrixFirst = opts.matrix !== false && precision === 'f16' && !opts.reduction && !opts.qStaging;
+  const candidates: GratVariantSource[] = [
+    ...(matrixFirst ? source.variants.filter((x) => x.matrix && x.precision === precision) : []),
+    ...(opts.matrix === true ? [] : stagings.flatMap((st) => reductions.map((r) => source.variants.find((x) => !x.matrix && x.precision === precision && x.reduction === r && x.qStaging === st)))),
+  ].filter((x): x is GratVariantSource => x !== undefined);
+  if (opts.matrix === true && !candidates.length) throw new GratError(`${source.kernel} has no ${precision} subgroup-matrix variant (matrix: true needs precision f16)`);
+  // a device that offers subgroup matrices is told why an f32 run does not use them
+  if (!matrixFirst && opts.matrix !== false && device.features.has(SUBGROUP_MATRIX_FEATURE)) {
+    for (const v of source.variants.filter((x) => x.matrix)) skipped.push(`not ${v.id} (${precision !== v.precision ? `precision ${precision}; it takes ${v.precision}` : 'a reduction or staging was forced'})`);
   }
-  const want = source.variants.filter((x) => x.precision === precision && (!opts.reduction || x.reduction === opts.reduction) && (!opts.qStaging || x.qStaging === opts.qStaging));
+  for (const v of candidates) {
+    const why = lacks(v);
+    if (why === null) {
+      const forced = [opts.precision && 'precision', opts.reduction && 'reduction', opts.qStaging && 'staging', opts.matrix !== undefined && 'matrix'].filter(Boolean);
+      const head = `${v.id}: ${precision}${opts.precision ? '' : source.preferred === 'f16' && !f16 ? ' (no shader-f16)' : ''}, workgroup storage ${v.workgroupStorage} of ${wgs} B`;
+      return { variant: v, reason: [head, ...(forced.length ? [`forced ${forced.join(', ')}`] : []), ...skipped].join('; ') };
+    }
+    skipped.push(`not ${v.id} (${why})`);
+  }
+  const want = candidates.length ? candidates : source.variants.filter((x) => x.precision === precision);
   const need = want.length ? Math.min(...want.map((x) => x.workgroupStorage)) : 0;
   throw new GratError(`no ${precision}${opts.reduction ? ` ${opts.reduction}` : ''}${opts.qStaging ? ` ${opts.qStaging}` : ''} variant of ${source.kernel} fits this device`
     + ` (workgroup storage ${wgs} B, need ${need} B; subgroup min size ${sgMin};`
-    + ` features ${[...device.features].filter((f) => f === 'shader-f16' || f === 'subgroups').join(', ') || 'none'})`
+    + ` features ${[...device.features].filter((f) => f === 'shader-f16' || f === 'subgroups' || f === SUBGROUP_MATRIX_FEATURE).join(', ') || 'none'})`
     + (skipped.length ? `: ${skipped.join('; ')}` : ''));
 }
 

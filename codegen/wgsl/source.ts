@@ -57,6 +57,7 @@ export function kernelSource(spec: WgslSpec): GratKernelSource {
       workgroupStorage: v.workgroupStorage,
       features: v.features,
       minSubgroupSize: v.minSubgroupSize,
+      ...(v.matrix ? { matrix: v.matrix } : {}),
       code: renderVariant(spec, v),
     })),
   };

@@ -29,7 +29,8 @@ export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const PRECISIONS = ['f32', 'f16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
 export const REDUCTIONS = ['sg16', 'sg8', 'shared'] as const;
-export type Reduction = (typeof REDUCTIONS)[number];
+/** 'sg4': the subgroup-matrix variant's softmax, a query row's 4 invocations (not one of the SIMT reductions). */
+export type Reduction = (typeof REDUCTIONS)[number] | 'sg4';
 /** Where the query tile lives: in workgroup memory (faster), or re-read from q (fits 16 KiB). */
 export const Q_STAGINGS = ['tile', 'global'] as const;
 export type QStaging = (typeof Q_STAGINGS)[number];
@@ -42,6 +43,27 @@ export const BLOCK_K = 64;
 export const THREADS = 128;
 /** Most adapters allow this much workgroup memory when asked (the runtime requests the adapter's maximum). */
 export const MAX_WORKGROUP_STORAGE = 32768;
+
+/**
+ * The subgroup-matrix variant (Dawn's chromium_experimental_subgroup_matrix: Vulkan cooperative
+ * matrices, tensor cores on NVIDIA): f16 operands, f32 accumulators, 16 x 16 x 16 products. It
+ * partitions the tiles among exactly THREADS / SUBGROUP subgroups (S: RT row tiles x BK / N key
+ * tiles = one per subgroup; O: RT x D / N, D / N / 2 per subgroup), so the device's subgroups must
+ * hold exactly SUBGROUP invocations, and key tiles are 32 keys (query tiles stay BLOCK_Q = 32:
+ * the launch is every variant's).
+ */
+export const SUBGROUP_MATRIX = { M: 16, N: 16, K: 16, componentType: 'f16', resultComponentType: 'f32', subgroupSize: 32, blockK: 32 } as const;
+/** The device feature that offers subgroup matrices (Dawn: exposed with the allow_unsafe_apis toggle). */
+export const SUBGROUP_MATRIX_FEATURE = 'chromium-experimental-subgroup-matrix';
+/** A product shape and its types, as adapters list them (GPUSubgroupMatrixConfig) plus the subgroup size the variant assumes. */
+export interface SubgroupMatrixShape {
+  readonly M: number;
+  readonly N: number;
+  readonly K: number;
+  readonly componentType: 'f16';
+  readonly resultComponentType: 'f32';
+  readonly subgroupSize: number;
+}
 
 /**
  * The pattern's plan (compiler/plan.ts) plus the precision the pattern's dtype asks for: bound
@@ -70,6 +92,8 @@ export interface WgslVariant {
   readonly workgroupStorage: number; // bytes
   readonly features: readonly string[]; // device features the shader needs
   readonly minSubgroupSize: number; // 0 when it uses no subgroup operations
+  /** QK^T and PV on subgroup matrices of this shape (the device must list it and have subgroups of exactly its size); null: SIMT FMAs. */
+  readonly matrix: SubgroupMatrixShape | null;
 }
 
 /**
@@ -103,7 +127,7 @@ export function planWgsl(ir: PatternIR): PlanResult<WgslSpec> {
 }
 
 /** Bump when the emitted WGSL or typed module changes for the same spec. */
-export const GENERATOR: Generator = 'wgsl/3';
+export const GENERATOR: Generator = 'wgsl/4';
 
 const specIdentity = (spec: WgslSpec): Record<string, unknown> => {
   const { preferred, ...plan } = spec;
@@ -158,9 +182,44 @@ export function variantOf(spec: WgslSpec, precision: Precision, reduction: Reduc
     workgroupStorage: q + kv + p,
     features,
     minSubgroupSize: reduction === 'shared' ? 0 : lanes,
+    matrix: null,
   };
 }
 
-/** Every variant the backend emits for a spec (the runtime prefers 'tile' staging where it fits). */
+/**
+ * The subgroup-matrix variant: f16 tensors, two passes over the key tiles (row maxima first, then
+ * exact probabilities: the O accumulators stay in result matrices, never rescaled). Workgroup
+ * memory (rows padded by 16 B against bank conflicts): K tile and V tile (f16, BK x (D + 8)),
+ * scores (f32, BQ x (BK + 4), also the output's staging) and probabilities (f16, BQ x (BK + 8)):
+ * 24 KiB at head_dim 128, 16 KiB at 64.
+ */
+export function matrixVariantOf(spec: WgslSpec): WgslVariant {
+  const { M, N, K, subgroupSize, blockK: BK } = SUBGROUP_MATRIX;
+  const D = spec.headDim, BQ = BLOCK_Q, tpr = THREADS / BQ;
+  const subgroups = THREADS / subgroupSize, rowTiles = BQ / M;
+  // the partition the template prints: one S tile per subgroup, O column tiles shared evenly, 4 invocations per row
+  if (rowTiles * (BK / N) !== subgroups || (D / N) % (subgroups / rowTiles) !== 0 || (subgroups / rowTiles) * N !== BK || BK !== BQ || tpr !== 4 || D % K !== 0 || BK % K !== 0) {
+    throw new Error(`subgroup-matrix partition does not fit: BQ ${BQ}, BK ${BK}, D ${D}, ${M}x${N}x${K}, ${subgroups} subgroups`);
+  }
+  const kv = BK * (D + 8) * 2, s = BQ * (BK + 4) * 4, p = BQ * (BK + 8) * 2;
+  return {
+    id: `f16-sgmat${M}x${N}x${K}`,
+    precision: 'f16',
+    reduction: 'sg4',
+    qStaging: 'tile',
+    lanes: tpr,
+    blockQ: BQ,
+    blockK: BK,
+    threads: THREADS,
+    rowsPerThread: 1,
+    keysPerThread: BK / tpr,
+    workgroupStorage: 2 * kv + s + p,
+    features: ['shader-f16', 'subgroups', SUBGROUP_MATRIX_FEATURE],
+    minSubgroupSize: subgroupSize,
+    matrix: { M, N, K, componentType: SUBGROUP_MATRIX.componentType, resultComponentType: SUBGROUP_MATRIX.resultComponentType, subgroupSize },
+  };
+}
+
+/** Every variant the backend emits for a spec (the runtime prefers subgroup matrices, then 'tile' staging, where they fit). */
 export const allVariants = (spec: WgslSpec): WgslVariant[] =>
-  Q_STAGINGS.flatMap((s) => PRECISIONS.flatMap((p) => REDUCTIONS.map((r) => variantOf(spec, p, r, s))));
+  [...Q_STAGINGS.flatMap((s) => PRECISIONS.flatMap((p) => REDUCTIONS.map((r) => variantOf(spec, p, r, s)))), matrixVariantOf(spec)];

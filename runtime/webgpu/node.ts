@@ -37,13 +37,23 @@ export interface NodeGpu {
 }
 
 /**
- * An adapter and a device with gratc's features. `null` is Dawn's null backend: it validates
- * shaders with Tint and runs nothing. `cap` asks for less than the adapter offers (a small device). Throws when no adapter is found (a missing driver is an
- * error, not a skip).
+ * Dawn toggles (names from Dawn's Toggles.cpp) gratc may ask for: `allow_unsafe_apis` exposes the
+ * experimental `chromium-experimental-subgroup-matrix` feature; `vulkan_enable_f16_on_nvidia`
+ * lifts Dawn's default of offering no `shader-f16` on NVIDIA's Vulkan driver (crbug.com/42251215).
+ * From the environment: GRATC_DAWN_TOGGLES=comma,separated.
  */
-export async function nodeGpu(backend: NodeBackend = 'default', cap: GratDeviceCap = {}): Promise<NodeGpu> {
+export const envDawnToggles = (): string[] => (process.env.GRATC_DAWN_TOGGLES ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+
+/**
+ * An adapter and a device with gratc's features. `null` is Dawn's null backend: it validates
+ * shaders with Tint and runs nothing. `cap` asks for less than the adapter offers (a small device);
+ * `toggles` are Dawn toggles to enable (default: GRATC_DAWN_TOGGLES). Throws when no adapter is
+ * found (a missing driver is an error, not a skip).
+ */
+export async function nodeGpu(backend: NodeBackend = 'default', cap: GratDeviceCap = {}, toggles: readonly string[] = envDawnToggles()): Promise<NodeGpu> {
   const { create } = await loadDawn();
-  const flags = backend === 'null' ? ['backend=null'] : backend === 'vulkan' ? ['backend=vulkan'] : [];
+  for (const t of toggles) if (!/^[a-z0-9_]+$/.test(t)) throw new Error(`not a Dawn toggle name: ${JSON.stringify(t)}`);
+  const flags = [...(backend === 'null' ? ['backend=null'] : backend === 'vulkan' ? ['backend=vulkan'] : []), ...(toggles.length ? [`enable-dawn-features=${toggles.join(',')}`] : [])];
   const gpu = create(flags);
   keepAlive.push(gpu);
   // Dawn prints its limit clamping on fd 2 while it enumerates adapters (runtime/native_stderr.ts)
@@ -81,7 +91,8 @@ const pipelineMessage = (message: string): WgslMessage => ({
  * needs more than the null device's default limits (real devices are asked for their maximum).
  */
 export async function validateWgsl(code: string): Promise<WgslMessage[]> {
-  nullDevice ??= nodeGpu('null').then((g) => g.device);
+  // allow_unsafe_apis: the null adapter then offers subgroup matrices (validation only; it lists no configs)
+  nullDevice ??= nodeGpu('null', {}, ['allow_unsafe_apis']).then((g) => g.device);
   const device = await nullDevice;
   device.pushErrorScope('validation');
   const module = device.createShaderModule({ code });

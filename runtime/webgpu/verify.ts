@@ -22,6 +22,8 @@ export interface VerifyOptions {
   readonly precision?: Precision;
   readonly reduction?: Reduction;
   readonly qStaging?: QStaging;
+  /** Subgroup matrices: true runs only that variant, false never (default: the runtime's choice). */
+  readonly matrix?: boolean;
   /** Valid text length (default: every text token): one for every sample, or one per sample. */
   readonly valid?: number | readonly number[];
   readonly seed?: number;
@@ -162,7 +164,7 @@ export async function verifyWebgpu(ir: PatternIR, opts: VerifyOptions = {}, gpu?
   }
   const g = gpu ?? await sharedNodeGpu();
   opts.onStage?.('compile');
-  const attn = await createGratAttention(g.device, source, { precision: opts.precision, reduction: opts.reduction, qStaging: opts.qStaging });
+  const attn = await createGratAttention(g.device, source, { precision: opts.precision, reduction: opts.reduction, qStaging: opts.qStaging, matrix: opts.matrix });
   const B = opts.batch ?? 1, H = opts.heads ?? 1, layout = opts.layout ?? 'bhnd';
   const seed = opts.seed ?? 1;
   const N = totalTokens(ir), D = ir.headDim, n = B * H * N * D;
