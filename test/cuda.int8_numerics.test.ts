@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { checkSource } from '../compiler/check.js';
 import { totalTokens, type PatternIR } from '../compiler/ir.js';
 import { referenceAttention, type Layout } from '../compiler/reference.js';
-import { e4m3, e4m3Attention, errorMetrics, int8Attention, quantize, rne } from '../codegen/cuda/int8_numerics.js';
+import { INT8_L_GUARD, e4m3, e4m3Attention, errorMetrics, int8Attention, int8Tile, newRow, quantize, rne } from '../codegen/cuda/int8_numerics.js';
 import { mulberry32 } from '../runtime/random.js';
 
 const bf16 = (x: number): number => {
@@ -84,6 +84,21 @@ describe('int8 numerics (issue 20): the kernel\'s integer algorithm against the 
     for (const a of [z.q8, z.k8, z.v8]) for (const x of a) expect(Math.abs(x)).toBeLessThanOrEqual(127);
     expect(127 * 127 * D).toBeLessThan(2 ** 22);
     expect(255 * 127 * 128).toBeLessThan(2 ** 22);
+  });
+
+  it('O stays int32 over a flat softmax of 2^20 keys at the largest V (the guard raises the max), and is still the mean', () => {
+    const D = 8, BK = 128, r = newRow(D), x = new Float64Array(BK);
+    for (let t = 0; t < 2 ** 20 / BK; t++) {
+      for (let j = 0; j < BK; j++) x[j] = 3.5 - ((t * 7 + j) % 5) * 1e-3; // nearly flat scores
+      int8Tile(r, x, BK, (j, d) => (d & 1 ? -127 : 127), D);
+    }
+    expect(r.peak).toBeLessThan(2 ** 31);
+    expect(r.l).toBeLessThanOrEqual(2 * INT8_L_GUARD + 255 * BK);
+    for (let d = 0; d < D; d++) expect(Math.abs(r.o[d] / r.l - (d & 1 ? -127 : 127)) / 127).toBeLessThan(0.01);
+    // without the guard the same row leaves int32
+    const u = newRow(D);
+    for (let t = 0; t < 2 ** 20 / BK; t++) int8Tile(u, x, BK, () => 127, D, Infinity);
+    expect(u.peak).toBeGreaterThan(2 ** 31);
   });
 
   it('without Q smoothing, 20σ outlier channels of Q cost about twice the error (why the pre-pass smooths Q)', () => {

@@ -20,11 +20,14 @@
  * Consumer, per key tile of BK = 128 keys (the kernel's stage):
  *   S = q8·k8 in int32 (exact: |S| <= 127²·128 < 2^22, so the int→float conversion is the
  *   0x4B400000 magic add, exact), x = S · c_row + b_key with c_row = sq·sk·scale·log2(e) (fp32);
- *   the running max m is the row max over every tile so far (no lazy rescale and no max-free
- *   softmax: both let p reach 2^8, and u8 P needs p <= 1); alpha = 2^(m_old - m);
- *   p = 2^(x - m) in [0, 1]; P8 = rn(255 p) (u8, by the 2^23 magic add); l = l·alpha + Σ 255p (fp32);
- *   O_tile = P8·V8 in int32 (exact: <= 255·127·128 < 2^22), o = o·alpha + O_tile (fp32).
- *   Epilogue: out = o · sv / l.
+ *   the running max m is an integer (ceil of the row max over every tile so far, log2 units; no lazy
+ *   rescale and no max-free softmax: both let p reach 2^8, and u8 P needs p <= 1), so the rescale
+ *   by 2^(m_old - m) is exact: O >>= k, l · 2^-k;
+ *   p = 2^(x - m) in [0, 1]; P8 = rn(255 p) (u8, by the 2^23 magic add); l += Σ P8 (the weights O
+ *   gets, exactly: a flat softmax's rounding does not bias the mean);
+ *   O += P8·V8 in int32 across all key tiles (the wgmma accumulator itself: no second set of
+ *   registers; a tile adds at most 255·127·128 < 2^22, and INT8_L_GUARD keeps O < 2^31).
+ *   Epilogue: out = float(O) · sv / l.
  *
  * Why not e4m3 (FP8) for P and V: with a flat softmax O is an average of V, so O's relative error is
  * about V's relative quantization error: 3 mantissa bits give 3.5 % relative L1 on Gaussian inputs
@@ -118,6 +121,43 @@ export function quantize(ir: PatternIR, q: Floats, k: Floats, v: Floats, opts: Q
   return { q8, k8, v8, sq, sk, sv, bias };
 }
 
+/** A consumer row's state: the running max (an integer, log2 units), l (Σ P8, fp32) and O (int32). */
+export interface Int8Row { m: number; l: number; readonly o: Float64Array; /** largest |O| seen (the test's overflow check) */ peak: number }
+export const newRow = (D: number): Int8Row => ({ m: -Infinity, l: 0, o: new Float64Array(D), peak: 0 });
+
+/**
+ * l (Σ P8) past which the row's max is raised by one (O >>= 1, l /= 2) before a tile's P·V: keeps
+ * |O| <= 127·l + 127·255·BK < 2^31 (rows of a flat softmax over more than ~33k keys: P loses bits
+ * there, over that many keys).
+ */
+export const INT8_L_GUARD = 2 ** 23;
+
+/**
+ * One key tile of a row (x: its n scores in log2 units, bias added; v8(j, d): key j's V): the running
+ * max is an integer (ceil), so a rescale is O >>= k (arithmetic shift; k >= 31: O = 0) and l · 2^-k,
+ * exact; then p = 2^(x - m) <= 1, P8 = rn(255 p), l += Σ 255 p, O += Σ P8 · V8 (int32).
+ */
+export function int8Tile(r: Int8Row, x: Float64Array, n: number, v8: (j: number, d: number) => number, D: number, guard = INT8_L_GUARD): void {
+  let tileMax = -Infinity;
+  for (let j = 0; j < n; j++) tileMax = Math.max(tileMax, x[j]);
+  let mNew = Math.max(r.m, Math.ceil(tileMax));
+  let k = r.m === -Infinity ? 0 : mNew - r.m;
+  while (f32(r.l * 2 ** -k) > guard) { mNew += 1; k += 1; }
+  if (k > 0) {
+    for (let d = 0; d < D; d++) r.o[d] = k >= 31 ? 0 : Math.floor(r.o[d] / 2 ** k);
+    r.l = f32(r.l * 2 ** -k);
+  }
+  r.m = mNew;
+  let rowSum = 0;
+  for (let j = 0; j < n; j++) {
+    const p8 = rne(f32(f32(2 ** f32(x[j] - r.m)) * INT8_P_MAX));
+    rowSum += p8; // exact (an int32 sum in the kernel: the magic-added floats' bits, minus n · 0x4B000000)
+    if (p8 !== 0) for (let d = 0; d < D; d++) r.o[d] += p8 * v8(j, d);
+  }
+  r.l = f32(r.l + rowSum);
+  for (let d = 0; d < D; d++) r.peak = Math.max(r.peak, Math.abs(r.o[d]));
+}
+
 /** How P and V enter the second product: the kernel's u8 × s8, or the e4m3 emulation (the rejected design). */
 type PvMode = 'int8' | 'e4m3';
 
@@ -144,7 +184,7 @@ function forward(ir: PatternIR, qz: Quantized, v: Floats, opts: QuantOptions, mo
   const cScale = ir.scale * LOG2E;
   const x = new Float64Array(INT8_BK), pq = new Float64Array(INT8_BK);
   const o = new Float64Array(D), acc = new Float64Array(D);
-  const PMAX = mode === 'int8' ? INT8_P_MAX : 448;
+  const PMAX = 448; // e4m3 P's scale
   // e4m3 V: per-channel scale to 448
   const vE = mode === 'e4m3' ? new Float64Array(size) : null, svE = mode === 'e4m3' ? new Float32Array(B * H * D) : null;
   if (vE && svE) for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
@@ -167,6 +207,7 @@ function forward(ir: PatternIR, qz: Quantized, v: Floats, opts: QuantOptions, mo
         const cRow = f32(f32(qz.sq[ih * N + t] * qz.sk[ih]) * cScale);
         let m = -Infinity, l = 0;
         o.fill(0);
+        const st = newRow(D);
         for (let j0 = 0; j0 < keys.length; j0 += INT8_BK) {
           const n = Math.min(INT8_BK, keys.length - j0);
           let tileMax = -Infinity;
@@ -177,6 +218,11 @@ function forward(ir: PatternIR, qz: Quantized, v: Floats, opts: QuantOptions, mo
             x[j] = f32(f32(s * cRow) + qz.bias[ih * N + keys[j0 + j]]);
             tileMax = Math.max(tileMax, x[j]);
           }
+          if (mode === 'int8') {
+            const vrow = (j: number): number => bh + keys[j0 + j] * stride;
+            int8Tile(st, x, n, (j, d) => qz.v8[vrow(j) + d], D);
+            continue;
+          }
           const mNew = Math.max(m, tileMax);
           const alpha = m === -Infinity ? 0 : f32(2 ** f32(m - mNew));
           m = mNew;
@@ -185,19 +231,19 @@ function forward(ir: PatternIR, qz: Quantized, v: Floats, opts: QuantOptions, mo
             const p = f32(2 ** f32(x[j] - m));
             const ps = f32(p * PMAX);
             rowSum = f32(rowSum + ps);
-            pq[j] = mode === 'int8' ? rne(ps) : e4m3(ps);
+            pq[j] = e4m3(ps);
           }
           l = f32(f32(l * alpha) + rowSum);
           acc.fill(0);
           for (let j = 0; j < n; j++) {
             const vo = bh + keys[j0 + j] * stride;
-            if (mode === 'int8') for (let d = 0; d < D; d++) acc[d] += pq[j] * qz.v8[vo + d]; // int32, exact
-            else for (let d = 0; d < D; d++) acc[d] = f32(acc[d] + pq[j] * vE![vo + d]);
+            for (let d = 0; d < D; d++) acc[d] = f32(acc[d] + pq[j] * vE![vo + d]);
           }
           for (let d = 0; d < D; d++) o[d] = f32(f32(o[d] * alpha) + acc[d]);
         }
+        if (mode === 'int8') { l = st.l; o.set(st.o); }
         const inv = l > 0 ? f32(1 / l) : 0;
-        const sv = mode === 'int8' ? qz.sv : svE!;
+        const sv = mode === 'int8' ? qz.sv : svE!; // (int8: O is int32, converted here)
         for (let d = 0; d < D; d++) out[qo + d] = f32(f32(o[d] * sv[ih * D + d]) * inv);
       }
     }
