@@ -17,7 +17,7 @@ import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
 import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
-import { edgeBoxesC, wgmmaWrappersC } from './sm90.js';
+import { edgeBoxesC, wgmmaInt8WrappersC, wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
 import { backwardContext } from './backward.js';
@@ -33,7 +33,7 @@ const DTYPE_FP16 = 1;
 
 /** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy, the sm_80 tensor-core helpers and the backward kernels (in the sm_80 library). */
 function cudaTemplate<C extends CudaTemplateContext>(file: string): (ctx: C) => string {
-  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs']] as const) {
+  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs'], ['quant8', 'quant8.cu.hbs'], ['sm90_int8', 'sm90_int8.cu.hbs']] as const) {
     if (!Handlebars.partials[name]) Handlebars.registerPartial(name, templateText('cuda', f));
   }
   return template<C>('cuda', file);
@@ -219,6 +219,9 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly halfTiles: boolean;
   /** Whether the consumers take turns in this tile: the constant PINGPONG, or (half tiles) a tile's `turns`. */
   readonly turns: string;
+  /** (spec.precision 'int8', issue 20) The 8-bit path (templates/sm90_int8.cu.hbs) and its wgmma wrappers. */
+  readonly int8: boolean;
+  readonly wgmma8: string;
 }
 
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
@@ -332,6 +335,8 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     altBox: p.altBox !== null,
     halfTiles: p.halfTiles,
     turns: p.halfTiles ? 'turns' : 'PINGPONG',
+    int8: p.int8,
+    wgmma8: p.int8 ? wgmmaInt8WrappersC([p.blockK, spec.headDim]) : '',
   };
 }
 
