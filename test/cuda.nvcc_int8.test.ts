@@ -30,11 +30,16 @@ function load(ex: string, edit = (s: string): string => s): NonNullable<ReturnTy
 }
 
 describe('nvcc sm_90a, precision int8', () => {
-  it('refuses head_dim 64 (E0914) and names the kernel apart from the 16-bit one', () => {
+  it('refuses head_dim 64 (E0914); the int8 package is the 16-bit one plus KERNEL_int8_sm90a.cu/.h', () => {
     const ir = load('flux_grat_x');
     const a = planKernel(ir).spec!, b = planKernel(ir, DEFAULT_SM90_VARIANT, 'int8').spec!;
-    const name = (s: typeof a): string => emitSpec(s).find((f) => f.path.endsWith('_sm90a.cu'))!.path;
-    expect(name(a)).not.toEqual(name(b));
+    // the int8 package is the 16-bit one (same files, same text) plus KERNEL_int8_sm90a.cu/.h, its _spec.py saying so
+    const fa = emitSpec(a), fb = emitSpec(b);
+    const text = (fs: typeof fa, p: string): string => String(fs.find((f) => f.path === p)?.contents);
+    for (const f of fa) if (!f.path.endsWith('_spec.py')) expect(text(fb, f.path), f.path).toEqual(String(f.contents));
+    expect(fb.map((f) => f.path).filter((p) => !fa.some((g) => g.path === p)).map((p) => p.replace(/^.*\/grat_\w+?_[0-9a-f]{12}/, 'K')).sort()).toEqual(['K_int8_sm90a.cu', 'K_int8_sm90a.h']);
+    expect(text(fb, fa.find((f) => f.path.endsWith('_spec.py'))!.path)).toContain('SM90A_INT8 = True');
+    expect(String(fa.find((f) => f.path.endsWith('_spec.py'))!.contents)).toContain('SM90A_INT8 = False');
     const small = load('flux_grat_x', (s) => s.replace(/head_dim\s+128/, 'head_dim 64'));
     expect(planKernel(small, DEFAULT_SM90_VARIANT, 'int8').diagnostics.map((d) => d.code)).toContain('E0914');
   });
@@ -45,7 +50,7 @@ describe('nvcc sm_90a, precision int8', () => {
       const files = emitSpec(planKernel(ir, DEFAULT_SM90_VARIANT, 'int8').spec!);
       const dir = join(work, ex);
       for (const f of files) { mkdirSync(dirname(join(dir, f.path)), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
-      return { ex, dir, cu: files.find((f) => f.path.endsWith('_sm90a.cu'))!.path };
+      return { ex, dir, cu: files.find((f) => f.path.endsWith('_int8_sm90a.cu'))!.path };
     });
     const results = await pool(jobs, Math.max(1, cpus().length), async (job) => {
       const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-c', ...TORCH_FLAGS, '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'int8.o', job.cu], job.dir);

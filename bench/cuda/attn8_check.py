@@ -1,7 +1,7 @@
 """Issue 20, precision int8 on an sm_90a card (H100/H200): correctness and speed of the int8 kernel.
 
-Reads .gen/cuda/int8/manifest.json (written here by `node dist/bench/cuda/int8_cases.js`: each case has
-a package of the 16-bit kernels, bf16/, and one whose sm_90a kernel is the int8 one, int8/).
+Reads .gen/cuda/int8/manifest.json (written here by `node dist/bench/cuda/int8_cases.js`: each case is a
+package with the 16-bit kernels and the int8 sm_90a one: attention(..., precision="int8")).
   check: every check case (ragged grids, text valid < count and 0, both orders), bf16 inputs, fresh
     Gaussian q, k, v, and with outlier channels (4 channels of Q and of K offset by 20 sigma), against
     the fp32 dense-masked reference: relative L1 <= 3 % and cosine >= 0.999 (the issue's bar), nothing
@@ -47,9 +47,9 @@ def save():
         json.dump(results, fh, indent=1)
 
 
-def modules(c):
-    """The case's two packages, imported under their own names."""
-    return (gratmod.load(c["bf16"], c["module"], c["name"] + "_bf16"), gratmod.load(c["int8"], c["module"], c["name"] + "_int8"))
+def module(c):
+    """The case's package, imported under its own name."""
+    return gratmod.load(c["pkg"], c["module"], c["name"])
 
 
 def metrics(o, ref):
@@ -70,7 +70,7 @@ def inputs(B, H, N, D, outliers, gen):
 
 
 def check_case(c):
-    m16, m8 = modules(c)
+    m = module(c)
     N, D, scale = c["tokens"], c["headDim"], c["scale"]
     B, H = 2, 3
     gen = torch.Generator(device=dev)
@@ -83,9 +83,9 @@ def check_case(c):
             ref = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), attn_mask=mask, scale=scale)
             ref = ref.masked_fill(empty[None, None, :, None], 0.0)
             row = dict(case=c["name"], valid=valid, outliers=outliers)
-            for tag, m in (("int8", m8), ("bf16", m16)):
+            for tag, precision in (("int8", "int8"), ("bf16", None)):
                 out = torch.full_like(q, float("nan"))
-                o = m.attention(q, k, v, text_valid=valid, out=out, arch="sm90a")
+                o = m.attention(q, k, v, text_valid=valid, out=out, arch="sm90a", precision=precision)
                 torch.cuda.synchronize()
                 unwritten = int(torch.isnan(o).sum().item())
                 rel_l1, cos = metrics(o, ref) if unwritten == 0 else (float("nan"), float("nan"))
@@ -144,11 +144,11 @@ def interleaved(fns, rounds=5, reps=5):
 
 def bench_case(c):
     from torch.nn.attention.flex_attention import flex_attention
-    m16, m8 = modules(c)
+    m = module(c)
     N, D, H = c["tokens"], c["headDim"], 24
     q, k, v = (torch.randn(1, H, N, D, device=dev, dtype=torch.bfloat16) for _ in range(3))
     o16, o8 = torch.empty_like(q), torch.empty_like(q)
-    fns = {"int8": lambda: m8.attention(q, k, v, out=o8, arch="sm90a"), "bf16": lambda: m16.attention(q, k, v, out=o16, arch="sm90a")}
+    fns = {"int8": lambda: m.attention(q, k, v, out=o8, precision="int8"), "bf16": lambda: m.attention(q, k, v, out=o16, arch="sm90a")}
     try:
         flex = torch.compile(flex_attention, dynamic=False)
         bm = flex_block_mask(c, N)

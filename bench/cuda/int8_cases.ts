@@ -1,7 +1,7 @@
 /**
  * Writes what bench/cuda/attn8_check.py needs (issue 20, precision int8) under .gen/cuda/int8/:
- *   <case>/bf16/  the package of the 16-bit kernels (the default spec)
- *   <case>/int8/  the package whose sm_90a kernel is the int8 one (planKernel(ir, variant, 'int8'))
+ *   <case>/  the package of planKernel(ir, variant, 'int8'): the 16-bit kernels plus the int8 sm_90a one
+ *            (attention(precision="int8"))
  *   check cases: ragged small grids with their dense masks (compiler/reference.ts), one per valid text length
  *   bench cases: Flux 8192² (512 x 512 latent) and HunyuanVideo 720p (32 x 48 x 80), GRAT-B and X, raster and grouped
  *   manifest.json
@@ -26,16 +26,11 @@ function packBits(m: Uint8Array): Buffer {
   return out;
 }
 
-/** Both packages of a case; returns their folders and module name. */
-function emitBoth(name: string, ir: PatternIR): { bf16: string; int8: string; module: string; kernel: string } {
-  const dirs = { bf16: '', int8: '' };
-  const a = planKernel(ir).spec!, b = planKernel(ir, DEFAULT_SM90_VARIANT, 'int8').spec!;
-  for (const [k, spec] of [['bf16', a], ['int8', b]] as const) {
-    const dir = join(ROOT, name, k);
-    for (const f of emitSpec(spec)) { mkdirSync(join(dir, f.path, '..'), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
-    dirs[k] = dir;
-  }
-  return { ...dirs, module: `grat_${a.pattern}`, kernel: kernelName(b) };
+/** A case's package (16-bit kernels and the int8 one); returns its folder and module name. */
+function emitBoth(name: string, ir: PatternIR): { pkg: string; module: string; kernel: string } {
+  const spec = planKernel(ir, DEFAULT_SM90_VARIANT, 'int8').spec!, dir = join(ROOT, name);
+  for (const f of emitSpec(spec)) { mkdirSync(join(dir, f.path, '..'), { recursive: true }); writeFileSync(join(dir, f.path), f.contents); }
+  return { pkg: dir, module: `grat_${spec.pattern}`, kernel: kernelName(planKernel(ir).spec!) };
 }
 
 function main(): void {

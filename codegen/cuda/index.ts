@@ -340,18 +340,32 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
   };
 }
 
-/** The emitted files for a planned spec: the Python package (python.ts) with the kernels inside it (the sm_90a kernel and its header when planSm90 supports the spec). */
+/**
+ * The emitted files for a planned spec: the Python package (python.ts) with the kernels inside it (the
+ * sm_90a kernel and its header when planSm90 supports the spec). A spec with precision 'int8' (issue
+ * 20) emits the package of its 16-bit spec (the same files, names and kernels) plus the int8 sm_90a
+ * kernel as KERNEL_int8_sm90a.cu, which attention(precision="int8") loads.
+ */
 export function emitSpec(spec: KernelSpec): EmittedFile[] {
-  return emitPlan(cudaPlan(spec));
+  if (spec.precision !== 'int8') return emitPlan(cudaPlan(spec));
+  const { precision: _, ...base } = spec;
+  const plan16 = cudaPlan(base), plan8 = cudaPlan(spec);
+  if (!plan8.sm90.supported) throw new Error(`precision int8: ${plan8.sm90.reason}`);
+  const k8 = `${plan16.kernel}_int8`, p8 = { ...plan8, kernel: k8 }, k90 = `${k8}_sm90a`, ctx = templateContext(p8);
+  const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: false };
+  const dir = packageName(spec);
+  return [...emitPlan(plan16, true),
+    { path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(p8)), role: 'kernel' },
+    { path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' }];
 }
 
-function emitPlan(plan: CudaPlan): EmittedFile[] {
+function emitPlan(plan: CudaPlan, int8 = false): EmittedFile[] {
   const ctx = templateContext(plan);
   const kernel = plan.kernel;
   // the kernels are the package's data: it builds them from the folder it is installed in
   const dir = packageName(plan.spec);
   const files: EmittedFile[] = [
-    ...emitPython(plan, { scale: ctx.scale, dtypeBf16: DTYPE_BF16, dtypeFp16: DTYPE_FP16 }),
+    ...emitPython(plan, { scale: ctx.scale, dtypeBf16: DTYPE_BF16, dtypeFp16: DTYPE_FP16, int8 }),
     { path: `${dir}/${kernel}.cu`, contents: cudaTemplate('kernel.cu.hbs')(ctx), role: 'kernel' },
     { path: `${dir}/${kernel}.h`, contents: cudaTemplate('api.h.hbs')(ctx), role: 'host' },
   ];
