@@ -47,6 +47,7 @@ export const CODES = {
   E0911: { severity: 'error', summary: 'the CUDA backend supports head_dim 64 and 128' },
   E0912: { severity: 'error', summary: 'a schedule cuda value is not supported' },
   E0913: { severity: 'error', summary: 'schedule cuda block_q and warps give other than 16 or 32 rows per warp' },
+  E0914: { severity: 'error', summary: 'the CUDA int8 precision supports head_dim 128' },
   E0921: { severity: 'error', summary: 'the WGSL backend supports head_dim 64 and 128' },
   E0922: { severity: 'error', summary: "the WGSL backend cannot name a pattern 'gratc_webgpu_runtime'" },
   W0201: { severity: 'warning', summary: 'a group is larger than its grid dim' },

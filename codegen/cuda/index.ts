@@ -17,7 +17,7 @@ import { CUDA, layoutExprs, printCursor, takesRuns } from '../cursor.js';
 import { int } from '../clike.js';
 import { ident, template, templateText } from '../kernel.js';
 import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type KernelSpec } from './spec.js';
-import { edgeBoxesC, wgmmaWrappersC } from './sm90.js';
+import { edgeBoxesC, wgmmaInt8WrappersC, wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
 import { backwardContext } from './backward.js';
@@ -33,7 +33,7 @@ const DTYPE_FP16 = 1;
 
 /** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy, the sm_80 tensor-core helpers and the backward kernels (in the sm_80 library). */
 function cudaTemplate<C extends CudaTemplateContext>(file: string): (ctx: C) => string {
-  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs']] as const) {
+  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs'], ['quant8', 'quant8.cu.hbs'], ['sm90_int8', 'sm90_int8.cu.hbs']] as const) {
     if (!Handlebars.partials[name]) Handlebars.registerPartial(name, templateText('cuda', f));
   }
   return template<C>('cuda', file);
@@ -219,6 +219,9 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly halfTiles: boolean;
   /** Whether the consumers take turns in this tile: the constant PINGPONG, or (half tiles) a tile's `turns`. */
   readonly turns: string;
+  /** (spec.precision 'int8', issue 20) The 8-bit path (templates/sm90_int8.cu.hbs) and its wgmma wrappers. */
+  readonly int8: boolean;
+  readonly wgmma8: string;
 }
 
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
@@ -332,21 +335,37 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     altBox: p.altBox !== null,
     halfTiles: p.halfTiles,
     turns: p.halfTiles ? 'turns' : 'PINGPONG',
+    int8: p.int8,
+    wgmma8: p.int8 ? wgmmaInt8WrappersC([p.blockK, spec.headDim]) : '',
   };
 }
 
-/** The emitted files for a planned spec: the Python package (python.ts) with the kernels inside it (the sm_90a kernel and its header when planSm90 supports the spec). */
+/**
+ * The emitted files for a planned spec: the Python package (python.ts) with the kernels inside it (the
+ * sm_90a kernel and its header when planSm90 supports the spec). A spec with precision 'int8' (issue
+ * 20) emits the package of its 16-bit spec (the same files, names and kernels) plus the int8 sm_90a
+ * kernel as KERNEL_int8_sm90a.cu, which attention(precision="int8") loads.
+ */
 export function emitSpec(spec: KernelSpec): EmittedFile[] {
-  return emitPlan(cudaPlan(spec));
+  if (spec.precision !== 'int8') return emitPlan(cudaPlan(spec));
+  const { precision: _, ...base } = spec;
+  const plan16 = cudaPlan(base), plan8 = cudaPlan(spec);
+  if (!plan8.sm90.supported) throw new Error(`precision int8: ${plan8.sm90.reason}`);
+  const k8 = `${plan16.kernel}_int8`, p8 = { ...plan8, kernel: k8 }, k90 = `${k8}_sm90a`, ctx = templateContext(p8);
+  const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: false };
+  const dir = packageName(spec);
+  return [...emitPlan(plan16, true),
+    { path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(p8)), role: 'kernel' },
+    { path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' }];
 }
 
-function emitPlan(plan: CudaPlan): EmittedFile[] {
+function emitPlan(plan: CudaPlan, int8 = false): EmittedFile[] {
   const ctx = templateContext(plan);
   const kernel = plan.kernel;
   // the kernels are the package's data: it builds them from the folder it is installed in
   const dir = packageName(plan.spec);
   const files: EmittedFile[] = [
-    ...emitPython(plan, { scale: ctx.scale, dtypeBf16: DTYPE_BF16, dtypeFp16: DTYPE_FP16 }),
+    ...emitPython(plan, { scale: ctx.scale, dtypeBf16: DTYPE_BF16, dtypeFp16: DTYPE_FP16, int8 }),
     { path: `${dir}/${kernel}.cu`, contents: cudaTemplate('kernel.cu.hbs')(ctx), role: 'kernel' },
     { path: `${dir}/${kernel}.h`, contents: cudaTemplate('api.h.hbs')(ctx), role: 'host' },
   ];

@@ -49,10 +49,20 @@ export interface Sm90Variant {
 
 export const DEFAULT_SM90_VARIANT: Sm90Variant = { pingpong: true, splitSoftmax: true, lazyRescale: true, maxFree: true, runs: true, blockRows: 8, edgeBoxes: false, halfTiles: false };
 
+/**
+ * The tensor-core precision of the sm_90a kernel's products (issue 20): absent, the inputs' 16-bit
+ * type; 'int8': a fused pre-pass quantizes q, k, v (codegen/cuda/int8_numerics.ts) and the products
+ * are s8 Q·Kᵀ and u8 P × s8 V (twice the bf16 rate on Hopper). e4m3 is not offered: with P and V in
+ * 3 mantissa bits O misses the 3 % relative-L1 bar (int8_numerics.ts). Part of the kernel's name only when set.
+ */
+export type Precision = 'int8';
+
 /** The pattern's plan plus what the CUDA kernels add. */
 export interface KernelSpec extends KernelPlan {
   /** Element type the pattern declares; the library takes bf16 and fp16 either way. */
   readonly dtype: 'bf16' | 'fp16';
+  /** (opt-in) The sm_90a kernel's 8-bit products; absent: 16-bit (see Precision). */
+  readonly precision?: Precision;
   readonly tiling: Tiling;
   readonly sm90: Sm90Variant;
 }

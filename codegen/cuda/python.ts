@@ -71,6 +71,7 @@ export interface PythonTemplateContext {
   readonly torchDtype: 'float16' | 'bfloat16';
   readonly sm90a: 'True' | 'False';
   readonly sm90aReason: string;
+  readonly sm90aInt8: 'True' | 'False';
   readonly imageSeesTextPy: 'True' | 'False';
   readonly textQueriesPy: string;
   readonly runtimeJson: string;
@@ -85,6 +86,8 @@ export interface PythonFacts {
   readonly scale: string;
   readonly dtypeBf16: number;
   readonly dtypeFp16: number;
+  /** The package holds the int8 sm_90a kernel too (issue 20: KERNEL_int8_sm90a.cu). */
+  readonly int8?: boolean;
 }
 
 const pyBool = (b: boolean): 'True' | 'False' => (b ? 'True' : 'False');
@@ -120,6 +123,7 @@ export function pythonContext(plan: CudaPlan, facts: PythonFacts): PythonTemplat
     torchDtype: spec.dtype === 'fp16' ? 'float16' : 'bfloat16',
     sm90a: pyBool(plan.sm90.supported),
     sm90aReason: JSON.stringify(plan.sm90.reason ?? ''),
+    sm90aInt8: pyBool(facts.int8 === true),
     imageSeesTextPy: pyBool(spec.imageSeesText),
     textQueriesPy: spec.textQueries ? `{"grid": ${pyBool(spec.textQueries.grid)}, "text": ${pyBool(spec.textQueries.text)}}` : 'None',
     runtimeJson: JSON.stringify({ dims: rt.dims, text: rt.text, max: { dims: rt.max.dims, text: rt.max.text, tokens: rt.max.tokens } }),

@@ -71,6 +71,8 @@ export interface Sm90Plan {
   readonly halfTiles: boolean;
   /** Query groups along the last axis (a row of the group grid, for the blocked work order); null: taken at launch. */
   readonly groupsLast: number | null;
+  /** (spec.precision 'int8', issue 20) The 8-bit path: Q, K and V-transposed stages of bytes, a key-bias array a stage. */
+  readonly int8: boolean;
 }
 
 /**
@@ -210,15 +212,19 @@ const SMEM_LIMIT = 232448;
 export function planSm90(spec: KernelSpec): Sm90Plan {
   const d = spec.headDim;
   const blockQ = 128, blockK = 128;
-  const stages = d === 128 ? 3 : 4;
+  const int8 = spec.precision === 'int8';
+  // int8: stages of half the bytes (K rows and V columns of 1 byte, plus BK fp32 key biases): one more;
+  // sQ keeps the 16-bit size (each warpgroup's Q8 rows in its half, where its epilogue writes T rows)
+  const stages = int8 ? 4 : d === 128 ? 3 : 4;
   const bound = fixedPlan(spec);
   const tiles = bound ? queryTiling(bound, blockQ) : null;
   // 1024-byte alignment slack + barriers, row counts and the persistent schedule's two tile slots
   // (320 bytes: 224 at most today, head_dim 64's four stages and a 3-D group; a static_assert checks)
-  const smemBytes = (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 320;
+  const smemBytes = int8 ? blockQ * d * 2 + stages * (2 * blockK * d + 4 * blockK) + 1024 + 320 : (blockQ + 2 * stages * blockK) * d * 2 + 1024 + 320;
   let reason: string | null = null;
   if (d !== 64 && d !== 128) reason = `head_dim ${d} (the sm_90a kernel is written for 64 and 128)`;
   else if (smemBytes > SMEM_LIMIT) reason = `needs ${smemBytes} bytes of shared memory`;
+  else if (int8 && (d !== 128 || spec.sm90.edgeBoxes || spec.sm90.halfTiles)) reason = 'precision int8 is written for head_dim 128 without edge boxes or half tiles';
   const box = rasterBox(spec, blockK);
   const edges = spec.sm90.edgeBoxes ? edgeBoxShapes(spec, box, blockK, !spec.sm90.halfTiles) : { shapes: [], alt: null };
   return {
@@ -235,6 +241,7 @@ export function planSm90(spec: KernelSpec): Sm90Plan {
     altBox: edges === 'launch' ? null : edges.alt,
     halfTiles: spec.sm90.halfTiles && hasHalfTiles(spec, blockQ),
     groupsLast: bound ? bound.layout.groupsLast : null,
+    int8,
   };
 }
 
@@ -268,6 +275,34 @@ export function wgmmaWrappersC(ns: readonly number[]): string {
   }
 };`);
     }
+  }
+  return out.join('\n');
+}
+
+/**
+ * The int8 precision's wgmma wrappers (issue 20; both operands K-major, integer wgmma has no transpose):
+ *   Wgmma8<N>::ss(acc, descA, descB, scale_d)   s32 += s8 · s8, A and B from smem (S = Q8·K8ᵀ)
+ *   Wgmma8<N>::rs(acc, a[4], descB)             s32 += u8 · s8, A from registers (O += P8·V8ᵀᵀ: V stored [d, keys])
+ */
+export function wgmmaInt8WrappersC(ns: readonly number[]): string {
+  const out: string[] = ['template <int N> struct Wgmma8;'];
+  for (const n of [...new Set(ns)].sort((a, b) => a - b)) {
+    const m = n / 2; // s32 accumulators per thread
+    const accOut = Array.from({ length: m }, (_, i) => `"+r"(d[${i}])`).join(', ');
+    out.push(`template <> struct Wgmma8<${n}> {
+  static __device__ __forceinline__ void ss(int (&d)[${m}], uint64_t a, uint64_t b, int scale_d) {
+    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${m + 2}, 0;\\n"
+                 "wgmma.mma_async.sync.aligned.m64n${n}k32.s32.s8.s8 ${regs(0, m)}, %${m}, %${m + 1}, p;\\n}\\n"
+                 : ${accOut}
+                 : "l"(a), "l"(b), "r"(scale_d));
+  }
+  static __device__ __forceinline__ void rs(int (&d)[${m}], const uint32_t (&a)[4], uint64_t b) {
+    asm volatile("{\\n.reg .pred p;\\nsetp.ne.b32 p, %${m + 5}, 0;\\n"
+                 "wgmma.mma_async.sync.aligned.m64n${n}k32.s32.u8.s8 ${regs(0, m)}, ${regs(m, 4)}, %${m + 4}, p;\\n}\\n"
+                 : ${accOut}
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(1));
+  }
+};`);
   }
   return out.join('\n');
 }

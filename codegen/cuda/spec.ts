@@ -10,12 +10,12 @@ import type { Dtype, PatternIR } from '../../compiler/ir.js';
 import { artefactIdentity, canonicalJson, kernelNameOf, kernelPlan, specHashOf, type Generator, type KernelPlan } from '../../compiler/plan.js';
 import { KERNEL_HEAD_DIMS, headDimError, type PlanResult } from '../kernel.js';
 import { planSm90 } from './sm90.js';
-import { DEFAULT_SM90_VARIANT, type KernelSpec, type Sm90Variant, type Tiling } from './kernel_spec.js';
+import { DEFAULT_SM90_VARIANT, type KernelSpec, type Precision, type Sm90Variant, type Tiling } from './kernel_spec.js';
 
 export const SUPPORTED_HEAD_DIMS = KERNEL_HEAD_DIMS;
 export const SUPPORTED_ARCHS = ['sm_80', 'sm_86', 'sm_89', 'sm_90'] as const;
 
-export { DEFAULT_SM90_VARIANT, type KernelSpec, type Sm90Variant, type Tiling } from './kernel_spec.js';
+export { DEFAULT_SM90_VARIANT, type KernelSpec, type Precision, type Sm90Variant, type Tiling } from './kernel_spec.js';
 
 const TILING_CHOICES = {
   block_q: [64, 128],
@@ -57,8 +57,11 @@ function tilingOf(ir: PatternIR, diags: Diagnostic[]): Tiling {
   return t;
 }
 
-/** Plans the kernel; returns diagnostics (never throws) for what the CUDA backend cannot build. */
-export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIANT): PlanResult<KernelSpec> {
+/**
+ * Plans the kernel; returns diagnostics (never throws) for what the CUDA backend cannot build.
+ * `precision` 'int8' (issue 20, opt-in): the sm_90a kernel's 8-bit path, head_dim 128 only.
+ */
+export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIANT, precision?: Precision): PlanResult<KernelSpec> {
   const diags: Diagnostic[] = [];
   const hd = headDimError('E0911', 'CUDA', ir.headDim, 'pad q, k and v to head_dim 64 or 128 (zeros change nothing but the scale: keep `scale` at 1/sqrt(original head_dim))');
   if (hd) diags.push(hd);
@@ -66,8 +69,9 @@ export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIA
   if (ir.dtype === 'fp16' || ir.dtype === 'bf16') dtype = ir.dtype;
   else diags.push(diag('W0911', `the CUDA backend computes on bf16/fp16 tensor cores; dtype ${ir.dtype as Dtype} is read as bf16`, null, { hint: 'pass bf16 or fp16 tensors to attention()' }));
   const tiling = tilingOf(ir, diags);
+  if (precision === 'int8' && ir.headDim !== 128) diags.push(diag('E0914', `precision int8 is built for head_dim 128, not ${ir.headDim}`, null, { hint: 'use the 16-bit kernel (no precision) for this head_dim' }));
   if (diags.some((d) => d.severity === 'error')) return { spec: null, diagnostics: diags };
-  return { spec: { ...kernelPlan(ir), dtype, tiling, sm90 }, diagnostics: diags };
+  return { spec: { ...kernelPlan(ir), dtype, tiling, sm90, ...(precision ? { precision } : {}) }, diagnostics: diags };
 }
 
 /** Bump when the emitted CUDA (kernels, host, loader) changes for the same spec. */
@@ -80,10 +84,10 @@ export const GENERATOR: Generator = 'cuda/3'; // 2: the issue-18 C ABI (sizes, p
  * new name), every other kernel keeps its name.
  */
 function specIdentity(spec: KernelSpec): Record<string, unknown> {
-  const { sm90, dtype, tiling, ...plan } = spec;
+  const { sm90, dtype, tiling, precision, ...plan } = spec;
   const isDefault = canonicalJson(sm90) === canonicalJson(DEFAULT_SM90_VARIANT);
   const edges = isDefault ? planSm90(spec).edgeBoxes : null;
-  return artefactIdentity(GENERATOR, plan, { dtype, tiling, ...(isDefault ? {} : { sm90 }), ...(edges ? { sm90EdgeBoxes: edges } : {}) });
+  return artefactIdentity(GENERATOR, plan, { dtype, tiling, ...(isDefault ? {} : { sm90 }), ...(edges ? { sm90EdgeBoxes: edges } : {}), ...(precision ? { precision } : {}) });
 }
 
 /** JSON with sorted keys: byte-stable. */

@@ -316,6 +316,18 @@ class Op(unittest.TestCase):
             g.attention(q.requires_grad_(True), k, v, out=torch.empty_like(q), **kw)
 
 
+    def test_precision_refused(self):
+        """precision: None or "int8" (issue 20); "int8" only in a package emitted with its kernel (not this one)."""
+        q, k, v, *_ = self.args(SIZES[0])
+        kw = dict(grid=SIZES[0][:2]) if OPEN else {}
+        with self.assertRaisesRegex(ValueError, "precision must be None"):
+            g.attention(q, k, v, precision="fp8", **kw)
+        with self.assertRaisesRegex(ValueError, "no int8 kernel"):
+            g.attention(q, k, v, precision="int8", **kw)
+        with self.assertRaisesRegex(ValueError, "no int8 kernel"):
+            g.plug(tiny(), precision="int8")
+
+
 class Plugged(unittest.TestCase):
     def setUp(self):
         self.m = tiny()

@@ -134,9 +134,11 @@ class Plug:
     pipeline sets it), strict, warn, stats, report(), generation(...), remove()."""
 
     def __init__(self, module, text_valid=None, grid=None, strict=False, dense_layers=(), dense_steps=(), warn=True,
-                 text_count=None, parallel=None, group=None):
+                 text_count=None, parallel=None, group=None, precision=None):
         if parallel not in (None, "auto", "ulysses", "spatial"):
             raise ValueError(f"parallel must be None, 'auto', 'ulysses' or 'spatial', got {parallel!r}")
+        if precision is not None:
+            _api.check_precision(precision, parallel=parallel)
         if not isinstance(module, torch.nn.Module):
             raise TypeError(f"{KERNEL}: plug() takes a torch.nn.Module, got {type(module).__name__}")
         self.module = module
@@ -147,6 +149,7 @@ class Plug:
         self.warn = bool(warn)
         self.parallel = parallel
         self.group = group
+        self.precision = precision
         self._rule = _step_rule(dense_steps)
         self.step = None
         self._counts, self._details, self._warned = {}, {}, set()
@@ -312,7 +315,7 @@ class Plug:
         if self.parallel is not None:
             return _api.parallel_attention(q, k, v, mode=self.parallel, group=self.group, text_valid=self.text_valid, scale=s,
                                            grid=self._grid, text_count=self.text_count)
-        return _api.attention(q, k, v, text_valid=self.text_valid, grid=tuple(sizes[:-1]), text_count=sizes[-1], scale=s)
+        return _api.attention(q, k, v, text_valid=self.text_valid, grid=tuple(sizes[:-1]), text_count=sizes[-1], scale=s, precision=self.precision)
 
     def _note(self, reason, detail):
         if reason != "taken" and reason not in POLICY:
@@ -372,9 +375,10 @@ class Plug:
 
 
 def plug(module, text_valid=None, grid=None, strict=False, dense_layers=(), dense_steps=(), warn=True, text_count=None,
-         parallel=None, group=None):
+         parallel=None, group=None, precision=None):
     """Routes `module`'s F.scaled_dot_product_attention calls to this kernel; returns the Plug.
     See the package docstring. parallel="auto", "ulysses" or "spatial": the module runs on this
     rank's share of the sequence (shard_bounds) and its SDPA calls of that length go to
-    parallel_attention with that mode."""
-    return Plug(module, text_valid, grid, strict, dense_layers, dense_steps, warn, text_count, parallel, group)
+    parallel_attention with that mode. precision="int8": attention(precision="int8") (see there;
+    single GPU, no backward)."""
+    return Plug(module, text_valid, grid, strict, dense_layers, dense_steps, warn, text_count, parallel, group, precision)

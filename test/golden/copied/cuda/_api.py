@@ -7,8 +7,8 @@ import torch
 
 from . import _build, _op
 from . import _shard
-from ._spec import (_DTYPES, GRID, GROUP, HEAD_DIM, IMAGE_SEES_TEXT, KERNEL, RUNTIME_LIMITS, SCALE, SHARD_TERMS, SPATIAL_PLANS,
-                    TEXT_COUNT, TEXT_OFFSET, TEXT_PLACE, TEXT_QUERIES, TOKENS)
+from ._spec import (_DTYPES, GRID, GROUP, HEAD_DIM, IMAGE_SEES_TEXT, KERNEL, RUNTIME_LIMITS, SCALE, SHARD_TERMS, SM90A_INT8,
+                    SPATIAL_PLANS, TEXT_COUNT, TEXT_OFFSET, TEXT_PLACE, TEXT_QUERIES, TOKENS)
 
 _INT_DTYPES = (torch.int32, torch.int64, torch.int16, torch.int8, torch.uint8)
 _DIMS = ("t", "h", "w")[3 - len(GRID):] if len(GRID) <= 3 else tuple(f"d{i}" for i in range(len(GRID)))
@@ -127,7 +127,27 @@ def _no_grad_path(q, k, v, what):
         raise ValueError(f"{KERNEL}: {what} has no backward yet; run it under torch.no_grad() or use attention() on one GPU")
 
 
-def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd", scale=None, return_lse=False, out=None, arch=None):
+def check_precision(precision, device=None, arch=None, parallel=None):
+    """Refuses precision="int8" (issue 20) where it cannot run, with the reason."""
+    if precision not in (None, "int8"):
+        raise ValueError(f"{KERNEL}: precision must be None (the inputs' 16-bit type) or 'int8', got {precision!r}")
+    if precision is None:
+        return
+    if not SM90A_INT8:
+        raise ValueError(f"{KERNEL}: this package has no int8 kernel (int8 needs head_dim 128 and an sm_90a kernel; "
+                         f"emit the package with precision int8: planKernel(ir, variant, 'int8'))")
+    if parallel is not None:
+        raise ValueError(f"{KERNEL}: precision='int8' runs on one GPU only for now (no parallel modes)")
+    if arch not in (None, "sm90a"):
+        raise ValueError(f"{KERNEL}: precision='int8' is the sm_90a kernel's; arch={arch!r} cannot run it")
+    if device is not None and torch.cuda.get_device_capability(device) != (9, 0):
+        cap = torch.cuda.get_device_capability(device)
+        raise ValueError(f"{KERNEL}: precision='int8' needs a Hopper card (compute capability 9.0: the sm_90a "
+                         f"integer wgmma, H100/H200); {torch.cuda.get_device_name(device)} is {cap[0]}.{cap[1]}")
+
+
+def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd", scale=None, return_lse=False, out=None, arch=None,
+              precision=None):
     """Attention of q over k, v restricted to the pattern (torch.ops.KERNEL.attention underneath:
     torch.compile traces it, CUDA graphs capture it). Differentiable: gradients reach q, k and v
     (and through the returned lse) by the backward kernels, deterministic (no atomics).
@@ -143,6 +163,10 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
       (-inf where a row sees no key; such rows return 0). out: a tensor to write the result into.
     arch: None (this device's best kernel), "sm80" or "sm90a" (the forward; the backward is the sm_80
       library's on every card).
+    precision: None (the inputs' 16-bit type) or "int8" (issue 20: Hopper only, head_dim 128, packages
+      emitted with it; a fused pre-pass quantizes q, k, v, smoothed, into a workspace from the stream's
+      memory pool; s8 Q·Kᵀ and u8 P × s8 V with exact int32 sums; no backward). e4m3 is not offered:
+      P and V in 3 mantissa bits miss a 3 % relative-L1 bar where int8 keeps 1-2 %.
     """
     if layout not in ("bhnd", "bnhd"):
         raise ValueError(f"{KERNEL}: layout must be 'bhnd' or 'bnhd', got {layout!r}")
@@ -156,6 +180,11 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
         raise ValueError(f"{KERNEL}: q, k, v must be on one CUDA device, got {q.device}, {k.device}, {v.device}")
     if arch not in (None, "sm80", "sm90a"):
         raise ValueError(f"{KERNEL}: arch must be None, 'sm80' or 'sm90a', got {arch!r}")
+    if precision is not None:
+        check_precision(precision, q.device, arch)
+        if needs_grad(q, k, v):
+            raise ValueError(f"{KERNEL}: precision='int8' has no backward; call it under torch.no_grad()")
+        arch = "sm90a_int8"
     bnhd = layout == "bnhd"
     B, N, Dh = q.shape[0], q.shape[1 if bnhd else 2], q.shape[3]
     if Dh != HEAD_DIM:

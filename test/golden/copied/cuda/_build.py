@@ -20,10 +20,12 @@ import warnings
 
 import torch
 
-from ._spec import _DTYPES, KERNEL, SM90A, SM90A_FALLBACK
+from ._spec import _DTYPES, KERNEL, SM90A, SM90A_FALLBACK, SM90A_INT8
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ARCHS = ("sm80", "sm90a")
+# each library's file stem after KERNEL; "sm90a_int8" is attention(precision="int8")'s (issue 20), never a default
+SUFFIX = {"sm80": "", "sm90a": "_sm90a", "sm90a_int8": "_int8_sm90a"}
 _libs = {}
 _lock = threading.Lock()
 
@@ -44,7 +46,7 @@ def _extra_flags():
 
 def source(arch):
     """The kernel source of `arch` beside this file."""
-    return os.path.join(HERE, KERNEL + ("_sm90a" if arch == "sm90a" else "") + ".cu")
+    return os.path.join(HERE, KERNEL + SUFFIX[arch] + ".cu")
 
 
 def build_dir(name, arch, extra=()):
@@ -125,7 +127,7 @@ class _BuildProgress:
 
 def is_built(arch):
     """Whether `arch`'s library is in the build cache already (no build needed)."""
-    name = KERNEL + ("_sm90a" if arch == "sm90a" else "")
+    name = KERNEL + SUFFIX[arch]
     return os.path.exists(os.path.join(build_dir(name, arch, _extra_flags()), name + ".so"))
 
 
@@ -135,18 +137,20 @@ def load_library(verbose=False, arch=None):
     backward in the sm_80 library, None in the sm_90a one)."""
     if arch is None:
         arch = arch_for(torch.cuda.current_device())
-    if arch not in ARCHS:
+    if arch not in SUFFIX:
         raise ValueError(f"arch must be 'sm80' or 'sm90a', got {arch!r}")
     if arch == "sm90a" and not SM90A:
         raise ValueError(f"{KERNEL}: no sm_90a kernel for this pattern ({SM90A_FALLBACK})")
+    if arch == "sm90a_int8" and not SM90A_INT8:
+        raise ValueError(f"{KERNEL}: no int8 kernel in this package")
     with _lock:
         if arch not in _libs:
             from torch.utils.cpp_extension import load
 
-            name = KERNEL + ("_sm90a" if arch == "sm90a" else "")
+            name = KERNEL + SUFFIX[arch]
             flags = ["-O3", "-std=c++17", "-Xptxas=-warn-spills,-warn-lmem-usage"]
             saved = os.environ.get("TORCH_CUDA_ARCH_LIST")
-            if arch == "sm90a":
+            if arch != "sm80":
                 # wgmma and setmaxnreg need the arch-specific target: -gencode=arch=compute_90a,code=sm_90a
                 os.environ["TORCH_CUDA_ARCH_LIST"] = "9.0a"
                 flags.append("-gencode=arch=compute_90a,code=sm_90a")
@@ -170,7 +174,7 @@ def load_library(verbose=False, arch=None):
                         verbose=verbose,
                     )
             finally:
-                if arch == "sm90a":
+                if arch != "sm80":
                     if saved is None:
                         os.environ.pop("TORCH_CUDA_ARCH_LIST", None)
                     else:

@@ -21,6 +21,7 @@ SCALE = 0.125
 DTYPE = torch.float16  # what the pattern declares; attention() takes bfloat16 and float16
 SM90A = True  # False: this pattern has no sm_90a kernel, Hopper runs the sm_80 one
 SM90A_FALLBACK = ""
+SM90A_INT8 = False  # attention(precision="int8") has its kernel here (issue 20; emitted on request)
 IMAGE_SEES_TEXT = False
 TEXT_QUERIES = None  # what text queries see: {"grid": bool, "text": bool}, or None without text
 # which sizes are given at launch and the largest the kernels take (proved int32-safe by the compiler):
