@@ -355,8 +355,27 @@ function emitPlan(plan: CudaPlan): EmittedFile[] {
     const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: false };
     files.push({ path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
     files.push({ path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
+    const exact = exactForwardContext(plan);
+    if (exact) files.push({ path: `${dir}/${exact.prefix}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(exact), role: 'kernel' });
   }
   return files;
+}
+
+/**
+ * The sm_90a forward the autograd path runs (issue 21): the spec's variant with the max-free
+ * softmax and lazy rescaling off, so every row's O is normalized by its true running max. With
+ * them on, a peaked row's O carries a factor down to 2^-8 until the epilogue, and the backward's
+ * delta = rowsum(dO * O) inherits that rounding (H100: dq/dk errors up to 2.34x PyTorch's). A
+ * second translation unit of the sm_90a library, entry <kernel>_sm90a_exact_forward (same C ABI
+ * as <kernel>_sm90a_forward); null where the variant is exact already.
+ */
+export function exactForwardContext(plan: CudaPlan): CudaSm90TemplateContext | null {
+  const v = plan.spec.sm90;
+  if (!plan.sm90.supported || (!v.maxFree && !v.lazyRescale)) return null;
+  const exact = cudaPlan({ ...plan.spec, sm90: { ...v, maxFree: false, lazyRescale: false } });
+  const prefix = `${plan.kernel}_sm90a_exact`;
+  // (the same sm_90a plan: the two flags change no tiling, register split or shared memory)
+  return { ...templateContextSm90(exact), kernel: plan.kernel, prefix, copyPrefix: prefix };
 }
 
 export function emitCuda(ir: PatternIR): EmitResult {

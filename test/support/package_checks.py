@@ -90,6 +90,17 @@ class Attention(unittest.TestCase):
         self.assertIs(r, o)
         self.assertEqual(last_op()[0], "attention_out")
 
+    def test_differentiable_call_asks_for_the_exact_forward(self):
+        # (issue 21: the sm_90a library's exact forward, whose O and lse the backward reads)
+        q, k, v = qkv(1232, requires_grad=True)
+        g.attention(q, k, v, **AT)
+        self.assertEqual(last_op()[1][8:], (True, ":exact"))
+        g.attention(q, k, v, arch="sm90a", **AT)
+        self.assertEqual(last_op()[1][8:], (True, "sm90a:exact"))
+        with torch.no_grad():
+            g.attention(q, k, v, return_lse=True, arch="sm90a", **AT)
+        self.assertEqual(last_op()[1][8:], (True, "sm90a"))
+
     def test_refusals(self):
         q, k, v = qkv(1232)
         cases = [
