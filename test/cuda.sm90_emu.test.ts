@@ -22,6 +22,7 @@ import { checkSource } from '../compiler/check.js';
 import type { PatternIR } from '../compiler/ir.js';
 import { totalTokens } from '../compiler/ir.js';
 import { denseMask } from '../compiler/reference.js';
+import { referenceAttentionBackward } from '../compiler/reference_backward.js';
 import { emitCuda } from '../codegen/cuda/index.js';
 import { fromHalf, toHalf } from '../codegen/wgsl/runtime.js';
 import { mulberry32 } from '../runtime/random.js';
@@ -68,6 +69,7 @@ function hostSource(cu: string, prefix: string): string {
     s = s.slice(0, a) + by + s.slice(b);
   };
   cut('// ---- wgmma (printed by codegen/cuda/sm90.ts) ----', '/** wgmma smem descriptor', 'EMU90_HELPERS\n');
+  if (s.includes('// ---- wgmma (printed by codegen/cuda/sm90.ts) ----')) cut('// ---- wgmma (printed by codegen/cuda/sm90.ts) ----', '/** 1024-byte aligned', 'EMU90_WGMMA\n');  // the backward's
   cut('// ---- row copy for the multi-GPU code', 'extern "C" {\n\nconst char*', '');
   const replace = (re: RegExp, by: string): void => {
     const before = s;
@@ -83,12 +85,15 @@ function hostSource(cu: string, prefix: string): string {
   replace(/asm volatile\("ld\.shared\.v4\.b32 \{%0,%1,%2,%3\}, \[%4\];\\n" : "=r"\(val\.x\), "=r"\(val\.y\), "=r"\(val\.z\), "=r"\(val\.w\) : "r"\(([^)]*\))\)\);/g,
     'std::memcpy(&val, emu::smem + ($1), 16);');
   replace(/extern __shared__ unsigned char smem_raw\[\];/g, 'unsigned char* smem_raw = emu::smem;');
+  if (s.includes('_bwd {')) {  // the backward's 4-byte copy (lse2, delta)
+    replace(/\/\*\* 4-byte global→shared copy[^\n]*\n__device__ __forceinline__ void cp_async4[\s\S]*?\n}\n/, 'inline void cp_async4(uint32_t dst, const void* src, int src_bytes) { emu::copy(dst, src, 4, src_bytes); }\n');
+  }
   replace(/(\w+<T>)<<<([^,]+), ([^,]+), ([^,]+), ([^>]+)>>>\(([^)]*)\);/g, 'emu_launch($1, $2, $3, $4, $5, $6);');
   if (/\basm\b/.test(s)) throw new Error(`inline PTX left in the host source: ${/.*\basm\b.*/.exec(s)![0]}`);
   return s;
 }
 
-interface Data { o: Float64Array; lse: Float64Array; peaked: Uint8Array; bits: Record<'q' | 'k' | 'v', Uint16Array> }
+interface Data { q: Float64Array; k: Float64Array; v: Float64Array; dO: Float64Array; o: Float64Array; lse: Float64Array; peaked: Uint8Array; bits: Record<'q' | 'k' | 'v' | 'o' | 'dO', Uint16Array> }
 
 /** Fresh random inputs (some spiky keys; peaked: a few keys whose scores tower over the row's), rounded to the dtype; O and lse in float64 from the mask. */
 function inputs(ir: PatternIR, c: Case, B: number, H: number, seed: number): Data {
@@ -105,7 +110,7 @@ function inputs(ir: PatternIR, c: Case, B: number, H: number, seed: number): Dat
     }
     return [x, bits];
   };
-  const [q, qb] = make(1.5, false), [k, kb] = make(1.5, true), [v, vb] = make(1, false);
+  const [q, qb] = make(1.5, false), [k, kb] = make(1.5, true), [v, vb] = make(1, false), [dO, db] = make(1, false);
   if (c.peaked) {
     // q and k of every fourth token along one direction: those pairs score ~ scale * 8 * 8 * D / 8 above the rest
     for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let i = 0; i < N; i += 4) for (let d = 0; d < D; d += 8) {
@@ -147,7 +152,9 @@ function inputs(ir: PatternIR, c: Case, B: number, H: number, seed: number): Dat
       }
     }
   }
-  return { o, lse, peaked, bits: { q: qb, k: kb, v: vb } };
+  const ob = new Uint16Array(size);
+  for (let i = 0; i < size; i++) ob[i] = bitsOf(c.dtype, o[i]);
+  return { q, k, v, dO, o, lse, peaked, bits: { q: qb, k: kb, v: vb, o: ob, dO: db } };
 }
 
 const cArray = (ty: string, name: string, xs: ArrayLike<number>): string => `alignas(16) static ${ty} ${name}[${Math.max(1, xs.length)}] = {${Array.from(xs, (x) => (Number.isFinite(x) ? String(x) : x > 0 ? 'INFINITY' : '-INFINITY')).join(',')}};`;
@@ -159,6 +166,9 @@ ${cArray('uint16_t', 'q_', d.bits.q)}
 ${cArray('uint16_t', 'k_', d.bits.k)}
 ${cArray('uint16_t', 'v_', d.bits.v)}
 ${cArray('int', 'valid_', c.valid)}
+${cArray('uint16_t', 'o_', d.bits.o)}
+${cArray('uint16_t', 'do_', d.bits.dO)}
+${cArray('float', 'lse_', d.lse)}
 int main() {
   const long long n = ${B * H * N * D}, rows = ${B * H * N};
   long long strides[12];
@@ -179,6 +189,18 @@ int main() {
     std::printf("\\n");
   }
   std::printf("ran %lld %lld\\n", emu90::tma_loads, emu90::wgmmas);
+  // the sm_90a backward (deterministic) from the float64 forward's O and lse; gradients start as NaNs
+  uint16_t* gr[3];
+  for (int i = 0; i < 3; ++i) { gr[i] = static_cast<uint16_t*>(std::aligned_alloc(16, n * 2 + 16)); for (long long j = 0; j < n; ++j) gr[i][j] = 0x7fc1; }
+  float* ws = static_cast<float*>(std::aligned_alloc(16, 2 * rows * 4 + 16));
+  long long bstrides[24];
+  for (int t = 0; t < 8; ++t) { bstrides[3 * t] = strides[0]; bstrides[3 * t + 1] = strides[1]; bstrides[3 * t + 2] = strides[2]; }
+  const int rcb = ${entries[0].replace(/_forward$/, '_backward')}(${c.dtype === 'bf16' ? 0 : 1}, do_, q_, k_, v_, o_, lse_, nullptr, gr[0], gr[1], gr[2], bstrides, ${B}, ${H}, sizes, valid_, 0, SCALE_, ws, nullptr);
+  std::printf("rcb %d\\n", rcb);
+  for (int i = 0; i < 3; ++i) {
+    for (long long j = 0; j < n; ++j) std::printf("%u ", static_cast<unsigned>(gr[i][j]));
+    std::printf("\\n");
+  }
   return 0;
 }
 `;
@@ -237,8 +259,44 @@ function runCase(c: Case, seed: number): Result {
     }
   });
   const ran = /^ran (\d+) (\d+)$/.exec(lines[6] ?? '');
+  errs.push(...checkBackward(c, at, d, lines.slice(7), B, H));
   if (!ran) errs.push(`${c.name}: no counts line`);
   return { errs, peakedErr, peakedRows: d.peaked.reduce((a, x) => a + x, 0), tma: Number(ran?.[1] ?? 0), wgmma: Number(ran?.[2] ?? 0) };
+}
+
+/** The sm_90a backward's dQ, dK, dV (lines: rcb, then the three) against compiler/reference_backward.ts: NaN-free, 0 where no pair reaches, within tolerance. */
+function checkBackward(c: Case, at: PatternIR, d: Data, lines: string[], B: number, H: number): string[] {
+  if (lines[0] !== 'rcb 0') return [`${c.name} backward: ${lines[0]}`];
+  const N = totalTokens(at), D = at.headDim, errs: string[] = [];
+  const ref = referenceAttentionBackward(at, d.q, d.k, d.v, d.dO, { batch: B, heads: H, layout: c.layout, valid: c.valid });
+  const tol = c.dtype === 'bf16' ? 3e-2 : 8e-3;
+  const seesAny: Uint8Array[] = [], seenBy: Uint8Array[] = [];
+  for (let b = 0; b < B; b++) {
+    const m = denseMask(at, c.valid[b]), rows = new Uint8Array(N), cols = new Uint8Array(N);
+    for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) if (m[i * N + j]) { rows[i] = 1; cols[j] = 1; }
+    seesAny.push(rows); seenBy.push(cols);
+  }
+  const tokenOf = (j: number): [number, number] => {
+    const e = Math.floor(j / D);
+    return c.layout === 'bhnd' ? [Math.floor(e / (H * N)), e % N] : [Math.floor(e / (N * H)), Math.floor(e / H) % N];
+  };
+  (['dQ', 'dK', 'dV'] as const).forEach((name, i) => {
+    const got = (lines[1 + i] ?? '').trim().split(' ').map((b) => valueOf(c.dtype, Number(b)));
+    const want = ref[name], reached = name === 'dQ' ? seesAny : seenBy;
+    let scale = 1e-2, worst = 0, at_ = -1, nan = 0, notZero = 0;
+    for (let j = 0; j < want.length; j++) scale = Math.max(scale, Math.abs(want[j]));
+    for (let j = 0; j < want.length; j++) {
+      if (!Number.isFinite(got[j])) { nan++; continue; }
+      const [b, t] = tokenOf(j);
+      if (!reached[b][t] && got[j] !== 0) notZero++;
+      const err = Math.abs(got[j] - want[j]);
+      if (err > worst) { worst = err; at_ = j; }
+    }
+    if (nan) errs.push(`${c.name} sm90a ${name}: ${nan} elements not written or not finite`);
+    if (notZero) errs.push(`${c.name} sm90a ${name}: ${notZero} elements nonzero where no pair reaches them`);
+    if (worst > tol * scale) errs.push(`${c.name} sm90a ${name}: max error ${worst.toExponential(2)} at ${at_} (got ${got[at_]}, want ${want[at_]}) > ${tol} x ${scale.toExponential(2)}`);
+  });
+  return errs;
 }
 
 const P = (name: string, body: string): string => `pattern ${name}\n${body}`;

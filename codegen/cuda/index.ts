@@ -20,7 +20,7 @@ import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type 
 import { edgeBoxesC, wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
-import { backwardContext } from './backward.js';
+import { backwardContext, backwardSm90Context } from './backward.js';
 
 export { cudaPlan, type CudaPlan } from './plan.js';
 
@@ -33,7 +33,7 @@ const DTYPE_FP16 = 1;
 
 /** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy, the sm_80 tensor-core helpers and the backward kernels (in the sm_80 library). */
 function cudaTemplate<C extends CudaTemplateContext>(file: string): (ctx: C) => string {
-  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs']] as const) {
+  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs'], ['backward_sm90', 'backward_sm90.cu.hbs']] as const) {
     if (!Handlebars.partials[name]) Handlebars.registerPartial(name, templateText('cuda', f));
   }
   return template<C>('cuda', file);
@@ -174,7 +174,7 @@ export interface CudaTemplateContext {
   readonly dtypeFp16: number;
   readonly scale: string;
   readonly ndim: number;
-  /** The header declares K_backward (the sm_80 library holds the backward kernels; the sm_90a one does not). */
+  /** The header declares K_backward (both libraries: the sm_80 backward, and the opt-in sm_90a one in K_sm90a). */
   readonly backward: boolean;
   /** The backward kernels' values (backward.ts). */
   readonly bwdWarps: number;
@@ -219,6 +219,11 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   readonly halfTiles: boolean;
   /** Whether the consumers take turns in this tile: the constant PINGPONG, or (half tiles) a tile's `turns`. */
   readonly turns: string;
+  /** This file holds the sm_90a backward kernels and <prefix>_backward (the library's main file; not the exact forward's). */
+  readonly backward90: boolean;
+  readonly bwd90Block: number;
+  readonly bwd90TransposedCursor: string;
+  readonly bwdWgmma: string;
 }
 
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
@@ -332,6 +337,8 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     altBox: p.altBox !== null,
     halfTiles: p.halfTiles,
     turns: p.halfTiles ? 'turns' : 'PINGPONG',
+    backward90: true,
+    ...backwardSm90Context(spec, wgmmaWrappersC),
   };
 }
 
@@ -352,7 +359,7 @@ function emitPlan(plan: CudaPlan): EmittedFile[] {
   ];
   if (plan.sm90.supported) {
     const k90 = `${kernel}_sm90a`;
-    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: false };
+    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: true };
     files.push({ path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
     files.push({ path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
     const exact = exactForwardContext(plan);
@@ -375,7 +382,7 @@ export function exactForwardContext(plan: CudaPlan): CudaSm90TemplateContext | n
   const exact = cudaPlan({ ...plan.spec, sm90: { ...v, maxFree: false, lazyRescale: false } });
   const prefix = `${plan.kernel}_sm90a_exact`;
   // (the same sm_90a plan: the two flags change no tiling, register split or shared memory)
-  return { ...templateContextSm90(exact), kernel: plan.kernel, prefix, copyPrefix: prefix };
+  return { ...templateContextSm90(exact), kernel: plan.kernel, prefix, copyPrefix: prefix, backward90: false };
 }
 
 export function emitCuda(ir: PatternIR): EmitResult {

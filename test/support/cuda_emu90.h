@@ -183,11 +183,13 @@ inline const bool hooked = (emu::on_block = &on_block, true);
 }  // namespace emu90
 
 // the replacements of the kernel's wgmma wrappers and Hopper primitives, inside the kernel's namespace
-#define EMU90_HELPERS \
+#define EMU90_WGMMA \
   template <int N, typename T> struct Wgmma { \
     static void ss(float (&d)[N / 2], uint64_t a, uint64_t b, int scale_d) { emu90::wgmma<N, T>(d, false, a, nullptr, b, false, scale_d != 0); } \
     static void rs(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b) { emu90::wgmma<N, T>(d, true, 0, a, b, true, true); } \
-  }; \
+  };
+#define EMU90_HELPERS \
+  EMU90_WGMMA \
   inline void cp_async16(uint32_t dst, const void* src, int src_bytes) { emu::copy(dst, src, 16, src_bytes); } \
   inline void cp_async_commit() {} \
   template <int N> inline void cp_async_wait() {} \

@@ -101,6 +101,22 @@ class Attention(unittest.TestCase):
             g.attention(q, k, v, return_lse=True, arch="sm90a", **AT)
         self.assertEqual(last_op()[1][8:], (True, "sm90a"))
 
+    def test_backward_arch_is_opt_in(self):
+        # (issue 21: the sm_90a backward runs only with GRAT_CUDA_BWD_ARCH=sm90a until a GPU checked it)
+        import os
+        saved = os.environ.pop("GRAT_CUDA_BWD_ARCH", None)
+        try:
+            self.assertEqual(g._build.backward_arch(), "sm80")
+            os.environ["GRAT_CUDA_BWD_ARCH"] = "sm90a"
+            self.assertEqual(g._build.backward_arch(), "sm90a")
+            os.environ["GRAT_CUDA_BWD_ARCH"] = "sm75"
+            with self.assertRaisesRegex(ValueError, "GRAT_CUDA_BWD_ARCH"):
+                g._build.backward_arch()
+        finally:
+            os.environ.pop("GRAT_CUDA_BWD_ARCH", None)
+            if saved is not None:
+                os.environ["GRAT_CUDA_BWD_ARCH"] = saved
+
     def test_refusals(self):
         q, k, v = qkv(1232)
         cases = [

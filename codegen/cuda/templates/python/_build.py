@@ -210,7 +210,7 @@ def _bind(lib, name):
     if exact is not None:
         exact.restype = c_int
         exact.argtypes = fwd.argtypes
-    bwd = getattr(lib, name + "_backward", None)  # (the sm_80 library only)
+    bwd = getattr(lib, name + "_backward", None)  # (sm_80; sm_90a where the library has its opt-in backward)
     if bwd is not None:
         bwd.restype = c_int
         # dtype, dout, q, k, v, o, lse, dlse, dq, dk, dv, strides[24], batch, heads, sizes (host), text_valid (device),
@@ -257,12 +257,24 @@ def launch(q, k, v, out, lse, sizes, text_valid, text_valid_all, scale, bnhd, ar
         raise RuntimeError(f"{KERNEL}: launch failed: {lib.error_string(rc).decode()}")
 
 
+def backward_arch():
+    """The library whose backward runs: 'sm80' (default: GPU-checked), or 'sm90a' with
+    GRAT_CUDA_BWD_ARCH=sm90a (its wgmma backward, KERNEL_sm90a_backward: CPU-emulated only so far)."""
+    forced = os.environ.get("GRAT_CUDA_BWD_ARCH", "sm80")
+    if forced not in ARCHS:
+        raise ValueError(f"GRAT_CUDA_BWD_ARCH must be 'sm80' or 'sm90a', got {forced!r}")
+    if forced == "sm90a" and not SM90A:
+        raise ValueError(f"{KERNEL}: GRAT_CUDA_BWD_ARCH=sm90a, but this pattern has no sm_90a kernel ({SM90A_FALLBACK})")
+    return forced
+
+
 def launch_backward(dout, q, k, v, o, lse, dlse, dq, dk, dv, sizes, text_valid, text_valid_all, scale, bnhd, workspace):
     """One call of KERNEL_backward (the sm_80 library, whatever ran the forward: both forwards write
-    the same lse) on the current stream of q's device: dout, q, k, v, o, dq, dk, dv usable 4-D
-    tensors of one layout, lse float32 [batch, heads, tokens] contiguous, dlse None or the same
-    shape (the gradient of the returned lse), workspace float32 [2 * batch * heads * tokens]."""
-    lib = load_library(arch="sm80")
+    the same lse; or the sm_90a library's, backward_arch) on the current stream of q's device: dout,
+    q, k, v, o, dq, dk, dv usable 4-D tensors of one layout, lse float32 [batch, heads, tokens]
+    contiguous, dlse None or the same shape (the gradient of the returned lse), workspace float32
+    [2 * batch * heads * tokens]."""
+    lib = load_library(arch=backward_arch())
     tb, th, tn = (0, 2, 1) if bnhd else (0, 1, 2)
     tensors = (q, k, v, o, dout, dq, dk, dv)
     strides = (ctypes.c_longlong * 24)(*[x.stride(i) for x in tensors for i in (tb, th, tn)])
