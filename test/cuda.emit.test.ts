@@ -83,7 +83,7 @@ describe('cuda spec', () => {
 
   it('warns on fp32 and still emits (the library takes bf16 and fp16)', () => {
     const r = emitCuda(ir(FLUX_B.replace('dtype bf16', 'dtype fp32'), [32, 32]));
-    expect(r.files.filter((f) => f.role === 'kernel').length).toBe(2); // the sm_80 and sm_90a kernels
+    expect(r.files.filter((f) => f.role === 'kernel').length).toBe(3); // the sm_80 and sm_90a kernels, the sm_90a exact forward (issue 21)
     expect(r.diagnostics.find((d) => d.code === 'W0911')?.severity).toBe('warning');
   });
 
@@ -110,7 +110,7 @@ describe('cuda emitted code', () => {
   it('is a Python package with the kernels inside (named after the kernel: sm_80, then sm_90a)', () => {
     const pkg = (f: string): string => `grat_flux_b/${f}`;
     expect(r.files.map((f) => f.path)).toEqual(['pyproject.toml', ...['__init__.py', '_spec.py', '_build.py', '_op.py', '_api.py', '_plug.py', '_parallel.py', '_shard.py', '__main__.py',
-      `${name}.cu`, `${name}.h`, `${name}_sm90a.cu`, `${name}_sm90a.h`].map(pkg)]);
+      `${name}.cu`, `${name}.h`, `${name}_sm90a.cu`, `${name}_sm90a.h`, `${name}_sm90a_exact.cu`].map(pkg)]);
     expect(fileOf(r, 'package')).toMatch(/packages = \["grat_flux_b"\]\n[^]*grat_flux_b = \["\*\.cu", "\*\.h"\]/);
     for (const f of r.files) expect(f.contents).not.toMatch(/\{\{|\}\}\}/); // no template holes left
   });

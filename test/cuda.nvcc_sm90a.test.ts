@@ -121,4 +121,22 @@ describe('nvcc sm_90a: every Hopper kernel compiles with wgmma, without spills o
     });
     expect(results.flat()).toEqual([]);
   }, 10 * 60_000);
+  it('the exact forward of the autograd path (issue 21: no max-free softmax, no lazy rescaling) links beside the default one in one library, clean', async () => {
+    const some = jobs.filter((j) => /flux_grat_x|cuda_dit_b/.test(j.example));
+    expect(some.length).toBe(2);
+    const results = await pool(some, Math.max(1, cpus().length), async (job) => {
+      const exact = job.cu.replace(/_sm90a\.cu$/, '_sm90a_exact.cu');
+      const src = readFileSync(join(job.dir, exact), 'utf8');
+      const p: string[] = [];
+      if (!/constexpr bool MAX_FREE = false;/.test(src) || !/constexpr bool LAZY_RESCALE = false;/.test(src)) p.push('the exact forward has a max-free or lazy softmax');
+      // both translation units as the loader builds the sm_90a library (_build.sources): one shared object
+      const r = await run('nvcc', ['-gencode=arch=compute_90a,code=sm_90a', '-shared', ...TORCH_FLAGS, '-O3', '-std=c++17', '-Xptxas', '-v', '-o', 'lib90.so', job.cu, exact], job.dir);
+      if (r.code !== 0) return [`${job.example}: nvcc exit ${r.code}: ${r.out.slice(-800)}`];
+      p.push(...ptxasProblems(r.out, { strict: true }));
+      const nm = await run('nm', ['-D', '--defined-only', 'lib90.so'], job.dir);
+      for (const sym of ['_sm90a_forward', '_sm90a_exact_forward']) if (!new RegExp(`${sym}$`, 'm').test(nm.out)) p.push(`no ${sym} exported`);
+      return p.map((x) => `${job.example}: ${x}`);
+    });
+    expect(results.flat()).toEqual([]);
+  }, 10 * 60_000);
 });

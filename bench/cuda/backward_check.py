@@ -24,6 +24,10 @@ bench  Flux 4096² (256x256 latent, 512 text tokens, 24 heads, head_dim 128) GRA
        forward's 4 * head_dim FLOPs per visible pair; also forward + backward through autograd.
 sanitize  compute-sanitizer memcheck and racecheck on one forward + backward of two small ragged
        cases (per-sample text_valid with a 0): exit code and the tools' summaries.
+GRAT_CUDA_BWD_ARCH=sm90a (issue 21): every backward launch above (check, bench, autograd) runs the
+sm_90a library's wgmma backward KERNEL_sm90a_backward instead (_build.backward_arch); the results
+record which. The autograd checks run the exact sm_90a forward (KERNEL_sm90a_exact_forward) on a
+compute-capability-9.0 card either way: its dq/dk error ratio is the one the exact forward fixes.
 """
 import concurrent.futures as cf
 import json
@@ -52,7 +56,7 @@ PHASES = set(sys.argv[1:]) or {"build", "check", "bench"}
 MAN = json.load(open(os.path.join(ROOT, "manifest.json")))
 dev = "cuda"
 CAP = torch.cuda.get_device_capability()
-results = {**provenance.header(), "build": [], "check": [], "bench": []}
+results = {**provenance.header(), "build": [], "check": [], "bench": [], "bwd_arch": os.environ.get("GRAT_CUDA_BWD_ARCH", "sm80")}
 
 
 def elapsed():

@@ -38,3 +38,16 @@ export function backwardContext(spec: KernelSpec): {
     transposedCursor: printTransposedCursor(spec, CUDA, { blockQ: t.blockQV }),
   };
 }
+
+/** The sm_90a backward (templates/backward_sm90.cu.hbs): one warpgroup of 64 rows per CTA (the sm_80 tiling's 4 warps) and 64-row tiles on the other side (wgmma n64). */
+export const SM90_BACKWARD_BLOCK = 64;
+
+/** The sm_90a backward template's own values (the rest is backwardContext's): its tile, its transposed walk over 64-row query tiles, its wgmma wrappers. */
+export function backwardSm90Context(spec: KernelSpec, wgmma: (ns: readonly number[]) => string): { bwd90Block: number; bwd90TransposedCursor: string; bwdWgmma: string } {
+  if (backwardTiling(spec.headDim).warps * 16 !== 64) throw new Error('cuda backend: the sm_90a backward takes the sm_80 tiling\'s 64-row CTAs');
+  return {
+    bwd90Block: SM90_BACKWARD_BLOCK,
+    bwd90TransposedCursor: printTransposedCursor(spec, CUDA, { blockQ: SM90_BACKWARD_BLOCK }),
+    bwdWgmma: wgmma([SM90_BACKWARD_BLOCK, spec.headDim]),
+  };
+}

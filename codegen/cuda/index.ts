@@ -20,7 +20,7 @@ import { canonicalSpec, kernelName, planKernel, specHash, SUPPORTED_ARCHS, type 
 import { edgeBoxesC, wgmmaInt8WrappersC, wgmmaWrappersC } from './sm90.js';
 import { emitPython, packageName } from './python.js';
 import { cudaPlan, type CudaPlan } from './plan.js';
-import { backwardContext } from './backward.js';
+import { backwardContext, backwardSm90Context } from './backward.js';
 
 export { cudaPlan, type CudaPlan } from './plan.js';
 
@@ -33,7 +33,7 @@ const DTYPE_FP16 = 1;
 
 /** The templates' partials: the part of both kernels that is the same (cursor, Params, Pack), their host API, the row copy, the sm_80 tensor-core helpers and the backward kernels (in the sm_80 library). */
 function cudaTemplate<C extends CudaTemplateContext>(file: string): (ctx: C) => string {
-  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs'], ['quant8', 'quant8.cu.hbs'], ['sm90_int8', 'sm90_int8.cu.hbs']] as const) {
+  for (const [name, f] of [['common', 'common.cu.hbs'], ['host', 'host.cu.hbs'], ['copy_rows', 'copy_rows.cu.hbs'], ['mma', 'mma.cu.hbs'], ['backward', 'backward.cu.hbs'], ['backward_sm90', 'backward_sm90.cu.hbs'], ['quant8', 'quant8.cu.hbs'], ['sm90_int8', 'sm90_int8.cu.hbs']] as const) {
     if (!Handlebars.partials[name]) Handlebars.registerPartial(name, templateText('cuda', f));
   }
   return template<C>('cuda', file);
@@ -174,7 +174,7 @@ export interface CudaTemplateContext {
   readonly dtypeFp16: number;
   readonly scale: string;
   readonly ndim: number;
-  /** The header declares K_backward (the sm_80 library holds the backward kernels; the sm_90a one does not). */
+  /** The header declares K_backward (both libraries: the sm_80 backward, and the opt-in sm_90a one in K_sm90a). */
   readonly backward: boolean;
   /** The backward kernels' values (backward.ts). */
   readonly bwdWarps: number;
@@ -222,6 +222,11 @@ export interface CudaSm90TemplateContext extends CudaTemplateContext {
   /** (spec.precision 'int8', issue 20) The 8-bit path (templates/sm90_int8.cu.hbs) and its wgmma wrappers. */
   readonly int8: boolean;
   readonly wgmma8: string;
+  /** This file holds the sm_90a backward kernels and <prefix>_backward (the library's main file; not the exact forward's). */
+  readonly backward90: boolean;
+  readonly bwd90Block: number;
+  readonly bwd90TransposedCursor: string;
+  readonly bwdWgmma: string;
 }
 
 /** Every template value, validated (identifiers and numbers only, plus printed C). */
@@ -337,6 +342,8 @@ export function templateContextSm90(plan: CudaPlan): CudaSm90TemplateContext {
     turns: p.halfTiles ? 'turns' : 'PINGPONG',
     int8: p.int8,
     wgmma8: p.int8 ? wgmmaInt8WrappersC([p.blockK, spec.headDim]) : '',
+    backward90: !p.int8,  // (an int8 spec's file is a forward only)
+    ...backwardSm90Context(spec, wgmmaWrappersC),
   };
 }
 
@@ -371,11 +378,30 @@ function emitPlan(plan: CudaPlan, int8 = false): EmittedFile[] {
   ];
   if (plan.sm90.supported) {
     const k90 = `${kernel}_sm90a`;
-    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: false };
+    const hctx: CudaTemplateContext = { ...ctx, kernel: k90, guard: `${k90.toUpperCase()}_H`, macro: k90.toUpperCase(), backward: true };
     files.push({ path: `${dir}/${k90}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(templateContextSm90(plan)), role: 'kernel' });
     files.push({ path: `${dir}/${k90}.h`, contents: cudaTemplate('api.h.hbs')(hctx), role: 'host' });
+    const exact = exactForwardContext(plan);
+    if (exact) files.push({ path: `${dir}/${exact.prefix}.cu`, contents: cudaTemplate<CudaSm90TemplateContext>('kernel_sm90.cu.hbs')(exact), role: 'kernel' });
   }
   return files;
+}
+
+/**
+ * The sm_90a forward the autograd path runs (issue 21): the spec's variant with the max-free
+ * softmax and lazy rescaling off, so every row's O is normalized by its true running max. With
+ * them on, a peaked row's O carries a factor down to 2^-8 until the epilogue, and the backward's
+ * delta = rowsum(dO * O) inherits that rounding (H100: dq/dk errors up to 2.34x PyTorch's). A
+ * second translation unit of the sm_90a library, entry <kernel>_sm90a_exact_forward (same C ABI
+ * as <kernel>_sm90a_forward); null where the variant is exact already.
+ */
+export function exactForwardContext(plan: CudaPlan): CudaSm90TemplateContext | null {
+  const v = plan.spec.sm90;
+  if (!plan.sm90.supported || (!v.maxFree && !v.lazyRescale)) return null;
+  const exact = cudaPlan({ ...plan.spec, sm90: { ...v, maxFree: false, lazyRescale: false } });
+  const prefix = `${plan.kernel}_sm90a_exact`;
+  // (the same sm_90a plan: the two flags change no tiling, register split or shared memory)
+  return { ...templateContextSm90(exact), kernel: plan.kernel, prefix, copyPrefix: prefix, backward90: false };
 }
 
 export function emitCuda(ir: PatternIR): EmitResult {

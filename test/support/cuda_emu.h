@@ -52,6 +52,7 @@ inline Bar cta;
 inline Warp warps[32];
 inline uint3 block;
 inline void (*body)() = nullptr;
+inline void (*on_block)() = nullptr;  // (cuda_emu90.h: its per-CTA state)
 
 inline void yield() {
   if (!_setjmp(cur->ctx)) _longjmp(sched, 1);
@@ -85,6 +86,7 @@ void launch(dim3 grid, int threads, F fn) {
         std::memset(smem, 0xff, SMEM);  // NaN bit patterns
         cta = Bar{0, 0, threads};
         for (int w = 0; w < (threads + 31) / 32; ++w) warps[w].bar = Bar{0, 0, 32};
+        if (on_block) on_block();
         for (int t = 0; t < threads; ++t) {
           Fiber& f = fibers[t];
           f.started = false; f.done = false; f.tid = t;

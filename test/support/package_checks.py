@@ -90,6 +90,33 @@ class Attention(unittest.TestCase):
         self.assertIs(r, o)
         self.assertEqual(last_op()[0], "attention_out")
 
+    def test_differentiable_call_asks_for_the_exact_forward(self):
+        # (issue 21: the sm_90a library's exact forward, whose O and lse the backward reads)
+        q, k, v = qkv(1232, requires_grad=True)
+        g.attention(q, k, v, **AT)
+        self.assertEqual(last_op()[1][8:], (True, ":exact"))
+        g.attention(q, k, v, arch="sm90a", **AT)
+        self.assertEqual(last_op()[1][8:], (True, "sm90a:exact"))
+        with torch.no_grad():
+            g.attention(q, k, v, return_lse=True, arch="sm90a", **AT)
+        self.assertEqual(last_op()[1][8:], (True, "sm90a"))
+
+    def test_backward_arch_is_opt_in(self):
+        # (issue 21: the sm_90a backward runs only with GRAT_CUDA_BWD_ARCH=sm90a until a GPU checked it)
+        import os
+        saved = os.environ.pop("GRAT_CUDA_BWD_ARCH", None)
+        try:
+            self.assertEqual(g._build.backward_arch(), "sm80")
+            os.environ["GRAT_CUDA_BWD_ARCH"] = "sm90a"
+            self.assertEqual(g._build.backward_arch(), "sm90a")
+            os.environ["GRAT_CUDA_BWD_ARCH"] = "sm75"
+            with self.assertRaisesRegex(ValueError, "GRAT_CUDA_BWD_ARCH"):
+                g._build.backward_arch()
+        finally:
+            os.environ.pop("GRAT_CUDA_BWD_ARCH", None)
+            if saved is not None:
+                os.environ["GRAT_CUDA_BWD_ARCH"] = saved
+
     def test_refusals(self):
         q, k, v = qkv(1232)
         cases = [

@@ -162,7 +162,8 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
     scale: softmax scale (default SCALE). return_lse adds float32 log-sum-exp [batch, heads, tokens]
       (-inf where a row sees no key; such rows return 0). out: a tensor to write the result into.
     arch: None (this device's best kernel), "sm80" or "sm90a" (the forward; the backward is the sm_80
-      library's on every card).
+      library's on every card). A differentiable call on sm_90a runs the exact forward (the max-free
+      softmax and lazy rescaling off, a few % slower): the backward reads its O and lse.
     precision: None (the inputs' 16-bit type) or "int8" (issue 20: Hopper only, head_dim 128, packages
       emitted with it; a fused pre-pass quantizes q, k, v, smoothed, into a workspace from the stream's
       memory pool; s8 Q·Kᵀ and u8 P × s8 V with exact int32 sums; no backward). e4m3 is not offered:
@@ -196,7 +197,8 @@ def attention(q, k, v, text_valid=None, grid=None, text_count=None, layout="bhnd
     s = float(SCALE if scale is None else scale)
     grad = needs_grad(q, k, v)  # a differentiable call: the backward needs the forward's lse (the op saves it)
     if out is None:
-        o, lse = _op.attention(q, k, v, tv, tv_all, sizes, s, bnhd, bool(return_lse) or grad, arch or "")
+        # (a differentiable call runs the exact forward where the sm_90a library has one: _build.launch)
+        o, lse = _op.attention(q, k, v, tv, tv_all, sizes, s, bnhd, bool(return_lse) or grad, (arch or "") + (_build.EXACT if grad else ""))
     else:
         if not isinstance(out, torch.Tensor) or out.shape != q.shape or out.dtype != q.dtype or out.device != q.device:
             raise ValueError(f"{KERNEL}: out must be a tensor of q's shape, dtype and device")

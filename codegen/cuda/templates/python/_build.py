@@ -49,12 +49,22 @@ def source(arch):
     return os.path.join(HERE, KERNEL + SUFFIX[arch] + ".cu")
 
 
+def sources(arch):
+    """The sources of `arch`'s library: its kernel, plus (sm_90a) the exact forward
+    KERNEL_sm90a_exact.cu where the generator emitted one (the default variant's max-free softmax
+    and lazy rescaling off: the forward whose O and lse the backward reads; see launch)."""
+    exact = os.path.join(HERE, KERNEL + "_sm90a_exact.cu")
+    return [source(arch)] + ([exact] if arch == "sm90a" and os.path.exists(exact) else [])
+
+
 def build_dir(name, arch, extra=()):
     """A build folder per (kernel source and header, arch, extra nvcc flags, torch and CUDA versions,
     device): two processes building the same key share torch's lock on that folder (both succeed,
     one builds)."""
     h = hashlib.sha256()
-    for f in (name + ".cu", name + ".h"):
+    for f in (name + ".cu", name + ".h", name + "_exact.cu"):
+        if f.endswith("_exact.cu") and not os.path.exists(os.path.join(HERE, f)):
+            continue  # (the sm_80 library, or a variant that is exact already)
         with open(os.path.join(HERE, f), "rb") as fh:
             h.update(fh.read())
     cap = torch.cuda.get_device_capability() if torch.cuda.is_available() else (0, 0)
@@ -166,7 +176,7 @@ def load_library(verbose=False, arch=None):
                 with _BuildProgress(what, enabled=first and not verbose):
                     path = load(
                         name=name,
-                        sources=[source(arch)],
+                        sources=sources(arch),
                         build_directory=folder,
                         extra_include_paths=[HERE],
                         extra_cuda_cflags=flags,
@@ -200,14 +210,18 @@ def _bind(lib, name):
     err = getattr(lib, name + "_error_string")
     err.restype = ctypes.c_char_p
     err.argtypes = [c_int]
-    bwd = getattr(lib, name + "_backward", None)  # (the sm_80 library only)
+    exact = getattr(lib, name + "_exact_forward", None)  # (the sm_90a library, where its variant is not exact)
+    if exact is not None:
+        exact.restype = c_int
+        exact.argtypes = fwd.argtypes
+    bwd = getattr(lib, name + "_backward", None)  # (sm_80; sm_90a where the library has its opt-in backward)
     if bwd is not None:
         bwd.restype = c_int
         # dtype, dout, q, k, v, o, lse, dlse, dq, dk, dv, strides[24], batch, heads, sizes (host), text_valid (device),
         # text_valid_all, scale, workspace, stream
         bwd.argtypes = [c_int, vp, vp, vp, vp, vp, vp, vp, vp, vp, vp, ctypes.POINTER(ctypes.c_longlong), c_int, c_int,
                         ctypes.POINTER(c_int), vp, c_int, ctypes.c_float, vp, vp]
-    return types.SimpleNamespace(forward=fwd, forward_part=part, copy_rows=copy, error_string=err, backward=bwd)
+    return types.SimpleNamespace(forward=fwd, forward_exact=exact, forward_part=part, copy_rows=copy, error_string=err, backward=bwd)
 
 
 def usable(x):
@@ -216,10 +230,19 @@ def usable(x):
     return x.stride(-1) == 1 and all(s % 8 == 0 for s in x.stride()[:-1]) and x.data_ptr() % 16 == 0
 
 
+EXACT = ":exact"  # the suffix of the op's arch argument that asks for the exact forward (autograd)
+
+
 def launch(q, k, v, out, lse, sizes, text_valid, text_valid_all, scale, bnhd, arch, part=None):
     """One call of KERNEL_forward(_part) on the current stream of q's device: q, k, v, out usable
     4-D tensors of one layout, lse None or float32 [batch, heads, tokens], sizes the grid sizes and
-    the text count, text_valid None or a contiguous int32 [batch] tensor on q's device."""
+    the text count, text_valid None or a contiguous int32 [batch] tensor on q's device. arch ending
+    in EXACT ("sm90a:exact", ":exact"): a call whose O and lse the backward will read; the sm_90a
+    library then runs its exact forward (KERNEL_sm90a_exact_forward: no max-free softmax, no lazy
+    rescaling), which keeps the backward's delta = rowsum(dO * O) accurate on peaked rows."""
+    exact = bool(arch) and arch.endswith(EXACT)
+    if exact:
+        arch = arch[: -len(EXACT)]
     lib = load_library(arch=arch or arch_for(q.device))
     tb, th, tn = (0, 2, 1) if bnhd else (0, 1, 2)
     strides = (ctypes.c_longlong * 12)(*[x.stride(i) for x in (q, k, v, out) for i in (tb, th, tn)])
@@ -230,19 +253,32 @@ def launch(q, k, v, out, lse, sizes, text_valid, text_valid_all, scale, bnhd, ar
     with torch.cuda.device(q.device):
         stream = torch.cuda.current_stream().cuda_stream
         if part is None:
-            rc = lib.forward(*args, stream)
+            fwd = lib.forward_exact if exact and lib.forward_exact is not None else lib.forward
+            rc = fwd(*args, stream)
         else:
             rc = lib.forward_part(*args, stream, (ctypes.c_int * 5)(*[int(x) for x in part]))
     if rc != 0:
         raise RuntimeError(f"{KERNEL}: launch failed: {lib.error_string(rc).decode()}")
 
 
+def backward_arch():
+    """The library whose backward runs: 'sm80' (default: GPU-checked), or 'sm90a' with
+    GRAT_CUDA_BWD_ARCH=sm90a (its wgmma backward, KERNEL_sm90a_backward: CPU-emulated only so far)."""
+    forced = os.environ.get("GRAT_CUDA_BWD_ARCH", "sm80")
+    if forced not in ARCHS:
+        raise ValueError(f"GRAT_CUDA_BWD_ARCH must be 'sm80' or 'sm90a', got {forced!r}")
+    if forced == "sm90a" and not SM90A:
+        raise ValueError(f"{KERNEL}: GRAT_CUDA_BWD_ARCH=sm90a, but this pattern has no sm_90a kernel ({SM90A_FALLBACK})")
+    return forced
+
+
 def launch_backward(dout, q, k, v, o, lse, dlse, dq, dk, dv, sizes, text_valid, text_valid_all, scale, bnhd, workspace):
     """One call of KERNEL_backward (the sm_80 library, whatever ran the forward: both forwards write
-    the same lse) on the current stream of q's device: dout, q, k, v, o, dq, dk, dv usable 4-D
-    tensors of one layout, lse float32 [batch, heads, tokens] contiguous, dlse None or the same
-    shape (the gradient of the returned lse), workspace float32 [2 * batch * heads * tokens]."""
-    lib = load_library(arch="sm80")
+    the same lse; or the sm_90a library's, backward_arch) on the current stream of q's device: dout,
+    q, k, v, o, dq, dk, dv usable 4-D tensors of one layout, lse float32 [batch, heads, tokens]
+    contiguous, dlse None or the same shape (the gradient of the returned lse), workspace float32
+    [2 * batch * heads * tokens]."""
+    lib = load_library(arch=backward_arch())
     tb, th, tn = (0, 2, 1) if bnhd else (0, 1, 2)
     tensors = (q, k, v, o, dout, dq, dk, dv)
     strides = (ctypes.c_longlong * 24)(*[x.stride(i) for x in tensors for i in (tb, th, tn)])

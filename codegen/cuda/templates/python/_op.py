@@ -4,10 +4,13 @@ torch.library custom ops in the namespace NAMESPACE: the kernel's name (one per 
 so the ops of two patterns never collide), or KERNEL_2, KERNEL_3... for a second, third copy of
 this package imported in one process (the bench's variants: each copy keeps its own libraries):
     torch.ops.NAMESPACE.attention(q, k, v, text_valid, text_valid_all, sizes, scale, bnhd, with_lse, arch)
-        -> (out, lse)       lse: float32 [batch, heads, tokens], or an empty tensor without with_lse
+        -> (out, lse)       lse: float32 [batch, heads, tokens], or an empty tensor without with_lse;
+                            arch "", "sm80" or "sm90a", + ":exact" for the forward of a differentiable
+                            call (_build.launch: the sm_90a library's exact forward)
     torch.ops.NAMESPACE.attention_out(q, k, v, out, ...same...) -> lse   (writes out)
     torch.ops.NAMESPACE.backward(dout, q, k, v, out, lse, dlse, text_valid, text_valid_all, sizes, scale, bnhd)
-        -> (dq, dk, dv)     the gradients of attention (the sm_80 library's backward kernels)
+        -> (dq, dk, dv)     the gradients of attention (the sm_80 library's backward kernels; the
+                            sm_90a library's with GRAT_CUDA_BWD_ARCH=sm90a: _build.backward_arch)
     torch.ops.NAMESPACE.note(plug_id, reason, detail, q) -> ()   (the plug's count of a routed call)
 Each has a fake (meta) implementation, so torch.compile traces them without running the kernel:
 no graph break, and CUDA graphs capture them (the launch allocates nothing and never syncs).

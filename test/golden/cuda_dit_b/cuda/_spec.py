@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_cuda_dit_b_42b6164d52dd"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "42b6164d52ddae81"
+KERNEL = "grat_cuda_dit_b_0c0a3e658a99"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "0c0a3e658a99ce2b"
 PATTERN = "cuda_dit_b"
 HEAD_DIM = 64
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

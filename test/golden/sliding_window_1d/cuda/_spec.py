@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_sliding_window_1d_f342168352d0"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "f342168352d0dffe"
+KERNEL = "grat_sliding_window_1d_77b370d01ebf"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "77b370d01ebf7d33"
 PATTERN = "sliding_window_1d"
 HEAD_DIM = 64
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_video_causal_anchor_a351d8177340"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "a351d81773407628"
+KERNEL = "grat_video_causal_anchor_ef5a000a8769"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "ef5a000a87691e0b"
 PATTERN = "video_causal_anchor"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)
