@@ -1,0 +1,258 @@
+/**
+ * Patched vs unpatched ONNX models on onnxruntime-node's WebGPU execution provider (issue 22
+ * item 4). Per case, the same inputs through:
+ *   dense      attention as exporters write it (MatMul → scale → Softmax → MatMul), [1, H, N, D]
+ *   mha        com.microsoft MultiHeadAttention (ORT's fused WebGPU attention), [1, N, H·D]
+ *   patched    `gratc patch` of `dense` (the ai.grat function, default query chunks)
+ *   unchunked  the same with `schedule onnx query_chunk=65536` (one chain per bucket)
+ * and the bundled DiT model (`gratc demo`'s default model) unpatched vs patched.
+ * Every session is created with the CPU fallback disabled (`session.disable_cpu_ep_fallback`: the
+ * session is refused if any node would go to the CPU EP) and with profiling on; the profile's node
+ * events give, per run, each node's provider, the kernels dispatched and the bytes each node read
+ * (activation + parameter sizes) and wrote (output size). Those counts and the FLOPs do not depend
+ * on the device; the wall times here do (lavapipe is a CPU-emulated Vulkan device: a proxy only).
+ * `predict` turns the counts into H100/H200 times (see bench/onnx/NOTES.md "WebGPU EP").
+ *
+ *   npx tsx bench/onnx/webgpu.ts [--quick] [--repeat 5] [--cases dit,flux] [--flux 64x64:512:2] [--out FILE] [--profile-dir DIR]
+ * On the GPU machine (no Node there) the bundle runs the same: see bench/webgpu/gpu_run.sh (ORT_PATCHED=1).
+ */
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { GraphProtoSchema, ModelProtoSchema, OperatorSetIdProtoSchema, type ModelProto } from 'onnx-buf';
+import * as ort from 'onnxruntime-node';
+import { patternStats } from '../../compiler/stats.js';
+import { buildDefaultModel, DEFAULT_CONFIG, DEFAULT_PATTERN, defaultInputs, gaussian } from '../../runtime/onnx/default/model.js';
+import { patchModel } from '../../runtime/onnx/patch.js';
+import { DT, node, valueInfo } from '../../runtime/onnx/tensor.js';
+import { denseAttentionModel } from './speed.js';
+
+/** com.microsoft MultiHeadAttention over [1, N, H·D] (the layout it takes; same math, scale 1/√D). */
+export function mhaModel(H: number, N: number, D: number): ModelProto {
+  const graph = create(GraphProtoSchema, {
+    name: 'mha_attention',
+    node: [node('MultiHeadAttention', ['q', 'k', 'v'], ['y'], { num_heads: H }, { name: 'mha', domain: 'com.microsoft' })],
+    input: ['q', 'k', 'v'].map((n) => valueInfo(n, DT.FLOAT, [1, N, H * D])),
+    output: [valueInfo('y', DT.FLOAT, [1, N, H * D])],
+  });
+  return create(ModelProtoSchema, {
+    irVersion: 8n, producerName: 'gratc-bench', graph,
+    opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n }), create(OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n })],
+  });
+}
+
+type Feeds = Record<string, ort.Tensor>;
+
+/** What one run did on the device, from the profile's node events (the last run of the session). */
+export interface RunCounts {
+  readonly kernels: number;
+  /** Nodes per provider over the whole profile (every run): a CPU entry means a hidden transfer. */
+  readonly providers: Record<string, number>;
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  /** Per op type: kernels and bytes (read + written) of one run. */
+  readonly byOp: Record<string, { kernels: number; bytes: number }>;
+}
+
+interface ProfileEvent { cat: string; name: string; dur: number; ts: number; args?: { op_name?: string; provider?: string; output_size?: string; activation_size?: string; parameter_size?: string } }
+
+const VIEWS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity']);
+
+/** Counts of one run: the node events after the last `model_run` event started. */
+export function countsFromProfile(events: readonly ProfileEvent[]): RunCounts {
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run');
+  const last = runs.length ? runs[runs.length - 1].ts : -Infinity;
+  const providers: Record<string, number> = {};
+  const byOp: Record<string, { kernels: number; bytes: number }> = {};
+  let kernels = 0, read = 0, written = 0;
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || !e.args?.provider) continue;
+    providers[e.args.provider] = (providers[e.args.provider] ?? 0) + 1;
+    if (e.ts < last) continue;
+    // Reshape and its kin alias their input on the WebGPU EP (no copy), though the profile lists their sizes
+    const view = VIEWS.has(e.args.op_name ?? '');
+    const r = view ? 0 : Number(e.args.activation_size ?? 0) + Number(e.args.parameter_size ?? 0), w = view ? 0 : Number(e.args.output_size ?? 0);
+    kernels++; read += r; written += w;
+    const o = (byOp[e.args.op_name ?? '?'] ??= { kernels: 0, bytes: 0 });
+    o.kernels++; o.bytes += r + w;
+  }
+  return { kernels, providers, bytesRead: read, bytesWritten: written, byOp };
+}
+
+export interface Timed { readonly name: string; readonly min: number; readonly median: number; readonly counts: RunCounts; readonly y: Float32Array }
+
+/**
+ * Opens each model on the WebGPU EP (CPU fallback disabled, profiling on), times them interleaved
+ * (a, b, c, a, b, c, ...) after a warm-up, then reads each profile. Wall time per run includes the
+ * uploads of the inputs and the readback of the output (the same bytes for every model of a case
+ * except mha's, which are the same size).
+ */
+export async function timeOnWebgpu(models: readonly { name: string; bytes: Uint8Array; feeds: Feeds }[], repeat: number, profileDir: string): Promise<Timed[]> {
+  mkdirSync(profileDir, { recursive: true });
+  const sessions: ort.InferenceSession[] = [];
+  for (const m of models) {
+    for (const f of readdirSync(profileDir)) if (f.startsWith(`${m.name}_`)) rmSync(join(profileDir, f));
+    sessions.push(await ort.InferenceSession.create(m.bytes, {
+      executionProviders: ['webgpu'], graphOptimizationLevel: 'all', logSeverityLevel: 3,
+      enableProfiling: true, profileFilePrefix: join(profileDir, m.name),
+      extra: { session: { disable_cpu_ep_fallback: '1' } },
+    }));
+  }
+  const ys: Float32Array[] = [];
+  for (const [i, s] of sessions.entries()) ys.push((await s.run(models[i].feeds)).y.data as Float32Array); // warm-up: shader compiles
+  const all: number[][] = models.map(() => []);
+  for (let r = 0; r < repeat; r++) {
+    for (const [i, s] of sessions.entries()) {
+      const t0 = performance.now();
+      await s.run(models[i].feeds);
+      all[i].push(performance.now() - t0);
+    }
+  }
+  const out: Timed[] = [];
+  for (const [i, s] of sessions.entries()) {
+    s.endProfiling();
+    await s.release();
+    const file = readdirSync(profileDir).find((f) => f.startsWith(`${models[i].name}_`) && f.endsWith('.json'));
+    const events = file ? JSON.parse(readFileSync(join(profileDir, file), 'utf8')) as ProfileEvent[] : [];
+    const sorted = [...all[i]].sort((a, b) => a - b);
+    out.push({ name: models[i].name, min: sorted[0], median: sorted[Math.floor(sorted.length / 2)], counts: countsFromProfile(events), y: ys[i] });
+  }
+  return out;
+}
+
+/**
+ * Rates of the H100/H200 on onnxruntime's WebGPU EP, from bench/webgpu/NOTES.md (H200, 2026-11-27):
+ * ORT's MultiHeadAttention ran 4·D·N² FLOPs at 5.2 TFLOP/s; our WGSL kernel at ~17 TFLOP/s is
+ * the SIMT ceiling seen through Dawn. Bandwidth: a plain copy kernel reaches ~70 % of HBM peak
+ * (H200 4.8 TB/s, H100 SXM 3.35 TB/s); per dispatch ~15 µs of ORT + Dawn overhead when the
+ * queue does not hide it (an assumption, not measured: the device script measures it).
+ */
+export const CARDS = {
+  h200: { bytesPerS: 0.7 * 4.8e12, matmulFlops: 5.2e12, dispatchS: 15e-6 },
+  h100: { bytesPerS: 0.7 * 3.35e12, matmulFlops: 5.2e12 * (3.35 / 4.8) ** 0.5, dispatchS: 15e-6 },
+} as const;
+
+/** Predicted ms: every kernel is bandwidth- or FLOP-bound (max), plus its dispatch. */
+export function predictMs(c: RunCounts, flops: number, card: keyof typeof CARDS): number {
+  const r = CARDS[card];
+  return 1e3 * (Math.max((c.bytesRead + c.bytesWritten) / r.bytesPerS, flops / r.matmulFlops) + c.kernels * r.dispatchS);
+}
+
+function args(): Record<string, string | true> {
+  const out: Record<string, string | true> = {};
+  const a = process.argv.slice(2);
+  for (let i = 0; i < a.length; i++) {
+    if (!a[i].startsWith('--')) continue;
+    const next = a[i + 1];
+    if (next !== undefined && !next.startsWith('--')) { out[a[i].slice(2)] = next; i++; } else out[a[i].slice(2)] = true;
+  }
+  return out;
+}
+
+const ms = (x: number): number => Number(x.toFixed(2));
+const maxDiff = (a: Float32Array, b: Float32Array): number => a.reduce((m, x, i) => Math.max(m, Math.abs(x - b[i])), 0);
+const bnhdOf = (x: Float32Array, H: number, N: number, D: number): Float32Array => {
+  const y = new Float32Array(x.length);
+  for (let h = 0; h < H; h++) for (let n = 0; n < N; n++) for (let d = 0; d < D; d++) y[(n * H + h) * D + d] = x[(h * N + n) * D + d];
+  return y;
+};
+
+/** One attention layer: dense, MHA, patched, unchunked; counts, FLOPs, predictions, wall times. */
+async function attentionCase(name: string, source: string, grid: [number, number], text: number, H: number, D: number, repeat: number, profileDir: string): Promise<Record<string, unknown>> {
+  const N = grid[0] * grid[1] + text;
+  const dense = denseAttentionModel(H, N, D);
+  const patched = patchModel(dense, { source, grid });
+  const unchunked = patchModel(dense, { source: `${source}schedule onnx query_chunk=65536\n`, grid });
+  if (patched.patched !== 1 || unchunked.patched !== 1) throw new Error(`${name}: not patched: ${patched.rows[0]?.note}`);
+  const rand = gaussian(5);
+  const mk = (): Float32Array => Float32Array.from({ length: H * N * D }, rand);
+  const [q, k, v] = [mk(), mk(), mk()];
+  const bhnd: Feeds = Object.fromEntries([['q', q], ['k', k], ['v', v]].map(([n, x]) => [n, new ort.Tensor('float32', x as Float32Array, [1, H, N, D])]));
+  const bnhd: Feeds = Object.fromEntries([['q', q], ['k', k], ['v', v]].map(([n, x]) => [n, new ort.Tensor('float32', bnhdOf(x as Float32Array, H, N, D), [1, N, H * D])]));
+  const bytes = (m: ModelProto): Uint8Array => toBinary(ModelProtoSchema, m);
+  const models = [
+    { name: `${name}_dense`, bytes: bytes(dense), feeds: bhnd },
+    { name: `${name}_mha`, bytes: bytes(mhaModel(H, N, D)), feeds: bnhd },
+    { name: `${name}_patched`, bytes: bytes(patched.model), feeds: bhnd },
+    { name: `${name}_unchunked`, bytes: bytes(unchunked.model), feeds: bhnd },
+  ];
+  const t = await timeOnWebgpu(models, repeat, profileDir);
+  const st = patternStats(patched.functions[0].ir);
+  const computed = patched.functions[0].lowered.computedPairs;
+  const flops = { dense: 4 * D * N * N * H, mha: 4 * D * N * N * H, patched: 4 * D * computed * H, unchunked: 4 * D * unchunked.functions[0].lowered.computedPairs * H };
+  // the patched function against the dense-masked reference on the same EP
+  const ref = await timeOnWebgpu([{ name: `${name}_reference`, bytes: bytes(patchModel(dense, { source, grid }, { lowering: 'dense-mask' }).model), feeds: bhnd }], 1, profileDir);
+  const rows = t.map((r) => {
+    const kind = r.name.slice(name.length + 1) as keyof typeof flops;
+    return {
+      model: kind, minMs: ms(r.min), medianMs: ms(r.median), kernels: r.counts.kernels, providers: r.counts.providers,
+      mbRead: ms(r.counts.bytesRead / 1e6), mbWritten: ms(r.counts.bytesWritten / 1e6), gflop: ms(flops[kind] / 1e9),
+      byOp: Object.fromEntries(Object.entries(r.counts.byOp).map(([o, c]) => [o, { kernels: c.kernels, mb: ms(c.bytes / 1e6) }])),
+      predictedMs: { h100: ms(predictMs(r.counts, flops[kind], 'h100')), h200: ms(predictMs(r.counts, flops[kind], 'h200')) },
+    };
+  });
+  const by = Object.fromEntries(rows.map((r) => [r.model, r]));
+  return {
+    case: name, grid, text, tokens: N, heads: H, headDim: D, density: Number(st.density.toFixed(4)),
+    target: ms(0.5 / st.density), buckets: patched.functions[0].lowered.buckets,
+    maxDiffPatchedVsReference: maxDiff(t[2].y, ref[0].y), maxDiffDenseVsMha: maxDiff(bnhdOf(t[0].y, H, N, D), t[1].y),
+    speedup: {
+      lavapipe: { overDense: ms(by.dense.medianMs / by.patched.medianMs), overMha: ms(by.mha.medianMs / by.patched.medianMs), unchunkedOverDense: ms(by.dense.medianMs / by.unchunked.medianMs) },
+      predictedH200: { overDense: ms(by.dense.predictedMs.h200 / by.patched.predictedMs.h200), overMha: ms(by.mha.predictedMs.h200 / by.patched.predictedMs.h200), unchunkedOverDense: ms(by.dense.predictedMs.h200 / by.unchunked.predictedMs.h200) },
+    },
+    rows,
+  };
+}
+
+/** The bundled DiT model (gratc demo's default) unpatched vs patched, same EP. */
+async function ditCase(repeat: number, profileDir: string): Promise<Record<string, unknown>> {
+  const cfg = DEFAULT_CONFIG;
+  const model = buildDefaultModel(cfg);
+  const patched = patchModel(model, { source: DEFAULT_PATTERN, grid: [...cfg.grid] });
+  const inp = defaultInputs(cfg);
+  const feeds: Feeds = { text: new ort.Tensor('float32', inp.text, [1, cfg.text, cfg.channels]), image: new ort.Tensor('float32', inp.image, [1, cfg.grid[0] * cfg.grid[1], cfg.channels]) };
+  const ren = (m: ModelProto): Uint8Array => {
+    // the timing helper reads output `y`; the default model's output is `image_out`
+    const c = structuredClone(m);
+    c.graph!.output[0].name = 'y';
+    for (const n of c.graph!.node) n.output = n.output.map((o) => (o === 'image_out' ? 'y' : o));
+    return toBinary(ModelProtoSchema, c);
+  };
+  const t = await timeOnWebgpu([{ name: 'dit_original', bytes: ren(model), feeds }, { name: 'dit_patched', bytes: ren(patched.model), feeds }], repeat, profileDir);
+  // the patched model on the CPU EP (which the ONNX tests check against the dense-masked reference)
+  const cpu = await ort.InferenceSession.create(ren(patched.model), { executionProviders: ['cpu'] });
+  const yCpu = (await cpu.run(feeds)).y.data as Float32Array;
+  await cpu.release();
+  const st = patternStats(patched.functions[0].ir);
+  return {
+    case: 'default_dit_model', config: cfg, tokens: cfg.grid[0] * cfg.grid[1] + cfg.text, density: Number(st.density.toFixed(4)), target: ms(0.5 / st.density),
+    maxDiffPatchedWebgpuVsCpu: maxDiff(t[1].y, yCpu),
+    speedup: ms(t[0].median / t[1].median),
+    rows: t.map((r) => ({ model: r.name, minMs: ms(r.min), medianMs: ms(r.median), kernels: r.counts.kernels, providers: r.counts.providers, mbRead: ms(r.counts.bytesRead / 1e6), mbWritten: ms(r.counts.bytesWritten / 1e6), byOp: r.counts.byOp })),
+  };
+}
+
+async function main(): Promise<void> {
+  const a = args();
+  const repeat = a.quick ? 2 : Number(a.repeat ?? 5);
+  const profileDir = String(a['profile-dir'] ?? '/tmp/gratc_ort_profile');
+  const cases = String(a.cases ?? 'dit,flux').split(',');
+  const [fg, ft, fh] = String(a.flux ?? '64x64:512:1').split(':');
+  const grid = fg.split('x').map(Number) as [number, number];
+  const results: Record<string, unknown>[] = [];
+  const log = (r: Record<string, unknown>): void => { console.log(JSON.stringify(r)); results.push(r); };
+  if (cases.includes('dit')) log(await ditCase(repeat, profileDir));
+  if (cases.includes('flux')) {
+    const flux = readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'flux_grat_b.grat'), 'utf8').replace(/^text .*$/m, `text ${ft} before`).replace(/^dtype .*$/m, 'dtype fp32');
+    log(await attentionCase('flux', flux, grid, Number(ft), Number(fh), 128, repeat, profileDir));
+  }
+  if (cases.includes('ditlayer')) {
+    // the default model's attention alone at Flux's head size (8×8 groups: density 0.145)
+    const src = DEFAULT_PATTERN.replace(/^head_dim .*$/m, 'head_dim 128');
+    log(await attentionCase('ditlayer', src, [64, 64], 64, Number(fh), 128, repeat, profileDir));
+  }
+  const report = { date: new Date().toISOString(), onnxruntime: ort.env.versions?.common ?? 'unknown', ep: 'webgpu', cpuFallbackDisabled: true, repeat, cards: CARDS, results };
+  if (typeof a.out === 'string') writeFileSync(a.out, `${JSON.stringify(report, null, 2)}\n`);
+}
+
+if (process.argv[1]?.endsWith('webgpu.ts') || process.argv[1]?.endsWith('onnx_webgpu.mjs')) await main();
