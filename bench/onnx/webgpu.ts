@@ -24,7 +24,7 @@ import * as ort from 'onnxruntime-node';
 import { patternStats } from '../../compiler/stats.js';
 import { buildDefaultModel, DEFAULT_CONFIG, DEFAULT_PATTERN, defaultInputs, gaussian } from '../../runtime/onnx/default/model.js';
 import { patchModel } from '../../runtime/onnx/patch.js';
-import { DT, node, valueInfo } from '../../runtime/onnx/tensor.js';
+import { DT, node, tensorF32, valueInfo } from '../../runtime/onnx/tensor.js';
 import { denseAttentionModel } from './speed.js';
 
 /** com.microsoft MultiHeadAttention over [1, N, H·D] (the layout it takes; same math, scale 1/√D). */
@@ -57,6 +57,7 @@ export interface RunCounts {
 interface ProfileEvent { cat: string; name: string; dur: number; ts: number; args?: { op_name?: string; provider?: string; output_size?: string; activation_size?: string; parameter_size?: string } }
 
 const VIEWS = new Set(['Reshape', 'Squeeze', 'Unsqueeze', 'Flatten', 'Identity']);
+const PARTIAL = new Set(['Gather', 'Slice']);
 
 /** Counts of one run: the node events after the last `model_run` event started. */
 export function countsFromProfile(events: readonly ProfileEvent[]): RunCounts {
@@ -71,7 +72,9 @@ export function countsFromProfile(events: readonly ProfileEvent[]): RunCounts {
     if (e.ts < last) continue;
     // Reshape and its kin alias their input on the WebGPU EP (no copy), though the profile lists their sizes
     const view = VIEWS.has(e.args.op_name ?? '');
-    const r = view ? 0 : Number(e.args.activation_size ?? 0) + Number(e.args.parameter_size ?? 0), w = view ? 0 : Number(e.args.output_size ?? 0);
+    // a Gather/Slice reads only the rows it outputs (+ its index tensor), not its whole data input
+    const w = view ? 0 : Number(e.args.output_size ?? 0);
+    const r = view ? 0 : PARTIAL.has(e.args.op_name ?? '') ? w + Number(e.args.parameter_size ?? 0) : Number(e.args.activation_size ?? 0) + Number(e.args.parameter_size ?? 0);
     kernels++; read += r; written += w;
     const o = (byOp[e.args.op_name ?? '?'] ??= { kernels: 0, bytes: 0 });
     o.kernels++; o.bytes += r + w;
@@ -232,15 +235,33 @@ async function ditCase(repeat: number, profileDir: string): Promise<Record<strin
   };
 }
 
+/**
+ * Wall time per dispatch of the WebGPU EP: a chain of `n` tiny Adds ([1, 256] floats) minus a
+ * chain of 1, over n − 1. What a patched graph's extra kernels cost where the work per kernel is
+ * small (the same session.run overhead, uploads and readback cancel).
+ */
+async function dispatchCase(repeat: number, profileDir: string): Promise<Record<string, unknown>> {
+  const chain = (n: number): Uint8Array => {
+    const nodes = Array.from({ length: n }, (_, i) => node('Add', [i ? `x${i}` : 'x', 'one'], [i === n - 1 ? 'y' : `x${i + 1}`], {}, { name: `add${i}` }));
+    const graph = create(GraphProtoSchema, { name: 'chain', node: nodes, initializer: [tensorF32('one', [1, 256], new Float32Array(256).fill(1))], input: [valueInfo('x', DT.FLOAT, [1, 256])], output: [valueInfo('y', DT.FLOAT, [1, 256])] });
+    return toBinary(ModelProtoSchema, create(ModelProtoSchema, { irVersion: 8n, producerName: 'gratc-bench', graph, opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n })] }));
+  };
+  const feeds: Feeds = { x: new ort.Tensor('float32', new Float32Array(256), [1, 256]) };
+  const n = 400;
+  const t = await timeOnWebgpu([{ name: 'chain1', bytes: chain(1), feeds }, { name: `chain${n}`, bytes: chain(n), feeds }], Math.max(repeat, 5), profileDir);
+  return { case: 'dispatch_overhead', chain: n, kernels: t[1].counts.kernels, ms1: ms(t[0].median), msChain: ms(t[1].median), usPerDispatch: ms((1e3 * (t[1].median - t[0].median)) / (n - 1)), ok: t[1].y[0] === n };
+}
+
 async function main(): Promise<void> {
   const a = args();
   const repeat = a.quick ? 2 : Number(a.repeat ?? 5);
   const profileDir = String(a['profile-dir'] ?? '/tmp/gratc_ort_profile');
-  const cases = String(a.cases ?? 'dit,flux').split(',');
+  const cases = String(a.cases ?? 'dispatch,dit,flux').split(',');
   const [fg, ft, fh] = String(a.flux ?? '64x64:512:1').split(':');
   const grid = fg.split('x').map(Number) as [number, number];
   const results: Record<string, unknown>[] = [];
   const log = (r: Record<string, unknown>): void => { console.log(JSON.stringify(r)); results.push(r); };
+  if (cases.includes('dispatch')) log(await dispatchCase(repeat, profileDir));
   if (cases.includes('dit')) log(await ditCase(repeat, profileDir));
   if (cases.includes('flux')) {
     const flux = readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'flux_grat_b.grat'), 'utf8').replace(/^text .*$/m, `text ${ft} before`).replace(/^dtype .*$/m, 'dtype fp32');
