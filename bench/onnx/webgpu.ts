@@ -13,7 +13,8 @@
  * on the device; the wall times here do (lavapipe is a CPU-emulated Vulkan device: a proxy only).
  * `predict` turns the counts into H100/H200 times (see bench/onnx/NOTES.md "WebGPU EP").
  *
- *   npx tsx bench/onnx/webgpu.ts [--quick] [--repeat 5] [--cases dit,flux] [--flux 64x64:512:2] [--out FILE] [--profile-dir DIR]
+ *   npx tsx bench/onnx/webgpu.ts [--quick] [--repeat 5] [--cases dispatch,dit,flux,ditlayer] [--flux 64x64:512:2] [--chain 4] [--out FILE] [--profile-dir DIR]
+ * (--chain c: attention layers also timed as c chained attentions: gpuMs = (t_c − t_1)/(c − 1), no transfers)
  * On the GPU machine (no Node there) the bundle runs the same: see bench/webgpu/gpu_run.sh (ORT_PATCHED=1).
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,6 +40,26 @@ export function mhaModel(H: number, N: number, D: number): ModelProto {
     irVersion: 8n, producerName: 'gratc-bench', graph,
     opsetImport: [create(OperatorSetIdProtoSchema, { domain: '', version: 17n }), create(OperatorSetIdProtoSchema, { domain: 'com.microsoft', version: 1n })],
   });
+}
+
+/**
+ * `c` copies of an attention graph (inputs q, k, v, output y) chained y_i = f(y_{i-1}, k, v): the
+ * GPU time of one attention is (t_c − t_1)/(c − 1), uploads and readback cancelled (as
+ * bench/webgpu/bench.ts). Patching the chained dense graph patches every copy.
+ */
+export function chainModel(m: ModelProto, c: number): ModelProto {
+  if (c === 1) return m;
+  const out = structuredClone(m);
+  const inits = new Set(m.graph!.initializer.map((t) => t.name));
+  const keep = (x: string): boolean => x === '' || x === 'k' || x === 'v' || inits.has(x);
+  out.graph!.node = Array.from({ length: c }, (_, i) => m.graph!.node.map((n) => {
+    const r = structuredClone(n);
+    r.name = `${n.name}_${i}`;
+    r.input = n.input.map((x) => (x === 'q' ? (i ? `y_${i - 1}` : 'q') : keep(x) ? x : `${x}_${i}`));
+    r.output = n.output.map((x) => (x === 'y' && i === c - 1 ? 'y' : `${x}_${i}`));
+    return r;
+  })).flat();
+  return out;
 }
 
 type Feeds = Record<string, ort.Tensor>;
@@ -135,10 +156,15 @@ export const CARDS = {
   h100: { bytesPerS: 0.7 * 3.35e12, matmulFlops: 5.2e12 * (3.35 / 4.8) ** 0.5, dispatchS: 15e-6 },
 } as const;
 
-/** Predicted ms: every kernel is bandwidth- or FLOP-bound (max), plus its dispatch. */
-export function predictMs(c: RunCounts, flops: number, card: keyof typeof CARDS): number {
+/**
+ * Predicted ms on a card: the matrix products (MatMul, MultiHeadAttention) at the FLOP rate, every
+ * other kernel's bytes at the copy bandwidth, plus each kernel's dispatch; ops run one after the
+ * other, so the terms add. `heads`: scale a run's bytes and FLOPs (all per head) to other heads.
+ */
+export function predictMs(c: RunCounts, flops: number, card: keyof typeof CARDS, headScale = 1): number {
   const r = CARDS[card];
-  return 1e3 * (Math.max((c.bytesRead + c.bytesWritten) / r.bytesPerS, flops / r.matmulFlops) + c.kernels * r.dispatchS);
+  const products = (c.byOp.MatMul?.bytes ?? 0) + (c.byOp.MultiHeadAttention?.bytes ?? 0);
+  return 1e3 * (headScale * (flops / r.matmulFlops + (c.bytesRead + c.bytesWritten - products) / r.bytesPerS) + c.kernels * r.dispatchS);
 }
 
 function args(): Record<string, string | true> {
@@ -160,12 +186,17 @@ const bnhdOf = (x: Float32Array, H: number, N: number, D: number): Float32Array 
   return y;
 };
 
-/** One attention layer: dense, MHA, patched, unchunked; counts, FLOPs, predictions, wall times. */
-async function attentionCase(name: string, source: string, grid: [number, number], text: number, H: number, D: number, repeat: number, profileDir: string): Promise<Record<string, unknown>> {
+/**
+ * One attention layer: dense, MHA, patched, unchunked; counts, FLOPs, predictions, wall times.
+ * With `chain` > 1 each is also timed as a chain of `chain` attentions, and `gpuMs` is one
+ * attention without the transfers.
+ */
+async function attentionCase(name: string, source: string, grid: [number, number], text: number, H: number, D: number, repeat: number, profileDir: string, chain = 1): Promise<Record<string, unknown>> {
   const N = grid[0] * grid[1] + text;
   const dense = denseAttentionModel(H, N, D);
+  const unchunkedSource = `${source}schedule onnx query_chunk=65536\n`;
   const patched = patchModel(dense, { source, grid });
-  const unchunked = patchModel(dense, { source: `${source}schedule onnx query_chunk=65536\n`, grid });
+  const unchunked = patchModel(dense, { source: unchunkedSource, grid });
   if (patched.patched !== 1 || unchunked.patched !== 1) throw new Error(`${name}: not patched: ${patched.rows[0]?.note}`);
   const rand = gaussian(5);
   const mk = (): Float32Array => Float32Array.from({ length: H * N * D }, rand);
@@ -173,13 +204,19 @@ async function attentionCase(name: string, source: string, grid: [number, number
   const bhnd: Feeds = Object.fromEntries([['q', q], ['k', k], ['v', v]].map(([n, x]) => [n, new ort.Tensor('float32', x as Float32Array, [1, H, N, D])]));
   const bnhd: Feeds = Object.fromEntries([['q', q], ['k', k], ['v', v]].map(([n, x]) => [n, new ort.Tensor('float32', bnhdOf(x as Float32Array, H, N, D), [1, N, H * D])]));
   const bytes = (m: ModelProto): Uint8Array => toBinary(ModelProtoSchema, m);
-  const models = [
-    { name: `${name}_dense`, bytes: bytes(dense), feeds: bhnd },
-    { name: `${name}_mha`, bytes: bytes(mhaModel(H, N, D)), feeds: bnhd },
-    { name: `${name}_patched`, bytes: bytes(patched.model), feeds: bhnd },
-    { name: `${name}_unchunked`, bytes: bytes(unchunked.model), feeds: bhnd },
-  ];
-  const t = await timeOnWebgpu(models, repeat, profileDir);
+  const kinds = (c: number) => {
+    const d = chainModel(dense, c);
+    const p = (src: string): ModelProto => { const r = patchModel(d, { source: src, grid }); if (r.patched !== c) throw new Error(`${name}: ${r.patched} of ${c} patched`); return r.model; };
+    const tag = c === 1 ? '' : `_x${c}`;
+    return [
+      { name: `${name}_dense${tag}`, bytes: bytes(d), feeds: bhnd },
+      { name: `${name}_mha${tag}`, bytes: bytes(chainModel(mhaModel(H, N, D), c)), feeds: bnhd },
+      { name: `${name}_patched${tag}`, bytes: bytes(c === 1 ? patched.model : p(source)), feeds: bhnd },
+      { name: `${name}_unchunked${tag}`, bytes: bytes(c === 1 ? unchunked.model : p(unchunkedSource)), feeds: bhnd },
+    ];
+  };
+  const all = await timeOnWebgpu([...kinds(1), ...(chain > 1 ? kinds(chain) : [])], repeat, profileDir);
+  const t = all.slice(0, 4), tc = chain > 1 ? all.slice(4) : null;
   const st = patternStats(patched.functions[0].ir);
   const computed = patched.functions[0].lowered.computedPairs;
   const flops = { dense: 4 * D * N * N * H, mha: 4 * D * N * N * H, patched: 4 * D * computed * H, unchunked: 4 * D * unchunked.functions[0].lowered.computedPairs * H };
@@ -188,10 +225,14 @@ async function attentionCase(name: string, source: string, grid: [number, number
   const rows = t.map((r) => {
     const kind = r.name.slice(name.length + 1) as keyof typeof flops;
     return {
-      model: kind, minMs: ms(r.min), medianMs: ms(r.median), kernels: r.counts.kernels, providers: r.counts.providers,
+      model: kind, minMs: ms(r.min), medianMs: ms(r.median),
+      gpuMs: tc ? ms((tc[t.indexOf(r)].median - r.median) / (chain - 1)) : null,
+      kernels: r.counts.kernels, providers: r.counts.providers,
       mbRead: ms(r.counts.bytesRead / 1e6), mbWritten: ms(r.counts.bytesWritten / 1e6), gflop: ms(flops[kind] / 1e9),
       byOp: Object.fromEntries(Object.entries(r.counts.byOp).map(([o, c]) => [o, { kernels: c.kernels, mb: ms(c.bytes / 1e6) }])),
       predictedMs: { h100: ms(predictMs(r.counts, flops[kind], 'h100')), h200: ms(predictMs(r.counts, flops[kind], 'h200')) },
+      // Flux's 8 heads, from this run's per-head counts (the device script runs 8 heads itself)
+      predicted8HeadsMs: { h100: ms(predictMs(r.counts, flops[kind], 'h100', 8 / H)), h200: ms(predictMs(r.counts, flops[kind], 'h200', 8 / H)) },
     };
   });
   const by = Object.fromEntries(rows.map((r) => [r.model, r]));
@@ -200,15 +241,17 @@ async function attentionCase(name: string, source: string, grid: [number, number
     target: ms(0.5 / st.density), buckets: patched.functions[0].lowered.buckets,
     maxDiffPatchedVsReference: maxDiff(t[2].y, ref[0].y), maxDiffDenseVsMha: maxDiff(bnhdOf(t[0].y, H, N, D), t[1].y),
     speedup: {
-      lavapipe: { overDense: ms(by.dense.medianMs / by.patched.medianMs), overMha: ms(by.mha.medianMs / by.patched.medianMs), unchunkedOverDense: ms(by.dense.medianMs / by.unchunked.medianMs) },
-      predictedH200: { overDense: ms(by.dense.predictedMs.h200 / by.patched.predictedMs.h200), overMha: ms(by.mha.predictedMs.h200 / by.patched.predictedMs.h200), unchunkedOverDense: ms(by.dense.predictedMs.h200 / by.unchunked.predictedMs.h200) },
+      wall: { overDense: ms(by.dense.medianMs / by.patched.medianMs), overMha: ms(by.mha.medianMs / by.patched.medianMs), unchunkedOverDense: ms(by.dense.medianMs / by.unchunked.medianMs) },
+      gpu: tc ? { overDense: ms(by.dense.gpuMs! / by.patched.gpuMs!), overMha: ms(by.mha.gpuMs! / by.patched.gpuMs!), unchunkedOverDense: ms(by.dense.gpuMs! / by.unchunked.gpuMs!), unchunkedOverMha: ms(by.mha.gpuMs! / by.unchunked.gpuMs!) } : null,
+      predictedH200: { overDense: ms(by.dense.predictedMs.h200 / by.patched.predictedMs.h200), overMha: ms(by.mha.predictedMs.h200 / by.patched.predictedMs.h200), unchunkedOverMha: ms(by.mha.predictedMs.h200 / by.unchunked.predictedMs.h200) },
+      predictedH200at8Heads: { overDense: ms(by.dense.predicted8HeadsMs.h200 / by.patched.predicted8HeadsMs.h200), overMha: ms(by.mha.predicted8HeadsMs.h200 / by.patched.predicted8HeadsMs.h200), unchunkedOverMha: ms(by.mha.predicted8HeadsMs.h200 / by.unchunked.predicted8HeadsMs.h200) },
     },
     rows,
   };
 }
 
 /** The bundled DiT model (gratc demo's default) unpatched vs patched, same EP. */
-async function ditCase(repeat: number, profileDir: string): Promise<Record<string, unknown>> {
+async function ditCase(repeat: number, profileDir: string, withUnchunked: boolean): Promise<Record<string, unknown>> {
   const cfg = DEFAULT_CONFIG;
   const model = buildDefaultModel(cfg);
   const patched = patchModel(model, { source: DEFAULT_PATTERN, grid: [...cfg.grid] });
@@ -221,7 +264,12 @@ async function ditCase(repeat: number, profileDir: string): Promise<Record<strin
     for (const n of c.graph!.node) n.output = n.output.map((o) => (o === 'image_out' ? 'y' : o));
     return toBinary(ModelProtoSchema, c);
   };
-  const t = await timeOnWebgpu([{ name: 'dit_original', bytes: ren(model), feeds }, { name: 'dit_patched', bytes: ren(patched.model), feeds }], repeat, profileDir);
+  // one chain per bucket (no query chunks): fewer, larger kernels, what a GPU EP may prefer
+  const unchunked = patchModel(model, { source: `${DEFAULT_PATTERN}schedule onnx query_chunk=65536\n`, grid: [...cfg.grid] });
+  const t = await timeOnWebgpu([
+    { name: 'dit_original', bytes: ren(model), feeds }, { name: 'dit_patched', bytes: ren(patched.model), feeds },
+    ...(withUnchunked ? [{ name: 'dit_unchunked', bytes: ren(unchunked.model), feeds }] : []),
+  ], repeat, profileDir);
   // the patched model on the CPU EP (which the ONNX tests check against the dense-masked reference)
   const cpu = await ort.InferenceSession.create(ren(patched.model), { executionProviders: ['cpu'] });
   const yCpu = (await cpu.run(feeds)).y.data as Float32Array;
@@ -230,7 +278,7 @@ async function ditCase(repeat: number, profileDir: string): Promise<Record<strin
   return {
     case: 'default_dit_model', config: cfg, tokens: cfg.grid[0] * cfg.grid[1] + cfg.text, density: Number(st.density.toFixed(4)), target: ms(0.5 / st.density),
     maxDiffPatchedWebgpuVsCpu: maxDiff(t[1].y, yCpu),
-    speedup: ms(t[0].median / t[1].median),
+    speedup: ms(t[0].median / t[1].median), unchunkedSpeedup: t[2] ? ms(t[0].median / t[2].median) : null,
     rows: t.map((r) => ({ model: r.name, minMs: ms(r.min), medianMs: ms(r.median), kernels: r.counts.kernels, providers: r.counts.providers, mbRead: ms(r.counts.bytesRead / 1e6), mbWritten: ms(r.counts.bytesWritten / 1e6), byOp: r.counts.byOp })),
   };
 }
@@ -259,18 +307,19 @@ async function main(): Promise<void> {
   const cases = String(a.cases ?? 'dispatch,dit,flux').split(',');
   const [fg, ft, fh] = String(a.flux ?? '64x64:512:1').split(':');
   const grid = fg.split('x').map(Number) as [number, number];
+  const chain = Number(a.chain ?? 1);
   const results: Record<string, unknown>[] = [];
   const log = (r: Record<string, unknown>): void => { console.log(JSON.stringify(r)); results.push(r); };
   if (cases.includes('dispatch')) log(await dispatchCase(repeat, profileDir));
-  if (cases.includes('dit')) log(await ditCase(repeat, profileDir));
+  if (cases.includes('dit')) log(await ditCase(repeat, profileDir, !a['no-unchunked']));
   if (cases.includes('flux')) {
     const flux = readFileSync(join(import.meta.dirname, '..', '..', 'examples', 'flux_grat_b.grat'), 'utf8').replace(/^text .*$/m, `text ${ft} before`).replace(/^dtype .*$/m, 'dtype fp32');
-    log(await attentionCase('flux', flux, grid, Number(ft), Number(fh), 128, repeat, profileDir));
+    log(await attentionCase('flux', flux, grid, Number(ft), Number(fh), 128, repeat, profileDir, chain));
   }
   if (cases.includes('ditlayer')) {
     // the default model's attention alone at Flux's head size (8×8 groups: density 0.145)
     const src = DEFAULT_PATTERN.replace(/^head_dim .*$/m, 'head_dim 128');
-    log(await attentionCase('ditlayer', src, [64, 64], 64, Number(fh), 128, repeat, profileDir));
+    log(await attentionCase('ditlayer', src, [64, 64], 64, Number(fh), 128, repeat, profileDir, chain));
   }
   const report = { date: new Date().toISOString(), onnxruntime: ort.env.versions?.common ?? 'unknown', ep: 'webgpu', cpuFallbackDisabled: true, repeat, cards: CARDS, results };
   if (typeof a.out === 'string') writeFileSync(a.out, `${JSON.stringify(report, null, 2)}\n`);
