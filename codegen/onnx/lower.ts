@@ -190,7 +190,7 @@ function writeRuns(runs: readonly Run[], out: Int32Array, at: number): number {
 }
 
 /** Bump when the emitted body changes for the same plan and options, so a function name always identifies one body. */
-export const GENERATOR: Generator = 'onnx/5';
+export const GENERATOR: Generator = 'onnx/6';
 
 /**
  * The function's name: `<pattern>_<hash10>` over the canonical plan (compiler/plan.ts, as the
@@ -254,11 +254,11 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
     if (!v) validAs.set(rank, v = op('Reshape', [nonneg, i64(`valid_shape${rank}`, [rank], [-1, ...Array(rank - 1).fill(1)])], {}, `text_valid${rank}d`));
     return v;
   };
-  // the scale multiplies each MatMul's scores: onnxruntime fuses MatMul + scalar Mul (+ the
-  // key Transpose) into one FusedMatMul, so this costs nothing, unlike scaling q up front
-  const q = q0;
-  const scaleName = scale === 1 ? null : f32('scale', [], [scale]);
-  const scaled = (s: string): string => (scaleName ? op('Mul', [s, scaleName]) : s);
+  // the scale multiplies q once (one N·D pass), not each chunk's scores: the CPU EP fuses a
+  // scalar Mul into the scores' MatMul for free, but the WebGPU EP does not, where it was a
+  // score-sized pass per chunk (as many bytes as the Softmax); CPU time measured unchanged
+  // (bench/onnx/NOTES.md "WebGPU EP")
+  const q = scale === 1 ? q0 : op('Mul', [q0, f32('scale', [], [scale])]);
   const neg = f32('neg', [], [NEG]);
 
   // ---- plan: per-group lengths and buckets, then the exact size check before any big allocation ----
@@ -312,8 +312,8 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
       const ki = i64(`kidx${tag}`, [n, Kb], kidx);
       const Kg = op('Gather', [k, ki], { axis: 2 }); // [B,H,n,Kb,D]
       const Vg = op('Gather', [v, ki], { axis: 2 });
-      // onnxruntime fuses this Transpose (and the scale) into one FusedMatMul
-      let S = scaled(op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })])); // [B,H,n,Qb,Kb]
+      // onnxruntime's CPU EP fuses this Transpose into the MatMul (FusedMatMul); the WebGPU EP copies it
+      let S = op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })]); // [B,H,n,Qb,Kb]
       let biasName: string | null = cb.some((x) => x !== 0) ? f32(`kbias${tag}`, [n, 1, Kb], cb) : null;
       let keep: string | null = null;
       if (valid && ct.some((x) => x >= 0)) {
@@ -345,7 +345,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
     const Qt = slice(q, tOff, T, 2);
     // one chain for all text rows: they are few, and they multiply long key rows (large GEMMs);
     // cutting them into query chunks measured no faster (bench/onnx/NOTES.md)
-    let S = scaled(op('MatMul', [Qt, op('Transpose', [kSel], { perm: [0, 1, 3, 2] })])); // [B,H,T,L]
+    let S = op('MatMul', [Qt, op('Transpose', [kSel], { perm: [0, 1, 3, 2] })]); // [B,H,T,L]
     let keep: string | null = null;
     if (valid && tq.text) {
       const tpos = new Int32Array(L).fill(-1);

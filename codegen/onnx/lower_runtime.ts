@@ -39,7 +39,7 @@ export interface RuntimeSpec {
 }
 
 /** Bump when the emitted body changes for the same pattern and options. */
-export const RUNTIME_GENERATOR = 'onnx-rt/2';
+export const RUNTIME_GENERATOR = 'onnx-rt/3';
 
 const NEG = -1e30;
 
@@ -118,9 +118,9 @@ export function lowerRuntime(ir: PatternIR, rt: RuntimeSpec, opts: LowerOptions,
   const gridInput = needsGridInput(rt);
   const inputs = ['q', 'k', 'v', ...(opts.keyBias ? ['key_bias'] : []), ...(textValid ? ['text_valid'] : []), ...(gridInput ? ['grid'] : [])];
   const asF32 = (x: string): string => (lowp ? op('Cast', [x], { to: DT.FLOAT }) : x);
-  const q = asF32('q'), k = asF32('k'), v = asF32('v');
+  // the scale multiplies q once, not the G·Q·K scores (as lower.ts: the WebGPU EP does not fuse it)
+  const q = scale === 1 ? asF32('q') : op('Mul', [asF32('q'), f32(scale)]), k = asF32('k'), v = asF32('v');
   const kb = opts.keyBias ? asF32('key_bias') : null;
-  const scaled = (s: string): string => (scale === 1 ? s : op('Mul', [s, f32(scale)]));
 
   // ---- sizes ----
   const N = op('Gather', [op('Shape', ['q']), i64(2)]); // 0-d
@@ -324,7 +324,7 @@ export function lowerRuntime(ir: PatternIR, rt: RuntimeSpec, opts: LowerOptions,
     const Qg = op('Gather', [q, qidx], { axis: 2 }); // [B, H, G, Q, D]
     const Kg = op('Gather', [k, kidx], { axis: 2 }); // [B, H, G, K, D]
     const Vg = op('Gather', [v, kidx], { axis: 2 });
-    let S = scaled(op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })]));
+    let S = op('MatMul', [Qg, op('Transpose', [Kg], { perm: [0, 1, 2, 4, 3] })]);
     S = op('Add', [S, op('Where', [vis, f32(0), f32(NEG)])]);
     if (kb) S = op('Add', [S, op('Transpose', [op('Gather', [kb, kidx], { axis: 3 })], { perm: [0, 1, 3, 2, 4] })]);
     // a row that sees no key outputs 0 (its softmax over NEG alone would be uniform)
@@ -345,7 +345,7 @@ export function lowerRuntime(ir: PatternIR, rt: RuntimeSpec, opts: LowerOptions,
     } else {
       const sel: [Sc, Sc] | null = tq.grid && tq.text ? null : tq.grid ? [imageOff, M] : [textOff, T];
       const kSel = sel ? slice(k, sel[0], sel[1], 2) : k, vSel = sel ? slice(v, sel[0], sel[1], 2) : v;
-      let S = scaled(op('MatMul', [Qt, op('Transpose', [kSel], { perm: [0, 1, 3, 2] })])); // [B, H, T, L]
+      let S = op('MatMul', [Qt, op('Transpose', [kSel], { perm: [0, 1, 3, 2] })]); // [B, H, T, L]
       let keep: string | null = null;
       if (valid && tq.text) {
         const pos = sel ? range(T) : op('Sub', [range(Nchk), sc(textOff)]); // text position of each key

@@ -24,6 +24,12 @@ export interface SessionOptions {
    * ~15% and a patched one (hundreds of short ops) up to ~1.7× slower; see bench/onnx/NOTES.md.
    */
   readonly spinning?: boolean;
+  /**
+   * Whether nodes the EP has no kernel for may run on the CPU EP (onnxruntime's default: yes).
+   * `false` makes session creation fail instead (`session.disable_cpu_ep_fallback`): on the WebGPU
+   * EP a CPU node is a hidden device↔host transfer and a sync; bench/onnx/NOTES.md "WebGPU EP".
+   */
+  readonly cpuFallback?: boolean;
   /** Write an onnxruntime profile (JSON) with this file prefix; `session.endProfiling()` ends it. */
   readonly profile?: string;
 }
@@ -40,7 +46,7 @@ export async function openSession(model: string | Uint8Array, opts: SessionOptio
     executionProviders: [ep],
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
-    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } },
+    extra: { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' }, ...(opts.cpuFallback === false ? { disable_cpu_ep_fallback: '1' } : {}) } },
     ...(opts.profile ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
     logSeverityLevel: 3,
   };
