@@ -260,8 +260,8 @@ export interface OnnxShape {
 
 /**
  * Upper bounds on what the lowering emits for a shape: per chunk at most 24 nodes; per key slot
- * 8 bytes (index), + 4 (padding bias) where a bucket is padded, + 8 (text position) where text
- * keys and text_valid are, + 4 (keep mask) where a group sees only text; per query row 8.
+ * 8 bytes (index), + 4 (padding bias) where a bucket is padded, + 4 (text position, float32) where
+ * text keys and text_valid are, + 4 (keep mask) where a group sees only text; per query row 8.
  * test/cost.test.ts checks them against the lowering's actual output.
  */
 export const ONNX_NODES_PER_CHUNK = 24;
@@ -269,14 +269,14 @@ const ONNX_FIXED_NODES = 40;
 
 export function onnxMeasures(s: OnnxShape, what = 'the ONNX lowering', spent: Spent = NOTHING_SPENT): Measure[] {
   let bytes = 8 * s.tokens + 4096, nodes = ONNX_FIXED_NODES, largest = s.textRows * s.textKeys;
-  const text = s.textValid && s.textSlots ? 8 + (s.textOnly ? 4 : 0) : 0;
+  const text = s.textValid && s.textSlots ? 4 + (s.textOnly ? 4 : 0) : 0;
   for (const b of s.buckets) {
     const chunks = Math.ceil(b.groups / b.chunk);
     bytes += b.groups * (8 * b.queryLen + (8 + (b.padded ? 4 : 0) + text) * b.keyLen) + 64 * chunks;
     nodes += ONNX_NODES_PER_CHUNK * chunks;
     largest = Math.max(largest, Math.min(b.chunk, b.groups) * b.queryLen * b.keyLen);
   }
-  if (s.textValid) bytes += 8 * s.textKeys;
+  if (s.textValid) bytes += 4 * s.textKeys;
   const hint = 'use larger groups, fewer keys per group or a smaller grid';
   return plusSpent([
     { what, quantity: 'bytes of constants (index tensors)', amount: bytes, limit: BUDGET.onnxBytes, hint },

@@ -174,23 +174,24 @@ describe('cost model: the ONNX lowering', () => {
 
   it('emits exactly what it emitted before it was made linear (golden hashes of the body from the old lowering)', () => {
     // re-pinned at generator onnx/6, whose only change is the scale: one Mul of q instead of one
-    // per chunk's scores (the golden ONNX dumps show that diff and nothing else)
+    // per chunk's scores (the golden ONNX dumps show that diff and nothing else); again at onnx/7,
+    // whose text positions are float32 constants (text_valid compared in float32)
     const cases: [PatternIR, Record<string, unknown>, string, number][] = [
-      [example('flux_grat_b', [32, 32]), { textValid: true }, 'b5c96546489dbc8b', 83],
-      [example('flux_grat_x', [16, 20]), { textValid: true, keyBias: true }, 'ab6dd72b45277fd8', 58],
-      [example('hunyuan_grat_x', [8, 12, 20]), { textValid: true, maxBuckets: 3, queryChunk: 64 }, 'cd7fc9658b463780', 211],
+      [example('flux_grat_b', [32, 32]), { textValid: true }, '1f58b27b42e2da43', 83],
+      [example('flux_grat_x', [16, 20]), { textValid: true, keyBias: true }, '4cc823aa48676465', 58],
+      [example('hunyuan_grat_x', [8, 12, 20]), { textValid: true, maxBuckets: 3, queryChunk: 64 }, '062d2ac81d30c743', 211],
       [example('sliding_window_1d', [1000]), {}, 'ac6fece1c9bece6f', 105],
-      [example('dit_grat_b', [20, 20], 64), { textValid: true, elemType: 10 }, 'b13db52f92fef585', 119],
+      [example('dit_grat_b', [20, 20], 64), { textValid: true, elemType: 10 }, '44d5c90aa975fbac', 119],
     ];
     for (const [ir, o, hash, nodes] of cases) {
       const l = lowerPattern(ir, { elemType: 1, opset: 17, ...o });
       // since text_valid may be [batch] (issue 18), it is clamped at 0 and reshaped to broadcast
-      // (named nodes: max and its 0, a reshape and its shape per score rank); without them, the
-      // body is the old one byte for byte
+      // (named nodes: its float32 cast (onnx/7), max and its 0, a reshape and its shape per score
+      // rank); without them, the body is the old one byte for byte
       const added = (n: (typeof l.fn.node)[number]): boolean => /^(valid_|text_valid)/.test(n.output[0]);
       const body = l.fn.node.filter((n) => !added(n)).map((n) => ({ ...n, input: n.input.map((x) => (/^text_valid\dd$/.test(x) ? 'text_valid' : x)) }));
       expect(body.length, ir.name).toBe(nodes);
-      expect(l.fn.node.length - body.length, ir.name).toBe(o.textValid ? 6 : 0);
+      expect(l.fn.node.length - body.length, ir.name).toBe(o.textValid ? 7 : 0);
       // the body only: the function's name follows the generator version (test/names.test.ts)
       expect(createHash('sha256').update(toBinary(FunctionProtoSchema, { ...l.fn, name: '', node: body })).digest('hex').slice(0, 16), ir.name).toBe(hash);
     }
@@ -282,9 +283,10 @@ describe('emitted kernels are linear in the pattern', () => {
       const a = size(target, 32), b = size(target, 64);
       expect(b.source / a.source).toBeCloseTo(2, 1);
       expect(b.out / a.out).toBeLessThan(2.2);
-      // and a bounded multiple of the source (before: 5 MB of CUDA from 66 KB); WGSL prints the
+      // and a bounded multiple of the source (before: 5 MB of CUDA from 66 KB; 65x measured since the
+      // sm_90a library holds the exact-max forward too, issue 21); WGSL prints the
       // cursor once per variant: 12 of them (6 staged, 6 that fit 16 KiB), ~134x measured
-      expect(b.out / b.source).toBeLessThan(target === 'cuda' ? 60 : 240);
+      expect(b.out / b.source).toBeLessThan(target === 'cuda' ? 80 : 240);
     });
   }
 });

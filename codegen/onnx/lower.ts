@@ -190,7 +190,7 @@ function writeRuns(runs: readonly Run[], out: Int32Array, at: number): number {
 }
 
 /** Bump when the emitted body changes for the same plan and options, so a function name always identifies one body. */
-export const GENERATOR: Generator = 'onnx/6';
+export const GENERATOR: Generator = 'onnx/7'; // 6: the scale on q once; 7: text_valid compared in float32 (no int64 node for the WebGPU EP to leave on the CPU)
 
 /**
  * The function's name: `<pattern>_<hash10>` over the canonical plan (compiler/plan.ts, as the
@@ -248,8 +248,10 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
   // numbered, so every other node keeps the name it had before text_valid could be [batch].
   const validAs = new Map<number, string>();
   let nonneg: string | null = null;
+  // Compared in float32 (exact for any text count below 2^24): onnxruntime's WebGPU EP has no
+  // int64 Max/Less, so int64 ones would run on the CPU EP, a host round trip inside the graph.
   const validOf = (rank: number): string => {
-    nonneg ??= op('Max', [valid!, i64('valid_zero', [], [0])], {}, 'text_valid_nonneg');
+    nonneg ??= op('Max', [op('Cast', [valid!], { to: DT.FLOAT }, 'text_valid_f32'), f32('valid_zero', [], [0])], {}, 'text_valid_nonneg');
     let v = validAs.get(rank);
     if (!v) validAs.set(rank, v = op('Reshape', [nonneg, i64(`valid_shape${rank}`, [rank], [-1, ...Array(rank - 1).fill(1)])], {}, `text_valid${rank}d`));
     return v;
@@ -317,7 +319,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
       let biasName: string | null = cb.some((x) => x !== 0) ? f32(`kbias${tag}`, [n, 1, Kb], cb) : null;
       let keep: string | null = null;
       if (valid && ct.some((x) => x >= 0)) {
-        const visible = op('Less', [i64(`ktext${tag}`, [n, 1, Kb], ct), validOf(5)]); // [B|1,1,n,1,Kb]
+        const visible = op('Less', [f32(`ktext${tag}`, [n, 1, Kb], ct), validOf(5)]); // [B|1,1,n,1,Kb]
         biasName = op('Where', [visible, biasName ?? f32(`zero${tag}`, [], [0]), neg]);
         // a group whose only keys are text keys sees nothing when valid = 0: its rows must be 0
         if (textOnly) keep = op('Where', [visible, f32(`kreal${tag}`, [n, 1, Kb], cb.map((x) => (x === 0 ? 1 : 0))), f32(`kzero${tag}`, [], [0])]);
@@ -350,7 +352,7 @@ export function lowerPattern(ir: PatternIR, opts: LowerOptions, spent: Spent = N
     if (valid && tq.text) {
       const tpos = new Int32Array(L).fill(-1);
       for (let j = 0; j < L; j++) { const t = (sel ? sel[0] : 0) + j; if (t >= tOff && t < tOff + T) tpos[j] = t - tOff; }
-      const visible = op('Less', [i64('ttext', [L], tpos), validOf(4)]); // [B|1,1,1,L]
+      const visible = op('Less', [f32('ttext', [L], tpos), validOf(4)]); // [B|1,1,1,L]
       S = op('Add', [S, op('Where', [visible, f32('tzero', [], [0]), neg])]);
       // text rows that see only text keys see nothing when valid = 0: their rows must be 0
       if (!tq.grid) keep = op('Where', [visible, f32('tone', [], [1]), f32('tzero_', [], [0])]);
