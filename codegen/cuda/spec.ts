@@ -75,7 +75,7 @@ export function planKernel(ir: PatternIR, sm90: Sm90Variant = DEFAULT_SM90_VARIA
 }
 
 /** Bump when the emitted CUDA (kernels, host, loader) changes for the same spec. */
-export const GENERATOR: Generator = 'cuda/4'; // 2: the issue-18 C ABI (sizes, per-sample text_valid); 3: the backward kernels (issue 21); 4: the sm_90a exact forward and opt-in backward (issue 21)
+export const GENERATOR: Generator = 'cuda/5'; // 2: the issue-18 C ABI (sizes, per-sample text_valid); 3: the backward kernels (issue 21); 4: the sm_90a exact forward and opt-in backward (issue 21); 5: its backward behind GRAT_FORWARD_ONLY (forward-variant compile tests)
 
 /**
  * What names the kernel: the plan's identity, the element type, the tiling, the sm_90a variant where

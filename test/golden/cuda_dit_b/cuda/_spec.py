@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_cuda_dit_b_0c0a3e658a99"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "0c0a3e658a99ce2b"
+KERNEL = "grat_cuda_dit_b_88ea03ce5423"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "88ea03ce5423ade4"
 PATTERN = "cuda_dit_b"
 HEAD_DIM = 64
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_flux_grat_b_86cccc7629d3"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "86cccc7629d3834c"
+KERNEL = "grat_flux_grat_b_7470348de6eb"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "7470348de6eb1423"
 PATTERN = "flux_grat_b"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

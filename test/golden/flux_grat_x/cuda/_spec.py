@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_flux_grat_x_d0e33ef33235"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "d0e33ef332357e38"
+KERNEL = "grat_flux_grat_x_4a76f63cb804"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "4a76f63cb804996c"
 PATTERN = "flux_grat_x"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_hunyuan_grat_b_b558383066c4"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "b558383066c488a3"
+KERNEL = "grat_hunyuan_grat_b_a344912a6065"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "a344912a60659bf0"
 PATTERN = "hunyuan_grat_b"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_hunyuan_grat_x_701fc613cdd7"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "701fc613cdd7bb16"
+KERNEL = "grat_hunyuan_grat_x_e4185230e427"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "e4185230e4274e6e"
 PATTERN = "hunyuan_grat_x"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

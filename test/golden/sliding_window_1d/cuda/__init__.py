@@ -22,7 +22,7 @@ gradients from the backward kernels of the sm_80 library (on every card; the sm_
 the same log-sum-exp), which are deterministic (no atomics: each gradient row is summed by one
 thread block in a fixed order, so two runs give the same bits).
 
-torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_sliding_window_1d_77b370d01ebf.attention
+torch.compile and CUDA graphs. attention() calls the torch.library op torch.ops.grat_sliding_window_1d_526c7f00ca24.attention
 (a fake implementation gives its output shapes), so torch.compile(model, fullgraph=True) traces a
 plugged model with no graph break, and torch.cuda.graph / mode="reduce-overhead" capture it (the
 launch never syncs with the host). Under torch.compile, a plug setting that changes (grid, an int
@@ -48,7 +48,7 @@ Policy (calls kept dense on purpose, counted as "layer"/"step", never warned or 
             ...
         (grid, text_valid and step are restored after)
 
-Kernels. grat_sliding_window_1d_77b370d01ebf.cu (sm_80+) and, when SM90A, grat_sliding_window_1d_77b370d01ebf_sm90a.cu (wgmma, H100/H200) beside this
+Kernels. grat_sliding_window_1d_526c7f00ca24.cu (sm_80+) and, when SM90A, grat_sliding_window_1d_526c7f00ca24_sm90a.cu (wgmma, H100/H200) beside this
 file are built on first use with torch.utils.cpp_extension (needs nvcc and ninja) into
 TORCH_EXTENSIONS_DIR, or ahead of time: `python -m grat_sliding_window_1d build [--arch sm80|sm90a|all]`.
 GRAT_CUDA_ARCH=sm80 forces the portable kernel; attention(..., arch=...) picks one per call;

@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_sliding_window_1d_77b370d01ebf"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "77b370d01ebf7d33"
+KERNEL = "grat_sliding_window_1d_526c7f00ca24"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "526c7f00ca247713"
 PATTERN = "sliding_window_1d"
 HEAD_DIM = 64
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)

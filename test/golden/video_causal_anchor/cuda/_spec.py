@@ -3,8 +3,8 @@ import json
 
 import torch
 
-KERNEL = "grat_video_causal_anchor_ef5a000a8769"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
-SPEC_HASH = "ef5a000a87691e0b"
+KERNEL = "grat_video_causal_anchor_38da236aca07"  # the library's name: grat_<pattern>_<hash of the spec>, also the torch.library namespace
+SPEC_HASH = "38da236aca0752af"
 PATTERN = "video_causal_anchor"
 HEAD_DIM = 128
 # grid sizes outermost first; None where the size is given at run time (grid=... of attention/plug)
